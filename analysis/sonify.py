@@ -1,0 +1,204 @@
+"""`analysis sonify`: hear what features and contrasts do, as grids of clips at one seed.
+
+- feature grid: each SAE feature × each strength (default −2..2) on the neutral prompt;
+- contrast grid: each contrast at 7 strengths −3..3 on the neutral prompt, plus the two text
+  references (the + prompt and the − prompt rendered as plain prompts).
+
+Writes the WAVs, index.csv, index.json and index.md (a page listing and linking every clip).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from analysis.plots import fmt, markdown_table, write_json, write_text
+from analysis.validate import base_state, engine_from_args, write_wav
+
+INDEX_COLUMNS = ("grid", "name", "strength", "reference", "prompt", "file", "seed", "seconds", "peak", "rms")
+
+
+def parse_floats(text: str, flag: str) -> list[float]:
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"{flag}: {text!r} is not a comma list of numbers") from None
+    if not values or not all(math.isfinite(v) for v in values):
+        raise ValueError(f"{flag}: {text!r} needs at least one finite number")
+    return values
+
+
+def parse_contrasts(specs: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """['name=positive|negative', ...] -> {name: (positive, negative)}."""
+    out = {}
+    for spec in specs:
+        name, sep, rest = spec.partition("=")
+        pos, bar, neg = rest.partition("|")
+        if not (sep and bar and name.strip() and pos.strip() and neg.strip()):
+            raise ValueError(f"--contrast: {spec!r} is not NAME=POSITIVE|NEGATIVE")
+        out[name.strip()] = (pos.strip(), neg.strip())
+    return out
+
+
+def parse_ids(text: str, d_sae: int) -> list[int]:
+    try:
+        ids = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"--features: {text!r} is not a comma list of feature ids") from None
+    bad = [i for i in ids if not 0 <= i < d_sae]
+    if bad or not ids:
+        raise ValueError(f"--features: {bad or text!r} not in 0..{d_sae - 1}")
+    return list(dict.fromkeys(ids))
+
+
+def default_features(sae, n: int, atlas: str | None) -> list[int]:
+    """The n densest live features of an atlas.json, or the first n features."""
+    if atlas:
+        data = json.loads(Path(atlas).read_text())
+        live = [f for f in data["features"] if f["n_active"] > 0 and f["id"] < sae.d_sae]
+        return [f["id"] for f in sorted(live, key=lambda f: -f["density"])[:n]]
+    return list(range(min(n, sae.d_sae)))
+
+
+def _tag(x: float) -> str:
+    return f"{x:+g}".replace(".", "p")
+
+
+def plan(base, features: Sequence[int], strengths: Sequence[float], contrasts: dict[str, tuple[str, str]],
+         contrast_strengths: Sequence[float]) -> list[dict]:
+    """Every clip to render: {grid, name, strength, reference, prompt, file, state}. Pure."""
+    from synth.state import Contrast, PromptSlot
+
+    neutral = base.prompts[0].text
+    items = []
+    for fid in features:
+        for s in strengths:
+            state = base.replace(features={fid: s} if s else {})
+            items.append({"grid": "feature", "name": str(fid), "strength": s, "reference": "", "prompt": neutral,
+                          "file": f"features/feature_{fid:05d}_s{_tag(s)}.wav", "state": state})
+    for name, (pos, neg) in contrasts.items():
+        for s in contrast_strengths:
+            state = base.replace(contrasts={name: Contrast(pos, neg, s)} if s else {})
+            items.append({"grid": "contrast", "name": name, "strength": s, "reference": "", "prompt": neutral,
+                          "file": f"contrasts/{name}_s{_tag(s)}.wav", "state": state})
+        for ref, text in (("positive", pos), ("negative", neg)):
+            state = base.replace(prompts=[PromptSlot(text, 1.0)] + [PromptSlot() for _ in base.prompts[1:]])
+            items.append({"grid": "contrast", "name": name, "strength": None, "reference": ref, "prompt": text,
+                          "file": f"contrasts/{name}_text-{ref}.wav", "state": state})
+    return items
+
+
+def render_plan(engine, items: list[dict], out: Path, batch: int) -> None:
+    from tqdm import tqdm
+
+    if batch < 1:
+        raise ValueError(f"--batch must be at least 1, got {batch}")
+    with tqdm(total=len(items), desc="sonify", unit="clip") as bar:
+        for start in range(0, len(items), batch):
+            chunk = items[start:start + batch]
+            audio = np.asarray(engine.render_states([it["state"] for it in chunk]))
+            for it, clip in zip(chunk, audio):
+                write_wav(out / it["file"], clip, engine.sample_rate)
+                it["peak"] = float(np.max(np.abs(clip)))
+                it["rms"] = float(np.sqrt(np.mean(np.square(clip, dtype=np.float64))))
+                it["seconds"] = clip.shape[-1] / engine.sample_rate
+                it["seed"] = it["state"].seed
+            bar.update(len(chunk))
+
+
+def write_index(out: Path, items: list[dict], meta: dict, strengths, contrast_strengths) -> None:
+    rows = [{k: it.get(k) for k in INDEX_COLUMNS} for it in items]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=INDEX_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
+    write_text(out / "index.csv", buf.getvalue())
+    write_json(out / "index.json", {**meta, "clips": rows})
+    md = ["# Sonification", "",
+          f"Backend `{meta['backend']}` (model `{meta['model_id']}`), seed {meta['seed']}, {meta['steps']} steps, "
+          f"{fmt(meta['seconds'], 2)} s per clip, neutral prompt `{meta['neutral']}`, steering mode "
+          f"`{meta['steering_mode']}` (gain {meta['steering_gain']:g}). Strength 0 is the neutral prompt alone."]
+    if meta["backend"] != "stable-audio":
+        md.append(f"\n**The `{meta['backend']}` backend has random weights: these clips are noise.**")
+    feats = [it for it in items if it["grid"] == "feature"]
+    if feats:
+        md += ["", f"## Feature × strength ({len({it['name'] for it in feats})} features)", "",
+               "Strength is in units of the feature's typical activation.", ""]
+        by = {}
+        for it in feats:
+            by.setdefault(it["name"], {})[it["strength"]] = it["file"]
+        md.append(markdown_table(["feature", *[f"{s:+g}" for s in strengths]],
+                                 [[f"#{f}", *[f"[wav]({by[f][s]})" for s in strengths]] for f in by]))
+    cons = [it for it in items if it["grid"] == "contrast"]
+    if cons:
+        md += ["", f"## Contrasts × strength ({len({it['name'] for it in cons})} contrasts)", "",
+               "Strength s adds s × (pool(+) − pool(−)) to the neutral prompt; the text columns render the two "
+               "prompts themselves.", ""]
+        by = {}
+        for it in cons:
+            key = it["reference"] or it["strength"]
+            by.setdefault(it["name"], {"prompts": None})[key] = it["file"]
+            if it["reference"] == "positive":
+                by[it["name"]]["pos"] = it["prompt"]
+            if it["reference"] == "negative":
+                by[it["name"]]["neg"] = it["prompt"]
+        md.append(markdown_table(
+            ["contrast", "text −", *[f"{s:+g}" for s in contrast_strengths], "text +"],
+            [[f"{n} (+ `{v['pos']}` / − `{v['neg']}`)", f"[wav]({v['negative']})",
+              *[f"[wav]({v[s]})" for s in contrast_strengths], f"[wav]({v['positive']})"] for n, v in by.items()]))
+    md += ["", "Index: `index.csv`, `index.json` (every clip with its peak and RMS).", ""]
+    write_text(out / "index.md", "\n".join(md))
+
+
+def run(args) -> int:
+    from analysis.probe_prompts import CONTRAST_PAIRS
+
+    strengths = parse_floats(args.strengths, "--strengths")
+    contrast_strengths = parse_floats(args.contrast_strengths, "--contrast-strengths")
+    contrasts = parse_contrasts(args.contrast)
+    engine, config = engine_from_args(args)
+    if args.no_contrasts:
+        contrasts = {}
+    elif not contrasts:
+        contrasts = dict(CONTRAST_PAIRS) if getattr(args, "all_contrasts", False) else (
+            config.contrast_defs() or dict(CONTRAST_PAIRS))
+    features: list[int] = []
+    if not args.no_features:
+        if engine.sae is None:
+            if args.features:
+                raise ValueError("--features needs an SAE: pass --sae SAE_DIR (or set sae in the config)")
+            print("sonify: no SAE loaded, skipping the feature grid (pass --sae SAE_DIR)")
+        else:
+            if args.n_features < 1:
+                raise ValueError(f"--n-features must be positive, got {args.n_features}")
+            features = (parse_ids(args.features, engine.sae.d_sae) if args.features
+                        else default_features(engine.sae, args.n_features, getattr(args, "atlas", None)))
+    if not features and not contrasts:
+        raise ValueError("nothing to sonify: no features (no SAE or --no-features) and no contrasts")
+    base = base_state(config, args, args.neutral).replace(seed=int(args.seed))
+    if getattr(args, "steering_mode", None):
+        base = base.replace(steering_mode=args.steering_mode)
+    if getattr(args, "gain", None) is not None:
+        base = base.replace(steering_gain=float(args.gain))
+    base = base.validate(engine.sae.d_sae if engine.sae is not None else None)
+    items = plan(base, features, strengths, contrasts, contrast_strengths)
+    for it in items:
+        it["state"].validate(engine.sae.d_sae if engine.sae is not None else None)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    render_plan(engine, items, out, args.batch)
+    meta = {"backend": config.backend, "model_id": getattr(engine, "model_id", None),
+            "sae": getattr(engine, "sae_id", None), "seed": base.seed, "steps": base.steps,
+            "seconds": base.seconds(), "neutral": args.neutral, "steering_mode": base.steering_mode,
+            "steering_gain": base.steering_gain, "sample_rate": engine.sample_rate,
+            "features": features, "strengths": strengths,
+            "contrasts": {k: list(v) for k, v in contrasts.items()}, "contrast_strengths": contrast_strengths}
+    write_index(out, items, meta, strengths, contrast_strengths)
+    print(f"sonify: {len(items)} clips ({len(features)} features × {len(strengths)} strengths, "
+          f"{len(contrasts)} contrasts × {len(contrast_strengths)} strengths + text); wrote {out}/index.md")
+    return 0

@@ -1,0 +1,298 @@
+"""The one command bus: every OSC message and every translated MIDI event lands in
+`Controller.handle(address, args)`, which applies it to the SynthState and returns the replies.
+
+User errors never raise out of `handle`; they come back as a `/synth/error` reply. The hot path
+(numeric slider moves) is a dict lookup, a type check and a shallow state copy under a lock that is
+never held across a render.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from typing import Callable, Mapping, Sequence
+
+from bridge.addresses import lookup
+from synth.parameters import PREFIX_CONTRAST, PREFIX_FEATURE, PREFIX_MIX, SCALAR_ADDRESSES, apply_numeric, parse_index
+from synth.presets import Preset, PresetError, PresetStore, morph
+from synth.state import MODES, NUM_SLOTS, SEED_MAX, PromptSlot, StateError, SynthState
+
+log = logging.getLogger(__name__)
+
+Reply = tuple  # (address, [args])
+NO_REPLIES: tuple = ()
+MAX_BATCH = 64  # /synth/render n: at most this many clips per request
+
+
+class CommandError(ValueError):
+    """A refused message; becomes `/synth/error s address s message`."""
+
+
+def error_reply(address: str, message: str) -> Reply:
+    return ("/synth/error", [address, message])
+
+
+def _one_number(address: str, args: Sequence) -> float:
+    if len(args) != 1:
+        raise CommandError(f"expects one number, got {len(args)} arguments")
+    value = args[0]
+    if value.__class__ is float or value.__class__ is int:  # fast path; bools are not numbers here
+        pass
+    else:
+        raise CommandError(f"expects a number (int or float), got {_describe(value)}")
+    if value != value or value in (math.inf, -math.inf):
+        raise CommandError(f"{value!r} is not a finite number")
+    return value
+
+
+def _whole(address: str, value: float, lo: int, hi: int, what: str) -> int:
+    if value != int(value):
+        raise CommandError(f"{what} must be a whole number, got {value!r}")
+    value = int(value)
+    if not lo <= value <= hi:
+        raise CommandError(f"{what} {value} is outside [{lo}, {hi}]")
+    return value
+
+
+def _one_string(args: Sequence, what: str = "text") -> str:
+    if len(args) != 1 or not isinstance(args[0], str):
+        got = f"{len(args)} arguments" if len(args) != 1 else _describe(args[0])
+        raise CommandError(f"expects one string ({what}), got {got}")
+    return args[0]
+
+
+def _no_args(args: Sequence) -> None:
+    if args:
+        raise CommandError(f"takes no arguments, got {len(args)}")
+
+
+def _describe(value) -> str:
+    if value is None:
+        return "nil"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (bytes, bytearray)):
+        return "a blob"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    return f"{type(value).__name__} {value!r}"
+
+
+class Controller:
+    def __init__(
+        self,
+        state: SynthState,
+        *,
+        render: Callable[[SynthState, list[int], float, str], None],
+        presets: PresetStore,
+        contrast_defs: Mapping[str, tuple[str, str]] | None = None,
+        d_sae: int | None = None,
+        auto: bool = False,
+        debounce: float = 0.25,
+    ):
+        """`render(state, seeds, delay, reason)` queues a render; `d_sae` None means no SAE is
+        loaded, so /synth/feature/<id> is refused."""
+        self._lock = threading.Lock()
+        self._state = state
+        self._render = render
+        self.presets = presets
+        self.contrast_defs = dict(contrast_defs or {})
+        self.d_sae = d_sae
+        self.auto = auto
+        self.debounce = debounce
+        self.current_preset: Preset | None = None
+        # Set by the MIDI side: learn(address) arms MIDI learn; None = no MIDI input.
+        self.learn: Callable[[str], None] | None = None
+        self.changes = 0
+        self._exact: dict[str, Callable[[str, Sequence], Sequence[Reply]]] = {
+            "/synth/prompt": self._prompt,
+            "/synth/features/clear": self._features_clear,
+            "/synth/steering/mode": self._steering_mode,
+            "/synth/mixmode": self._mix_mode,
+            "/synth/auto": self._auto,
+            "/synth/render": self._render_now,
+            "/synth/preset/save": self._preset_save,
+            "/synth/preset/load": self._preset_load,
+            "/synth/preset/morph": self._preset_morph,
+            "/synth/preset/list": self._preset_list,
+            "/synth/state": self._state_query,
+            "/synth/learn": self._learn,
+            "/synth/ping": self._ping,
+        }
+        for address in SCALAR_ADDRESSES:
+            self._exact[address] = self._numeric
+
+    # ------------------------------------------------------------------ state access
+    @property
+    def state(self) -> SynthState:
+        return self._state  # states are replaced, never mutated, so this snapshot is safe to read
+
+    def set_state(self, state: SynthState, reason: str) -> None:
+        with self._lock:
+            self._state = state
+            self.changes += 1
+        self._changed(state, reason)
+
+    def _changed(self, state: SynthState, reason: str) -> None:
+        if self.auto:
+            self._render(state, [state.seed], self.debounce, reason)
+
+    # ------------------------------------------------------------------ the bus
+    def handle(self, address: str, args: Sequence = ()) -> Sequence[Reply]:
+        """Apply one message; return replies (errors included). Never raises for bad input."""
+        try:
+            handler = self._exact.get(address)
+            if handler is not None:
+                return handler(address, args)
+            if address.startswith("/synth/"):
+                if (
+                    address.startswith(PREFIX_MIX)
+                    or address.startswith(PREFIX_FEATURE)
+                    or address.startswith(PREFIX_CONTRAST)
+                ):
+                    return self._numeric(address, args)
+                if address.startswith("/synth/prompt/"):
+                    return self._prompt(address, args)
+            raise CommandError("unknown address")
+        except (CommandError, StateError, PresetError) as exc:
+            return (error_reply(address, str(exc)),)
+
+    def _numeric(self, address: str, args: Sequence) -> Sequence[Reply]:
+        value = _one_number(address, args)
+        if self.d_sae is None and address.startswith(PREFIX_FEATURE):
+            raise CommandError("no SAE is loaded, so there are no features (start serve with --sae DIR)")
+        with self._lock:
+            state = apply_numeric(self._state, address, value, self.contrast_defs, d_sae=self.d_sae)
+            self._state = state
+            self.changes += 1
+        if self.auto:
+            self._render(state, [state.seed], self.debounce, address)
+        return NO_REPLIES
+
+    def _prompt(self, address: str, args: Sequence) -> Sequence[Reply]:
+        slot = 0 if address == "/synth/prompt" else parse_index(address[len("/synth/prompt/"):], "slot", NUM_SLOTS - 1)
+        text = _one_string(args, "prompt text")
+        with self._lock:
+            prompts = list(self._state.prompts)
+            prompts[slot] = PromptSlot(text, prompts[slot].weight)
+            self._state = state = self._state.replace(prompts=prompts)
+            self.changes += 1
+        self._changed(state, address)
+        return NO_REPLIES
+
+    def _features_clear(self, address: str, args: Sequence) -> Sequence[Reply]:
+        _no_args(args)
+        with self._lock:
+            self._state = state = self._state.replace(features={})
+            self.changes += 1
+        self._changed(state, address)
+        return NO_REPLIES
+
+    def _mode(self, address: str, args: Sequence, field: str) -> Sequence[Reply]:
+        mode = _one_string(args, "mode")
+        if mode not in MODES:
+            raise CommandError(f"{mode!r} is not one of {', '.join(MODES)}")
+        with self._lock:
+            self._state = state = self._state.replace(**{field: mode})
+            self.changes += 1
+        self._changed(state, address)
+        return NO_REPLIES
+
+    def _steering_mode(self, address, args):
+        return self._mode(address, args, "steering_mode")
+
+    def _mix_mode(self, address, args):
+        return self._mode(address, args, "mix_mode")
+
+    def _auto(self, address: str, args: Sequence) -> Sequence[Reply]:
+        self.auto = bool(_whole(address, _one_number(address, args), 0, 1, "auto"))
+        log.info("auto-render %s", "on" if self.auto else "off")
+        return NO_REPLIES
+
+    def _render_now(self, address: str, args: Sequence) -> Sequence[Reply]:
+        n = 1 if not args else _whole(address, _one_number(address, args), 1, MAX_BATCH, "clip count")
+        state = self._state
+        if state.seed + n - 1 > SEED_MAX:
+            raise CommandError(f"seeds {state.seed}..{state.seed + n - 1} pass the largest seed {SEED_MAX}")
+        self._render(state, list(range(state.seed, state.seed + n)), 0.0, address)
+        return NO_REPLIES
+
+    # ------------------------------------------------------------------ presets
+    def _checked(self, state: SynthState, where: str) -> SynthState:
+        if self.d_sae is not None:
+            return state.replace().validate(self.d_sae)
+        if state.features:
+            raise CommandError(f"{where} uses SAE features {sorted(state.features)} but no SAE is loaded (start serve with --sae DIR)")
+        return state
+
+    def _preset_save(self, address: str, args: Sequence) -> Sequence[Reply]:
+        name = _one_string(args, "preset name")
+        state = self._state.replace(name=name)
+        keep = self.current_preset if self.current_preset and self.current_preset.name == name else None
+        preset = Preset(
+            name=name,
+            state=state,
+            sliders=list(keep.sliders) if keep else [],
+            description=keep.description if keep else "",
+        )
+        path = self.presets.save(preset)
+        with self._lock:
+            self._state = state
+            self.current_preset = preset
+        log.info("saved preset %s to %s", name, path)
+        return NO_REPLIES
+
+    def _preset_load(self, address: str, args: Sequence) -> Sequence[Reply]:
+        name = _one_string(args, "preset name")
+        preset = self.presets.load(name)
+        state = self._checked(preset.state, f"preset {name!r}")
+        if state.name != preset.name:  # clips are named after the preset
+            state = state.replace(name=preset.name)
+        with self._lock:
+            self._state = state
+            self.current_preset = preset
+            self.changes += 1
+        log.info("loaded preset %s", name)
+        self._changed(state, address)
+        return NO_REPLIES
+
+    def _preset_morph(self, address: str, args: Sequence) -> Sequence[Reply]:
+        if len(args) != 3 or not isinstance(args[0], str) or not isinstance(args[1], str):
+            raise CommandError("expects two preset names and an amount (s s f)")
+        amount = _one_number(address, args[2:])
+        if not 0.0 <= amount <= 1.0:
+            raise CommandError(f"amount {amount!r} is outside [0, 1]")
+        a, b = self.presets.load(args[0]), self.presets.load(args[1])
+        state = self._checked(morph(a.state, b.state, amount), "the morph")
+        self.set_state(state, address)
+        return NO_REPLIES
+
+    def _preset_list(self, address: str, args: Sequence) -> Sequence[Reply]:
+        _no_args(args)
+        return (("/synth/preset/list", self.presets.names()),)
+
+    # ------------------------------------------------------------------ queries and control
+    def _state_query(self, address: str, args: Sequence) -> Sequence[Reply]:
+        _no_args(args)
+        return (("/synth/state", [json.dumps(self._state.to_dict())]),)
+
+    def _learn(self, address: str, args: Sequence) -> Sequence[Reply]:
+        target = _one_string(args, "address")
+        entry = lookup(target)
+        if entry is None or entry.midi_range is None:
+            raise CommandError(f"{target!r} cannot be mapped to a MIDI CC")
+        if entry.args in ("f", "i"):  # check the concrete address (feature id, slot, contrast name)
+            lo = entry.midi_range[0]
+            if self.d_sae is None and target.startswith(PREFIX_FEATURE):
+                raise CommandError("no SAE is loaded, so there are no features (start serve with --sae DIR)")
+            if target not in ("/synth/auto",):
+                apply_numeric(self._state, target, lo, self.contrast_defs, d_sae=self.d_sae)
+        if self.learn is None:
+            raise CommandError("no MIDI input (start serve with --midi PORT or --midi-virtual NAME)")
+        self.learn(target)
+        log.info("MIDI learn: the next CC maps to %s", target)
+        return NO_REPLIES
+
+    def _ping(self, address: str, args: Sequence) -> Sequence[Reply]:
+        return (("/synth/pong", []),)

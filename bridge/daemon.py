@@ -1,0 +1,170 @@
+"""`latent-synth serve`: the long-lived instrument process.
+
+It loads the engine (backend, encoders, SAE) once, listens for OSC and MIDI, keeps one SynthState,
+and renders clips into the DAW folder on a single worker thread behind a coalescing queue.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from bridge.controller import Controller
+from bridge.midi_input import MidiTranslator, open_midi_input
+from bridge.midi_map import MidiMap, load_midi_map
+from bridge.osc_server import AllowList, OscServer
+from bridge.render_queue import RenderJob, RenderQueue
+from synth.clip_writer import write_clip
+from synth.presets import PresetStore
+
+log = logging.getLogger(__name__)
+
+
+def engine_d_sae(engine) -> int | None:
+    sae = getattr(engine, "sae", None)
+    return int(sae.d_sae) if sae is not None else None
+
+
+def load_mapping(path) -> MidiMap:
+    """The mapping file, or an empty mapping when it does not exist yet (MIDI learn creates it)."""
+    if path is None:
+        return MidiMap()
+    if not Path(path).exists():
+        log.info("MIDI mapping %s does not exist yet; starting empty (MIDI learn will create it)", path)
+        return MidiMap()
+    return load_midi_map(path)
+
+
+class ClipRenderer:
+    """Renders a job through the engine and writes one clip per seed; shared by serve and replay."""
+
+    def __init__(self, engine, config, out_dir, on_clip=None):
+        self.engine = engine
+        self.config = config
+        self.out_dir = Path(out_dir).expanduser()
+        self.on_clip = on_clip  # on_clip(path, seed, seconds)
+        self.clips = 0
+
+    def __call__(self, job: RenderJob) -> list[Path]:
+        started = time.perf_counter()
+        audio = self.engine.render(job.state, seeds=job.seeds)
+        render_seconds = time.perf_counter() - started
+        paths = []
+        for i, seed in enumerate(job.seeds):
+            state = job.state if job.state.seed == seed else job.state.replace(seed=seed)
+            meta = {
+                "model_id": self.engine.model_id,
+                "sae_id": self.engine.sae_id,
+                "device": str(self.engine.device),
+                "render_seconds": round(render_seconds, 4),
+                "source": f"latent-synth {job.reason}",
+            }
+            path = write_clip(
+                self.out_dir, audio[i], self.engine.sample_rate, state, meta,
+                subtype=self.config.wav_subtype, normalize=self.config.normalize,
+            )
+            seconds = audio.shape[-1] / float(self.engine.sample_rate)
+            self.clips += 1
+            paths.append(path)
+            print(f"rendered {path} seed {seed} {seconds:.3f}s", flush=True)
+            if self.on_clip is not None:
+                self.on_clip(path, seed, seconds)
+        return paths
+
+
+class Daemon:
+    def __init__(self, engine, config, out_dir, presets_dir, host="127.0.0.1", port=9000, allow=(),
+                 midi_port=None, midi_virtual=None, midi_map=None, auto=False, debounce=0.25):
+        self.engine = engine
+        self.renderer = ClipRenderer(engine, config, out_dir, on_clip=self._announce)
+        self.queue = RenderQueue(self.renderer)
+        self.controller = Controller(
+            config.state(),
+            render=self._request,
+            presets=PresetStore(presets_dir),
+            contrast_defs=config.contrast_defs(),
+            d_sae=engine_d_sae(engine),
+            auto=auto,
+            debounce=debounce,
+        )
+        self.server = OscServer(self.controller, host, port, AllowList(allow))
+        self.midi_in = None
+        self.translator = None
+        if midi_port or midi_virtual:
+            self.translator = MidiTranslator(load_mapping(midi_map), self.controller, midi_map)
+            try:
+                self.midi_in = open_midi_input(self.translator, port=midi_port, virtual=midi_virtual)
+            except OSError:
+                self.server.close()
+                raise
+
+    def _request(self, state, seeds, delay, reason) -> None:
+        self.queue.submit(RenderJob(state, list(seeds), time.monotonic() + delay, reason))
+
+    def _announce(self, path, seed, seconds) -> None:
+        self.server.broadcast("/synth/rendered", [str(path), int(seed), float(seconds)])
+
+    def start(self) -> None:
+        self.queue.start()
+        self.server.start()
+
+    def describe(self) -> str:
+        host, port = self.server.address
+        midi = self.midi_in.name if self.midi_in is not None else "none"
+        return f"osc udp://{host}:{port}, midi {midi}, out {self.renderer.out_dir}"
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop taking input, let the render in flight finish (clips are written whole), close."""
+        self.server.stop()
+        if self.midi_in is not None:
+            try:
+                self.midi_in.close()
+            except Exception:
+                log.exception("closing the MIDI port failed")
+        finished = self.queue.stop(timeout)
+        self.server.close()
+        return finished
+
+
+def run_serve(args) -> int:
+    from synth.config import load_config
+    from synth.engine import build_engine
+
+    config = load_config(args.config).override(
+        backend=args.backend, sae=args.sae, device=args.device, model_id=args.model_id,
+    )
+    out_dir = args.out or config.out_dir
+    if args.debounce < 0:
+        raise ValueError(f"--debounce must be >= 0, got {args.debounce}")
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        if stop.is_set():
+            log.warning("still finishing the render in flight; please wait")
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    log.info("loading the %s backend", config.backend)
+    engine = build_engine(config)
+    daemon = Daemon(
+        engine, config, out_dir, args.presets, host=args.host, port=args.osc_port, allow=args.allow or (),
+        midi_port=args.midi, midi_virtual=args.midi_virtual, midi_map=args.midi_map,
+        auto=args.auto, debounce=args.debounce,
+    )
+    daemon.start()
+    print(f"latent-synth serve: ready ({daemon.describe()})", flush=True)
+    while not stop.wait(0.5):
+        pass
+    log.info("shutting down")
+    finished = daemon.stop(args.shutdown_timeout)
+    if not finished:
+        log.error("the render in flight did not finish within %.0f s; exiting anyway", args.shutdown_timeout)
+        return 1
+    print("latent-synth serve: stopped", flush=True)
+    sys.stdout.flush()
+    return 0

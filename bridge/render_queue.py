@@ -1,0 +1,118 @@
+"""One render worker behind a coalescing, debounced queue.
+
+Slider moves arrive far faster than clips render. The queue holds at most ONE pending job: a new
+request replaces it, so only the newest state renders next, at most one stale render is ever in
+flight, and memory stays bounded no matter how fast controllers send. A job may carry a
+`not_before` time, which gives auto-render its debounce: each new change pushes the render back.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from synth.state import SynthState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RenderJob:
+    state: SynthState
+    seeds: list[int]
+    not_before: float = 0.0            # time.monotonic() before which the job must not start
+    reason: str = "render"
+    submitted: float = field(default_factory=time.monotonic)
+
+
+class RenderQueue:
+    def __init__(self, render: Callable[[RenderJob], None], name: str = "render-worker"):
+        self._render = render
+        self._cond = threading.Condition()
+        self._pending: RenderJob | None = None
+        self._busy = False
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.submitted = 0
+        self.coalesced = 0   # jobs replaced by a newer one before they started
+        self.completed = 0
+        self.failed = 0
+
+    def start(self) -> "RenderQueue":
+        self._thread.start()
+        return self
+
+    def submit(self, job: RenderJob) -> None:
+        with self._cond:
+            if self._stopping:
+                return
+            if self._pending is not None:
+                self.coalesced += 1
+            self._pending = job
+            self.submitted += 1
+            self._cond.notify()
+
+    def pending(self) -> RenderJob | None:
+        with self._cond:
+            return self._pending
+
+    def busy(self) -> bool:
+        with self._cond:
+            return self._busy or self._pending is not None
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until nothing is pending or rendering (tests, offline replay)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._busy or self._pending is not None:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Drop what is pending, let the render in flight finish (its files are written whole),
+        and stop the worker. Returns False if the worker did not finish within `timeout`."""
+        with self._cond:
+            self._stopping = True
+            if self._pending is not None:
+                log.info("shutdown: dropping a pending render (%s)", self._pending.reason)
+                self._pending = None
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _next(self) -> RenderJob | None:
+        with self._cond:
+            while not self._stopping:
+                job = self._pending
+                if job is not None:
+                    wait = job.not_before - time.monotonic()
+                    if wait <= 0:
+                        self._pending = None
+                        self._busy = True
+                        return job
+                    self._cond.wait(wait)
+                else:
+                    self._cond.wait()
+            return None
+
+    def _run(self) -> None:
+        while True:
+            job = self._next()
+            if job is None:
+                return
+            try:
+                self._render(job)
+                self.completed += 1
+            except Exception:  # a failed render must not kill the worker
+                self.failed += 1
+                log.exception("render failed (%s)", job.reason)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()

@@ -1,0 +1,168 @@
+"""Write rendered clips into a DAW folder: atomic WAV + JSON sidecar, never overwriting.
+
+A DAW watching the folder must never see a half-written file, so both files are written under a
+hidden temporary name in the same folder and then published in one step. Publishing uses a hard
+link where the filesystem has them (it fails instead of replacing an existing file, so two writers
+can't clobber each other) and falls back to `os.replace` after an existence check elsewhere.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import pathlib
+import re
+import unicodedata
+import uuid
+
+import numpy as np
+import soundfile as sf
+
+from synth.state import SynthState
+
+SUBTYPES = ("FLOAT", "PCM_24")
+NORMALIZE_PEAK = 10 ** (-1.0 / 20.0)  # -1 dBFS leaves headroom for the DAW's resampling
+MAX_SLUG = 48
+_MAX_SUFFIX = 10_000
+
+
+def slugify(text: str) -> str:
+    """Lower-case ASCII letters, digits and single dashes; 'clip' when nothing is left."""
+    ascii_text = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    slug = slug[:MAX_SLUG].rstrip("-")
+    return slug or "clip"
+
+
+def clip_slug(state: SynthState) -> str:
+    """From the preset name, else the strongest prompt, else the first non-empty prompt."""
+    if state.name:
+        return slugify(state.name)
+    active = state.active_prompts()
+    if active:
+        return slugify(max(active, key=lambda p: p.weight).text)
+    texts = [p.text for p in state.prompts if p.text.strip()]
+    return slugify(texts[0] if texts else "clip")
+
+
+def write_clip(
+    out_dir,
+    audio: np.ndarray,
+    sample_rate: int,
+    state: SynthState,
+    meta: dict,
+    subtype: str = "FLOAT",
+    normalize: bool = False,
+) -> pathlib.Path:
+    """Write `audio` [2, N] (channels first) as `{slug}_{YYYYmmdd-HHMMSS}_{seed}.wav` plus a `.json`
+    sidecar with the full state and `meta` (model_id, sae_id, device, render_seconds, ...).
+    Returns the WAV path. An existing name gets a `-1`, `-2`, ... suffix; nothing is overwritten."""
+    if subtype not in SUBTYPES:
+        raise ValueError(f"unknown WAV subtype {subtype!r} (use {' or '.join(SUBTYPES)})")
+    if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+        raise ValueError(f"bad sample rate {sample_rate!r}")
+    data = np.asarray(audio, dtype=np.float32)
+    if data.ndim != 2 or data.shape[0] not in (1, 2) or data.shape[1] == 0:
+        raise ValueError(f"audio must be [channels, samples] with 1 or 2 channels, got shape {data.shape}")
+    if not np.isfinite(data).all():
+        raise ValueError("audio contains NaN or infinite samples; not writing the clip")
+
+    peak = float(np.abs(data).max())
+    if normalize and peak > 0:
+        data = data * (NORMALIZE_PEAK / peak)
+    if subtype == "PCM_24":
+        data = np.clip(data, -1.0, 1.0)  # libsndfile would wrap, not clip, out-of-range floats
+
+    folder = pathlib.Path(out_dir).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(f"cannot create output folder {str(folder)!r}: {exc.strerror or exc}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OSError(f"output folder {str(folder)!r} is not writable")
+
+    now = _dt.datetime.now()
+    stem = f"{clip_slug(state)}_{now.strftime('%Y%m%d-%H%M%S')}_{state.seed}"
+    token = uuid.uuid4().hex[:12]
+    tmp_wav = folder / f".{stem}.{token}.wav.tmp"
+    tmp_json = folder / f".{stem}.{token}.json.tmp"
+    try:
+        sf.write(str(tmp_wav), data.T, int(sample_rate), subtype=subtype, format="WAV")
+        for n in range(_MAX_SUFFIX):
+            name = stem if n == 0 else f"{stem}-{n}"
+            wav, side = folder / f"{name}.wav", folder / f"{name}.json"
+            if wav.exists() or side.exists():
+                continue
+            sidecar = {
+                "file": wav.name,
+                "sample_rate": int(sample_rate),
+                "channels": int(data.shape[0]),
+                "frames": int(data.shape[1]),
+                "seconds": data.shape[1] / float(sample_rate),
+                "subtype": subtype,
+                "normalized": bool(normalize),
+                "peak_before_normalize": peak,
+                "created": now.isoformat(timespec="seconds"),
+                "model_id": None,
+                "sae_id": None,
+                "device": None,
+                "render_seconds": None,
+                **_jsonable(meta or {}),
+                "state": state.to_dict(),
+            }
+            _write_text(tmp_json, json.dumps(sidecar, indent=2, sort_keys=False) + "\n")
+            # Sidecar first, so whatever notices the WAV can already read its metadata.
+            if not _publish(tmp_json, side):
+                continue
+            if not _publish(tmp_wav, wav):
+                side.unlink(missing_ok=True)
+                continue
+            return wav
+        raise OSError(f"no free file name for {stem!r} in {str(folder)!r}")
+    finally:
+        tmp_wav.unlink(missing_ok=True)
+        tmp_json.unlink(missing_ok=True)
+
+
+def _publish(tmp: pathlib.Path, final: pathlib.Path) -> bool:
+    """Move `tmp` to `final` atomically unless `final` exists; False when the name is taken."""
+    try:
+        os.link(tmp, final)  # atomic and refuses to replace an existing file
+    except FileExistsError:
+        return False
+    except OSError:
+        # Filesystems without hard links (FAT, some network shares).
+        if final.exists():
+            return False
+        os.replace(tmp, final)
+        return True
+    tmp.unlink()
+    return True
+
+
+def _write_text(path: pathlib.Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _jsonable(value):
+    """numpy / torch scalars and paths into JSON types."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.generic,)):
+        return value.item()
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    item = getattr(value, "item", None)
+    if callable(item):
+        try:
+            return item()
+        except (TypeError, ValueError, RuntimeError):
+            pass
+    return str(value)

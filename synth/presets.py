@@ -1,0 +1,271 @@
+"""Presets: a named SynthState plus the sliders a player sees, stored as YAML.
+
+Files are read with `yaml.safe_load`, checked against a small schema (errors name the file and the
+field), and written atomically. Names are letters, digits, `-` and `_` only, so a name can never
+point outside its folder.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from synth.parameters import PREFIX_CONTRAST, apply_numeric, is_numeric_address
+from synth.state import NUM_SLOTS, Contrast, PromptSlot, StateError, SynthState
+
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+_TOP_KEYS = ("name", "description", "state", "sliders", "validation")
+_SLIDER_KEYS = ("name", "address", "min", "max")
+SUFFIX = ".yaml"
+
+
+class PresetError(ValueError):
+    """A bad preset name or file; the one-line message names the file and the field."""
+
+
+@dataclass
+class Slider:
+    name: str
+    address: str
+    min: float
+    max: float
+
+
+@dataclass
+class Preset:
+    name: str
+    state: SynthState
+    sliders: list[Slider] = field(default_factory=list)
+    description: str = ""
+    validation: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "state": self.state.to_dict(),
+            "sliders": [{"name": s.name, "address": s.address, "min": s.min, "max": s.max} for s in self.sliders],
+            "validation": self.validation,
+        }
+
+
+def validate_name(name: str) -> str:
+    """Return `name` if it is 1-100 letters, digits, `-` or `_`; raise PresetError otherwise."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise PresetError(f"preset name {name!r} is not allowed: use 1-100 letters, digits, '-' and '_'")
+    return name
+
+
+def _fail(path, field: str, message: str) -> PresetError:
+    return PresetError(f"{path}: {field}: {message}")
+
+
+def _slider(raw: Any, i: int, state: SynthState, path) -> Slider:
+    where = f"sliders[{i}]"
+    if not isinstance(raw, dict):
+        raise _fail(path, where, f"expected a mapping with {', '.join(_SLIDER_KEYS)}, got {raw!r}")
+    missing = [k for k in _SLIDER_KEYS if k not in raw]
+    extra = sorted(set(raw) - set(_SLIDER_KEYS), key=str)
+    if missing:
+        raise _fail(path, f"{where}.{missing[0]}", "missing")
+    if extra:
+        raise _fail(path, f"{where}.{extra[0]}", "unknown key")
+    name, address = raw["name"], raw["address"]
+    if not isinstance(name, str) or not name.strip():
+        raise _fail(path, f"{where}.name", f"expected text, got {name!r}")
+    if not isinstance(address, str) or not is_numeric_address(address):
+        raise _fail(path, f"{where}.address", f"{address!r} is not a numeric synth address")
+    bounds = []
+    for key in ("min", "max"):
+        value = raw[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise _fail(path, f"{where}.{key}", f"expected a finite number, got {value!r}")
+        # The slider's ends must be values the address accepts. Contrast sliders may name a
+        # contrast defined in the daemon's config, so only their range is checked here.
+        defs = {address[len(PREFIX_CONTRAST):]: ("a", "b")} if address.startswith(PREFIX_CONTRAST) else None
+        try:
+            apply_numeric(state, address, value, defs)
+        except StateError as exc:
+            raise _fail(path, f"{where}.{key}", str(exc)) from None
+        bounds.append(float(value))
+    if bounds[0] == bounds[1]:
+        raise _fail(path, f"{where}.max", "min and max are equal")
+    return Slider(name, address, bounds[0], bounds[1])
+
+
+def preset_from_dict(data: Any, path="<preset>", default_name: str | None = None) -> Preset:
+    """Schema-check a parsed YAML document and build a Preset; raise PresetError naming the field."""
+    if not isinstance(data, dict):
+        raise _fail(path, "(top level)", f"expected a mapping with keys {', '.join(_TOP_KEYS)}, got {type(data).__name__}")
+    extra = sorted(set(data) - set(_TOP_KEYS), key=str)
+    if extra:
+        raise _fail(path, str(extra[0]), f"unknown key (allowed: {', '.join(_TOP_KEYS)})")
+    name = data.get("name", default_name)
+    if name is None:
+        raise _fail(path, "name", "missing")
+    try:
+        validate_name(name)
+    except PresetError as exc:
+        raise _fail(path, "name", str(exc)) from None
+    description = data.get("description", "") or ""
+    if not isinstance(description, str):
+        raise _fail(path, "description", f"expected text, got {description!r}")
+    if "state" not in data:
+        raise _fail(path, "state", "missing")
+    try:
+        state = SynthState.from_dict(data["state"])
+    except StateError as exc:
+        raise PresetError(f"{path}: state.{exc}") from None
+    raw_sliders = data.get("sliders") or []
+    if not isinstance(raw_sliders, list):
+        raise _fail(path, "sliders", f"expected a list, got {raw_sliders!r}")
+    sliders = [_slider(raw, i, state, path) for i, raw in enumerate(raw_sliders)]
+    validation = data.get("validation") or {}
+    if not isinstance(validation, dict):
+        raise _fail(path, "validation", f"expected a mapping, got {validation!r}")
+    return Preset(name=name, state=state, sliders=sliders, description=description, validation=validation)
+
+
+def load_preset_file(path) -> Preset:
+    """Read and validate one preset file (safe YAML loader)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise _fail(path, "(file)", f"not UTF-8 text ({exc.reason})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        first = str(exc).strip().splitlines()
+        raise _fail(path, "(yaml)", " ".join(line.strip() for line in first)) from None
+    return preset_from_dict(data, path, default_name=path.stem if path.suffix == SUFFIX else None)
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write via a temp file in the same folder, then os.replace: readers never see half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def save_preset_file(preset: Preset, path) -> None:
+    """Validate `preset` (it must load back) and write it atomically as YAML."""
+    validate_name(preset.name)
+    data = preset.to_dict()
+    preset_from_dict(data, path)  # refuse to write what we could not read back
+    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
+def _lerp(a: float, b: float, t: float) -> float:
+    return a + (b - a) * t
+
+
+def _crossfade_prompts(a: SynthState, b: SynthState, t: float) -> list[PromptSlot]:
+    """Weights of a's prompts fade out while b's fade in; a text present in both adds up."""
+    weights: dict[str, float] = {}
+    for state, gain in ((a, 1.0 - t), (b, t)):
+        for slot in state.prompts:
+            if slot.text.strip() and slot.weight != 0.0:
+                weights[slot.text] = weights.get(slot.text, 0.0) + slot.weight * gain
+    active = [(text, w) for text, w in weights.items() if w > 0.0]
+    if len(active) > NUM_SLOTS:  # keep the loudest slots
+        keep = {text for text, _ in sorted(active, key=lambda tw: -tw[1])[:NUM_SLOTS]}
+        active = [(text, w) for text, w in active if text in keep]
+    slots = [PromptSlot(text, w) for text, w in active]
+    return slots + [PromptSlot() for _ in range(NUM_SLOTS - len(slots))]
+
+
+def morph(a: SynthState, b: SynthState, amount: float) -> SynthState:
+    """Interpolate from `a` (amount 0) to `b` (amount 1): numbers move linearly, prompt weights
+    crossfade, and what cannot be interpolated (seed, modes, names) comes from the nearer end."""
+    if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0.0 <= amount <= 1.0:
+        raise StateError("amount", f"morph amount must be within [0, 1], got {amount!r}")
+    t = float(amount)
+    near = a if t < 0.5 else b
+
+    features = {}
+    for fid in set(a.features) | set(b.features):
+        value = _lerp(a.features.get(fid, 0.0), b.features.get(fid, 0.0), t)
+        if value != 0.0:
+            features[fid] = value
+    contrasts = {}
+    for cname in list(a.contrasts) + [n for n in b.contrasts if n not in a.contrasts]:
+        ca, cb = a.contrasts.get(cname), b.contrasts.get(cname)
+        poles = (ca if (t < 0.5 and ca) or not cb else cb)
+        strength = _lerp(ca.strength if ca else 0.0, cb.strength if cb else 0.0, t)
+        contrasts[cname] = Contrast(poles.positive, poles.negative, strength)
+
+    if a.bpm is not None and b.bpm is not None and a.bars is not None and b.bars is not None:
+        bpm, bars = _lerp(a.bpm, b.bpm, t), _lerp(a.bars, b.bars, t)
+    else:
+        bpm, bars = near.bpm, near.bars
+    return SynthState(
+        prompts=_crossfade_prompts(a, b, t),
+        features=features,
+        contrasts=contrasts,
+        seed=near.seed,
+        duration=_lerp(a.duration, b.duration, t),
+        bpm=bpm,
+        bars=bars,
+        steps=int(round(_lerp(a.steps, b.steps, t))),
+        cfg=_lerp(a.cfg, b.cfg, t),
+        steering_mode=near.steering_mode,
+        steering_gain=_lerp(a.steering_gain, b.steering_gain, t),
+        mix_mode=near.mix_mode,
+        name=near.name,
+    )
+
+
+class PresetStore:
+    """One folder of NAME.yaml files."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+
+    def path(self, name: str) -> Path:
+        return self.folder / f"{validate_name(name)}{SUFFIX}"
+
+    def names(self) -> list[str]:
+        """Preset names in name order (the order MIDI program changes use)."""
+        if not self.folder.is_dir():
+            return []
+        return sorted(p.stem for p in self.folder.glob(f"*{SUFFIX}") if p.is_file() and _NAME.match(p.stem))
+
+    def load(self, name: str) -> Preset:
+        path = self.path(name)
+        if not path.is_file():
+            raise PresetError(f"no preset named {name!r} in {self.folder}")
+        preset = load_preset_file(path)
+        if preset.name != name:
+            raise _fail(path, "name", f"{preset.name!r} does not match the file name {name!r}")
+        return preset
+
+    def save(self, preset: Preset) -> Path:
+        path = self.path(preset.name)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        save_preset_file(preset, path)
+        return path
+
+    def delete(self, name: str) -> None:
+        path = self.path(name)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            raise PresetError(f"no preset named {name!r} in {self.folder}") from None

@@ -1,0 +1,118 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from synth.presets import (
+    Preset, PresetError, PresetStore, Slider, load_preset_file, morph, save_preset_file, validate_name,
+)
+from synth.state import Contrast, PromptSlot, StateError, SynthState
+
+REPO_PRESETS = Path(__file__).resolve().parents[1] / "presets"
+
+
+def test_shipped_presets_load_and_have_sliders():
+    store = PresetStore(REPO_PRESETS)
+    names = store.names()
+    assert len(names) >= 4
+    for name in names:
+        preset = store.load(name)
+        assert preset.name == name
+        assert preset.sliders, f"{name} has no sliders"
+        assert preset.description
+
+
+def test_round_trip(tmp_path):
+    store = PresetStore(tmp_path)
+    state = SynthState(prompts=[PromptSlot("pad", 0.7), PromptSlot("bells", 0.2)], features={5: 1.5}, seed=9, cfg=4.0)
+    preset = Preset("my-pad_1", state, [Slider("bell", "/synth/mix/1", 0.0, 1.0)], "desc", {"ok": True})
+    path = store.save(preset)
+    assert path == tmp_path / "my-pad_1.yaml"
+    back = store.load("my-pad_1")
+    assert back.state.to_dict() == state.to_dict()
+    assert back.sliders == preset.sliders and back.validation == {"ok": True} and back.description == "desc"
+    assert store.names() == ["my-pad_1"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
+    store.delete("my-pad_1")
+    assert store.names() == []
+    with pytest.raises(PresetError, match="no preset"):
+        store.delete("my-pad_1")
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/b", "", "x.yaml", "name with space", "..", "é", "a" * 101])
+def test_bad_names_are_refused_and_nothing_written(tmp_path, bad):
+    store = PresetStore(tmp_path / "presets")
+    with pytest.raises(PresetError, match="not allowed"):
+        store.save(Preset(bad, SynthState()))
+    with pytest.raises(PresetError):
+        store.load(bad)
+    with pytest.raises(PresetError):
+        store.delete(bad)
+    assert not any(tmp_path.rglob("*.yaml"))
+
+
+def test_validate_name_ok():
+    assert validate_name("Warm-Pad_2") == "Warm-Pad_2"
+
+
+def _write(tmp_path, data, name="p.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
+    return path
+
+
+@pytest.mark.parametrize("data,field", [
+    ({"name": "p", "state": {"cfg": "high"}}, "state.cfg"),
+    ({"name": "p", "state": {"seed": 1.5}}, "state.seed"),
+    ({"name": "p"}, "state"),
+    ({"name": "p", "state": {}, "colour": "red"}, "colour"),
+    ({"name": "../p", "state": {}}, "name"),
+    ({"name": "p", "state": {}, "sliders": [{"name": "a", "address": "/synth/nope", "min": 0, "max": 1}]}, "sliders[0].address"),
+    ({"name": "p", "state": {}, "sliders": [{"name": "a", "address": "/synth/mix/0", "min": 0, "max": 2}]}, "sliders[0].max"),
+    ({"name": "p", "state": {}, "sliders": [{"name": "a", "address": "/synth/mix/0", "min": 0}]}, "sliders[0].max"),
+    ({"name": "p", "state": {}, "sliders": "x"}, "sliders"),
+    ({"name": "p", "state": {"prompts": [{"text": "a", "weight": -1}]}}, "state.prompts[0].weight"),
+])
+def test_schema_errors_name_field_and_file(tmp_path, data, field):
+    path = _write(tmp_path, data)
+    with pytest.raises(PresetError) as info:
+        load_preset_file(path)
+    message = str(info.value)
+    assert str(path) in message and field in message and "\n" not in message
+
+
+def test_unsafe_yaml_is_not_executed(tmp_path):
+    path = _write(tmp_path, "name: p\nstate: !!python/object/apply:os.system ['touch pwned']\n")
+    with pytest.raises(PresetError, match="yaml"):
+        load_preset_file(path)
+    assert not Path("pwned").exists()
+
+
+def test_save_refuses_invalid_preset_and_keeps_old_file(tmp_path):
+    path = tmp_path / "p.yaml"
+    save_preset_file(Preset("p", SynthState()), path)
+    before = path.read_text()
+    with pytest.raises(PresetError):
+        save_preset_file(Preset("p", SynthState(), [Slider("s", "/synth/mix/0", 0.0, 5.0)]), path)
+    assert path.read_text() == before
+
+
+def test_morph_interpolates_and_crossfades():
+    a = SynthState(prompts=[PromptSlot("pad", 1.0)], features={1: 2.0}, cfg=4.0, duration=4.0, seed=1,
+                   contrasts={"c": Contrast("x", "y", 2.0)})
+    b = SynthState(prompts=[PromptSlot("drums", 1.0)], features={2: -4.0}, cfg=8.0, duration=8.0, seed=2, steps=50)
+    m = morph(a, b, 0.25)
+    weights = {p.text: p.weight for p in m.prompts if p.text}
+    assert weights == pytest.approx({"pad": 0.75, "drums": 0.25})
+    assert m.features == pytest.approx({1: 1.5, 2: -1.0})
+    assert m.cfg == pytest.approx(5.0) and m.duration == pytest.approx(5.0)
+    assert m.steps == 88 and m.seed == 1
+    assert m.contrasts["c"].strength == pytest.approx(1.5)
+    assert morph(a, b, 0.0).to_dict()["prompts"][0] == {"text": "pad", "weight": 1.0}
+    end = morph(a, b, 1.0)
+    assert end.seed == 2 and end.features == {2: -4.0} and [p.text for p in end.active_prompts()] == ["drums"]
+    # shared prompt text adds up instead of taking two slots
+    same = morph(a, SynthState(prompts=[PromptSlot("pad", 0.5)]), 0.5)
+    assert [(p.text, p.weight) for p in same.active_prompts()] == [("pad", pytest.approx(0.75))]
+    with pytest.raises(StateError):
+        morph(a, b, 1.5)
