@@ -169,13 +169,24 @@ def default_jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
+def _mp_context():
+    """fork is fastest, but a forked child of a process that has initialised CUDA is unsafe."""
+    import multiprocessing
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        return multiprocessing.get_context("spawn")
+    return None
+
+
 def _run_parallel(worker, items: Sequence, jobs: int | None, progress: bool, desc: str) -> list[FileResult]:
     from tqdm import tqdm
 
     jobs = default_jobs() if jobs is None else max(1, int(jobs))
     if jobs == 1 or len(items) < 2:
         return [worker(item) for item in tqdm(items, desc=desc, disable=not progress, unit="file")]
-    with concurrent.futures.ProcessPoolExecutor(max_workers=min(jobs, len(items))) as pool:
+    with concurrent.futures.ProcessPoolExecutor(max_workers=min(jobs, len(items)), mp_context=_mp_context()) as pool:
         chunk = max(1, len(items) // (jobs * 4))
         return list(tqdm(pool.map(worker, items, chunksize=chunk), total=len(items), desc=desc,
                          disable=not progress, unit="file"))

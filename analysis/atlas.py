@@ -24,7 +24,7 @@ from analysis.sae_codes import encode_codes, load_inputs
 log = logging.getLogger(__name__)
 
 LABEL_KEYS = ("tradition", "emotion", "pole", "reference")
-MIN_GROUP = 20          # label groups smaller than this give no selectivity (too noisy)
+MIN_GROUP = 50          # label groups smaller than this give no selectivity (too noisy)
 MIN_ACTIVE = 5          # features firing on fewer prompts get no selectivity
 PAGE_SIZE = 256
 CORRELATIONAL_NOTE = ("**Correlational labels.** A feature's prompts and label composition describe which texts it "
@@ -64,12 +64,14 @@ def lift(codes: sp.csr_matrix, groups: dict[str, np.ndarray]) -> tuple[np.ndarra
     return sel, [names[b] if np.isfinite(s) else None for b, s in zip(best, sel)]
 
 
-def build_atlas(codes: sp.csr_matrix, rows: Sequence[dict], top: int = 10) -> dict:
+def build_atlas(codes: sp.csr_matrix, rows: Sequence[dict], top: int = 10, progress: bool = False) -> dict:
+    from tqdm import tqdm
+
     n, d = codes.shape
     csc = codes.tocsc()
     sel, sel_group = lift(codes, label_groups(rows))
     features = []
-    for f in range(d):
+    for f in tqdm(range(d), desc="atlas", unit="feature", disable=not progress):
         start, end = csc.indptr[f], csc.indptr[f + 1]
         idx, vals = csc.indices[start:end], csc.data[start:end]
         live = vals > 0
@@ -207,7 +209,7 @@ def run(args) -> int:
     if getattr(args, "corpus", None):
         check_corpus(args.corpus, acts, args.activations)
     codes = encode_codes(sae, acts.embeddings, progress=True)
-    atlas = build_atlas(codes, acts.rows, top=args.top)
+    atlas = build_atlas(codes, acts.rows, top=args.top, progress=True)
     meta = {"sae": str(args.sae), "activations": str(args.activations), "encoder": acts.index.get("encoder")}
     write_outputs(Path(args.out), atlas, meta, args.list)
     print(f"atlas: {atlas['d_sae']} features over {atlas['n_prompts']} prompts ({atlas['n_dead']} dead); "

@@ -16,6 +16,7 @@ from analysis.plots import figure, fmt, markdown_table, save_figure, write_json,
 from analysis.sae_codes import cosine_matrix, encode_codes, label_rows, load_inputs
 
 SELECTIVITY_THRESHOLD = 2.0
+MIN_ACTIVE = 5   # features firing on fewer emotion prompts are counted but not listed or drawn
 
 
 def within_between_cosine(x: np.ndarray, labels: Sequence[str]) -> dict:
@@ -63,11 +64,14 @@ def analyse(embeddings: np.ndarray, codes: np.ndarray, labels: Sequence[str], fo
     groups = sorted(set(labels))
     rates, sel = selectivity(codes, labels, groups)
     live = np.isfinite(sel)
-    order = np.argsort(np.where(live, sel, -np.inf))[::-1]
+    n_active = (np.asarray(codes) > 0).sum(axis=0)
+    robust = live & (n_active >= MIN_ACTIVE)
+    # the listed features fire on at least MIN_ACTIVE prompts: one lucky prompt gives selectivity = n_emotions
+    order = np.argsort(np.where(robust, sel, -np.inf))[::-1]
     top_features = [
         {"feature": int(f), "selectivity": float(sel[f]), "emotion": groups[int(np.argmax(rates[:, f]))],
          "rates": {g: float(rates[i, f]) for i, g in enumerate(groups)}}
-        for f in order[:top] if live[f]
+        for f in order[:top] if robust[f]
     ]
     result = {
         "n_prompts": int(len(labels)),
@@ -79,6 +83,9 @@ def analyse(embeddings: np.ndarray, codes: np.ndarray, labels: Sequence[str], fo
             "threshold": SELECTIVITY_THRESHOLD,
             "n_features_selective": int(np.sum(sel[live] > SELECTIVITY_THRESHOLD)),
             "n_features_active": int(live.sum()),
+            "min_active_prompts": MIN_ACTIVE,
+            "n_features_selective_min_active": int(np.sum(sel[robust] > SELECTIVITY_THRESHOLD)),
+            "n_features_min_active": int(robust.sum()),
             "n_features": int(len(sel)),
             "top": top_features,
         },
@@ -86,9 +93,9 @@ def analyse(embeddings: np.ndarray, codes: np.ndarray, labels: Sequence[str], fo
     return result, rates, sel
 
 
-def heatmap(rates: np.ndarray, sel: np.ndarray, groups: Sequence[str], path: Path, top: int = 40) -> Path:
+def heatmap(rates: np.ndarray, sel: np.ndarray, groups: Sequence[str], path: Path, feats: Sequence[int]) -> Path:
     plt = figure()
-    feats = [int(f) for f in np.argsort(np.where(np.isfinite(sel), sel, -np.inf))[::-1][:top] if np.isfinite(sel[f])]
+    feats = list(feats)
     fig, ax = plt.subplots(figsize=(1.2 * len(groups) + 2.5, 0.22 * max(len(feats), 4) + 1.5))
     im = ax.imshow(rates[:, feats].T if feats else np.zeros((1, len(groups))), aspect="auto", cmap="magma", vmin=0, vmax=1)
     ax.set_xticks(range(len(groups)), groups, rotation=30, ha="right")
@@ -107,7 +114,7 @@ def write_outputs(out: Path, result: dict, rates: np.ndarray, sel: np.ndarray, m
     lines += [f"{f},{'' if not np.isfinite(sel[f]) else repr(float(sel[f]))}," + ",".join(repr(float(r)) for r in rates[:, f])
               for f in range(len(sel))]
     write_text(out / "selectivity.csv", "\n".join(lines) + "\n")
-    heatmap(rates, sel, groups, out / "selectivity_heatmap.png")
+    heatmap(rates, sel, groups, out / "selectivity_heatmap.png", [t["feature"] for t in result["selectivity"]["top"]])
     c, p, s = result["cosine"], result["probe"], result["selectivity"]
     md = [
         "# Emotion probes", "",
@@ -121,7 +128,10 @@ def write_outputs(out: Path, result: dict, rates: np.ndarray, sel: np.ndarray, m
                        [[k, v["accuracy_mean"], v["accuracy_sd"], str(v["folds"]), v["chance"]] for k, v in p.items()]),
         "", "## Feature selectivity", "",
         f"Selectivity = {s['definition']}. **{s['n_features_selective']}** of {s['n_features_active']} active "
-        f"features (of {s['n_features']}) have selectivity > {fmt(s['threshold'], 1)}. Selectivity describes "
+        f"features (of {s['n_features']}) have selectivity > {fmt(s['threshold'], 1)}; counting only the "
+        f"{s['n_features_min_active']} features that fire on at least {s['min_active_prompts']} emotion prompts, "
+        f"{s['n_features_selective_min_active']} do (a feature firing on one prompt has selectivity = the number of "
+        "emotions). The table and heatmap list only those. Selectivity describes "
         "co-occurrence with emotion words in prompts: it is correlational, not evidence that a feature steers "
         "the emotion of the audio.", "",
         "![selectivity heatmap](selectivity_heatmap.png)", "",

@@ -4,16 +4,17 @@ The trainer keeps its own parameters and copies them into a ``synth.sae.SparseAu
 The encoder is stored transposed (``enc`` [d_sae, d_in]) so that rows of both matrices can be gathered.
 
 Speed: for topk and batchtopk the default (sparse) path computes the dense encoder pre-activations
-once without autograd, picks the active latents, then recomputes only those k pre-activations with
-autograd (a gather of k encoder rows) and decodes with ``embedding_bag`` over the k decoder rows.
-Forward and backward then cost O(B·k·d_in) beyond the one dense encoder product, against
-O(B·d_sae·d_in) for each of the five dense products of a plain loop. ``sparse=False`` is that plain
-dense loop, kept as the reference the benchmark compares against.
+once without autograd, picks the active latents, and hands them to ``SparseLatents``, an autograd
+Function that decodes with a CSR code matrix and computes every gradient (decoder, encoder, biases)
+with sparse products over the selected entries only: O(B·k·d_in) work beyond the one dense encoder
+product, against five O(B·d_sae·d_in) dense products in a plain loop. It also uses torch's fused
+Adam. ``sparse=False`` is that plain dense loop with stock Adam, kept as the benchmark's reference.
 """
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from synth.sae import ARCHS, SparseAutoencoder, save_sae
+
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
 
 
 @dataclass
@@ -44,6 +47,7 @@ class TrainConfig:
     sparse: bool = True
     progress: bool = True
     threshold_momentum: float = 0.99  # batchtopk: EMA of the per-batch kept minimum
+    lr_decay: float = 0.2  # fraction of training at the end over which the lr falls linearly to 0
 
     def validate(self, d_in: int, n: int) -> None:
         if self.arch not in ARCHS:
@@ -60,6 +64,8 @@ class TrainConfig:
             raise ValueError(f"learning rate must be a positive number, got {self.lr}")
         if not (self.l1 >= 0 and math.isfinite(self.l1)):
             raise ValueError(f"l1 must be a non-negative number, got {self.l1}")
+        if not 0 <= self.lr_decay <= 1:
+            raise ValueError(f"lr decay fraction must be in [0, 1], got {self.lr_decay}")
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"val fraction must be in (0, 1), got {self.val_fraction}")
         if n < 4:
@@ -75,6 +81,16 @@ class TrainResult:
     sae: SparseAutoencoder
     metrics: dict
     history: list[dict] = field(default_factory=list)
+
+
+def _adam(params, lr: float, fused: bool) -> torch.optim.Optimizer:
+    params = list(params)
+    if fused:
+        try:
+            return torch.optim.Adam(params, lr=lr, eps=6.25e-10, fused=True)
+        except (RuntimeError, TypeError):  # fused Adam missing for this device or torch version
+            pass
+    return torch.optim.Adam(params, lr=lr, eps=6.25e-10)
 
 
 class _Params(torch.nn.Module):
@@ -95,19 +111,41 @@ def fvu(x: torch.Tensor, x_hat: torch.Tensor, mean: torch.Tensor | None = None) 
     return float((x - x_hat).pow(2).sum() / (x - mean).pow(2).sum().clamp_min(1e-12))
 
 
-def topk_codes(pre: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    vals, idx = pre.topk(k, dim=-1, sorted=False)
-    return torch.relu(vals), idx
+class SparseLatents(torch.autograd.Function):
+    """x_hat (without b_dec) from M selected latents (rows[m], cols[m]) whose pre-activations
+    ``pre_sel`` were already computed by the dense, gradient-free encoder product.
 
+    Forward: a CSR [B, d_sae] code matrix times W_dec. Backward returns the gradients that autograd
+    would give through ``relu(xc @ enc.T + b_enc)`` restricted to the selected entries, but with
+    sparse products: O(M·d_in) work instead of O(B·d_sae·d_in).
+    ``rows`` must be sorted (row-major order).
+    """
 
-def sparse_decode(idx: torch.Tensor, vals: torch.Tensor, W_dec: torch.Tensor, b_dec: torch.Tensor) -> torch.Tensor:
-    """x_hat = sum_j vals[b, j] * W_dec[idx[b, j]] + b_dec, touching only the k gathered rows."""
-    return F.embedding_bag(idx, W_dec, per_sample_weights=vals, mode="sum") + b_dec
+    @staticmethod
+    def forward(ctx, xc, enc, b_enc, W_dec, rows, cols, pre_sel, batch: int):
+        vals = torch.relu(pre_sel)
+        crow = torch.zeros(batch + 1, dtype=torch.long, device=rows.device)
+        crow[1:] = torch.bincount(rows, minlength=batch).cumsum(0)
+        codes = torch.sparse_csr_tensor(crow, cols, vals, (batch, W_dec.shape[0]), check_invariants=False)
+        ctx.save_for_backward(xc, enc, W_dec, rows, cols, vals, crow)
+        return codes @ W_dec
 
-
-def dense_decode(idx, vals, W_dec, b_dec, d_sae: int) -> torch.Tensor:
-    codes = torch.zeros(idx.shape[0], d_sae, dtype=vals.dtype, device=vals.device).scatter(1, idx, vals)
-    return codes @ W_dec + b_dec
+    @staticmethod
+    def backward(ctx, g):
+        xc, enc, W_dec, rows, cols, vals, crow = ctx.saved_tensors
+        d_sae, batch = W_dec.shape[0], xc.shape[0]
+        # d loss / d code value: dot of the gathered decoder row with the output gradient, through the ReLU
+        # (sampled dense-dense product at the code pattern: no [M, d_in] gather)
+        pattern = torch.sparse_csr_tensor(crow, cols, torch.zeros_like(vals), (batch, d_sae), check_invariants=False)
+        g_vals = torch.sparse.sampled_addmm(pattern, g, W_dec.T, beta=0.0).values() * (vals > 0)
+        t_idx = torch.stack([cols, rows])  # transposed pattern [d_sae, B]
+        grad_W_dec = torch.sparse.mm(torch.sparse_coo_tensor(t_idx, vals, (d_sae, batch), check_invariants=False), g)
+        grad_enc = torch.sparse.mm(torch.sparse_coo_tensor(t_idx, g_vals, (d_sae, batch), check_invariants=False), xc)
+        grad_b_enc = torch.zeros(d_sae, dtype=g_vals.dtype, device=g_vals.device).index_add_(0, cols, g_vals)
+        grad_xc = None
+        if ctx.needs_input_grad[0]:
+            grad_xc = torch.sparse_csr_tensor(crow, cols, g_vals, (batch, d_sae), check_invariants=False) @ enc
+        return grad_xc, grad_enc, grad_b_enc, grad_W_dec, None, None, None, None
 
 
 # --- trainer ----------------------------------------------------------------------------------
@@ -119,7 +157,8 @@ class SAETrainer:
         gen = torch.Generator().manual_seed(cfg.seed)
         self.p = _Params(d_in, self.d_sae, train_mean.float().cpu(), gen).to(self.device)
         self.lr = cfg.resolved_lr(self.d_sae)
-        self.opt = torch.optim.Adam(self.p.parameters(), lr=self.lr, betas=(0.9, 0.999), eps=6.25e-10)
+        # The plain loop (sparse=False) uses stock Adam; ours uses the fused kernel where torch has one.
+        self.opt = _adam(self.p.parameters(), self.lr, fused=cfg.sparse)
         self.aux_k = min(cfg.aux_k or d_in // 2, self.d_sae)
         self.n_train = n_train
         self.since_fired = torch.zeros(self.d_sae, dtype=torch.long, device=self.device)
@@ -139,20 +178,18 @@ class SAETrainer:
     def _pre(self, xc: torch.Tensor) -> torch.Tensor:
         return xc @ self.p.enc.T + self.p.b_enc
 
-    def _select(self, pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Active latents (row index, latent index) for topk/batchtopk training."""
-        k = self.cfg.k
+    def _select(self, pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Active latents as flat, row-major (row, latent) index pairs for topk / batchtopk training."""
+        k, batch = self.cfg.k, pre.shape[0]
         if self.cfg.arch == "topk":
-            _, idx = pre.topk(k, dim=-1, sorted=False)
-            return idx, None, None
+            cols = pre.topk(k, dim=-1, sorted=False).indices.sort(dim=1).values.flatten()
+            rows = torch.arange(batch, device=pre.device).repeat_interleave(k)
+            return rows, cols
         # batchtopk: the B*k largest over the whole batch
-        flat = torch.relu(pre).flatten()
-        vals, flat_idx = flat.topk(pre.shape[0] * k, sorted=False)
+        vals, flat_idx = torch.relu(pre).flatten().topk(batch * k, sorted=False)
         keep = vals > 0
-        vals, flat_idx = vals[keep], flat_idx[keep]
-        flat_idx, _ = flat_idx.sort()
-        rows, cols = flat_idx // self.d_sae, flat_idx % self.d_sae
-        with torch.no_grad():
+        vals, flat_idx = vals[keep], flat_idx[keep].sort().values
+        with torch.no_grad():  # running estimate; calibrate_threshold() sets the final value
             kmin = vals.min() if vals.numel() else torch.zeros((), device=pre.device)
             if not self.threshold_init:
                 self.threshold.copy_(kmin)
@@ -160,38 +197,34 @@ class SAETrainer:
             else:
                 m = self.cfg.threshold_momentum
                 self.threshold.mul_(m).add_((1 - m) * kmin)
-        return cols, rows, None
+        return flat_idx // self.d_sae, flat_idx % self.d_sae
 
-    def _encode_selected(self, xc: torch.Tensor, cols: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
-        """Pre-activations of the selected latents, with autograd through only those encoder rows."""
-        if rows is None:  # [B, k]
-            return torch.relu(torch.einsum("bkd,bd->bk", F.embedding(cols, self.p.enc), xc) + self.p.b_enc[cols])
-        return torch.relu((F.embedding(cols, self.p.enc) * xc[rows]).sum(-1) + self.p.b_enc[cols])
-
-    def _decode_selected(self, cols, vals, rows, batch: int) -> torch.Tensor:
-        if rows is None:
-            if self.cfg.sparse:
-                return sparse_decode(cols, vals, self.p.W_dec, self.p.b_dec)
-            return dense_decode(cols, vals, self.p.W_dec, self.p.b_dec, self.d_sae)
-        if self.cfg.sparse:
-            offsets = torch.searchsorted(rows, torch.arange(batch, device=rows.device))
-            return F.embedding_bag(cols, self.p.W_dec, offsets=offsets, per_sample_weights=vals, mode="sum") + self.p.b_dec
-        codes = torch.zeros(batch, self.d_sae, device=vals.device, dtype=vals.dtype).index_put((rows, cols), vals)
-        return codes @ self.p.W_dec + self.p.b_dec
-
-    def _aux_loss(self, xc_pre: torch.Tensor, residual: torch.Tensor) -> torch.Tensor | None:
-        """AuxK: reconstruct the main residual from the top aux_k dead latents."""
+    def _dead_latents(self) -> torch.Tensor | None:
+        """AuxK candidates: latents silent for aux_window epochs; None when there are none."""
         dead = self.since_fired > int(self.cfg.aux_window * self.n_train)
-        n_dead = int(dead.sum())
-        if n_dead == 0:
-            return None
-        k_aux = min(self.aux_k, n_dead)
-        masked = xc_pre.masked_fill(~dead, float("-inf"))
-        _, idx = masked.topk(k_aux, dim=-1, sorted=False)
-        return idx
+        return dead if bool(dead.any()) else None
+
+    def _reconstruct(self, xc, pre, rows, cols, batch: int) -> torch.Tensor:
+        """Decoder output (no b_dec) from the selected latents: sparse kernels or the plain dense loop."""
+        p = self.p
+        if self.cfg.sparse:
+            return SparseLatents.apply(xc, p.enc, p.b_enc, p.W_dec, rows, cols, pre[rows, cols], batch)
+        codes = torch.zeros(batch, self.d_sae, dtype=pre.dtype, device=pre.device)
+        codes = codes.index_put((rows, cols), torch.relu(pre[rows, cols]))
+        return codes @ p.W_dec
+
+    def lr_at(self, progress: float) -> float:
+        """Learning rate at a fraction of training: constant, then linear decay to 0."""
+        d = self.cfg.lr_decay
+        if d <= 0 or progress < 1 - d:
+            return self.lr
+        return self.lr * max(0.0, (1 - progress) / d)
 
     def step(self, x: torch.Tensor, epoch_pos: float) -> dict:
         cfg, p = self.cfg, self.p
+        lr = self.lr_at(epoch_pos / cfg.epochs)
+        for group in self.opt.param_groups:
+            group["lr"] = lr
         xc = x - p.b_dec
         if cfg.arch == "relu-l1":
             codes = torch.relu(self._pre(xc))
@@ -206,35 +239,30 @@ class SAETrainer:
                 loss = loss + coef * (codes * p.W_dec.norm(dim=1)).sum() / x.shape[0]
             aux = None
         else:
+            batch = x.shape[0]
             if cfg.sparse:
-                with torch.no_grad():
-                    pre = self._pre(xc.detach())
-                cols, rows, _ = self._select(pre)
-                vals = self._encode_selected(xc, cols, rows)
+                with torch.no_grad():  # the one dense product; gradients come from SparseLatents
+                    pre = self._pre(xc)
             else:
                 pre = self._pre(xc)
-                cols, rows, _ = self._select(pre.detach())
-                if rows is None:
-                    vals = torch.relu(pre.gather(1, cols))
-                else:
-                    vals = torch.relu(pre[rows, cols])
-            x_hat = self._decode_selected(cols, vals, rows, x.shape[0])
+            rows, cols = self._select(pre.detach())
+            x_hat = self._reconstruct(xc, pre, rows, cols, batch) + p.b_dec
+            vals = torch.relu(pre.detach()[rows, cols])
             fired = torch.zeros(self.d_sae, dtype=torch.bool, device=x.device)
-            fired[cols.flatten()[vals.detach().flatten() > 0]] = True
-            l0 = float((vals.detach() > 0).sum()) / x.shape[0]
+            fired[cols[vals > 0]] = True
+            l0 = float((vals > 0).sum()) / batch
             var = (x - x.mean(0)).pow(2).sum().clamp_min(1e-12)
             residual = x - x_hat
             loss = residual.pow(2).sum() / var
             aux = None
-            aux_idx = self._aux_loss(pre.detach(), residual) if cfg.aux_coef > 0 else None
-            if aux_idx is not None:
-                if cfg.sparse:
-                    aux_vals = torch.relu(torch.einsum("bkd,bd->bk", F.embedding(aux_idx, p.enc), xc) + p.b_enc[aux_idx])
-                    e_hat = F.embedding_bag(aux_idx, p.W_dec, per_sample_weights=aux_vals, mode="sum")
-                else:
-                    aux_vals = torch.relu(pre.gather(1, aux_idx))
-                    codes = torch.zeros_like(pre).scatter(1, aux_idx, aux_vals)
-                    e_hat = codes @ p.W_dec
+            dead = self._dead_latents() if cfg.aux_coef > 0 else None
+            if dead is not None:
+                # AuxK: the top-k_aux dead latents reconstruct the (fixed) main residual.
+                k_aux = min(self.aux_k, int(dead.sum()))
+                aux_cols = pre.detach().masked_fill(~dead, float("-inf")).topk(k_aux, dim=-1, sorted=False).indices
+                aux_cols = aux_cols.sort(dim=1).values.flatten()
+                aux_rows = torch.arange(batch, device=x.device).repeat_interleave(k_aux)
+                e_hat = self._reconstruct(xc, pre, aux_rows, aux_cols, batch)
                 e = residual.detach()
                 aux = (e_hat - e).pow(2).sum() / (e - e.mean(0)).pow(2).sum().clamp_min(1e-12)
                 loss = loss + cfg.aux_coef * aux
@@ -310,7 +338,7 @@ def feature_scales(sae: SparseAutoencoder, x: torch.Tensor, batch_size: int = 40
         count += (codes > 0).sum(0)
     scale = total / count.clamp_min(1)
     alive = count > 0
-    fill = float(scale[alive].median()) if alive.any() else 1.0
+    fill = float(scale[alive].quantile(0.5)) if alive.any() else 1.0
     scale[~alive] = fill
     return [float(v) for v in scale]
 

@@ -18,8 +18,9 @@ from typing import Sequence
 import numpy as np
 
 from analysis.plots import fmt, markdown_table, write_json, write_text
-from analysis.validate import base_state, engine_from_args, write_wav
+from analysis.validate import base_state, engine_from_args, ensure_sae, write_wav
 
+NEUTRAL_FILE = "neutral.wav"   # strength 0 of every feature and contrast: the neutral prompt alone
 INDEX_COLUMNS = ("grid", "name", "strength", "reference", "prompt", "file", "seed", "seconds", "peak", "rms")
 
 
@@ -80,12 +81,13 @@ def plan(base, features: Sequence[int], strengths: Sequence[float], contrasts: d
         for s in strengths:
             state = base.replace(features={fid: s} if s else {})
             items.append({"grid": "feature", "name": str(fid), "strength": s, "reference": "", "prompt": neutral,
-                          "file": f"features/feature_{fid:05d}_s{_tag(s)}.wav", "state": state})
+                          "file": f"features/feature_{fid:05d}_s{_tag(s)}.wav" if s else NEUTRAL_FILE,
+                          "state": state})
     for name, (pos, neg) in contrasts.items():
         for s in contrast_strengths:
             state = base.replace(contrasts={name: Contrast(pos, neg, s)} if s else {})
             items.append({"grid": "contrast", "name": name, "strength": s, "reference": "", "prompt": neutral,
-                          "file": f"contrasts/{name}_s{_tag(s)}.wav", "state": state})
+                          "file": f"contrasts/{name}_s{_tag(s)}.wav" if s else NEUTRAL_FILE, "state": state})
         for ref, text in (("positive", pos), ("negative", neg)):
             state = base.replace(prompts=[PromptSlot(text, 1.0)] + [PromptSlot() for _ in base.prompts[1:]])
             items.append({"grid": "contrast", "name": name, "strength": None, "reference": ref, "prompt": text,
@@ -98,9 +100,10 @@ def render_plan(engine, items: list[dict], out: Path, batch: int) -> None:
 
     if batch < 1:
         raise ValueError(f"--batch must be at least 1, got {batch}")
-    with tqdm(total=len(items), desc="sonify", unit="clip") as bar:
-        for start in range(0, len(items), batch):
-            chunk = items[start:start + batch]
+    unique = list({it["file"]: it for it in reversed(items)}.values())[::-1]   # strength 0 is one clip
+    with tqdm(total=len(unique), desc="sonify", unit="clip") as bar:
+        for start in range(0, len(unique), batch):
+            chunk = unique[start:start + batch]
             audio = np.asarray(engine.render_states([it["state"] for it in chunk]))
             for it, clip in zip(chunk, audio):
                 write_wav(out / it["file"], clip, engine.sample_rate)
@@ -109,6 +112,10 @@ def render_plan(engine, items: list[dict], out: Path, batch: int) -> None:
                 it["seconds"] = clip.shape[-1] / engine.sample_rate
                 it["seed"] = it["state"].seed
             bar.update(len(chunk))
+    done = {it["file"]: it for it in unique}
+    for it in items:
+        for key in ("peak", "rms", "seconds", "seed"):
+            it[key] = done[it["file"]][key]
 
 
 def write_index(out: Path, items: list[dict], meta: dict, strengths, contrast_strengths) -> None:
@@ -155,13 +162,15 @@ def write_index(out: Path, items: list[dict], meta: dict, strengths, contrast_st
     write_text(out / "index.md", "\n".join(md))
 
 
-def run(args) -> int:
+def run(args, engine=None, config=None) -> int:
+    """`engine`/`config` default to the ones --config and the flags describe."""
     from analysis.probe_prompts import CONTRAST_PAIRS
 
     strengths = parse_floats(args.strengths, "--strengths")
     contrast_strengths = parse_floats(args.contrast_strengths, "--contrast-strengths")
     contrasts = parse_contrasts(args.contrast)
-    engine, config = engine_from_args(args)
+    if engine is None:
+        engine, config = engine_from_args(args)
     if args.no_contrasts:
         contrasts = {}
     elif not contrasts:
@@ -169,6 +178,7 @@ def run(args) -> int:
             config.contrast_defs() or dict(CONTRAST_PAIRS))
     features: list[int] = []
     if not args.no_features:
+        ensure_sae(engine, config)
         if engine.sae is None:
             if args.features:
                 raise ValueError("--features needs an SAE: pass --sae SAE_DIR (or set sae in the config)")

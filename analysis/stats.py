@@ -35,13 +35,17 @@ def cohens_d(a: Sequence[float], b: Sequence[float]) -> float:
 def _d_vectorized(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
     na, nb = a.shape[axis], b.shape[axis]
     pooled = np.sqrt(((na - 1) * a.var(axis=axis, ddof=1) + (nb - 1) * b.var(axis=axis, ddof=1)) / (na + nb - 2))
+    diff = a.mean(axis=axis) - b.mean(axis=axis)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return (a.mean(axis=axis) - b.mean(axis=axis)) / pooled
+        d = diff / pooled
+    # a resample where both groups are constant: same convention as cohens_d (0 or ±inf, never NaN)
+    return np.where(pooled == 0, np.where(diff == 0, 0.0, np.copysign(np.inf, diff)), d)
 
 
 def bootstrap_d_ci(a: Sequence[float], b: Sequence[float], n_resamples: int = N_BOOTSTRAP,
                    confidence: float = 0.95, seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
-    """Bootstrap CI of Cohen's d (BCa; percentile where BCa is undefined). NaNs when degenerate."""
+    """Bootstrap CI of Cohen's d (BCa; percentile where BCa is undefined). NaNs when degenerate; an
+    end is ±inf when many resamples have both groups constant (tiny, tied samples)."""
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if len(a) < 2 or len(b) < 2 or not math.isfinite(cohens_d(a, b)):
@@ -52,7 +56,7 @@ def bootstrap_d_ci(a: Sequence[float], b: Sequence[float], n_resamples: int = N_
             res = sps.bootstrap((a, b), _d_vectorized, n_resamples=n_resamples, confidence_level=confidence,
                                 method=method, vectorized=True, rng=np.random.default_rng(seed))
         lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
-        if math.isfinite(lo) and math.isfinite(hi):
+        if not (math.isnan(lo) or math.isnan(hi)):
             return (lo, hi)
     return (math.nan, math.nan)
 

@@ -44,8 +44,18 @@ def engine_from_args(args):
     return build_engine(config), config
 
 
+def ensure_sae(engine, config) -> None:
+    """The tiny backend gets its untrained stand-in SAE when none is configured (it renders noise
+    anyway); other backends need a real one (--sae)."""
+    if engine.sae is None and config.backend == "tiny":
+        from synth.engine import tiny_random_sae
+
+        engine.set_sae(*tiny_random_sae(engine.encoder.dim))
+
+
 def base_state(config, args, text: str):
-    """The config's default state with one prompt, and --steps/--duration applied."""
+    """The config's default state with one prompt, and --steps/--duration applied (the tiny
+    backend defaults to the engine's TINY_DEFAULT_STEPS: its output is noise at any step count)."""
     from synth.state import PromptSlot
 
     state = config.state()
@@ -53,6 +63,10 @@ def base_state(config, args, text: str):
     changes = {"prompts": prompts, "features": {}, "contrasts": {}, "bpm": None, "bars": None}
     if getattr(args, "steps", None) is not None:
         changes["steps"] = int(args.steps)
+    elif config.backend == "tiny":
+        from synth.engine import TINY_DEFAULT_STEPS
+
+        changes["steps"] = TINY_DEFAULT_STEPS
     if getattr(args, "duration", None) is not None:
         changes["duration"] = float(args.duration)
     return state.replace(**changes).validate()
@@ -162,13 +176,13 @@ def feature_states(base, neutral: str, fid: int, strength: float, gain: float | 
 
 
 def retention_table(results: dict[str, dict]) -> dict[str, dict]:
-    """{mode: {feature: {d_mode, d_text, retention, sign_reversal}}} for every non-text mode."""
+    """{mode: {feature: {d_mode, d_text, retention, sign_reversal}}} for the embedding and guidance modes."""
     if "text" not in results:
         return {}
     text = results["text"]["features"]
     table = {}
     for mode, res in results.items():
-        if mode == "text":
+        if mode not in MODES or mode == "text":   # SAE-feature sliders are not the contrast: no retention
             continue
         rows = {}
         for name in FEATURE_NAMES:
@@ -239,7 +253,8 @@ def write_summary(out: Path, meta: dict, results: dict[str, dict], retention: di
     write_text(out / "report.md", "\n".join(md))
 
 
-def run(args) -> int:
+def run(args, engine=None, config=None) -> int:
+    """`engine`/`config` default to the ones --config and the flags describe."""
     if args.n < 2:
         raise ValueError(f"--n must be at least 2 (seeds per pole), got {args.n}")
     features = parse_features(args.features)
@@ -248,7 +263,10 @@ def run(args) -> int:
         raise ValueError("--pos and --neg are both needed for the text/embedding/guidance modes")
     if not math.isfinite(args.strength) or args.strength <= 0:
         raise ValueError(f"--strength must be a positive number, got {args.strength}")
-    engine, config = engine_from_args(args)
+    if engine is None:
+        engine, config = engine_from_args(args)
+    if features:
+        ensure_sae(engine, config)
     if features and engine.sae is None:
         raise ValueError("--features needs an SAE: pass --sae SAE_DIR (or set sae in the config)")
     if features and max(features) >= engine.sae.d_sae:
@@ -259,17 +277,19 @@ def run(args) -> int:
     seeds = list(range(args.seed, args.seed + args.n))
     audio_dir = out / "audio" if getattr(args, "keep_audio", False) else None
     gain = getattr(args, "gain", None)
-    results: dict[str, dict] = {}
+    # build every state first, so a bad value fails before any rendering
+    jobs = []
     for mode in modes:
         a, b = mode_states(base, mode, args.pos, args.neg, args.neutral, args.strength, gain)
-        results[mode] = compare_states(engine, a, b, seeds, args.batch, args.jobs, out / mode, f"{mode}+", f"{mode}-",
-                                       f"Validation, {mode} mode", audio_dir=audio_dir)
+        jobs.append((mode, a, b, f"{mode}+", f"{mode}-", f"Validation, {mode} mode"))
     for fid, s in features.items():
         a, b = feature_states(base, args.neutral, fid, s, gain)
         mode = f"feature_{fid}"
-        results[mode] = compare_states(engine, a, b, seeds, args.batch, args.jobs, out / mode, f"{mode}+{s:g}",
-                                       f"{mode}-{s:g}", f"Validation, SAE feature {fid} at ±{s:g}",
-                                       audio_dir=audio_dir)
+        jobs.append((mode, a, b, f"{mode}+{s:g}", f"{mode}-{s:g}", f"Validation, SAE feature {fid} at ±{s:g}"))
+    results: dict[str, dict] = {}
+    for mode, a, b, label_a, label_b, title in jobs:
+        results[mode] = compare_states(engine, a, b, seeds, args.batch, args.jobs, out / mode, label_a, label_b,
+                                       title, audio_dir=audio_dir)
     for res in results.values():
         res.pop("skipped", None)
     retention = retention_table(results)

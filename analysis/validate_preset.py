@@ -13,7 +13,7 @@ from pathlib import Path
 
 from analysis.plots import fmt, markdown_table, write_json, write_text
 from analysis.stats import json_safe
-from analysis.validate import compare_states, engine_from_args
+from analysis.validate import compare_states, engine_from_args, ensure_sae
 
 ALPHA = 0.05
 UNMEASURABLE = {"/synth/seed": "the seed slider picks the noise, which the N seeds already vary"}
@@ -36,7 +36,8 @@ def significant(results: dict) -> tuple[dict[str, float], dict[str, float]]:
     return d, p
 
 
-def run(args) -> int:
+def run(args, engine=None, config=None) -> int:
+    """`engine`/`config` default to the ones --config and the flags describe."""
     from synth.presets import load_preset_file, save_preset_file
 
     path = Path(args.preset)
@@ -45,30 +46,42 @@ def run(args) -> int:
     preset = load_preset_file(path)
     if not preset.sliders:
         raise ValueError(f"{path}: the preset has no sliders to validate")
-    engine, config = engine_from_args(args)
+    if engine is None:
+        engine, config = engine_from_args(args)
     needs_sae = bool(preset.state.features) or any(s.address.startswith("/synth/feature/") for s in preset.sliders)
+    if needs_sae:
+        ensure_sae(engine, config)
     if needs_sae and engine.sae is None:
         raise ValueError(f"{path}: the preset uses SAE features; pass --sae SAE_DIR (or set sae in the config)")
     d_sae = engine.sae.d_sae if engine.sae is not None else None
     state = preset.state
     if args.steps is not None:
         state = state.replace(steps=int(args.steps))
+    elif config.backend == "tiny":
+        from synth.engine import TINY_DEFAULT_STEPS
+
+        state = state.replace(steps=TINY_DEFAULT_STEPS)
     if args.duration is not None:
         state = state.replace(duration=float(args.duration), bpm=None, bars=None)
     state = state.validate(d_sae)
     seeds = list(range(args.seed, args.seed + args.n))
+    # every slider's two states first, so a bad slider fails before any rendering
+    names = [s.name for s in preset.sliders]
+    plans = []
+    for i, slider in enumerate(preset.sliders):
+        key = slider.name if names.count(slider.name) == 1 else f"{slider.name} ({i})"
+        ends = None if slider.address in UNMEASURABLE else slider_states(state, slider, config.contrast_defs(), d_sae)
+        plans.append((i, key, slider, ends))
     sliders_out: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="validate-preset-") as scratch:
         out = Path(args.out) if args.out else Path(scratch)
-        names = [s.name for s in preset.sliders]
-        for i, slider in enumerate(preset.sliders):
-            key = slider.name if names.count(slider.name) == 1 else f"{slider.name} ({i})"
+        for i, key, slider, ends in plans:
             entry = {"address": slider.address, "min": slider.min, "max": slider.max}
-            if slider.address in UNMEASURABLE:
+            if ends is None:
                 sliders_out[key] = {**entry, "features": {}, "holm_p": {},
-                                            "note": f"not measured: {UNMEASURABLE[slider.address]}"}
+                                    "note": f"not measured: {UNMEASURABLE[slider.address]}"}
                 continue
-            lo, hi = slider_states(state, slider, config.contrast_defs(), d_sae)
+            lo, hi = ends
             res = compare_states(engine, hi, lo, seeds, args.batch, args.jobs, out / f"slider_{i:02d}",
                                  f"{slider.name}@max", f"{slider.name}@min",
                                  f"Preset {preset.name}: slider {slider.name} ({slider.address}) max vs min")
@@ -91,6 +104,8 @@ def run(args) -> int:
         write_text(Path(args.out) / "report.md", "\n".join([
             f"# Slider validation: preset `{preset.name}`", "",
             f"{args.n} seeds per slider end, backend `{config.backend}`. Features with Holm p < {ALPHA} (d: max − min):",
+            *([f"\n**The `{config.backend}` backend has random weights: its audio is noise.**\n"]
+              if config.backend != "stable-audio" else []),
             "", markdown_table(["slider", "address", "features (d)"], rows), "",
             *[f"- [{name}](slider_{i:02d}/report.md)" for i, name in enumerate(sliders_out)
               if "note" not in sliders_out[name]], ""]))

@@ -33,20 +33,18 @@ def error_reply(address: str, message: str) -> Reply:
     return ("/synth/error", [address, message])
 
 
-def _one_number(address: str, args: Sequence) -> float:
+def _one_number(args: Sequence) -> float:
     if len(args) != 1:
         raise CommandError(f"expects one number, got {len(args)} arguments")
     value = args[0]
-    if value.__class__ is float or value.__class__ is int:  # fast path; bools are not numbers here
-        pass
-    else:
+    if value.__class__ is not float and value.__class__ is not int:  # bools are not numbers here
         raise CommandError(f"expects a number (int or float), got {_describe(value)}")
     if value != value or value in (math.inf, -math.inf):
         raise CommandError(f"{value!r} is not a finite number")
     return value
 
 
-def _whole(address: str, value: float, lo: int, hi: int, what: str) -> int:
+def _whole(value: float, lo: int, hi: int, what: str) -> int:
     if value != int(value):
         raise CommandError(f"{what} must be a whole number, got {value!r}")
     value = int(value)
@@ -60,6 +58,17 @@ def _one_string(args: Sequence, what: str = "text") -> str:
         got = f"{len(args)} arguments" if len(args) != 1 else _describe(args[0])
         raise CommandError(f"expects one string ({what}), got {got}")
     return args[0]
+
+
+def _prompt_text(args: Sequence) -> str:
+    """One string; or, as Pd and Max send typed text, a list of words joined with spaces."""
+    if len(args) == 1:
+        return _one_string(args, "prompt text")
+    if len(args) > 1 and any(isinstance(a, str) for a in args) and all(
+        isinstance(a, str) or (a.__class__ in (int, float) and math.isfinite(a)) for a in args
+    ):
+        return " ".join(a if isinstance(a, str) else f"{a:g}" for a in args)
+    raise CommandError(f"expects the prompt text as a string, got {len(args)} arguments")
 
 
 def _no_args(args: Sequence) -> None:
@@ -157,9 +166,14 @@ class Controller:
             raise CommandError("unknown address")
         except (CommandError, StateError, PresetError) as exc:
             return (error_reply(address, str(exc)),)
+        except OSError as exc:  # e.g. the presets folder is not writable
+            return (error_reply(address, " ".join(str(exc).split())),)
+        except Exception as exc:  # a bug must not go unanswered or stop the server
+            log.exception("internal error handling %s %r", address, args)
+            return (error_reply(address, f"internal error: {type(exc).__name__}: {exc}"),)
 
     def _numeric(self, address: str, args: Sequence) -> Sequence[Reply]:
-        value = _one_number(address, args)
+        value = _one_number(args)
         if self.d_sae is None and address.startswith(PREFIX_FEATURE):
             raise CommandError("no SAE is loaded, so there are no features (start serve with --sae DIR)")
         with self._lock:
@@ -172,7 +186,7 @@ class Controller:
 
     def _prompt(self, address: str, args: Sequence) -> Sequence[Reply]:
         slot = 0 if address == "/synth/prompt" else parse_index(address[len("/synth/prompt/"):], "slot", NUM_SLOTS - 1)
-        text = _one_string(args, "prompt text")
+        text = _prompt_text(args)
         with self._lock:
             prompts = list(self._state.prompts)
             prompts[slot] = PromptSlot(text, prompts[slot].weight)
@@ -206,12 +220,12 @@ class Controller:
         return self._mode(address, args, "mix_mode")
 
     def _auto(self, address: str, args: Sequence) -> Sequence[Reply]:
-        self.auto = bool(_whole(address, _one_number(address, args), 0, 1, "auto"))
+        self.auto = bool(_whole(_one_number(args), 0, 1, "auto"))
         log.info("auto-render %s", "on" if self.auto else "off")
         return NO_REPLIES
 
     def _render_now(self, address: str, args: Sequence) -> Sequence[Reply]:
-        n = 1 if not args else _whole(address, _one_number(address, args), 1, MAX_BATCH, "clip count")
+        n = 1 if not args else _whole(_one_number(args), 1, MAX_BATCH, "clip count")
         state = self._state
         if state.seed + n - 1 > SEED_MAX:
             raise CommandError(f"seeds {state.seed}..{state.seed + n - 1} pass the largest seed {SEED_MAX}")
@@ -260,7 +274,7 @@ class Controller:
     def _preset_morph(self, address: str, args: Sequence) -> Sequence[Reply]:
         if len(args) != 3 or not isinstance(args[0], str) or not isinstance(args[1], str):
             raise CommandError("expects two preset names and an amount (s s f)")
-        amount = _one_number(address, args[2:])
+        amount = _one_number(args[2:])
         if not 0.0 <= amount <= 1.0:
             raise CommandError(f"amount {amount!r} is outside [0, 1]")
         a, b = self.presets.load(args[0]), self.presets.load(args[1])

@@ -17,15 +17,13 @@ from bridge.midi_input import MidiTranslator, open_midi_input
 from bridge.midi_map import MidiMap, load_midi_map
 from bridge.osc_server import AllowList, OscServer
 from bridge.render_queue import RenderJob, RenderQueue
-from synth.clip_writer import write_clip
 from synth.presets import PresetStore
 
 log = logging.getLogger(__name__)
 
 
 def engine_d_sae(engine) -> int | None:
-    sae = getattr(engine, "sae", None)
-    return int(sae.d_sae) if sae is not None else None
+    return engine.d_sae
 
 
 def load_mapping(path) -> MidiMap:
@@ -36,6 +34,19 @@ def load_mapping(path) -> MidiMap:
         log.info("MIDI mapping %s does not exist yet; starting empty (MIDI learn will create it)", path)
         return MidiMap()
     return load_midi_map(path)
+
+
+def load_engine(config):
+    """Build the engine once. The tiny backend gets its untrained random SAE when no --sae is
+    given, as `latent-synth render` does, so feature addresses work offline."""
+    from synth.engine import build_engine, tiny_random_sae
+
+    log.info("loading the %s backend", config.backend)
+    engine = build_engine(config)
+    if engine.sae is None and config.backend == "tiny":
+        engine.set_sae(*tiny_random_sae(engine.encoder.dim))
+        log.warning("tiny backend: using %s (its features mean nothing)", engine.sae_id)
+    return engine
 
 
 class ClipRenderer:
@@ -51,22 +62,16 @@ class ClipRenderer:
     def __call__(self, job: RenderJob) -> list[Path]:
         started = time.perf_counter()
         audio = self.engine.render(job.state, seeds=job.seeds)
-        render_seconds = time.perf_counter() - started
+        render_seconds = round(time.perf_counter() - started, 4)
         paths = []
-        for i, seed in enumerate(job.seeds):
+        for clip, seed in zip(audio, job.seeds):
             state = job.state if job.state.seed == seed else job.state.replace(seed=seed)
-            meta = {
-                "model_id": self.engine.model_id,
-                "sae_id": self.engine.sae_id,
-                "device": str(self.engine.device),
-                "render_seconds": round(render_seconds, 4),
-                "source": f"latent-synth {job.reason}",
-            }
-            path = write_clip(
-                self.out_dir, audio[i], self.engine.sample_rate, state, meta,
+            path = self.engine.write(
+                clip, state, self.out_dir, render_seconds=render_seconds,
                 subtype=self.config.wav_subtype, normalize=self.config.normalize,
+                batch=len(job.seeds), source=job.reason,
             )
-            seconds = audio.shape[-1] / float(self.engine.sample_rate)
+            seconds = clip.shape[-1] / float(self.engine.sample_rate)
             self.clips += 1
             paths.append(path)
             print(f"rendered {path} seed {seed} {seconds:.3f}s", flush=True)
@@ -77,10 +82,11 @@ class ClipRenderer:
 
 class Daemon:
     def __init__(self, engine, config, out_dir, presets_dir, host="127.0.0.1", port=9000, allow=(),
-                 midi_port=None, midi_virtual=None, midi_map=None, auto=False, debounce=0.25):
+                 midi_port=None, midi_virtual=None, midi_map=None, auto=False, debounce=0.25, server=None,
+                 mapping: MidiMap | None = None):
         self.engine = engine
         self.renderer = ClipRenderer(engine, config, out_dir, on_clip=self._announce)
-        self.queue = RenderQueue(self.renderer)
+        self.queue = RenderQueue(self.renderer, on_error=self._render_failed)
         self.controller = Controller(
             config.state(),
             render=self._request,
@@ -90,11 +96,13 @@ class Daemon:
             auto=auto,
             debounce=debounce,
         )
-        self.server = OscServer(self.controller, host, port, AllowList(allow))
+        self.server = server or OscServer(None, host, port, AllowList(allow))
+        self.server.controller = self.controller
         self.midi_in = None
         self.translator = None
         if midi_port or midi_virtual:
-            self.translator = MidiTranslator(load_mapping(midi_map), self.controller, midi_map)
+            mapping = mapping if mapping is not None else load_mapping(midi_map)
+            self.translator = MidiTranslator(mapping, self.controller, midi_map)
             try:
                 self.midi_in = open_midi_input(self.translator, port=midi_port, virtual=midi_virtual)
             except OSError:
@@ -103,6 +111,10 @@ class Daemon:
 
     def _request(self, state, seeds, delay, reason) -> None:
         self.queue.submit(RenderJob(state, list(seeds), time.monotonic() + delay, reason))
+
+    def _render_failed(self, job, exc) -> None:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        self.server.broadcast("/synth/error", ["/synth/render", f"render failed: {message}"])
 
     def _announce(self, path, seed, seconds) -> None:
         self.server.broadcast("/synth/rendered", [str(path), int(seed), float(seconds)])
@@ -131,7 +143,6 @@ class Daemon:
 
 def run_serve(args) -> int:
     from synth.config import load_config
-    from synth.engine import build_engine
 
     config = load_config(args.config).override(
         backend=args.backend, sae=args.sae, device=args.device, model_id=args.model_id,
@@ -139,6 +150,20 @@ def run_serve(args) -> int:
     out_dir = args.out or config.out_dir
     if args.debounce < 0:
         raise ValueError(f"--debounce must be >= 0, got {args.debounce}")
+    # Check the cheap things first: a bad mapping file or a busy port fails at once, not after
+    # the model has loaded.
+    mapping = load_mapping(args.midi_map) if (args.midi or args.midi_virtual) else None
+    server = OscServer(None, args.host, args.osc_port, AllowList(args.allow or ()))
+    try:
+        engine = load_engine(config)
+        daemon = Daemon(
+            engine, config, out_dir, args.presets, midi_port=args.midi, midi_virtual=args.midi_virtual,
+            midi_map=args.midi_map, auto=args.auto, debounce=args.debounce, server=server, mapping=mapping,
+        )
+    except BaseException:
+        server.close()
+        raise
+
     stop = threading.Event()
 
     def on_signal(signum, frame):
@@ -148,14 +173,6 @@ def run_serve(args) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-
-    log.info("loading the %s backend", config.backend)
-    engine = build_engine(config)
-    daemon = Daemon(
-        engine, config, out_dir, args.presets, host=args.host, port=args.osc_port, allow=args.allow or (),
-        midi_port=args.midi, midi_virtual=args.midi_virtual, midi_map=args.midi_map,
-        auto=args.auto, debounce=args.debounce,
-    )
     daemon.start()
     print(f"latent-synth serve: ready ({daemon.describe()})", flush=True)
     while not stop.wait(0.5):

@@ -18,6 +18,7 @@ from bridge.midi_map import MidiMap, save_midi_map
 
 log = logging.getLogger(__name__)
 
+CLIENT_NAME = "latent-synth"
 TRIGGER_THRESHOLD = 64  # a CC mapped to a trigger address (/synth/render) fires at values >= 64
 
 
@@ -133,11 +134,13 @@ def open_midi_input(translator: MidiTranslator, port: str | None = None, virtual
             log.exception("MIDI message %s failed", msg)
 
     backend = os.environ.get("MIDO_BACKEND", "default backend")
+    # rtmidi names the client; JACK shows the port as "latent-synth:NAME" instead of "RtMidiIn Client:NAME"
+    extra = {"client_name": CLIENT_NAME} if "rtmidi" in mido.backend.name else {}
     try:
         if virtual:
-            inport = mido.open_input(virtual, virtual=True, callback=callback)
+            inport = mido.open_input(virtual, virtual=True, callback=callback, **extra)
         else:
-            inport = mido.open_input(port, callback=callback)
+            inport = mido.open_input(port, callback=callback, **extra)
     except (OSError, IOError, SystemError, RuntimeError, ValueError) as exc:
         what = f"virtual MIDI port {virtual!r}" if virtual else f"MIDI port {port!r}"
         hint = ""
@@ -147,6 +150,22 @@ def open_midi_input(translator: MidiTranslator, port: str | None = None, virtual
             except Exception:
                 pass
         raise OSError(f"cannot open {what} with {backend}: {exc}{hint}") from None
+    if not virtual and getattr(inport, "api", "") == "UNIX_JACK":
+        _jack_connect(port, f"{CLIENT_NAME}:{port}")
     log.info("MIDI input open: %s", inport.name)
     return inport
+
+
+def _jack_connect(source: str, dest: str) -> None:
+    """rtmidi's JACK API creates our port for a named source but does not connect it."""
+    import shutil
+    import subprocess
+
+    command = ["jack_connect", source, dest]
+    if shutil.which("jack_connect") is None:
+        log.warning("connect the MIDI port yourself: %s", " ".join(command))
+        return
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=10)
+    if proc.returncode != 0:
+        log.warning("could not connect %s to %s: %s", source, dest, proc.stderr.strip() or proc.stdout.strip())
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from bridge.controller import Controller
-from bridge.daemon import ClipRenderer, engine_d_sae, load_mapping
+from bridge.daemon import ClipRenderer, engine_d_sae, load_engine, load_mapping
 from bridge.midi_input import MidiTranslator
 from bridge.render_queue import RenderJob
 from synth.presets import PresetStore
@@ -43,14 +43,13 @@ def replay(midi_file, translator: MidiTranslator) -> tuple[int, float]:
 
 def run_midi_replay(args) -> int:
     from synth.config import load_config
-    from synth.engine import build_engine
 
     midi_file = read_midi_file(args.file)
     mapping = load_mapping(args.midi_map)
     config = load_config(args.config).override(
         backend=args.backend, sae=args.sae, device=args.device, model_id=args.model_id,
     )
-    engine = build_engine(config)
+    engine = load_engine(config)
     renderer = ClipRenderer(engine, config, args.out)
 
     def render_now(state, seeds, delay, reason):

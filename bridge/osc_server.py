@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 MAX_DATAGRAM = 65536
 MAX_CLIENTS = 16  # recent senders that hear /synth/rendered
+MAX_REPLY_PORTS = 1024
 
 
 class AllowList:
@@ -51,7 +52,7 @@ class AllowList:
 
 
 class OscServer:
-    def __init__(self, controller: Controller, host: str = "127.0.0.1", port: int = 9000, allow: AllowList | None = None):
+    def __init__(self, controller: Controller | None, host: str = "127.0.0.1", port: int = 9000, allow: AllowList | None = None):
         self.controller = controller
         self.allow = allow or AllowList()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -65,6 +66,7 @@ class OscServer:
         self.address = self.sock.getsockname()[:2]
         self.reply_ports: dict[str, int] = {}
         self.clients: OrderedDict[tuple[str, int], None] = OrderedDict()
+        self._clients_lock = threading.Lock()
         self._stop = threading.Event()
         self._debug = log.isEnabledFor(logging.DEBUG)
         self.received = 0
@@ -113,12 +115,13 @@ class OscServer:
         self.received += 1
         client = (ip, port)
         clients = self.clients
-        if client in clients:
-            clients.move_to_end(client)
-        else:
-            clients[client] = None
-            if len(clients) > MAX_CLIENTS:
-                clients.popitem(last=False)
+        with self._clients_lock:  # broadcast() reads it from the render thread
+            if client in clients:
+                clients.move_to_end(client)
+            else:
+                clients[client] = None
+                if len(clients) > MAX_CLIENTS:
+                    clients.popitem(last=False)
         reply_to = (ip, self.reply_ports.get(ip, port))
         try:
             for item in iter_messages(data):
@@ -143,6 +146,8 @@ class OscServer:
         if value.__class__ not in (int, float) or not math.isfinite(value) or value != int(value) or not 1 <= value <= 65535:
             self._send(current, *error_reply("/synth/reply_to", f"expects one port number 1-65535, got {list(args)!r}"))
             return current
+        if ip not in self.reply_ports and len(self.reply_ports) >= MAX_REPLY_PORTS:
+            self.reply_ports.pop(next(iter(self.reply_ports)))  # bounded: forget the oldest IP
         self.reply_ports[ip] = int(value)
         log.info("replies for %s now go to port %d", ip, int(value))
         return (ip, int(value))
@@ -156,6 +161,7 @@ class OscServer:
 
     def broadcast(self, address: str, args) -> None:
         """Send to every recent client (at its reply port); used for /synth/rendered."""
-        targets = {(ip, self.reply_ports.get(ip, port)) for ip, port in list(self.clients)}
+        with self._clients_lock:
+            targets = {(ip, self.reply_ports.get(ip, port)) for ip, port in self.clients}
         for target in targets:
             self._send(target, address, args)

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from synth.parameters import apply_numeric
-from synth.presets import Preset, PresetError, PresetStore, Slider, load_preset_file
+from synth.presets import Preset, PresetError, PresetStore, Slider
 from synth.state import PromptSlot, StateError, SynthState
 
 
@@ -101,5 +101,3 @@ def register_preset(subparsers) -> None:
     p = add("delete", cmd_delete, "delete a preset")
     p.add_argument("name")
 
-
-__all__ = ["register_preset", "load_preset_file"]

@@ -28,8 +28,10 @@ class RenderJob:
 
 
 class RenderQueue:
-    def __init__(self, render: Callable[[RenderJob], None], name: str = "render-worker"):
+    def __init__(self, render: Callable[[RenderJob], None], name: str = "render-worker",
+                 on_error: Callable[[RenderJob, Exception], None] | None = None):
         self._render = render
+        self._on_error = on_error
         self._cond = threading.Condition()
         self._pending: RenderJob | None = None
         self._busy = False
@@ -109,9 +111,14 @@ class RenderQueue:
             try:
                 self._render(job)
                 self.completed += 1
-            except Exception:  # a failed render must not kill the worker
+            except Exception as exc:  # a failed render must not kill the worker
                 self.failed += 1
                 log.exception("render failed (%s)", job.reason)
+                if self._on_error is not None:
+                    try:
+                        self._on_error(job, exc)
+                    except Exception:
+                        log.exception("reporting a failed render failed")
             finally:
                 with self._cond:
                     self._busy = False

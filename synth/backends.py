@@ -8,8 +8,10 @@
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,6 +105,11 @@ def tiny_components(seed: int = TINY_SEED) -> dict:
             decoder_channels=1, decoder_input_channels=latent_channels, audio_channels=2,
             sampling_rate=SAMPLE_RATE,
         )
+        with torch.no_grad():
+            # A unit-norm 4096-tap upsampling filter makes each output sample ~1/60 of a latent value:
+            # DC from the biases would swamp it. Gain 10 gives audible, zero-crossing noise that
+            # peaks below full scale.
+            vae.decoder.block[0].conv_t1.weight_g.fill_(10.0)
         torch.manual_seed(seed + 2)
         projection_model = StableAudioProjectionModel(
             text_encoder_dim=TINY_T5_DIM, conditioning_dim=cond_dim, min_value=0, max_value=512,
@@ -113,22 +120,28 @@ def tiny_components(seed: int = TINY_SEED) -> dict:
     }
 
 
-def full_components() -> dict:
-    """Full-size Stable Audio Open 1.0 architecture, random weights, built from class defaults."""
+def full_components(init_device: str | torch.device | None = None) -> dict:
+    """Full-size Stable Audio Open 1.0 architecture, random weights, built from class defaults.
+
+    `init_device` builds the weights straight on that device (a GPU, or "meta" to size the model
+    without allocating it)."""
     from diffusers import AutoencoderOobleck, StableAudioDiTModel, StableAudioProjectionModel
     from transformers import ByT5Tokenizer, T5Config, T5EncoderModel
 
     # T5-base shape; a byte tokenizer stands in for T5's sentencepiece vocabulary (no download).
     tokenizer = ByT5Tokenizer(model_max_length=128)
-    t5 = T5EncoderModel(T5Config(vocab_size=32128, d_model=768, d_kv=64, d_ff=3072, num_layers=12, num_heads=12))
-    return {
-        "vae": AutoencoderOobleck(),
-        "text_encoder": t5,
-        "projection_model": StableAudioProjectionModel(text_encoder_dim=768, conditioning_dim=768, min_value=0, max_value=512),
-        "tokenizer": tokenizer,
-        "transformer": StableAudioDiTModel(),
-        "scheduler": _scheduler(),
-    }
+    ctx = torch.device(init_device) if init_device is not None else contextlib.nullcontext()
+    with ctx:
+        t5 = T5EncoderModel(T5Config(vocab_size=32128, d_model=768, d_kv=64, d_ff=3072, num_layers=12,
+                                     num_heads=12, feed_forward_proj="relu"))
+        models = {
+            "vae": AutoencoderOobleck(),
+            "text_encoder": t5,
+            "projection_model": StableAudioProjectionModel(text_encoder_dim=768, conditioning_dim=768,
+                                                           min_value=0, max_value=512),
+            "transformer": StableAudioDiTModel(),
+        }
+    return {**models, "tokenizer": tokenizer, "scheduler": _scheduler()}
 
 
 def load_backend(backend: str, model_id: str | None = None, device: str | None = "auto",
@@ -138,23 +151,29 @@ def load_backend(backend: str, model_id: str | None = None, device: str | None =
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
     if backend == "tiny":
-        pipe = StableAudioPipeline(**tiny_components())
-        # The tiny model is fp32 only: its purpose is CPU tests, and fp16 adds nothing at this size.
+        with _quiet():
+            pipe = StableAudioPipeline(**tiny_components())
+        # The tiny model stays fp32: its purpose is CPU tests, and fp16 adds nothing at this size.
         dt = torch.float32
-        pipe.to(dev, dt)
+        pipe.to(dev)
         name = model_id or "tiny-random"
     elif backend == "random-full":
-        with torch.random.fork_rng(devices=[]):
+        with _quiet(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
-            pipe = StableAudioPipeline(**full_components())
-        pipe.to(dev, dt)
+            pipe = StableAudioPipeline(**full_components(init_device=dev))
+            pipe.to(dev, dt)
         name = model_id or "random-full"
     elif backend == "stable-audio":
         name = model_id or DEFAULT_MODEL_ID
-        pipe = _from_pretrained(StableAudioPipeline, name, dt)
         if cpu_offload:
             if dev.type != "cuda":
-                raise BackendError("--cpu-offload needs a CUDA GPU")
+                raise BackendError("cpu_offload needs a CUDA GPU")
+            try:
+                import accelerate  # noqa: F401  (diffusers' offload hooks live there)
+            except ImportError:
+                raise BackendError("cpu_offload needs the 'accelerate' package: pip install accelerate") from None
+        pipe = _from_pretrained(StableAudioPipeline, name, dt)
+        if cpu_offload:
             pipe.enable_model_cpu_offload(device=dev)
         else:
             pipe.to(dev)
@@ -164,15 +183,35 @@ def load_backend(backend: str, model_id: str | None = None, device: str | None =
     return Backend(pipe=pipe, model_id=str(name), device=dev, dtype=dt, offload=bool(cpu_offload))
 
 
+@contextlib.contextmanager
+def _quiet():
+    """Silence construction-time deprecation chatter from diffusers (weight_norm, dtype casts)."""
+    from diffusers.utils import logging as dlog
+
+    level = dlog.get_verbosity()
+    dlog.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        dlog.set_verbosity(level)
+
+
 def _from_pretrained(cls, name: str, dtype: torch.dtype):
     local = Path(name).expanduser()
+    looks_local = name.startswith((".", "/", "~")) or os.sep in name.strip("/").replace("/", "", 1) or local.exists()
+    if looks_local and not local.exists():
+        raise BackendError(f"model folder {name!r} does not exist. {GATED_HELP}")
     if local.exists() and not (local / "model_index.json").is_file():
         raise BackendError(f"{str(local)!r} is not a diffusers pipeline folder (no model_index.json). {GATED_HELP}")
     source = str(local) if local.exists() else name
     try:
-        return cls.from_pretrained(source, torch_dtype=dtype)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch_dtype -> dtype rename in newer diffusers
+            return cls.from_pretrained(source, torch_dtype=dtype)
     except (OSError, ValueError, EnvironmentError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else type(exc).__name__
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         hint = " (HF_HUB_OFFLINE=1 is set, so nothing is downloaded)" if offline else ""
         raise BackendError(f"cannot load Stable Audio weights {name!r}{hint}: {first}. {GATED_HELP}") from None

@@ -47,7 +47,7 @@ def mix_embeddings(hidden: torch.Tensor, mask: torch.Tensor, weights: torch.Tens
         raise ValueError(f"mix_embeddings: shapes {tuple(hidden.shape)}, {tuple(mask.shape)}, {tuple(weights.shape)} don't match")
     if hidden.shape[0] == 1:
         return hidden[0] * mask[0].unsqueeze(-1).to(hidden.dtype), mask[0].clone()
-    wm = weights.to(torch.float32)[:, None] * mask.to(torch.float32)          # [K, T]
+    wm = weights.to(device=mask.device, dtype=torch.float32)[:, None] * mask.to(torch.float32)  # [K, T]
     den = wm.sum(0)                                                            # [T]
     num = (wm.unsqueeze(-1) * hidden.to(torch.float32)).sum(0)                 # [T, D]
     union = (mask != 0).any(0)

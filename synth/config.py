@@ -21,6 +21,9 @@ WINDOWS = ("clip", "full")
 WAV_SUBTYPES = ("FLOAT", "PCM_24")
 DTYPES = ("auto", "float16", "bfloat16", "float32")
 DEFAULT_MODEL_ID = "stabilityai/stable-audio-open-1.0"
+# Steps when default_state doesn't set them: the tiny model's cost is the scheduler's per-seed
+# Brownian noise (~1 ms per seed per step), so it defaults to fewer than the real model's 100.
+TINY_DEFAULT_STEPS = 25
 
 
 class ConfigError(ValueError):
@@ -85,8 +88,11 @@ class SynthConfig:
         return self
 
     def state(self) -> SynthState:
-        """The default SynthState this config describes."""
-        return SynthState.from_dict(self.default_state)
+        """The default SynthState this config describes (steps: 25 on tiny unless set)."""
+        state = SynthState.from_dict(self.default_state)
+        if "steps" not in self.default_state and self.backend == "tiny":
+            state = state.replace(steps=TINY_DEFAULT_STEPS)
+        return state
 
     def contrast_defs(self) -> dict[str, tuple[str, str]]:
         """name -> (positive, negative), the form `synth.parameters.apply_numeric` takes."""

@@ -10,14 +10,19 @@
 - with `window="clip"` denoises only the latent frames the clip needs; `window="full"` denoises
   1024 frames and crops after decoding, as diffusers does;
 - uses one CPU `torch.Generator` per seed for the initial latents *and* the scheduler's Brownian
-  noise, so a seed renders the same audio alone or inside a batch, on any device.
+  noise, so a seed renders the same audio alone or inside a batch, on any device. The initial
+  latents of a `clip` window are the first frames of that seed's full-window latents. (The
+  scheduler's Brownian noise depends on the latent shape, so it differs between lengths.)
 """
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Sequence
 
 import torch
+from diffusers.models.embeddings import get_1d_rotary_pos_embed
+from diffusers.utils.torch_utils import randn_tensor
 
 from synth.conditioning import Conditioning, combine_guidance
 
@@ -64,12 +69,28 @@ def denoise(
     window: str = "clip",
     decode_batch: int = 8,
     output: str = "audio",
+    threads: int | None = None,
 ) -> torch.Tensor:
     """Render B = len(conds) clips (one seed each) -> audio [B, channels, int(seconds * sr)] float32
     on the CPU (or the final latents [B, C, L] with `output="latent"`).
 
     All conditionings must share the branch structure (same number of prompt branches, steered or
-    not, same steering gain); `Engine` groups states so that they do."""
+    not, same steering gain); `Engine` groups states so that they do. `threads` sets torch's
+    intra-op threads for the call (the tiny model runs fastest on one)."""
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    try:
+        with warnings.catch_warnings():
+            # torchsde warns whenever float32 rounding puts a query a hair outside
+            # [sigma_min, sigma_max]; harmless (it clamps), and it would flood the daemon's log.
+            warnings.filterwarnings("ignore", message=r"Should have (ta|tb)", category=UserWarning)
+            return _denoise(pipe, conds, seeds, seconds, steps, cfg, window, decode_batch, output)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _denoise(pipe, conds, seeds, seconds, steps, cfg, window, decode_batch, output) -> torch.Tensor:
     if len(conds) != len(seeds) or not conds:
         raise ValueError(f"denoise: {len(conds)} conditionings for {len(seeds)} seeds")
     k, has_steer, gain, weights = conds[0].branches, conds[0].steered is not None, conds[0].gain, conds[0].weights
@@ -112,12 +133,13 @@ def denoise(
     scheduler.set_timesteps(int(steps), device=device)
     frames = latent_frames(pipe, seconds, window)
     gens = generators(seeds)
-    from diffusers.utils.torch_utils import randn_tensor
-
-    latents = randn_tensor((batch, pipe.transformer.config.in_channels, frames), generator=gens, device=device, dtype=dtype)
+    # Draw the full window's noise and crop it: a seed starts from the same noise whatever the
+    # window or clip length, so `clip` and `full` (and a longer or shorter clip) stay comparable.
+    total = int(pipe.transformer.config.sample_size)
+    latents = randn_tensor((batch, pipe.transformer.config.in_channels, total), generator=gens, device=device, dtype=dtype)
+    if frames < total:
+        latents = latents[:, :, :frames].contiguous()
     latents = latents * scheduler.init_noise_sigma
-
-    from diffusers.models.embeddings import get_1d_rotary_pos_embed
 
     rotary = get_1d_rotary_pos_embed(pipe.rotary_embed_dim, frames + 1, use_real=True, repeat_interleave_real=False)
     rotary = tuple(r.to(device) for r in rotary)  # once, not every step

@@ -165,10 +165,24 @@ def atomic_write_text(path, text: str) -> None:
         raise
 
 
+def _plain(value: Any) -> Any:
+    """numpy scalars/arrays and tuples -> plain YAML types (the safe dumper refuses the others)."""
+    if isinstance(value, dict):
+        return {(k if isinstance(k, (str, int)) else str(k)): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (str, bool, int, float)) or value is None:
+        return value
+    tolist = getattr(value, "tolist", None)  # numpy scalars and arrays
+    if callable(tolist):
+        return _plain(tolist())
+    return str(value)
+
+
 def save_preset_file(preset: Preset, path) -> None:
     """Validate `preset` (it must load back) and write it atomically as YAML."""
     validate_name(preset.name)
-    data = preset.to_dict()
+    data = _plain(preset.to_dict())
     preset_from_dict(data, path)  # refuse to write what we could not read back
     atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 

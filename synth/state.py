@@ -128,6 +128,8 @@ class SynthState:
         """Check and normalise every field in place; raise StateError naming the first bad one."""
         if not isinstance(self.prompts, list):
             raise StateError("prompts", f"expected a list of slots, got {self.prompts!r}")
+        if any(not isinstance(p, PromptSlot) for p in self.prompts):  # plain dicts are accepted too
+            self.prompts = _prompts_from(self.prompts)
         if len(self.prompts) > NUM_SLOTS:
             raise StateError("prompts", f"{len(self.prompts)} slots, at most {NUM_SLOTS}")
         for i, slot in enumerate(self.prompts):
@@ -148,6 +150,8 @@ class SynthState:
 
         if not isinstance(self.contrasts, dict):
             raise StateError("contrasts", f"expected a mapping name -> contrast, got {self.contrasts!r}")
+        if any(not isinstance(c, Contrast) for c in self.contrasts.values()):
+            self.contrasts = _contrasts_from(self.contrasts)
         for cname, con in self.contrasts.items():
             if not isinstance(cname, str) or not _CONTRAST_NAME.match(cname):
                 raise StateError("contrasts", f"bad contrast name {cname!r} (letters, digits, - and _ only)")

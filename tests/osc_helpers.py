@@ -62,3 +62,77 @@ class Client:
 
     def close(self):
         self.sock.close()
+
+
+# ---------------------------------------------------------------------- running the real daemon
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+READY = re.compile(r"ready \(osc udp://([0-9.]+):([0-9]+)")
+
+
+class Daemon:
+    """`latent-synth serve` in a subprocess (tiny backend); stdout and stderr are collected."""
+
+    def __init__(self, tmp_path, *extra, env=None, startup_timeout=180, verbosity="-v"):
+        self.out = Path(tmp_path) / "clips"
+        self.presets = Path(tmp_path) / "presets"
+        cmd = [sys.executable, "-m", "bridge.cli", verbosity, "serve", "--backend", "tiny", "--out", str(self.out),
+               "--osc-port", "0", "--presets", str(self.presets), *extra]
+        full_env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", **(env or {}))
+        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self._ready = threading.Event()
+        self.address = None
+        threading.Thread(target=self._pump, args=(self.proc.stdout, self.stdout, True), daemon=True).start()
+        threading.Thread(target=self._pump, args=(self.proc.stderr, self.stderr, False), daemon=True).start()
+        if not self._ready.wait(startup_timeout) or self.address is None:
+            self.kill()
+            raise AssertionError(f"daemon not ready; stdout={self.stdout} stderr={''.join(self.stderr)[-3000:]}")
+
+    def _pump(self, stream, sink, watch):
+        for line in stream:
+            sink.append(line)
+            if watch and (m := READY.search(line)):
+                self.address = (m.group(1), int(m.group(2)))
+                self._ready.set()
+        if watch:
+            self._ready.set()
+
+    def client(self) -> Client:
+        return Client(self.address)
+
+    def rendered_lines(self):
+        return [line for line in self.stdout if line.startswith("rendered ")]
+
+    def wait_for(self, predicate, timeout=60.0, interval=0.05) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(interval)
+        return predicate()
+
+    def clips(self):
+        return sorted(self.out.glob("*.wav")) if self.out.exists() else []
+
+    def stop(self, sig=signal.SIGTERM, timeout=120) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)

@@ -34,11 +34,12 @@ def test_atlas_end_to_end(tmp_path):
 
 
 def test_lift_finds_the_group_a_feature_fires_for():
-    rows = [{"source": "s", "labels": {"emotion": "sad" if i < 30 else "happy"}} for i in range(60)]
-    codes = np.zeros((60, 2), dtype=np.float32)
-    codes[:30:3, 0] = 1.0          # feature 0: only in "sad" rows, 10 of 30 -> rate 1/3, density 1/6 -> lift 2
+    rows = [{"source": "s", "labels": {"emotion": "sad" if i < 60 else "happy"}} for i in range(120)]
+    codes = np.zeros((120, 2), dtype=np.float32)
+    codes[:60:6, 0] = 1.0          # feature 0: only in "sad" rows, 10 of 60 -> rate 1/6, density 1/12 -> lift 2
     codes[::2, 1] = 1.0            # feature 1: everywhere, every other row -> lift 1
-    sel, group = lift(sp.csr_matrix(codes), {"emotion:sad": np.arange(30), "emotion:happy": np.arange(30, 60)})
+    sel, group = lift(sp.csr_matrix(codes), {"emotion:sad": np.arange(60), "emotion:happy": np.arange(60, 120),
+                                             "emotion:tiny": np.arange(5)})
     assert sel[0] == pytest.approx(2.0) and group[0] == "emotion:sad"
     assert sel[1] == pytest.approx(1.0)
     atlas = build_atlas(sp.csr_matrix(codes), rows, top=3)

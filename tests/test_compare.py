@@ -157,3 +157,15 @@ def test_too_few_files_is_a_clear_error(tmp_path):
         compare_dirs(a, b, tmp_path / "out", jobs=1, progress=False)
     with pytest.raises(ValueError, match="not a folder"):
         compare_dirs(tmp_path / "missing", b, tmp_path / "out", jobs=1, progress=False)
+
+
+def test_command_line(tmp_path, capsys):
+    from bridge.cli import main
+
+    a = write_set(tmp_path / "a", [tone(440), tone(550)])
+    b = write_set(tmp_path / "b", [burst_train(4, 440), burst_train(6, 550)])
+    assert main(["analysis", "compare", "--a", str(a), "--b", str(b), "--out", str(tmp_path / "o"), "--jobs", "1"]) == 0
+    assert json.loads((tmp_path / "o" / "results.json").read_text())["n_a"] == 2
+    assert main(["analysis", "compare", "--a", str(tmp_path / "nope"), "--b", str(b), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"latent-synth: error: not a folder: {tmp_path / 'nope'}"

@@ -55,12 +55,13 @@ def test_failed_render_does_not_kill_the_worker():
             raise RuntimeError("boom")
         done.append(j.state.seed)
 
-    q = RenderQueue(render).start()
+    errors = []
+    q = RenderQueue(render, on_error=lambda j, exc: errors.append((j.state.seed, str(exc)))).start()
     q.submit(job(1))
     assert q.wait_idle(5)
     q.submit(job(2))
     assert q.wait_idle(5)
-    assert done == [2] and q.failed == 1
+    assert done == [2] and q.failed == 1 and errors == [(1, "boom")]
     q.stop()
 
 

@@ -2,7 +2,6 @@
 import json
 import math
 import struct
-import time
 
 import pytest
 
@@ -247,3 +246,23 @@ def test_every_table_address_is_dispatched(rig):
             break
     unknown = [args[0] for a, args in replies if a == "/synth/error" and args[1] == "unknown address"]
     assert unknown == ["/synth/bogus"], unknown
+
+
+def test_docs_table_lists_every_address_and_reply():
+    from pathlib import Path
+
+    from bridge.addresses import REPLIES
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "bridge.md").read_text()
+    rows = {line.split("|")[1].strip().strip("`") for line in doc.splitlines() if line.startswith("| `/synth")}
+    assert {a.pattern for a in ADDRESSES} <= rows
+    assert {a.pattern for a in REPLIES} <= rows
+
+
+def test_unwritable_presets_folder_is_an_error_reply(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    controller = Controller(SynthState(), render=lambda *a: None, presets=PresetStore(blocker / "presets"))
+    (reply,) = controller.handle("/synth/preset/save", ["p"])
+    assert reply[0] == "/synth/error" and reply[1][0] == "/synth/preset/save"
+    assert controller.handle("/synth/ping", []) == (("/synth/pong", []),)

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,61 @@ def test_morph_interpolates_and_crossfades():
     assert [(p.text, p.weight) for p in same.active_prompts()] == [("pad", pytest.approx(0.75))]
     with pytest.raises(StateError):
         morph(a, b, 1.5)
+
+
+# ---------------------------------------------------------------------- `latent-synth preset ...`
+def cli(*argv):
+    from bridge.cli import main
+
+    return main(list(argv))
+
+
+def test_preset_cli_save_list_show_delete(tmp_path, capsys):
+    d = str(tmp_path)
+    assert cli("preset", "save", "night-pad", "--presets", d, "--prompt", "dark pad", "--prompt", "rain",
+               "--set", "/synth/cfg", "4", "--set", "/synth/mix/1", "0.3",
+               "--slider", "rain", "/synth/mix/1", "0", "1", "--description", "rainy") == 0
+    assert capsys.readouterr().out.strip().endswith("night-pad.yaml")
+    assert cli("preset", "list", "--presets", d) == 0
+    assert capsys.readouterr().out.split() == ["night-pad"]
+    assert cli("preset", "show", "night-pad", "--presets", d, "--json") == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["state"]["cfg"] == 4.0 and shown["state"]["prompts"][1] == {"text": "rain", "weight": 0.3}
+    assert shown["sliders"] == [{"name": "rain", "address": "/synth/mix/1", "min": 0.0, "max": 1.0}]
+    # no silent overwrite
+    assert cli("preset", "save", "night-pad", "--presets", d) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert cli("preset", "delete", "night-pad", "--presets", d) == 0
+    assert PresetStore(tmp_path).names() == []
+
+
+def test_preset_cli_from_a_clip_sidecar(tmp_path, capsys):
+    side = tmp_path / "clip.json"
+    side.write_text(json.dumps({"file": "clip.wav", "state": SynthState(seed=33, cfg=3.5).to_dict()}))
+    assert cli("preset", "save", "from-clip", "--presets", str(tmp_path / "p"), "--state", str(side)) == 0
+    preset = PresetStore(tmp_path / "p").load("from-clip")
+    assert preset.state.seed == 33 and preset.state.cfg == 3.5 and preset.state.name == "from-clip"
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["preset", "save", "../evil"], "not allowed"),
+    (["preset", "show", "missing"], "no preset"),
+    (["preset", "delete", "../../etc/passwd"], "not allowed"),
+    (["preset", "save", "x", "--set", "/synth/cfg", "999"], "cfg"),
+    (["preset", "save", "x", "--slider", "s", "/synth/nope", "0", "1"], "sliders[0].address"),
+])
+def test_preset_cli_errors_are_one_line(tmp_path, capsys, argv, needle):
+    assert cli(*argv, "--presets", str(tmp_path)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("latent-synth: error:") and needle in err and len(err.splitlines()) == 1
+    assert not list(tmp_path.parent.glob("evil*")) and not list(tmp_path.glob("*.yaml"))
+
+
+def test_validation_results_with_numpy_values_are_saved_as_plain_yaml(tmp_path):
+    import numpy as np
+
+    preset = Preset("v", SynthState(), [Slider("s", "/synth/mix/0", 0.0, 1.0)],
+                    validation={"sliders": [{"p": np.float32(0.01), "n": np.int64(8), "ids": np.arange(3)}]})
+    save_preset_file(preset, tmp_path / "v.yaml")
+    back = load_preset_file(tmp_path / "v.yaml")
+    assert back.validation == {"sliders": [{"p": pytest.approx(0.01), "n": 8, "ids": [0, 1, 2]}]}

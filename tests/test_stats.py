@@ -59,7 +59,10 @@ def test_bootstrap_ci_brackets_d_and_is_reproducible():
     assert (lo, hi) == bootstrap_d_ci(a, b, n_resamples=1000)
     null_lo, null_hi = bootstrap_d_ci(rng.normal(0, 1, 30), rng.normal(0, 1, 30), n_resamples=1000)
     assert null_lo < 0.9 and null_hi > -0.9 and null_hi - null_lo < 1.5
-    assert all(math.isnan(x) for x in bootstrap_d_ci([1, 1, 1], [1, 1, 1]))
+    assert bootstrap_d_ci([1, 1, 1], [1, 1, 1]) == (0.0, 0.0)
+    assert all(math.isnan(x) for x in bootstrap_d_ci([1], [1, 2, 3]))
+    lo, hi = bootstrap_d_ci([0, 0, 0], [3, 4, 3])       # resamples with both groups constant: d = -inf
+    assert lo == -math.inf and hi < 0
 
 
 def test_json_safe_turns_nonfinite_into_null():

@@ -1,0 +1,161 @@
+"""`analysis validate` and `validate-preset` against a DSP engine with a known answer, and the
+tiny backend end to end."""
+import json
+
+import pytest
+import yaml
+
+from analysis.acoustic_features import FEATURE_NAMES
+from analysis.validate import mode_states, parse_features, parse_modes, retention_table, run
+from dsp_engine import DSPEngine
+from synth.config import SynthConfig
+from synth.sae import random_sae
+
+
+class Args:
+    def __init__(self, **kw):
+        base = dict(pos="sound rhythmic", neg="sound sustained", n=6, modes="text,embedding,guidance",
+                    neutral="sound", strength=0.5, gain=None, features=None, seed=0, keep_audio=False,
+                    config=None, backend=None, model_id=None, device=None, sae=None, steps=None, duration=1.0,
+                    batch=4, jobs=1)
+        base.update(kw)
+        self.__dict__.update(base)
+
+
+def test_validate_finds_effect_retention_and_sign_reversal(tmp_path):
+    engine = DSPEngine(sae=random_sae(8, 16, k=4))
+    out = tmp_path / "val"
+    assert run(Args(out=str(out), features="0=3,1=3", keep_audio=True), engine, SynthConfig(backend="random-full")) == 0
+    assert engine.calls == [4, 2] * 10                        # 5 comparisons x 2 poles, batches of <= 4 seeds
+    res = json.loads((out / "results.json").read_text())
+    assert set(res["modes"]) == {"text", "embedding", "guidance", "feature_0", "feature_1"}
+    for mode in res["modes"].values():
+        assert set(mode) == {"n_a", "n_b", "features"} and mode["n_a"] == mode["n_b"] == 6
+    text = res["modes"]["text"]["features"]["rms_std"]
+    assert text["cohens_d"] > 3 and text["holm_p"] < 0.05
+    emb = res["retention"]["embedding"]["rms_std"]
+    assert 0 < emb["retention"] < 1 and not emb["sign_reversal"]
+    guide = res["retention"]["guidance"]["rms_std"]
+    assert guide["retention"] < 0 and guide["sign_reversal"]
+    assert res["modes"]["feature_0"]["features"]["rms_std"]["cohens_d"] > 2
+    assert abs(res["modes"]["feature_1"]["features"]["rms_std"]["cohens_d"]) < 2
+    report = (out / "report.md").read_text()
+    assert "Retention" in report and "⚠" in report and "guidance: rms_std" in report
+    assert (out / "effect_sizes_by_mode.png").exists() and (out / "text" / "results.json").exists()
+    assert len(list((out / "audio").rglob("*.wav"))) == 60
+
+
+def test_retention_table_math():
+    def res(d):
+        return {"features": {n: {"cohens_d": d} for n in FEATURE_NAMES}}
+    table = retention_table({"text": res(2.0), "embedding": res(0.5), "guidance": res(-1.0)})
+    assert table["embedding"]["tempo"] == {"d_mode": 0.5, "d_text": 2.0, "retention": 0.25, "sign_reversal": False}
+    assert table["guidance"]["tempo"]["sign_reversal"] and table["guidance"]["tempo"]["retention"] == -0.5
+    assert retention_table({"embedding": res(1.0)}) == {}
+
+
+def test_parsing_and_states():
+    assert parse_features("12=2, 40=1.5") == {12: 2.0, 40: 1.5}
+    for bad in ("12", "x=1", "3=-1", "3=nan"):
+        with pytest.raises(ValueError, match="--features"):
+            parse_features(bad)
+    assert parse_modes("text,guidance,text") == ["text", "guidance"]
+    with pytest.raises(ValueError, match="--modes"):
+        parse_modes("text,telepathy")
+    base = SynthConfig(backend="random-full").state()
+    plus, minus = mode_states(base, "guidance", "p", "n", "sound", 0.5, 3.0)
+    assert plus.prompts[0].text == minus.prompts[0].text == "sound"
+    assert plus.contrasts["validate"].strength == 0.5 and minus.contrasts["validate"].strength == -0.5
+    assert plus.steering_mode == "guidance" and plus.steering_gain == 3.0
+    t_plus, t_minus = mode_states(base, "text", "p", "n", "sound", 0.5, None)
+    assert (t_plus.prompts[0].text, t_minus.prompts[0].text) == ("p", "n") and not t_plus.contrasts
+
+
+def test_validate_bad_input(tmp_path):
+    with pytest.raises(ValueError, match="--n"):
+        run(Args(out=str(tmp_path), n=1), DSPEngine(), SynthConfig(backend="random-full"))
+    with pytest.raises(ValueError, match="needs an SAE"):
+        run(Args(out=str(tmp_path), features="3=1"), DSPEngine(), SynthConfig(backend="random-full"))
+    with pytest.raises(ValueError, match="--pos and --neg"):
+        run(Args(out=str(tmp_path), neg=None), DSPEngine(), SynthConfig(backend="random-full"))
+
+
+def test_validate_preset_writes_validation(tmp_path):
+    from analysis.validate_preset import run as run_preset
+    from synth.state import SynthState
+
+    path = tmp_path / "groove.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "groove", "description": "test", "state": SynthState().to_dict(),
+        "sliders": [{"name": "rhythm", "address": "/synth/contrast/rhythmic-sustained", "min": -2.0, "max": 2.0},
+                    {"name": "cfg", "address": "/synth/cfg", "min": 3.0, "max": 9.0},
+                    {"name": "seed", "address": "/synth/seed", "min": 0, "max": 100}],
+        "validation": {}}))
+    args = Args(preset=str(path), n=6, out=str(tmp_path / "out"))
+    assert run_preset(args, DSPEngine(), SynthConfig(backend="random-full", contrasts={"rhythmic-sustained": ["sound rhythmic", "sound sustained"]})) == 0
+    saved = yaml.safe_load(path.read_text())
+    v = saved["validation"]
+    assert v["n"] == 6 and set(v["sliders"]) == {"rhythm", "cfg", "seed"}
+    assert v["sliders"]["rhythm"]["features"]["rms_std"] > 2                  # raising the slider adds rhythm
+    assert v["sliders"]["rhythm"]["holm_p"]["rms_std"] < 0.05
+    assert v["sliders"]["cfg"]["features"] == {}                               # the DSP engine ignores cfg
+    assert "not measured" in v["sliders"]["seed"]["note"]
+    assert saved["sliders"][0]["name"] == "rhythm" and saved["name"] == "groove"
+    assert (tmp_path / "out" / "report.md").exists()
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from analysis.validate import engine_from_args
+
+    return engine_from_args(Args(backend="tiny", device="cpu"))
+
+
+def test_validate_end_to_end_with_the_tiny_backend(tmp_path, tiny):
+    engine, config = tiny
+    out = tmp_path / "val"
+    args = Args(out=str(out), n=3, steps=3, duration=0.5, features="5=2", backend="tiny")
+    assert run(args, engine, config) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert set(res["modes"]) == {"text", "embedding", "guidance", "feature_5"}
+    assert res["backend"] == "tiny" and res["sample_rate"] == engine.sample_rate and res["steps"] == 3
+    assert set(res["retention"]) == {"embedding", "guidance"}
+    assert all(set(m["features"]) == set(FEATURE_NAMES) for m in res["modes"].values())
+    assert "random weights" in (out / "report.md").read_text()
+
+
+def test_validate_preset_with_the_tiny_backend(tmp_path, tiny):
+    from analysis.validate_preset import run as run_preset
+    from synth.state import SynthState
+
+    engine, config = tiny
+    path = tmp_path / "p.yaml"
+    state = SynthState().to_dict()
+    path.write_text(yaml.safe_dump({"name": "p", "state": state, "sliders": [
+        {"name": "f3", "address": "/synth/feature/3", "min": -2.0, "max": 2.0}]}))
+    assert run_preset(Args(preset=str(path), n=3, steps=3, duration=0.5, out=None), engine, config) == 0
+    v = yaml.safe_load(path.read_text())["validation"]
+    assert v["backend"] == "tiny" and v["sliders"]["f3"]["address"] == "/synth/feature/3"
+    assert isinstance(v["sliders"]["f3"]["features"], dict)
+
+
+def test_out_of_range_strength_fails_before_rendering(tmp_path):
+    engine = DSPEngine(sae=random_sae(8, 16, k=4))
+    with pytest.raises(ValueError, match="features"):
+        run(Args(out=str(tmp_path), features="2=50"), engine, SynthConfig(backend="random-full"))
+    assert engine.calls == []
+
+
+def test_validate_preset_unknown_contrast_fails_before_rendering_and_keeps_the_file(tmp_path):
+    from analysis.validate_preset import run as run_preset
+    from synth.state import SynthState
+
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"name": "p", "state": SynthState().to_dict(), "sliders": [
+        {"name": "a", "address": "/synth/cfg", "min": 3.0, "max": 9.0},
+        {"name": "b", "address": "/synth/contrast/nowhere", "min": -1.0, "max": 1.0}]}))
+    before = path.read_text()
+    engine = DSPEngine()
+    with pytest.raises(ValueError, match="nowhere"):
+        run_preset(Args(preset=str(path), n=3, out=None), engine, SynthConfig(backend="random-full"))
+    assert engine.calls == [] and path.read_text() == before
