@@ -24,8 +24,10 @@ def _add_training_flags(p, multi: bool = False) -> None:
     p.add_argument("--l1", type=float, nargs=nargs, default=[1e-3] if multi else 1e-3,
                    help="relu-l1: L1 coefficient (weighted by decoder-row norm; default 1e-3)")
     p.add_argument("--epochs", type=int, default=12, help="training epochs (default 12)")
-    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: 2e-4 / sqrt(d_sae/16384) scaled)")
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3 / sqrt(d_sae / 16384))")
     p.add_argument("--batch-size", type=int, default=256, help="minibatch size (default 256)")
+    p.add_argument("--lr-decay", type=float, default=0.2,
+                   help="fraction of training at the end with a linear lr decay to 0 (default 0.2)")
     p.add_argument("--mse-epochs", type=int, default=None,
                    help="relu-l1: MSE-only epochs before the L1 ramp (default epochs//4)")
     p.add_argument("--aux-k", type=int, default=None, help="topk/batchtopk: AuxK latents (default d_in/2)")
@@ -117,7 +119,7 @@ def _config_from_args(args, **over):
     from analysis.sae_trainer import TrainConfig
 
     fields = dict(arch=args.arch, expansion=args.expansion, k=args.k, l1=args.l1, epochs=args.epochs, lr=args.lr,
-                  batch_size=args.batch_size, mse_epochs=args.mse_epochs, aux_k=args.aux_k,
+                  batch_size=args.batch_size, lr_decay=args.lr_decay, mse_epochs=args.mse_epochs, aux_k=args.aux_k,
                   val_fraction=args.val_fraction, seed=args.seed, device=args.device, sparse=not args.dense,
                   progress=not args.quiet)
     fields.update(over)

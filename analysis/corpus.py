@@ -203,6 +203,9 @@ def write_jsonl(rows: Iterable[dict], path) -> str:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     digest = hashlib.sha256()
     try:
+        mask = os.umask(0)
+        os.umask(mask)
+        os.fchmod(fd, 0o666 & ~mask)  # mkstemp files are private; a corpus is ordinary user data
         with os.fdopen(fd, "wb") as f:
             for row in rows:
                 line = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import scipy.sparse as sp
 
 from analysis.plots import figure, fmt, markdown_table, save_figure, write_json, write_text
 from analysis.sae_codes import cosine_matrix, encode_codes, group_means, label_rows, load_inputs

@@ -93,6 +93,11 @@ def effect_size_plot(features: Mapping[str, Mapping], path, title: str) -> Path:
     hi = np.where(np.isfinite(ci[:, 1]), ci[:, 1] - finite, 0)
     ax.errorbar(finite, y, xerr=[np.maximum(lo, 0), np.maximum(hi, 0)], fmt="none", ecolor="black", capsize=3)
     ax.axvline(0, color="grey", lw=0.8)
+    if np.nanmax(np.abs(finite), initial=0.0) > 10:   # one huge d (near-constant groups) must not flatten the rest
+        ax.set_xscale("symlog", linthresh=1.0)
+    for yi, di in zip(y, d):
+        ax.annotate(fmt(float(di), 2), (0, yi), xytext=(-4 if di > 0 else 4, 0), textcoords="offset points",
+                    ha="right" if di > 0 else "left", va="center", fontsize=7, color="dimgrey")
     ax.set_yticks(y, names)
     ax.invert_yaxis()
     ax.set_xlabel("Cohen's d (a − b), bootstrap 95% CI; filled = Holm p < 0.05")

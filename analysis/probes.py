@@ -67,7 +67,8 @@ def analyse(embeddings: np.ndarray, codes: np.ndarray, labels: Sequence[str], fo
     n_active = (np.asarray(codes) > 0).sum(axis=0)
     robust = live & (n_active >= MIN_ACTIVE)
     # the listed features fire on at least MIN_ACTIVE prompts: one lucky prompt gives selectivity = n_emotions
-    order = np.argsort(np.where(robust, sel, -np.inf))[::-1]
+    # highest selectivity first; among ties (e.g. features that fire for one emotion only), the most active
+    order = np.lexsort((-rates.max(axis=0), -np.where(robust, sel, -np.inf)))
     top_features = [
         {"feature": int(f), "selectivity": float(sel[f]), "emotion": groups[int(np.argmax(rates[:, f]))],
          "rates": {g: float(rates[i, f]) for i, g in enumerate(groups)}}

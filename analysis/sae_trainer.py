@@ -41,6 +41,7 @@ class TrainConfig:
     aux_k: int | None = None  # None: d_in // 2
     aux_coef: float = 1 / 32
     aux_window: float = 0.5  # a latent silent this many epochs counts as dead for AuxK
+    aux_relu: bool = True  # False: AuxK uses the dead latents' raw pre-activations (gradient even when < 0)
     val_fraction: float = 0.05
     seed: int = 0
     device: str | None = None
@@ -122,8 +123,9 @@ class SparseLatents(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, xc, enc, b_enc, W_dec, rows, cols, pre_sel, batch: int):
-        vals = torch.relu(pre_sel)
+    def forward(ctx, xc, enc, b_enc, W_dec, rows, cols, pre_sel, batch: int, relu: bool = True):
+        vals = torch.relu(pre_sel) if relu else pre_sel
+        ctx.relu = relu
         crow = torch.zeros(batch + 1, dtype=torch.long, device=rows.device)
         crow[1:] = torch.bincount(rows, minlength=batch).cumsum(0)
         codes = torch.sparse_csr_tensor(crow, cols, vals, (batch, W_dec.shape[0]), check_invariants=False)
@@ -137,7 +139,9 @@ class SparseLatents(torch.autograd.Function):
         # d loss / d code value: dot of the gathered decoder row with the output gradient, through the ReLU
         # (sampled dense-dense product at the code pattern: no [M, d_in] gather)
         pattern = torch.sparse_csr_tensor(crow, cols, torch.zeros_like(vals), (batch, d_sae), check_invariants=False)
-        g_vals = torch.sparse.sampled_addmm(pattern, g, W_dec.T, beta=0.0).values() * (vals > 0)
+        g_vals = torch.sparse.sampled_addmm(pattern, g, W_dec.T, beta=0.0).values()
+        if ctx.relu:
+            g_vals = g_vals * (vals > 0)
         t_idx = torch.stack([cols, rows])  # transposed pattern [d_sae, B]
         grad_W_dec = torch.sparse.mm(torch.sparse_coo_tensor(t_idx, vals, (d_sae, batch), check_invariants=False), g)
         grad_enc = torch.sparse.mm(torch.sparse_coo_tensor(t_idx, g_vals, (d_sae, batch), check_invariants=False), xc)
@@ -145,7 +149,7 @@ class SparseLatents(torch.autograd.Function):
         grad_xc = None
         if ctx.needs_input_grad[0]:
             grad_xc = torch.sparse_csr_tensor(crow, cols, g_vals, (batch, d_sae), check_invariants=False) @ enc
-        return grad_xc, grad_enc, grad_b_enc, grad_W_dec, None, None, None, None
+        return grad_xc, grad_enc, grad_b_enc, grad_W_dec, None, None, None, None, None
 
 
 # --- trainer ----------------------------------------------------------------------------------
@@ -204,13 +208,14 @@ class SAETrainer:
         dead = self.since_fired > int(self.cfg.aux_window * self.n_train)
         return dead if bool(dead.any()) else None
 
-    def _reconstruct(self, xc, pre, rows, cols, batch: int) -> torch.Tensor:
+    def _reconstruct(self, xc, pre, rows, cols, batch: int, relu: bool = True) -> torch.Tensor:
         """Decoder output (no b_dec) from the selected latents: sparse kernels or the plain dense loop."""
         p = self.p
         if self.cfg.sparse:
-            return SparseLatents.apply(xc, p.enc, p.b_enc, p.W_dec, rows, cols, pre[rows, cols], batch)
+            return SparseLatents.apply(xc, p.enc, p.b_enc, p.W_dec, rows, cols, pre[rows, cols], batch, relu)
         codes = torch.zeros(batch, self.d_sae, dtype=pre.dtype, device=pre.device)
-        codes = codes.index_put((rows, cols), torch.relu(pre[rows, cols]))
+        sel = pre[rows, cols]
+        codes = codes.index_put((rows, cols), torch.relu(sel) if relu else sel)
         return codes @ p.W_dec
 
     def lr_at(self, progress: float) -> float:
@@ -262,7 +267,7 @@ class SAETrainer:
                 aux_cols = pre.detach().masked_fill(~dead, float("-inf")).topk(k_aux, dim=-1, sorted=False).indices
                 aux_cols = aux_cols.sort(dim=1).values.flatten()
                 aux_rows = torch.arange(batch, device=x.device).repeat_interleave(k_aux)
-                e_hat = self._reconstruct(xc, pre, aux_rows, aux_cols, batch)
+                e_hat = self._reconstruct(xc, pre, aux_rows, aux_cols, batch, relu=cfg.aux_relu)
                 e = residual.detach()
                 aux = (e_hat - e).pow(2).sum() / (e - e.mean(0)).pow(2).sum().clamp_min(1e-12)
                 loss = loss + cfg.aux_coef * aux

@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compare-windows", type=int, metavar="N", default=0,
                     help="instead of timing: render N seeds with window=clip and window=full and compare "
                          "their acoustic features (what cropping the denoising window does to the sound)")
+    ap.add_argument("--batch", type=int, metavar="N", default=0,
+                    help="instead: time one engine.render of N seeds in one batch (window=clip), e.g. a "
+                         "validation run")
     args = ap.parse_args(argv)
 
     backend = args.backend or ("random-full" if torch.cuda.is_available() else "tiny")
@@ -63,6 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(tempfile.mkdtemp(prefix="latent-synth-bench-"))
     if args.compare_windows:
         return compare_windows(engine, state, args.compare_windows, args.json)
+    if args.batch:
+        engine.render(state, [0], window="clip")  # warm-up
+        t = time.perf_counter()
+        audio = engine.render(state, list(range(args.batch)), window="clip")
+        elapsed = time.perf_counter() - t
+        print(f"{engine.model_id} on {engine.device}: {args.batch} seeds x {args.seconds:g} s, {args.steps} steps, "
+              f"one batch: {elapsed:.2f} s ({elapsed / args.batch:.3f} s per clip), audio {tuple(audio.shape)}")
+        return 0
 
     def ours(window: str) -> float:
         t = time.perf_counter()

@@ -43,10 +43,11 @@ class Engine:
         self.device: str = str(backend.device)
         self.default_steps = TINY_DEFAULT_STEPS if kind == "tiny" else 100
         self.max_seconds = max_seconds(self.pipe)
-        enc_device = "cpu" if backend.offload else backend.device
+        # With CPU offload the text encoder (T5-base, ~0.2 GB in fp16) simply stays on the GPU: its
+        # outputs must live on the execution device, and the DiT and VAE are what offload saves.
         self.encoder = TextEncoder(self.pipe.text_encoder, self.pipe.tokenizer, name=self.model_id,
                                    max_length=int(self.pipe.tokenizer.model_max_length),
-                                   device=enc_device, dtype=backend.dtype)
+                                   device=backend.device, dtype=backend.dtype)
         self.cache = EncodingCache(self.encoder.encode, maxsize=cache_size)
         self.sae = None
         self.sae_id: str | None = None
@@ -148,13 +149,16 @@ class Engine:
 
 
 def build_engine(config: SynthConfig, sae=None, sae_id: str | None = None) -> Engine:
-    """Load the configured backend (and the SAE at `config.sae`, unless `sae` is given)."""
+    """Load the configured backend and SAE: `sae` if given, else the one at `config.sae`, else (tiny
+    backend only) an untrained random SAE over the tiny encoder, so feature sliders work offline."""
     backend = load_backend(config.backend, config.model_id, config.device, config.dtype, config.cpu_offload)
     if sae is None and config.sae:
         from synth.sae import load_sae
 
         sae = load_sae(config.sae, device=str(backend.device))
         sae_id = sae_id or str(Path(config.sae).expanduser())
+    elif sae is None and config.backend == "tiny":
+        sae, sae_id = tiny_random_sae(int(backend.pipe.text_encoder.config.d_model))
     return Engine(backend, kind=config.backend, window=config.window, sae=sae, sae_id=sae_id)
 
 

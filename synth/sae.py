@@ -125,6 +125,7 @@ def save_sae(sae: SparseAutoencoder, path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; a saved SAE is ordinary user data
         tensors = {n: getattr(sae, n).detach().cpu().contiguous() for n in ("W_enc", "b_enc", "W_dec", "b_dec")}
         if sae.arch == "batchtopk":
             tensors["threshold"] = sae.threshold.detach().cpu().contiguous()
@@ -141,6 +142,12 @@ def save_sae(sae: SparseAutoencoder, path) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _arch_from_cfg(cfg: dict, cfg_path: Path) -> str:

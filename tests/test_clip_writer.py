@@ -102,3 +102,19 @@ def test_folder_is_a_file(tmp_path):
     f.write_text("x")
     with pytest.raises(OSError, match="file"):
         write_clip(f, _audio(), SR, SynthState(), {})
+
+
+def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
+    """A crash mid-write leaves neither a partial WAV nor a temp file behind."""
+    import synth.clip_writer as cw
+
+    real_write = sf.write
+
+    def crashing_write(path, data, *a, **kw):
+        real_write(path, data[: len(data) // 2], *a, **kw)  # half a file, then the disk "fills up"
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(cw.sf, "write", crashing_write)
+    with pytest.raises(OSError, match="space"):
+        write_clip(tmp_path, _audio(), SR, SynthState(), {})
+    assert list(tmp_path.iterdir()) == []

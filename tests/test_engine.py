@@ -88,6 +88,11 @@ def test_lengths_and_windows():
     assert full.shape == (1, 2, 44100) and np.isfinite(full).all()
 
 
+def test_tiny_engine_has_a_random_sae_by_default():
+    e = build_engine(SynthConfig(backend="tiny", device="cpu"))
+    assert e.sae is not None and e.sae.d_in == TINY_T5_DIM and "untrained" in e.sae_id
+
+
 def test_bad_states_rejected():
     e = engine()
     with pytest.raises(StateError, match="300"):
@@ -112,3 +117,17 @@ def test_write_clip_through_engine(tmp_path):
     import json
     side = json.loads(paths[1].with_suffix(".json").read_text())
     assert side["state"]["seed"] == 6 and side["model_id"] == "tiny-random" and side["render_seconds"] > 0
+
+
+def test_bench_runs(capsys):
+    """bench/render.py end to end on the tiny backend (tiny settings: it checks it runs, not speed)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "render.py"
+    spec = importlib.util.spec_from_file_location("bench_render", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--steps", "2", "--repeats", "1", "--seconds", "1", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "ours, window=clip" in out and "plain StableAudioPipeline.__call__" in out and "clip / full" in out

@@ -253,7 +253,7 @@ def test_docs_table_lists_every_address_and_reply():
 
     from bridge.addresses import REPLIES
 
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "bridge.md").read_text()
+    doc = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     rows = {line.split("|")[1].strip().strip("`") for line in doc.splitlines() if line.startswith("| `/synth")}
     assert {a.pattern for a in ADDRESSES} <= rows
     assert {a.pattern for a in REPLIES} <= rows

@@ -149,3 +149,12 @@ def test_load_rejects_bad_feature_scale_and_missing_tensor(tmp_path):
     cfg_path.write_text(json.dumps(cfg))
     with pytest.raises(SAEFileError, match="lack tensor.*b_dec"):
         load_sae(tmp_path / "sae")
+
+
+def test_saved_folder_is_not_private(tmp_path):
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    save_sae(random_sae(4, 8), tmp_path / "sae")
+    assert (tmp_path / "sae").stat().st_mode & 0o777 == 0o777 & ~mask

@@ -66,9 +66,10 @@ def test_sparse_step_matches_dense_step(data, arch):
         assert torch.allclose(pa, pb, atol=1e-5), n
 
 
-def test_auxk_runs_on_dead_latents_and_matches_dense(data):
+@pytest.mark.parametrize("aux_relu", [True, False])
+def test_auxk_runs_on_dead_latents_and_matches_dense(data, aux_relu):
     x = torch.tensor(data)
-    cfg = replace(BASE, aux_window=0.0)  # every latent that did not fire last step counts as dead
+    cfg = replace(BASE, aux_window=0.0, aux_relu=aux_relu)  # silent at the last step counts as dead
     a = SAETrainer(16, replace(cfg, sparse=True), x.mean(0), len(x))
     b = SAETrainer(16, replace(cfg, sparse=False), x.mean(0), len(x))
     b.p.load_state_dict(a.p.state_dict())
@@ -114,6 +115,13 @@ def test_relu_l1_schedule_and_inference_topk(data):
     hist = m["history"]
     assert hist[-1]["l0_train"] < hist[1]["l0_train"]
     assert [h["l1_coef"] for h in hist][:2] == [0.0, 0.0]
+
+
+def test_lr_schedule():
+    tr = SAETrainer(16, replace(BASE, lr=1e-3, lr_decay=0.25), torch.zeros(16), 100)
+    assert [tr.lr_at(f) for f in (0.0, 0.5, 0.75, 0.875, 1.0)] == pytest.approx([1e-3, 1e-3, 1e-3, 5e-4, 0.0])
+    tr.step(torch.randn(8, 16), epoch_pos=0.875 * BASE.epochs)
+    assert tr.opt.param_groups[0]["lr"] == pytest.approx(5e-4)
 
 
 def test_seed_determinism(data):
