@@ -21,8 +21,8 @@ def _add_training_flags(p, multi: bool = False) -> None:
                    help="d_sae = expansion x d_in (default 16)")
     p.add_argument("--k", type=int, nargs=nargs, default=[64] if multi else 64,
                    help="active latents per sample (TopK@k at inference for relu-l1; default 64)")
-    p.add_argument("--l1", type=float, nargs=nargs, default=[1e-3] if multi else 1e-3,
-                   help="relu-l1: L1 coefficient (weighted by decoder-row norm; default 1e-3)")
+    p.add_argument("--l1", type=float, nargs=nargs, default=[3e-3] if multi else 3e-3,
+                   help="relu-l1: L1 coefficient (weighted by decoder-row norm; default 3e-3)")
     p.add_argument("--epochs", type=int, default=12, help="training epochs (default 12)")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3 / sqrt(d_sae / 16384))")
     p.add_argument("--batch-size", type=int, default=256, help="minibatch size (default 256)")
@@ -31,6 +31,8 @@ def _add_training_flags(p, multi: bool = False) -> None:
     p.add_argument("--mse-epochs", type=int, default=None,
                    help="relu-l1: MSE-only epochs before the L1 ramp (default epochs//4)")
     p.add_argument("--aux-k", type=int, default=None, help="topk/batchtopk: AuxK latents (default d_in/2)")
+    p.add_argument("--aux-relu", action="store_true",
+                   help="topk/batchtopk: ReLU on the AuxK activations (Gao et al.); default uses raw pre-activations")
     p.add_argument("--val-fraction", type=float, default=0.05, help="held-out fraction (default 0.05)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
@@ -119,7 +121,7 @@ def _config_from_args(args, **over):
     from analysis.sae_trainer import TrainConfig
 
     fields = dict(arch=args.arch, expansion=args.expansion, k=args.k, l1=args.l1, epochs=args.epochs, lr=args.lr,
-                  batch_size=args.batch_size, lr_decay=args.lr_decay, mse_epochs=args.mse_epochs, aux_k=args.aux_k,
+                  batch_size=args.batch_size, lr_decay=args.lr_decay, mse_epochs=args.mse_epochs, aux_k=args.aux_k, aux_relu=args.aux_relu,
                   val_fraction=args.val_fraction, seed=args.seed, device=args.device, sparse=not args.dense,
                   progress=not args.quiet)
     fields.update(over)

@@ -8,6 +8,7 @@ finds it and does nothing.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from analysis.activations import CORPUS_FILE, EMBEDDINGS_FILE, INDEX_FILE, read_index, write_json_atomic
+from analysis.activations import CORPUS_FILE, EMBEDDINGS_FILE, INDEX_FILE, read_index, umask, write_json_atomic
 from analysis.corpus import file_sha256, read_jsonl
 
 DEFAULT_CHUNK = 2048
@@ -119,6 +120,7 @@ def encode_corpus(corpus_path, encoder_or_factory, out_dir, encoder_name: str | 
 
     tmp = out_dir / f".{EMBEDDINGS_FILE}.tmp"
     save_file({"embeddings": emb, "valid": valid.astype(np.uint8)}, str(tmp))
+    os.chmod(tmp, 0o666 & ~umask())  # safetensors writes owner-only files
     tmp.replace(out_dir / EMBEDDINGS_FILE)
     tmp = out_dir / f".{CORPUS_FILE}.tmp"
     shutil.copyfile(corpus_path, tmp)

@@ -82,7 +82,7 @@ def run_sweep(acts, base: TrainConfig, out_dir, l1s=None, ks=None, expansions=No
 
     out = Path(out_dir)
     (out / "runs").mkdir(parents=True, exist_ok=True)
-    base = replace(base, l1=base.l1 if base.l1 is not None else 1e-3, k=base.k or 64, expansion=base.expansion or 16)
+    base = replace(base, l1=base.l1 if base.l1 is not None else 3e-3, k=base.k or 64, expansion=base.expansion or 16)
     configs = settings(base, l1s, ks, expansions)
     for cfg in configs:  # fail on a bad setting before hours of training
         cfg.validate(acts.dim, len(acts))

@@ -131,6 +131,8 @@ def save_sae(sae: SparseAutoencoder, path) -> None:
             tensors["threshold"] = sae.threshold.detach().cpu().contiguous()
         save_file(tensors, str(tmp / WEIGHTS_FILE))
         (tmp / CFG_FILE).write_text(json.dumps(_cfg_for(sae), indent=1) + "\n")
+        for f in (tmp / WEIGHTS_FILE, tmp / CFG_FILE):  # safetensors writes owner-only files
+            os.chmod(f, 0o666 & ~_umask())
         if path.exists():
             # Directories cannot be replaced in one rename: move the old one aside first.
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))

@@ -158,3 +158,5 @@ def test_saved_folder_is_not_private(tmp_path):
     os.umask(mask)
     save_sae(random_sae(4, 8), tmp_path / "sae")
     assert (tmp_path / "sae").stat().st_mode & 0o777 == 0o777 & ~mask
+    for f in ("cfg.json", "sae_weights.safetensors"):
+        assert (tmp_path / "sae" / f).stat().st_mode & 0o777 == 0o666 & ~mask
