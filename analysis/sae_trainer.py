@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from synth.sae import ARCHS, SparseAutoencoder, save_sae
 

@@ -2,6 +2,7 @@
 import argparse
 import itertools
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,8 @@ from analysis import cli_sae
 from analysis.corpus import SOURCE_FILES, CorpusError, build_corpus, dedupe_key, read_jsonl, write_jsonl
 from analysis.probe_prompts import CONTRAST_PAIRS, EMOTIONS, TRADITIONS, probe_rows
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+# The real corpora beside the checkout (../shared/corpora), or wherever LATENT_SYNTH_CORPORA points.
+SHARED = Path(os.environ.get("LATENT_SYNTH_CORPORA", Path(__file__).resolve().parents[1].parent / "shared" / "corpora"))
 EXPECTED_TRADITIONS = ["Ukrainian", "Yoruba", "Gamelan", "Arabic", "Jewish", "Franconian", "African American",
                        "Romani", "Japanese", "Korean", "Hindustani", "Tuvan", "Aboriginal Australian", "Flamenco",
                        "Electronic"]
