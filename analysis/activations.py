@@ -10,12 +10,12 @@ index.json is written last: a folder without it is incomplete.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from synth.atomic_io import atomic_write_text
 
 EMBEDDINGS_FILE = "embeddings.safetensors"
 CORPUS_FILE = "corpus.jsonl"
@@ -42,23 +42,7 @@ class Activations:
 
 
 def write_json_atomic(obj, path) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~umask())  # mkstemp files are private; these are ordinary user data
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    atomic_write_text(path, json.dumps(obj, indent=1) + "\n")
 
 
 def read_index(directory) -> dict | None:

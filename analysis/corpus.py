@@ -11,13 +11,12 @@ import ast
 import csv
 import hashlib
 import json
-import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from analysis.probe_prompts import probe_rows
+from synth.atomic_io import atomic_path
 
 # source -> files it reads, relative to the corpus folder (all required).
 SOURCE_FILES: dict[str, tuple[str, ...]] = {
@@ -200,21 +199,12 @@ def write_jsonl(rows: Iterable[dict], path) -> str:
     """Write rows atomically; returns the SHA-256 of the file written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     digest = hashlib.sha256()
-    try:
-        mask = os.umask(0)
-        os.umask(mask)
-        os.fchmod(fd, 0o666 & ~mask)  # mkstemp files are private; a corpus is ordinary user data
-        with os.fdopen(fd, "wb") as f:
-            for row in rows:
-                line = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
-                digest.update(line)
-                f.write(line)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        for row in rows:
+            line = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
+            digest.update(line)
+            f.write(line)
     return digest.hexdigest()
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from analysis.activations import CORPUS_FILE, EMBEDDINGS_FILE, INDEX_FILE, read_index, umask, write_json_atomic
+from analysis.activations import CORPUS_FILE, EMBEDDINGS_FILE, INDEX_FILE, read_index, write_json_atomic
+from synth.atomic_io import atomic_path, current_umask
 from analysis.corpus import file_sha256, read_jsonl
 
 DEFAULT_CHUNK = 2048
@@ -42,9 +43,8 @@ def _chunk_path(chunk_dir: Path, start: int, n: int) -> Path:
 def _save_atomic(tensors: dict, path: Path) -> None:
     from safetensors.torch import save_file
 
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(tensors, str(tmp))
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp))
 
 
 def is_cached(out_dir, encoder_name: str, corpus_sha: str) -> bool:
@@ -118,13 +118,11 @@ def encode_corpus(corpus_path, encoder_or_factory, out_dir, encoder_name: str | 
 
     from safetensors.numpy import save_file
 
-    tmp = out_dir / f".{EMBEDDINGS_FILE}.tmp"
-    save_file({"embeddings": emb, "valid": valid.astype(np.uint8)}, str(tmp))
-    os.chmod(tmp, 0o666 & ~umask())  # safetensors writes owner-only files
-    tmp.replace(out_dir / EMBEDDINGS_FILE)
-    tmp = out_dir / f".{CORPUS_FILE}.tmp"
-    shutil.copyfile(corpus_path, tmp)
-    tmp.replace(out_dir / CORPUS_FILE)
+    with atomic_path(out_dir / EMBEDDINGS_FILE) as tmp:
+        save_file({"embeddings": emb, "valid": valid.astype(np.uint8)}, str(tmp))
+        os.chmod(tmp, 0o666 & ~current_umask())  # safetensors writes owner-only files
+    with atomic_path(out_dir / CORPUS_FILE) as tmp:
+        shutil.copyfile(corpus_path, tmp)
     write_json_atomic(
         {"encoder": name, "dim": int(emb.shape[1]), "n_rows": len(rows), "n_refused": n_refused,
          "corpus_sha256": corpus_sha, "pooling": "mean", "corpus_path": str(corpus_path.resolve())},

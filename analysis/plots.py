@@ -3,32 +3,17 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
 from analysis.stats import json_safe
-
-
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from synth.atomic_io import atomic_path, atomic_write_text
 
 
 def write_text(path, text: str) -> Path:
-    _atomic_bytes(Path(path), text.encode("utf-8"))
-    return Path(path)
+    return atomic_write_text(path, text)
 
 
 def write_json(path, obj) -> Path:
@@ -45,18 +30,13 @@ def figure():
     return plt
 
 
-def save_figure(fig, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
+def save_figure(fig, path, dpi: int = 120) -> Path:
     try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
     finally:
-        Path(tmp).unlink(missing_ok=True)
         figure().close(fig)
-    return path
+    return Path(path)
 
 
 def fmt(x, digits: int = 3) -> str:

@@ -463,10 +463,9 @@ def plot_curves(history: list[dict], path, title: str = "") -> None:
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    from analysis.plots import save_figure
+
+    save_figure(fig, path, dpi=110)
 
 
 def train_and_save(acts, cfg: TrainConfig, out_dir) -> TrainResult:

@@ -58,10 +58,9 @@ def plot_stability(pair_cos: dict[str, np.ndarray], chance: np.ndarray | None, t
     ax.legend(fontsize=7)
     ax.set_title("SAE feature stability across seeds")
     fig.tight_layout()
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    from analysis.plots import save_figure
+
+    save_figure(fig, path, dpi=110)
 
 
 def run_stability(acts, base: TrainConfig, seeds, out_dir, threshold: float = 0.7, save_saes: bool = True) -> dict:

@@ -69,10 +69,9 @@ def plot_tradeoff(rows: list[dict], path) -> None:
     ax.legend(fontsize=8)
     ax.set_title("L0 vs FVU")
     fig.tight_layout()
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    from analysis.plots import save_figure
+
+    save_figure(fig, path, dpi=110)
 
 
 def run_sweep(acts, base: TrainConfig, out_dir, l1s=None, ks=None, expansions=None,

@@ -25,6 +25,7 @@ import numpy as np
 from analysis.acoustic_features import FEATURE_NAMES, FileResult, extract_arrays
 from analysis.compare import require_two, split_results, write_comparison
 from analysis.plots import figure, fmt, markdown_table, save_figure, write_json, write_text
+from synth.atomic_io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -96,19 +97,10 @@ def render_and_measure(engine, state, seeds: Sequence[int], batch: int, jobs: in
 
 def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> Path:
     """Float WAV [C, N] written atomically (temp file in the same folder, then os.replace)."""
-    import os
-    import tempfile
-
     import soundfile as sf
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".wav", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".wav") as tmp:
         sf.write(tmp, np.asarray(audio, dtype=np.float32).T, sample_rate, subtype="FLOAT", format="WAV")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return path
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from bridge.addresses import lookup
-from synth.presets import atomic_write_text
+from synth.atomic_io import atomic_write_text
 
 CURVES = ("linear", "exponential", "logarithmic")
 _K = 4.0  # curvature of the exponential/logarithmic curves (e^4 ~ 55:1 slope ratio end to end)

@@ -7,15 +7,14 @@ point outside its folder.
 from __future__ import annotations
 
 import math
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from synth.atomic_io import atomic_write_text
 from synth.parameters import PREFIX_CONTRAST, apply_numeric, is_numeric_address
 from synth.state import NUM_SLOTS, Contrast, PromptSlot, StateError, SynthState
 
@@ -145,24 +144,6 @@ def load_preset_file(path) -> Preset:
         first = str(exc).strip().splitlines()
         raise _fail(path, "(yaml)", " ".join(line.strip() for line in first)) from None
     return preset_from_dict(data, path, default_name=path.stem if path.suffix == SUFFIX else None)
-
-
-def atomic_write_text(path, text: str) -> None:
-    """Write via a temp file in the same folder, then os.replace: readers never see half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def _plain(value: Any) -> Any:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from synth.atomic_io import current_umask
+
 ARCHS = ("relu-l1", "topk", "batchtopk")
 # Our architecture -> the SAELens architecture whose forward pass reads our weights.
 SAELENS_ARCH = {"relu-l1": "standard", "topk": "topk", "batchtopk": "jumprelu"}
@@ -125,14 +127,14 @@ def save_sae(sae: SparseAutoencoder, path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; a saved SAE is ordinary user data
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes it private; a saved SAE is ordinary user data
         tensors = {n: getattr(sae, n).detach().cpu().contiguous() for n in ("W_enc", "b_enc", "W_dec", "b_dec")}
         if sae.arch == "batchtopk":
             tensors["threshold"] = sae.threshold.detach().cpu().contiguous()
         save_file(tensors, str(tmp / WEIGHTS_FILE))
         (tmp / CFG_FILE).write_text(json.dumps(_cfg_for(sae), indent=1) + "\n")
         for f in (tmp / WEIGHTS_FILE, tmp / CFG_FILE):  # safetensors writes owner-only files
-            os.chmod(f, 0o666 & ~_umask())
+            os.chmod(f, 0o666 & ~current_umask())
         if path.exists():
             # Directories cannot be replaced in one rename: move the old one aside first.
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
@@ -144,12 +146,6 @@ def save_sae(sae: SparseAutoencoder, path) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _arch_from_cfg(cfg: dict, cfg_path: Path) -> str:

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from safetensors.numpy import load_file
 
 from analysis import cli_sae
