@@ -38,9 +38,11 @@ def significant(results: dict) -> tuple[dict[str, float], dict[str, float]]:
 
 def run(args, engine=None, config=None) -> int:
     """`engine`/`config` default to the ones --config and the flags describe."""
-    from synth.presets import load_preset_file, save_preset_file
+    from synth.presets import PresetStore, load_preset_file, save_preset_file
 
     path = Path(args.preset)
+    if not path.exists() and path.suffix == "":  # a bare name: look in the presets folder
+        path = PresetStore(getattr(args, "presets", None) or "presets").path(args.preset)
     if args.n < 2:
         raise ValueError(f"--n must be at least 2 (seeds per slider end), got {args.n}")
     preset = load_preset_file(path)

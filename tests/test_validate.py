@@ -159,3 +159,19 @@ def test_validate_preset_unknown_contrast_fails_before_rendering_and_keeps_the_f
     with pytest.raises(ValueError, match="nowhere"):
         run_preset(Args(preset=str(path), n=3, out=None), engine, SynthConfig(backend="random-full"))
     assert engine.calls == [] and path.read_text() == before
+
+
+def test_validate_preset_by_name_finds_it_in_the_presets_folder(tmp_path):
+    from analysis.validate_preset import run as run_preset
+    from synth.state import SynthState
+
+    folder = tmp_path / "presets"
+    folder.mkdir()
+    path = folder / "pad.yaml"
+    path.write_text(yaml.safe_dump({"name": "pad", "state": SynthState().to_dict(), "sliders": [
+        {"name": "guidance", "address": "/synth/cfg", "min": 3.0, "max": 9.0}]}))
+    engine = DSPEngine()
+    assert run_preset(Args(preset="pad", presets=str(folder), n=3, out=None), engine, SynthConfig(backend="random-full")) == 0
+    assert "guidance" in yaml.safe_load(path.read_text())["validation"]["sliders"]
+    with pytest.raises(ValueError, match="name"):
+        run_preset(Args(preset="../pad", presets=str(folder), n=3, out=None), engine, SynthConfig(backend="random-full"))
