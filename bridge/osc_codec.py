@@ -20,6 +20,20 @@ _INT64 = struct.Struct(">q")
 _TIMETAG = struct.Struct(">II")
 
 
+# Fixed-width argument types: tag -> (struct layout, unpacked tuple -> Python value).
+_FIXED_WIDTH = {
+    "i": (_INT, lambda v: v[0]),
+    "f": (_FLOAT, lambda v: v[0]),
+    "d": (_DOUBLE, lambda v: v[0]),
+    "h": (_INT64, lambda v: v[0]),
+    "r": (_UINT, lambda v: v[0]),
+    "c": (_UINT, lambda v: chr(v[0] & 0x10FFFF)),
+    "t": (_TIMETAG, lambda v: v[0] + v[1] / 2**32),
+}
+# Types that carry no bytes.
+_CONSTANTS = {"T": True, "F": False, "N": None, "I": None}
+
+
 class NotOsc(ValueError):
     """The datagram is not OSC at all (no leading '/' or '#bundle'): dropped, not answered."""
 
@@ -77,34 +91,18 @@ def parse_message(data: bytes) -> tuple[str, list]:
     n = len(data)
     try:
         for tag in tags[1:]:
-            if tag == "i":
-                if pos + 4 > n:
+            fixed = _FIXED_WIDTH.get(tag)
+            if fixed is not None:
+                layout, convert = fixed
+                if pos + layout.size > n:
                     raise IndexError
-                args.append(_INT.unpack_from(data, pos)[0])
-                pos += 4
-            elif tag == "f":
-                if pos + 4 > n:
-                    raise IndexError
-                args.append(_FLOAT.unpack_from(data, pos)[0])
-                pos += 4
+                args.append(convert(layout.unpack_from(data, pos)))
+                pos += layout.size
+            elif tag in _CONSTANTS:
+                args.append(_CONSTANTS[tag])
             elif tag in "sS":
                 value, pos = _read_string(data, pos, f"string argument {len(args) + 1}", address)
                 args.append(value)
-            elif tag == "d":
-                if pos + 8 > n:
-                    raise IndexError
-                args.append(_DOUBLE.unpack_from(data, pos)[0])
-                pos += 8
-            elif tag == "h":
-                if pos + 8 > n:
-                    raise IndexError
-                args.append(_INT64.unpack_from(data, pos)[0])
-                pos += 8
-            elif tag == "c":
-                if pos + 4 > n:
-                    raise IndexError
-                args.append(chr(_UINT.unpack_from(data, pos)[0] & 0x10FFFF))
-                pos += 4
             elif tag == "b":
                 if pos + 4 > n:
                     raise IndexError
@@ -113,23 +111,11 @@ def parse_message(data: bytes) -> tuple[str, list]:
                     raise IndexError
                 args.append(Blob(data[pos + 4:pos + 4 + size]))
                 pos = (pos + 4 + size + 3) & ~3
-            elif tag == "t":
-                if pos + 8 > n:
-                    raise IndexError
-                secs, frac = _TIMETAG.unpack_from(data, pos)
-                args.append(secs + frac / 2**32)
-                pos += 8
-            elif tag in "rm":
+            elif tag == "m":
                 if pos + 4 > n:
                     raise IndexError
-                args.append(Midi(data[pos:pos + 4]) if tag == "m" else _UINT.unpack_from(data, pos)[0])
+                args.append(Midi(data[pos:pos + 4]))
                 pos += 4
-            elif tag == "T":
-                args.append(True)
-            elif tag == "F":
-                args.append(False)
-            elif tag in "NI":
-                args.append(None)
             elif tag in "[]":
                 raise OscParseError(address, "OSC arrays are not supported")
             else:
