@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from analysis.plots import fmt, markdown_table, write_json, write_text
-from analysis.validate import base_state, engine_from_args, ensure_sae, write_wav
+from analysis.validate import base_state, engine_from_args, write_wav
 
 NEUTRAL_FILE = "neutral.wav"   # strength 0 of every feature and contrast: the neutral prompt alone
 INDEX_COLUMNS = ("grid", "name", "strength", "reference", "prompt", "file", "seed", "seconds", "peak", "rms")
@@ -178,7 +178,6 @@ def run(args, engine=None, config=None) -> int:
             config.contrast_defs() or dict(CONTRAST_PAIRS))
     features: list[int] = []
     if not args.no_features:
-        ensure_sae(engine, config)
         if engine.sae is None:
             if args.features:
                 raise ValueError("--features needs an SAE: pass --sae SAE_DIR (or set sae in the config)")

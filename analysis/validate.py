@@ -45,15 +45,6 @@ def engine_from_args(args):
     return build_engine(config), config
 
 
-def ensure_sae(engine, config) -> None:
-    """The tiny backend gets its untrained stand-in SAE when none is configured (it renders noise
-    anyway); other backends need a real one (--sae)."""
-    if engine.sae is None and config.backend == "tiny":
-        from synth.engine import tiny_random_sae
-
-        engine.set_sae(*tiny_random_sae(engine.encoder.dim))
-
-
 def base_state(config, args, text: str):
     """The config's default state with one prompt, and --steps/--duration applied (the tiny
     backend defaults to the engine's TINY_DEFAULT_STEPS: its output is noise at any step count)."""
@@ -257,8 +248,6 @@ def run(args, engine=None, config=None) -> int:
         raise ValueError(f"--strength must be a positive number, got {args.strength}")
     if engine is None:
         engine, config = engine_from_args(args)
-    if features:
-        ensure_sae(engine, config)
     if features and engine.sae is None:
         raise ValueError("--features needs an SAE: pass --sae SAE_DIR (or set sae in the config)")
     if features and max(features) >= engine.sae.d_sae:

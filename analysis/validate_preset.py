@@ -13,7 +13,7 @@ from pathlib import Path
 
 from analysis.plots import fmt, markdown_table, write_json, write_text
 from analysis.stats import json_safe
-from analysis.validate import compare_states, engine_from_args, ensure_sae
+from analysis.validate import compare_states, engine_from_args
 
 ALPHA = 0.05
 UNMEASURABLE = {"/synth/seed": "the seed slider picks the noise, which the N seeds already vary"}
@@ -51,8 +51,6 @@ def run(args, engine=None, config=None) -> int:
     if engine is None:
         engine, config = engine_from_args(args)
     needs_sae = bool(preset.state.features) or any(s.address.startswith("/synth/feature/") for s in preset.sliders)
-    if needs_sae:
-        ensure_sae(engine, config)
     if needs_sae and engine.sae is None:
         raise ValueError(f"{path}: the preset uses SAE features; pass --sae SAE_DIR (or set sae in the config)")
     d_sae = engine.sae.d_sae if engine.sae is not None else None

@@ -37,16 +37,11 @@ def load_mapping(path) -> MidiMap:
 
 
 def load_engine(config):
-    """Build the engine once. The tiny backend gets its untrained random SAE when no --sae is
-    given, as `latent-synth render` does, so feature addresses work offline."""
-    from synth.engine import build_engine, tiny_random_sae
+    """Build the engine once (the tiny backend comes with its untrained stand-in SAE)."""
+    from synth.engine import build_engine
 
     log.info("loading the %s backend", config.backend)
-    engine = build_engine(config)
-    if engine.sae is None and config.backend == "tiny":
-        engine.set_sae(*tiny_random_sae(engine.encoder.dim))
-        log.warning("tiny backend: using %s (its features mean nothing)", engine.sae_id)
-    return engine
+    return build_engine(config)
 
 
 class ClipRenderer:

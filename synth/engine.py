@@ -159,6 +159,7 @@ def build_engine(config: SynthConfig, sae=None, sae_id: str | None = None) -> En
         sae_id = sae_id or str(Path(config.sae).expanduser())
     elif sae is None and config.backend == "tiny":
         sae, sae_id = tiny_random_sae(int(backend.pipe.text_encoder.config.d_model))
+        log.info("tiny backend: using %s (its features mean nothing)", sae_id)
     return Engine(backend, kind=config.backend, window=config.window, sae=sae, sae_id=sae_id)
 
 
