@@ -437,11 +437,9 @@ def train_sae(x: np.ndarray | torch.Tensor, cfg: TrainConfig, metadata: dict | N
 
 
 def plot_curves(history: list[dict], path, title: str = "") -> None:
-    import matplotlib
+    from analysis.plots import figure, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = figure()
     ep = [h["epoch"] for h in history]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     axes[0].plot(ep, [h["fvu"] for h in history], marker="o", label="held-out FVU (inference codes)")
@@ -463,8 +461,6 @@ def plot_curves(history: list[dict], path, title: str = "") -> None:
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
-    from analysis.plots import save_figure
-
     save_figure(fig, path, dpi=110)
 
 

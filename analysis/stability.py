@@ -41,11 +41,9 @@ def summarize(cos: np.ndarray, threshold: float) -> dict:
 
 
 def plot_stability(pair_cos: dict[str, np.ndarray], chance: np.ndarray | None, threshold: float, path) -> None:
-    import matplotlib
+    from analysis.plots import figure, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = figure()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     bins = np.linspace(-0.2, 1.0, 61)
     for name, cos in pair_cos.items():
@@ -58,8 +56,6 @@ def plot_stability(pair_cos: dict[str, np.ndarray], chance: np.ndarray | None, t
     ax.legend(fontsize=7)
     ax.set_title("SAE feature stability across seeds")
     fig.tight_layout()
-    from analysis.plots import save_figure
-
     save_figure(fig, path, dpi=110)
 
 

@@ -48,11 +48,9 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def plot_tradeoff(rows: list[dict], path) -> None:
-    import matplotlib
+    from analysis.plots import figure, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = figure()
     fig, ax = plt.subplots(figsize=(6, 4.2))
     ax.scatter([r["l0"] for r in rows], [r["fvu"] for r in rows], label="inference codes", zorder=3)
     for r in rows:
@@ -69,8 +67,6 @@ def plot_tradeoff(rows: list[dict], path) -> None:
     ax.legend(fontsize=8)
     ax.set_title("L0 vs FVU")
     fig.tight_layout()
-    from analysis.plots import save_figure
-
     save_figure(fig, path, dpi=110)
 
 
