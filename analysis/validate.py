@@ -36,12 +36,10 @@ CONTRAST_NAME = "validate"
 # ------------------------------------------------------------------ engine helpers (shared)
 def engine_from_args(args):
     """(Engine, SynthConfig) from --config and the override flags."""
-    from synth.config import load_config
+    from synth.config import config_from_flags
     from synth.engine import build_engine
 
-    config = load_config(getattr(args, "config", None)).override(
-        backend=getattr(args, "backend", None), model_id=getattr(args, "model_id", None),
-        device=getattr(args, "device", None), sae=getattr(args, "sae", None))
+    config = config_from_flags(args)
     return build_engine(config), config
 
 

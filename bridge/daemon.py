@@ -137,11 +137,9 @@ class Daemon:
 
 
 def run_serve(args) -> int:
-    from synth.config import load_config
+    from synth.config import config_from_flags
 
-    config = load_config(args.config).override(
-        backend=args.backend, sae=args.sae, device=args.device, model_id=args.model_id,
-    )
+    config = config_from_flags(args)
     out_dir = args.out or config.out_dir
     if args.debounce < 0:
         raise ValueError(f"--debounce must be >= 0, got {args.debounce}")

@@ -42,13 +42,11 @@ def replay(midi_file, translator: MidiTranslator) -> tuple[int, float]:
 
 
 def run_midi_replay(args) -> int:
-    from synth.config import load_config
+    from synth.config import config_from_flags
 
     midi_file = read_midi_file(args.file)
     mapping = load_mapping(args.midi_map)
-    config = load_config(args.config).override(
-        backend=args.backend, sae=args.sae, device=args.device, model_id=args.model_id,
-    )
+    config = config_from_flags(args)
     engine = load_engine(config)
     renderer = ClipRenderer(engine, config, args.out)
 
