@@ -44,6 +44,8 @@ class SynthConfig:
     out_dir: str = "~/latent-synth/clips"  # where clips go when no --out is given
     contrasts: dict[str, list[str]] = field(default_factory=dict)  # name -> [positive, negative]
     default_state: dict[str, Any] = field(default_factory=dict)    # SynthState.from_dict input
+    preview_steps: int | None = None      # auto-render preview steps; None = the backend's default, 0 = off
+    refine_after: float = 0.5             # seconds of controller stillness before the full render
 
     def validate(self, source: str = "config") -> "SynthConfig":
         def bad(name: str, msg: str) -> ConfigError:
@@ -79,6 +81,15 @@ class SynthConfig:
                 or not all(isinstance(t, str) and t.strip() for t in pair)
             ):
                 raise bad(f"contrasts.{cname}", f"expected [positive, negative] texts, got {pair!r}")
+        if self.preview_steps is not None and (
+            isinstance(self.preview_steps, bool) or not isinstance(self.preview_steps, int)
+            or not 0 <= self.preview_steps <= 1000
+        ):
+            raise bad("preview_steps", f"expected null or an integer 0..1000, got {self.preview_steps!r}")
+        if isinstance(self.refine_after, bool) or not isinstance(self.refine_after, (int, float)) or not (
+            0.0 <= float(self.refine_after) <= 60.0
+        ):
+            raise bad("refine_after", f"expected seconds in [0, 60], got {self.refine_after!r}")
         if not isinstance(self.default_state, Mapping):
             raise bad("default_state", f"expected a mapping, got {self.default_state!r}")
         try:

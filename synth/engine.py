@@ -42,6 +42,7 @@ class Engine:
         self.model_id: str = backend.model_id
         self.device: str = str(backend.device)
         self.default_steps = TINY_DEFAULT_STEPS if kind == "tiny" else 100
+        self.preview_steps = 12  # auto-render preview steps (0 = no previews); set by build_engine
         self.max_seconds = max_seconds(self.pipe)
         # With CPU offload the text encoder (T5-base, ~0.2 GB in fp16) simply stays on the GPU: its
         # outputs must live on the execution device, and the DiT and VAE are what offload saves.
@@ -124,6 +125,14 @@ class Engine:
         # hand-offs cost 100x the arithmetic. denoise() restores the caller's setting afterwards.
         return 1 if self.kind == "tiny" and self.backend.device.type == "cpu" else None
 
+    def release_memory(self) -> None:
+        """Free cached allocator blocks, e.g. after CUDA ran out of memory, so the next render can fit."""
+        import gc
+
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
     # ------------------------------------------------------------------ output
     def meta(self, render_seconds: float | None = None, **extra) -> dict:
         return {"model_id": self.model_id, "backend": self.kind, "sae_id": self.sae_id, "device": self.device,
@@ -160,7 +169,10 @@ def build_engine(config: SynthConfig, sae=None, sae_id: str | None = None) -> En
     elif sae is None and config.backend == "tiny":
         sae, sae_id = tiny_random_sae(int(backend.pipe.text_encoder.config.d_model))
         log.info("tiny backend: using %s (its features mean nothing)", sae_id)
-    return Engine(backend, kind=config.backend, window=config.window, sae=sae, sae_id=sae_id)
+    engine = Engine(backend, kind=config.backend, window=config.window, sae=sae, sae_id=sae_id)
+    if config.preview_steps is not None:
+        engine.preview_steps = int(config.preview_steps)
+    return engine
 
 
 def tiny_random_sae(dim: int, d_sae: int = TINY_SAE_FEATURES):
