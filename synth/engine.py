@@ -1,4 +1,4 @@
-"""Engine: a pipeline held in memory + SynthState -> audio, and audio -> clips on disk.
+"""Engine: a model family held in memory + SynthState -> audio, and audio -> clips on disk.
 
     engine = build_engine(load_config())
     audio = engine.render(state, seeds=[0, 1, 2])       # np.float32 [3, 2, N]
@@ -18,12 +18,13 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from synth.backends import Backend, load_backend
+from synth.backends import load_backend
 from synth.clip_writer import write_clip
 from synth.conditioning import Conditioning, EncodingCache, build_conditioning
-from synth.config import TINY_DEFAULT_STEPS, SynthConfig
-from synth.denoise import denoise, max_seconds
-from synth.encoders import TextEncoder
+from synth.config import SynthConfig
+from synth.denoise import denoise
+from synth.families.base import Family
+from synth.families.stable_audio import TINY_DEFAULT_STEPS  # noqa: F401  (analysis uses it)
 from synth.state import SynthState
 
 log = logging.getLogger(__name__)
@@ -31,24 +32,23 @@ log = logging.getLogger(__name__)
 TINY_SAE_FEATURES = 256
 
 
+class SAEMismatch(ValueError):
+    """An SAE trained on another text encoder than the backend's; the message names both."""
+
+
 class Engine:
-    def __init__(self, backend: Backend, kind: str = "stable-audio", window: str = "clip",
-                 sae=None, sae_id: str | None = None, cache_size: int = 512):
-        self.backend = backend
-        self.pipe = backend.pipe
-        self.kind = kind
+    def __init__(self, family: Family, window: str = "clip", sae=None, sae_id: str | None = None,
+                 cache_size: int = 512):
+        self.family = family
+        self.kind: str = family.backend
         self.window = window
-        self.sample_rate: int = backend.sample_rate
-        self.model_id: str = backend.model_id
-        self.device: str = str(backend.device)
-        self.default_steps = TINY_DEFAULT_STEPS if kind == "tiny" else 100
-        self.preview_steps = 12  # auto-render preview steps (0 = no previews); set by build_engine
-        self.max_seconds = max_seconds(self.pipe)
-        # With CPU offload the text encoder (T5-base, ~0.2 GB in fp16) simply stays on the GPU: its
-        # outputs must live on the execution device, and the DiT and VAE are what offload saves.
-        self.encoder = TextEncoder(self.pipe.text_encoder, self.pipe.tokenizer, name=self.model_id,
-                                   max_length=int(self.pipe.tokenizer.model_max_length),
-                                   device=backend.device, dtype=backend.dtype)
+        self.sample_rate: int = family.sample_rate
+        self.model_id: str = family.model_id
+        self.device: str = str(family.device)
+        self.defaults = family.defaults
+        self.preview_steps: int = family.defaults.preview_steps  # auto-render previews; 0 = off
+        self.max_seconds: float = family.max_seconds
+        self.encoder = family.encoder
         self.cache = EncodingCache(self.encoder.encode, maxsize=cache_size)
         self.sae = None
         self.sae_id: str | None = None
@@ -56,13 +56,16 @@ class Engine:
         if sae is not None:
             self.set_sae(sae, sae_id)
 
+    @property
+    def default_steps(self) -> int:
+        return self.defaults.steps
+
     # ------------------------------------------------------------------ SAE
     def set_sae(self, sae, sae_id: str | None) -> None:
-        """Use `sae` for feature steering; it must live in this text encoder's pooled space."""
-        if sae is not None and sae.d_in != self.encoder.dim:
-            raise ValueError(f"SAE {sae_id or ''} has d_in={sae.d_in}, but the {self.model_id} text encoder "
-                             f"is {self.encoder.dim}-dim: train the SAE on this encoder's embeddings")
-        self.sae = sae.to(self.backend.device).eval() if sae is not None else None
+        """Use `sae` for feature steering; it must be trained on this backend's own text encoder."""
+        if sae is not None:
+            check_sae_encoder(sae, sae_id, self.family)
+        self.sae = sae.to(self.family.device).eval() if sae is not None else None
         self.sae_id = sae_id if sae is not None else None
 
     @property
@@ -70,26 +73,41 @@ class Engine:
         return self.sae.d_sae if self.sae is not None else None
 
     # ------------------------------------------------------------------ conditioning
+    def resolve(self, state: SynthState) -> SynthState:
+        """The state with unset steps / cfg filled in with this backend's defaults (what is rendered)."""
+        changes = {}
+        if state.steps is None:
+            changes["steps"] = self.defaults.steps
+        if state.cfg is None:
+            changes["cfg"] = self.defaults.cfg
+        return state.replace(**changes) if changes else state
+
     def conditioning(self, state: SynthState, delta: torch.Tensor | None = None) -> Conditioning:
         """The state's conditioning; `delta` [D] is an extra steering vector in encoder space,
         applied like a contrast (in the state's steering mode, times its gain)."""
         state.validate(d_sae=self.d_sae)
-        if state.seconds() > self.max_seconds:
-            raise ValueError(f"clip length {state.seconds():.2f} s exceeds the model's {self.max_seconds:.2f} s")
+        self.family.check_seconds(state.seconds())
         return build_conditioning(state, self.cache.encode, self.sae, extra_delta=delta)
 
     # ------------------------------------------------------------------ rendering
     def render(self, state: SynthState, seeds: Sequence[int] | None = None, window: str | None = None,
                delta: torch.Tensor | None = None) -> np.ndarray:
         """Audio [B, 2, N] float32 for `seeds` (default: [state.seed]), in one batch."""
+        return self.render_detailed(state, seeds, window, delta)[0]
+
+    def render_detailed(self, state: SynthState, seeds: Sequence[int] | None = None, window: str | None = None,
+                        delta: torch.Tensor | None = None) -> tuple[np.ndarray, list[dict]]:
+        """(audio [B, 2, N], one dict of extras per clip): what `write(..., extras=)` puts beside each WAV
+        (the score model's `.mid` and sidecar `score`; empty for the other families)."""
         seeds = [state.seed] if seeds is None else [int(s) for s in seeds]
         if not seeds:
             raise ValueError("render: no seeds")
+        state = self.resolve(state)
         with self._lock:
             cond = self.conditioning(state, delta)
-            audio = denoise(self.pipe, [cond] * len(seeds), seeds, state.seconds(), state.steps, state.cfg,
-                            window=window or self.window, threads=self.threads)
-        return audio.numpy()
+            audio, extras = denoise(self.family, [cond] * len(seeds), seeds, state.seconds(), state.steps,
+                                    state.cfg, window=window or self.window, output="detailed")
+        return audio.numpy(), extras
 
     def render_states(self, states: Sequence[SynthState], window: str | None = None,
                       deltas: Sequence[torch.Tensor | None] | None = None) -> np.ndarray:
@@ -100,6 +118,7 @@ class Engine:
         deltas = list(deltas) if deltas is not None else [None] * len(states)
         if len(deltas) != len(states):
             raise ValueError(f"render_states: {len(deltas)} deltas for {len(states)} states")
+        states = [self.resolve(s) for s in states]
         lengths = {round(s.seconds(), 6) for s in states}
         if len(lengths) > 1:
             raise ValueError(f"render_states: states differ in length ({sorted(lengths)} s); render them separately")
@@ -112,18 +131,11 @@ class Engine:
         out: list[np.ndarray | None] = [None] * len(states)
         with self._lock:
             for (steps, cfg, *_), idx in groups.items():
-                audio = denoise(self.pipe, [conds[i] for i in idx], [states[i].seed for i in idx],
-                                states[idx[0]].seconds(), steps, cfg, window=window or self.window,
-                                threads=self.threads)
+                audio = denoise(self.family, [conds[i] for i in idx], [states[i].seed for i in idx],
+                                states[idx[0]].seconds(), steps, cfg, window=window or self.window)
                 for j, i in enumerate(idx):
                     out[i] = audio[j].numpy()
         return np.stack(out)
-
-    @property
-    def threads(self) -> int | None:
-        # The tiny model's matrices are far too small for intra-op threads: on a busy CPU, thread
-        # hand-offs cost 100x the arithmetic. denoise() restores the caller's setting afterwards.
-        return 1 if self.kind == "tiny" and self.backend.device.type == "cpu" else None
 
     def release_memory(self) -> None:
         """Free cached allocator blocks, e.g. after CUDA ran out of memory, so the next render can fit."""
@@ -135,14 +147,24 @@ class Engine:
 
     # ------------------------------------------------------------------ output
     def meta(self, render_seconds: float | None = None, **extra) -> dict:
-        return {"model_id": self.model_id, "backend": self.kind, "sae_id": self.sae_id, "device": self.device,
+        return {"model_id": self.model_id, "backend": self.kind, "family": self.family.family,
+                "encoder": self.family.encoder_id, "sae_id": self.sae_id, "device": self.device,
                 "render_seconds": render_seconds, **extra}
 
     def write(self, audio: np.ndarray, state: SynthState, out_dir, render_seconds: float | None = None,
-              subtype: str = "FLOAT", normalize: bool = False, **extra) -> Path:
-        """One clip [2, N] -> WAV + sidecar in out_dir (see synth.clip_writer.write_clip)."""
-        return write_clip(out_dir, audio, self.sample_rate, state, self.meta(render_seconds, **extra),
-                          subtype=subtype, normalize=normalize)
+              subtype: str = "FLOAT", normalize: bool = False, extras: dict | None = None, **extra) -> Path:
+        """One clip [2, N] -> WAV + sidecar in out_dir (see synth.clip_writer.write_clip). The sidecar's
+        state shows the steps and cfg actually used. `extras` (from `render_detailed`) adds its JSON keys
+        to the sidecar and writes its `midi` bytes as a `.mid` with the WAV's stem."""
+        extras = dict(extras or {})
+        midi = extras.pop("midi", None)
+        path = write_clip(out_dir, audio, self.sample_rate, self.resolve(state),
+                          self.meta(render_seconds, **extras, **extra), subtype=subtype, normalize=normalize)
+        if midi is not None:
+            from synth.atomic_io import atomic_write_bytes
+
+            atomic_write_bytes(path.with_suffix(".mid"), midi)
+        return path
 
     def render_to_files(self, state: SynthState, out_dir, seeds: Sequence[int] | None = None,
                         window: str | None = None, subtype: str = "FLOAT", normalize: bool = False) -> list[Path]:
@@ -150,33 +172,66 @@ class Engine:
         time from this call until the batch's audio was ready to write."""
         t0 = time.perf_counter()
         seeds = [state.seed] if seeds is None else [int(s) for s in seeds]
-        audio = self.render(state, seeds, window)
+        audio, extras = self.render_detailed(state, seeds, window)
         elapsed = round(time.perf_counter() - t0, 4)
         return [self.write(clip, state.replace(seed=seed), out_dir, render_seconds=elapsed, subtype=subtype,
-                           normalize=normalize, window=window or self.window, batch=len(seeds))
-                for seed, clip in zip(seeds, audio)]
+                           normalize=normalize, extras=ex, window=window or self.window, batch=len(seeds))
+                for seed, clip, ex in zip(seeds, audio, extras)]
+
+
+def check_sae_encoder(sae, sae_id: str | None, family: Family) -> None:
+    """Refuse an SAE trained on another text encoder, even when the widths match (T5-base and T5Gemma
+    are both 768-dim): its features would point in meaningless directions."""
+    name = sae_id or "the SAE"
+    trained_on = (sae.metadata or {}).get("encoder")
+    fix = f"train one with `latent-synth analysis sliders --backend {family.backend}`"
+    if trained_on is not None and trained_on != family.encoder_id:
+        raise SAEMismatch(f"SAE {name} was trained on {trained_on} encodings, but the {family.backend} backend's "
+                          f"text encoder is {family.encoder_id}: {fix}")
+    if sae.d_in != family.encoder.dim:
+        raise SAEMismatch(f"SAE {name} has d_in={sae.d_in}, but the {family.backend} backend's text encoder "
+                          f"{family.encoder_id} is {family.encoder.dim}-dim: {fix}")
+    if trained_on is None:
+        log.warning("SAE %s does not record its text encoder; assuming %s", name, family.encoder_id)
 
 
 def build_engine(config: SynthConfig, sae=None, sae_id: str | None = None) -> Engine:
-    """Load the configured backend and SAE: `sae` if given, else the one at `config.sae`, else (tiny
-    backend only) an untrained random SAE over the tiny encoder, so feature sliders work offline."""
-    backend = load_backend(config.backend, config.model_id, config.device, config.dtype, config.cpu_offload)
+    """Load the configured backend and SAE: `sae` if given, else the one at `config.sae`, else the
+    backend's own (the tiny backends: an untrained random SAE, so feature sliders work offline; the
+    score backend: the SAE that ships with it)."""
+    options = {"soundfont": config.soundfont} if config.backend == "score" else {}
+    family = load_backend(config.backend, config.model_id, config.device, config.dtype, config.cpu_offload,
+                          size=config.size, **options)
     if sae is None and config.sae:
         from synth.sae import load_sae
 
-        sae = load_sae(config.sae, device=str(backend.device))
+        sae = load_sae(config.sae, device=str(family.device))
         sae_id = sae_id or str(Path(config.sae).expanduser())
-    elif sae is None and config.backend == "tiny":
-        sae, sae_id = tiny_random_sae(int(backend.pipe.text_encoder.config.d_model))
-        log.info("tiny backend: using %s (its features mean nothing)", sae_id)
-    engine = Engine(backend, kind=config.backend, window=config.window, sae=sae, sae_id=sae_id)
+    elif sae is None:
+        sae, sae_id = default_sae(family)
+    if config.compile:
+        family.compile(mode="reduce-overhead" if family.device.type == "cuda" else None)
+    engine = Engine(family, window=config.window, sae=sae, sae_id=sae_id)
     if config.preview_steps is not None:
         engine.preview_steps = int(config.preview_steps)
     return engine
 
 
-def tiny_random_sae(dim: int, d_sae: int = TINY_SAE_FEATURES):
-    """The untrained SAE the tiny backend uses when none is given (feature ids 0..d_sae-1)."""
+def default_sae(family: Family):
+    """(sae, sae_id) the backend brings along, or (None, None)."""
+    bundled = getattr(family, "bundled_sae", None)
+    if bundled is not None:
+        return bundled()
+    if family.backend in ("tiny", "tiny-sa3"):
+        log.info("%s backend: using an untrained random SAE (its features mean nothing)", family.backend)
+        return tiny_random_sae(family.encoder.dim, encoder_id=family.encoder_id)
+    return None, None
+
+
+def tiny_random_sae(dim: int, d_sae: int = TINY_SAE_FEATURES, encoder_id: str | None = None):
+    """The untrained SAE the tiny backends use when none is given (feature ids 0..d_sae-1)."""
     from synth.sae import random_sae
 
-    return random_sae(dim, d_sae, k=8, seed=0), f"random-sae-{dim}x{d_sae} (untrained)"
+    sae = random_sae(dim, d_sae, k=8, seed=0)
+    sae.metadata["encoder"] = encoder_id
+    return sae, f"random-sae-{dim}x{d_sae} (untrained)"

@@ -219,8 +219,9 @@ def morph(a: SynthState, b: SynthState, amount: float) -> SynthState:
         duration=_lerp(a.duration, b.duration, t),
         bpm=bpm,
         bars=bars,
-        steps=int(round(_lerp(a.steps, b.steps, t))),
-        cfg=_lerp(a.cfg, b.cfg, t),
+        # unset (None = the backend's default) stays unset unless both ends set it
+        steps=int(round(_lerp(a.steps, b.steps, t))) if None not in (a.steps, b.steps) else (a.steps if t < 0.5 else b.steps),
+        cfg=_lerp(a.cfg, b.cfg, t) if None not in (a.cfg, b.cfg) else (a.cfg if t < 0.5 else b.cfg),
         steering_mode=near.steering_mode,
         steering_gain=_lerp(a.steering_gain, b.steering_gain, t),
         mix_mode=near.mix_mode,

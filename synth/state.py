@@ -17,9 +17,10 @@ from typing import Any, Mapping
 NUM_SLOTS = 8
 MODES = ("embedding", "guidance")
 
-# Ranges (inclusive). Stable Audio Open denoises at most 1024 latent frames = 47.55 s.
+# Ranges (inclusive). The longest any backend renders is Stable Audio 3 medium's 380 s; each backend
+# checks its own limit (Stable Audio Open: 47.55 s) when it renders.
 MIN_SECONDS = 0.1
-MAX_SECONDS = 47.0
+MAX_SECONDS = 380.0
 FEATURE_RANGE = (-10.0, 10.0)
 CONTRAST_RANGE = (-10.0, 10.0)
 WEIGHT_RANGE = (0.0, 10.0)
@@ -99,8 +100,8 @@ class SynthState:
     duration: float = 5.0
     bpm: float | None = None
     bars: float | None = None
-    steps: int = 100
-    cfg: float = 7.0
+    steps: int | None = None      # None: the backend's default (100 Stable Audio Open, 8 Stable Audio 3)
+    cfg: float | None = None      # None: the backend's default (7 Stable Audio Open, 1 distilled Stable Audio 3)
     steering_mode: str = "embedding"
     steering_gain: float = 1.0
     mix_mode: str = "embedding"
@@ -172,8 +173,10 @@ class SynthState:
         secs = self.seconds()
         if not MIN_SECONDS <= secs <= MAX_SECONDS:
             raise StateError("bars", f"{self.bars} bars at {self.bpm} BPM = {secs:.2f} s, outside [{MIN_SECONDS}, {MAX_SECONDS}] s")
-        self.steps = _integer(self.steps, "steps", *STEPS_RANGE)
-        self.cfg = _number(self.cfg, "cfg", *CFG_RANGE)
+        if self.steps is not None:
+            self.steps = _integer(self.steps, "steps", *STEPS_RANGE)
+        if self.cfg is not None:
+            self.cfg = _number(self.cfg, "cfg", *CFG_RANGE)
         for mode_field in ("steering_mode", "mix_mode"):
             value = getattr(self, mode_field)
             if value not in MODES:

@@ -1,0 +1,129 @@
+"""What a model family must provide to the one denoising loop in `synth/denoise.py`.
+
+A family is one loaded model: its text encoder, how one prompt branch becomes model inputs, its
+unconditional branch, its scheduler and initial noise, its latent geometry and its decoder. The loop
+and `synth/conditioning.py` (mixing, steering, guidance) never ask which family they drive: both work
+on text-encoder states and on model predictions that are affine in the clean sample (v-prediction
+and rectified-flow velocity alike), so composable guidance applies unchanged.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from synth.encoders import TextEncoder
+
+Inputs = dict  # name -> tensor with the batch first; one branch's model inputs
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """What a state that leaves steps / cfg unset gets, and the auto-render preview's step count."""
+    steps: int
+    cfg: float
+    preview_steps: int
+
+
+class Family:
+    """One loaded model. Subclasses set the attributes in `__init__` and implement the hooks."""
+
+    family: str = ""          # "stable-audio" | "stable-audio-3" | "score"
+    windows: tuple[str, ...] = ("clip", "full")
+
+    def __init__(self, *, backend: str, model_id: str, device: torch.device, dtype: torch.dtype,
+                 encoder: TextEncoder, encoder_id: str, sample_rate: int, hop: int, max_frames: int,
+                 defaults: Defaults, max_seconds: float | None = None, threads: int | None = None,
+                 estimate: str | None = None):
+        self.backend = backend            # the backend name users pick (tiny, stable-audio-3, score, ...)
+        self.model_id = model_id
+        self.device = device
+        self.dtype = dtype
+        self.encoder = encoder
+        self.encoder_id = encoder_id      # an SAE's metadata.encoder must equal this
+        self.sample_rate = int(sample_rate)
+        self.hop = int(hop)               # audio samples per latent frame
+        self.max_frames = int(max_frames)
+        self.defaults = defaults
+        self.max_seconds = float(max_seconds if max_seconds is not None else max_frames * hop / sample_rate)
+        self.threads = threads            # torch intra-op threads for a render (None: leave as is)
+        self.estimate = estimate          # set when the architecture is an estimate; reported with timings
+
+    # ------------------------------------------------------------------ geometry
+    def frames(self, seconds: float, window: str) -> int:
+        """Latent frames to denoise: just enough for `seconds` (`clip`) or the whole window (`full`)."""
+        if window not in self.windows:
+            raise ValueError(f"unknown window {window!r} for {self.backend} (use {' or '.join(self.windows)})")
+        if window == "full":
+            return self.max_frames
+        return min(self.max_frames, max(1, math.ceil(seconds * self.sample_rate / self.hop)))
+
+    def check_seconds(self, seconds: float) -> None:
+        if not 0 < seconds <= self.max_seconds + 1e-9:
+            raise ValueError(f"clip length {seconds:.2f} s is over the {self.backend} backend's limit of "
+                             f"{self.max_seconds:.2f} s")
+
+    # ------------------------------------------------------------------ hooks
+    def context(self, hidden: torch.Tensor, mask: torch.Tensor, seconds: float) -> Inputs:
+        """Model inputs for one prompt branch: hidden [B, T, D] and mask [B, T] in text-encoder space."""
+        raise NotImplementedError
+
+    def unconditional(self, cond: Inputs, seconds: float) -> Inputs:
+        """The unconditional branch's inputs, shaped like `cond` (for classifier-free guidance)."""
+        raise NotImplementedError
+
+    def schedule(self, steps: int):
+        """(a private scheduler, its timesteps) for one render."""
+        raise NotImplementedError
+
+    def initial_latents(self, generators: Sequence[torch.Generator], frames: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def predict(self, scheduler, latents: torch.Tensor, t: torch.Tensor, inputs: Inputs) -> torch.Tensor:
+        """The model's prediction for `latents` stacked over branches, with `inputs` stacked alike."""
+        raise NotImplementedError
+
+    def step(self, scheduler, pred: torch.Tensor, t: torch.Tensor, latents: torch.Tensor,
+             generators: Sequence[torch.Generator]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def decode(self, latents: torch.Tensor, seconds: float) -> torch.Tensor:
+        """Latents [B, C, L] -> audio [B, 2, int(seconds * sample_rate)] float32 on the CPU."""
+        raise NotImplementedError
+
+    def decode_detailed(self, latents: torch.Tensor, seconds: float) -> tuple[torch.Tensor, list[dict]]:
+        """`decode` plus one dict of extras per clip: JSON-able keys go into the clip's sidecar, and
+        `midi` (Standard MIDI File bytes) is written beside the WAV. Most families have none."""
+        return self.decode(latents, seconds), [{} for _ in range(latents.shape[0])]
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        """The torch modules this family runs (for compiling, moving and counting)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ shared
+    def describe(self) -> dict:
+        """Facts for sidecars, /synth/status and benchmark reports."""
+        out = {"backend": self.backend, "family": self.family, "model_id": self.model_id,
+               "encoder": self.encoder_id, "device": str(self.device), "dtype": str(self.dtype).replace("torch.", ""),
+               "max_seconds": round(self.max_seconds, 2)}
+        if self.estimate:
+            out["estimate"] = self.estimate
+        return out
+
+    def compile(self, mode: str | None = None, backend: str = "inductor") -> None:
+        """torch.compile the denoiser in place (CUDA graphs with mode="reduce-overhead" on a GPU)."""
+        raise NotImplementedError(f"the {self.backend} backend has no compiled path")
+
+
+def concat_inputs(branches: Sequence[Inputs]) -> Inputs:
+    """Stack branches along the batch: the loop runs every branch in one forward pass."""
+    if len(branches) == 1:
+        return dict(branches[0])
+    return {k: torch.cat([b[k] for b in branches]) for k in branches[0]}
+
+
+def generators(seeds: Sequence[int]) -> list[torch.Generator]:
+    # CPU generators: the same seed gives the same noise on every device, alone or in a batch.
+    return [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]

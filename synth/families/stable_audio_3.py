@@ -1,0 +1,225 @@
+"""Stable Audio 3 (`StableAudio3Pipeline`): T5Gemma -> DiT (rectified-flow velocity,
+FlowMatchEuler on a log-SNR schedule) -> SAME autoencoder (hop 4096).
+
+Backends:
+- ``stable-audio-3``: the real weights; `stabilityai/stable-audio-3-medium` by default, and
+  `stable-audio-3-small-music`, `stable-audio-3-small-sfx` or a local folder the same way;
+- ``tiny-sa3``: tiny random weights built from configs; deterministic, offline, for CI. Noise;
+- ``random-full-sa3``: full-size random weights for timing only. `--size medium` is the DiT at its
+  class defaults plus SAME-L; `--size small` is an ESTIMATE of the 433M small DiT (1024 wide,
+  16 deep) plus SAME-S, since the small checkpoints' configs are not public in diffusers.
+
+What this family does differently from Stable Audio Open: no projection model; the text mask goes to
+the DiT, which swaps padding for a learned embedding itself; one duration vector is both the global
+(AdaLN) conditioning and an extra cross-attention token appended after the text; the unconditional
+branch is the encoded empty prompt with its mask, not zeros; the noise is drawn for exactly the
+clip's frames, as the pipeline does (so both windows are the same here); distilled checkpoints
+re-noise at every step with fresh noise from each seed's own generator.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+from diffusers.utils.torch_utils import randn_tensor
+
+from synth.encoders import T5GEMMA_ID, T5GEMMA_MAX_LENGTH, TINY_T5_DIM, TINY_T5GEMMA_ID, TextEncoder
+from synth.families.base import Defaults, Family, Inputs
+from synth.families.loading import check_offload, from_pretrained, quiet, resolve_dtype
+
+DEFAULT_MODEL_ID = "stabilityai/stable-audio-3-medium"
+SAMPLE_RATE = 44100
+LOGSNR_MIN, LOGSNR_MAX = -6.2, 2.0
+DISTILLED = Defaults(steps=8, cfg=1.0, preview_steps=2)
+BASE = Defaults(steps=100, cfg=7.0, preview_steps=12)
+MAX_SECONDS = {"medium": 380.0, "small": 120.0}
+SMALL_ESTIMATE = ("stable-audio-3-small is an estimate: DiT 1024 wide x 16 deep (~437M) + SAME-S (~108M); "
+                  "the small checkpoints' exact configs are not in diffusers")
+
+GATED_HELP = (
+    "Stable Audio 3 weights come from the Hugging Face Hub: accept the licence of "
+    "stabilityai/stable-audio-3-medium (or -small-music / -small-sfx), run `huggingface-cli login` "
+    "(or set HF_TOKEN), then run once online; or `huggingface-cli download stabilityai/stable-audio-3-medium "
+    "--local-dir DIR` and pass --model-id DIR. Use --backend score to play offline (our own model), or "
+    "--backend tiny-sa3 (noise)."
+)
+
+
+def scheduler():
+    # Distilled checkpoints: x0 = x - sigma * v, then re-noise with fresh noise at every step. The DiT
+    # takes timesteps in [0, 1], so the schedule's sigmas are passed through unscaled.
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    return FlowMatchEulerDiscreteScheduler(num_train_timesteps=1, stochastic_sampling=True)
+
+
+def logsnr_sigmas(steps: int) -> list[float]:
+    from diffusers.pipelines.stable_audio_3.pipeline_stable_audio_3 import logsnr_sigma_schedule
+
+    return logsnr_sigma_schedule(int(steps), LOGSNR_MIN, LOGSNR_MAX)
+
+
+def tiny_components(seed: int = 0) -> dict:
+    """Tiny random-weight SA3 components with the real hop (4096) and sample rate."""
+    from diffusers import AutoencoderSAME, StableAudio3DiTModel
+    from diffusers.pipelines.stable_audio_3.modeling_stable_audio_3 import StableAudio3DurationEmbedder
+
+    from synth.encoders import tiny_t5gemma
+
+    text_encoder, tokenizer = tiny_t5gemma(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        transformer = StableAudio3DiTModel(io_channels=8, embed_dim=32, depth=2, num_heads=2,
+                                           cond_token_dim=TINY_T5_DIM, global_cond_dim=TINY_T5_DIM,
+                                           local_add_cond_dim=9, timestep_features_dim=16, num_memory_tokens=4)
+        torch.manual_seed(seed + 1)
+        vae = AutoencoderSAME(patch_size=256, encoder_channels=16, encoder_c_mults=(1,), encoder_strides=(16,),
+                              encoder_transformer_depths=(1,), latent_dim=8, dim_heads=8, ff_mult=1,
+                              sampling_rate=SAMPLE_RATE)
+        torch.manual_seed(seed + 2)
+        duration = StableAudio3DurationEmbedder(output_dim=TINY_T5_DIM, fourier_dim=16)
+    return {"vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "duration_embedder": duration,
+            "transformer": transformer, "scheduler": scheduler()}
+
+
+def full_components(size: str = "medium", init_device: str | torch.device | None = None) -> dict:
+    """Full-size SA3 architecture with random weights (no download). `init_device="meta"` sizes it."""
+    from diffusers import AutoencoderSAME, StableAudio3DiTModel
+    from diffusers.pipelines.stable_audio_3.modeling_stable_audio_3 import StableAudio3DurationEmbedder
+    from transformers import ByT5Tokenizer, T5GemmaConfig, T5GemmaEncoderModel
+    from transformers.models.t5gemma.configuration_t5gemma import T5GemmaModuleConfig
+
+    if size not in MAX_SECONDS:
+        raise ValueError(f"unknown size {size!r} (use medium or small)")
+    # t5gemma-b-b-ul2's encoder shape; a byte tokenizer stands in for its vocabulary (no download).
+    tokenizer = ByT5Tokenizer(model_max_length=T5GEMMA_MAX_LENGTH)
+    module = dict(vocab_size=256000, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+                  num_attention_heads=12, num_key_value_heads=12, head_dim=64, query_pre_attn_scalar=64,
+                  pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=None)
+    ctx = torch.device(init_device) if init_device is not None else contextlib.nullcontext()
+    with ctx:
+        text_encoder = T5GemmaEncoderModel(T5GemmaConfig(
+            encoder=T5GemmaModuleConfig(**module), decoder=T5GemmaModuleConfig(**module),
+            vocab_size=256000, is_encoder_decoder=False))
+        if size == "medium":
+            transformer = StableAudio3DiTModel()
+            vae = AutoencoderSAME(encoder_channels=256, encoder_transformer_depths=(12,))  # SAME-L
+        else:
+            transformer = StableAudio3DiTModel(embed_dim=1024, depth=16, num_heads=16)     # estimate
+            vae = AutoencoderSAME()                                                          # SAME-S
+        duration = StableAudio3DurationEmbedder(output_dim=768)
+    return {"vae": vae, "text_encoder": text_encoder.eval(), "tokenizer": tokenizer, "duration_embedder": duration,
+            "transformer": transformer, "scheduler": scheduler()}
+
+
+class StableAudio3Family(Family):
+    family = "stable-audio-3"
+
+    def __init__(self, pipe, *, backend: str, model_id: str, device: torch.device, dtype: torch.dtype,
+                 encoder_id: str, max_seconds: float, estimate: str | None = None):
+        self.pipe = pipe
+        hop = int(pipe.vae.downsampling_ratio)
+        sr = int(pipe.vae.config.sampling_rate)
+        max_length = min(int(getattr(pipe.tokenizer, "model_max_length", T5GEMMA_MAX_LENGTH)), T5GEMMA_MAX_LENGTH)
+        encoder = TextEncoder(pipe.text_encoder, pipe.tokenizer, name=encoder_id, max_length=max_length,
+                              device=device, dtype=dtype)
+        defaults = DISTILLED if pipe.scheduler.config.stochastic_sampling else BASE
+        super().__init__(backend=backend, model_id=model_id, device=device, dtype=dtype, encoder=encoder,
+                         encoder_id=encoder_id, sample_rate=sr, hop=hop,
+                         max_frames=math.ceil(max_seconds * sr / hop), defaults=defaults,
+                         max_seconds=max_seconds, estimate=estimate)
+        self._empty = None
+
+    def frames(self, seconds: float, window: str) -> int:
+        # The SA3 pipeline denoises exactly the clip's frames; there is no fixed window to fill.
+        super().frames(seconds, window)
+        return max(1, math.ceil(seconds * self.sample_rate / self.hop))
+
+    # ------------------------------------------------------------------ conditioning
+    def context(self, hidden, mask, seconds) -> Inputs:
+        device = self.pipe._execution_device
+        hidden = hidden.to(device=device, dtype=self.dtype)
+        mask = mask.to(device)
+        seconds_t = torch.tensor([float(seconds)] * hidden.shape[0], dtype=torch.float32, device=device)
+        duration = self.pipe.duration_embedder(seconds_t)                        # [B, D]: global AND a token
+        return {"encoder_hidden_states": torch.cat([hidden, duration.unsqueeze(1).to(hidden.dtype)], dim=1),
+                "encoder_attention_mask": torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1),
+                "global_hidden_states": duration}
+
+    def unconditional(self, cond: Inputs, seconds: float) -> Inputs:
+        if self._empty is None:  # encode("") once per loaded model
+            enc = self.encoder.encode([""])
+            self._empty = (enc.hidden, enc.mask)
+        batch = cond["encoder_hidden_states"].shape[0]
+        hidden, mask = self._empty
+        return self.context(hidden.expand(batch, -1, -1), mask.expand(batch, -1), seconds)
+
+    # ------------------------------------------------------------------ sampling
+    def schedule(self, steps: int):
+        sched = type(self.pipe.scheduler).from_config(self.pipe.scheduler.config)
+        sched.set_timesteps(sigmas=logsnr_sigmas(steps), device=self.pipe._execution_device)
+        return sched, sched.timesteps
+
+    def initial_latents(self, generators, frames: int) -> torch.Tensor:
+        shape = (len(generators), int(self.pipe.vae.config.latent_dim), frames)
+        return randn_tensor(shape, generator=list(generators), device=self.pipe._execution_device, dtype=self.dtype)
+
+    def predict(self, scheduler, latents, t, inputs) -> torch.Tensor:
+        return self.pipe.transformer(latents, t.expand(latents.shape[0]), return_dict=False, **inputs)[0]
+
+    def step(self, scheduler, pred, t, latents, generators) -> torch.Tensor:
+        return scheduler.step(pred, t, latents, generator=list(generators)).prev_sample
+
+    def decode(self, latents, seconds, decode_batch: int = 4) -> torch.Tensor:
+        # The SAME decoder builds a dense band mask over its sequence: decode long clips in small batches.
+        n = int(seconds * self.sample_rate)
+        out = []
+        for s in range(0, latents.shape[0], decode_batch):
+            audio = self.pipe.vae.decode(latents[s:s + decode_batch].to(self.pipe.vae.dtype)).sample
+            out.append(audio[:, :, :n].clamp(-1.0, 1.0).float().cpu())
+        return torch.cat(out)
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {k: getattr(self.pipe, k) for k in ("text_encoder", "duration_embedder", "transformer", "vae")}
+
+    def compile(self, mode: str | None = None, backend: str = "inductor") -> None:
+        self.pipe.transformer = torch.compile(self.pipe.transformer, mode=mode, backend=backend, dynamic=False)
+
+
+def load(backend: str, model_id: str | None, device: torch.device, dtype: str | None,
+         cpu_offload: bool = False, size: str = "medium") -> StableAudio3Family:
+    from diffusers import StableAudio3Pipeline
+
+    if backend == "tiny-sa3":
+        with quiet():
+            pipe = StableAudio3Pipeline(**tiny_components())
+        pipe.to(device)  # stays fp32: it exists for CPU tests
+        family = StableAudio3Family(pipe, backend=backend, model_id=model_id or "tiny-sa3-random", device=device,
+                                    dtype=torch.float32, encoder_id=TINY_T5GEMMA_ID, max_seconds=MAX_SECONDS["small"])
+        family.threads = 1 if device.type == "cpu" else None
+    elif backend == "random-full-sa3":
+        dt = resolve_dtype(dtype, device)
+        with quiet(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            pipe = StableAudio3Pipeline(**full_components(size, init_device=device))
+            pipe.to(device, dt)
+        family = StableAudio3Family(pipe, backend=backend, model_id=model_id or f"random-full-sa3-{size}",
+                                    device=device, dtype=dt, encoder_id="random-full-t5gemma",
+                                    max_seconds=MAX_SECONDS[size], estimate=SMALL_ESTIMATE if size == "small" else None)
+    elif backend == "stable-audio-3":
+        dt = resolve_dtype(dtype, device)
+        check_offload(cpu_offload, device)
+        name = model_id or DEFAULT_MODEL_ID
+        pipe = from_pretrained(StableAudio3Pipeline, name, dt, GATED_HELP)
+        if cpu_offload:
+            pipe.enable_model_cpu_offload(device=device)
+        else:
+            pipe.to(device)
+        size = "small" if "small" in str(name).lower() else "medium"
+        family = StableAudio3Family(pipe, backend=backend, model_id=str(name), device=device, dtype=dt,
+                                    encoder_id=T5GEMMA_ID, max_seconds=MAX_SECONDS[size])
+    else:
+        raise ValueError(f"not a Stable Audio 3 backend: {backend!r}")
+    pipe.set_progress_bar_config(disable=True)
+    return family
