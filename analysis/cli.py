@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib
 
-_GROUPS = ["analysis.cli_sae", "analysis.cli_research"]
+_GROUPS = ["analysis.cli_sae", "analysis.cli_research", "analysis.sliders"]
 
 
 def register(subparsers) -> None:

@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from analysis.ray_cluster import add_ray_flags
+from synth.encoder_ids import KINDS
+
 DEFAULT_CORPORA = "../shared/corpora"
 
 
@@ -54,8 +57,12 @@ def register(sub) -> None:
 
     p = sub.add_parser("encode", help="encode a corpus into pooled text-encoder vectors (cached, resumable)")
     p.add_argument("--corpus", required=True, metavar="FILE", help="corpus.jsonl")
-    p.add_argument("--encoder", choices=("t5", "minilm", "tiny"), default="minilm")
-    p.add_argument("--model-id", default=None, help="Hub id or folder for t5 (default google-t5/t5-base)")
+    p.add_argument("--encoder", choices=KINDS, default="minilm",
+                   help="t5 (Stable Audio Open's), t5gemma (Stable Audio 3's), minilm (the score model's), or the "
+                        "tiny stand-ins tiny and tiny-t5gemma (exactly the tiny and tiny-sa3 backends' encoders)")
+    p.add_argument("--model-id", default=None,
+                   help="Hub id or folder (t5: google-t5/t5-base; t5gemma: google/t5gemma-b-b-ul2, or a Stable "
+                        "Audio 3 pipeline folder); an integer seed for the tiny encoders")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--chunk-size", type=int, default=2048, help="rows per resumable chunk file")
@@ -73,6 +80,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--save-saes", action="store_true", help="also keep each trained SAE under DIR/saes/")
+    add_ray_flags(p, actors=False)
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("stability", help="train one SAE per seed and match features across seeds")
@@ -81,6 +89,7 @@ def register(sub) -> None:
     p.add_argument("--seeds", type=int, nargs="+", required=True)
     p.add_argument("--threshold", type=float, default=0.7, help="cosine above which a match counts (default 0.7)")
     p.add_argument("--out", required=True, metavar="DIR")
+    add_ray_flags(p, actors=False)
     p.set_defaults(func=cmd_stability)
 
 
@@ -101,15 +110,14 @@ def cmd_corpus(args) -> int:
 
 def cmd_encode(args) -> int:
     from analysis.encode import encode_corpus
-    from synth.encoders import DEFAULT_T5, MINILM_ID, TINY_ID, load_encoder
+    from synth.encoders import encoder_name, load_encoder
 
-    names = {"t5": args.model_id or DEFAULT_T5, "minilm": args.model_id or MINILM_ID,
-             "tiny": TINY_ID if not args.model_id else f"{TINY_ID}:{args.model_id}"}
+    name = encoder_name(args.encoder, args.model_id)
     res = encode_corpus(args.corpus, lambda: load_encoder(args.encoder, args.model_id, args.device), args.out,
-                        encoder_name=names[args.encoder], batch_size=args.batch_size,
+                        encoder_name=name, batch_size=args.batch_size,
                         chunk_size=args.chunk_size, progress=not args.quiet)
     if res.cached:
-        print(f"up to date: {res.out_dir} already holds {names[args.encoder]} vectors of this corpus "
+        print(f"up to date: {res.out_dir} already holds {name} vectors of this corpus "
               f"({res.n_rows} rows, {res.n_refused} refused); nothing to do")
     else:
         print(f"encoded {res.n_encoded} rows ({res.n_rows} in corpus); refused {res.n_refused} non-finite rows; "
@@ -156,7 +164,8 @@ def cmd_sweep(args) -> int:
     _threads(args)
     acts = load_activations(args.activations)
     table = run_sweep(acts, _config_from_args(args, expansion=None, k=None, l1=None), args.out,
-                      l1s=args.l1, ks=args.k, expansions=args.expansion, save_saes=args.save_saes)
+                      l1s=args.l1, ks=args.k, expansions=args.expansion, save_saes=args.save_saes,
+                      ray_address=getattr(args, "ray", None))
     print((Path(args.out) / "sweep.md").read_text())
     print(f"wrote {len(table)} settings to {args.out}")
     return 0
@@ -168,7 +177,8 @@ def cmd_stability(args) -> int:
 
     _threads(args)
     acts = load_activations(args.activations)
-    report = run_stability(acts, _config_from_args(args, seed=0), args.seeds, args.out, threshold=args.threshold)
+    report = run_stability(acts, _config_from_args(args, seed=0), args.seeds, args.out, threshold=args.threshold,
+                           ray_address=getattr(args, "ray", None))
     print(json.dumps({k: report[k] for k in ("n_seeds", "threshold", "mean_fraction_matched", "median_cosine")}))
     print(f"wrote {args.out}")
     return 0

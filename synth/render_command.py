@@ -16,7 +16,11 @@ import sys
 import time
 from pathlib import Path
 
+from synth.backends import NAMES as BACKEND_NAMES
+from synth.backends import SIZES
 from synth.state import NUM_SLOTS, Contrast, PromptSlot, SynthState
+
+TINY_BACKENDS = ("tiny", "tiny-sa3")
 
 
 def register(subparsers) -> None:
@@ -27,12 +31,18 @@ def register(subparsers) -> None:
                     "line is the last WAV. The tiny backend runs offline but its output is noise.",
     )
     p.add_argument("--config", metavar="FILE", help="synth.yaml to start from (default: the packaged one)")
-    p.add_argument("--backend", metavar="NAME", help="tiny | stable-audio | random-full")
-    p.add_argument("--model-id", metavar="ID", help="Hub id or local folder for stable-audio")
+    p.add_argument("--backend", metavar="NAME", help=" | ".join(BACKEND_NAMES) + " (default: the config's)")
+    p.add_argument("--model-id", metavar="ID", help="Hub id or local folder (default: the backend's own)")
+    p.add_argument("--size", metavar="SIZE", help="random-full-sa3 only: medium | small (an estimate)")
+    p.add_argument("--compile", action="store_true", default=None,
+                   help="torch.compile the denoiser (CUDA graphs on a GPU): slower first clip, faster after")
     p.add_argument("--device", metavar="DEV", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--dtype", metavar="T", help="auto | float16 | bfloat16 | float32")
-    p.add_argument("--cpu-offload", action="store_true", default=None, help="stable-audio: offload models to CPU")
-    p.add_argument("--sae", metavar="SAE_DIR", help="SAE folder for --feature (tiny backend: a random SAE if absent)")
+    p.add_argument("--cpu-offload", action="store_true", default=None,
+                   help="stable-audio(-3): keep models on the CPU, move each to the GPU when used")
+    p.add_argument("--sae", metavar="SAE_DIR",
+                   help="SAE folder for --feature, trained on this backend's text encoder (default: the "
+                        "backend's own: the score model's shipped SAE, a random one on tiny backends)")
     p.add_argument("--prompt", action="append", default=[], metavar="TEXT[=WEIGHT]",
                    help=f"a prompt slot (repeat up to {NUM_SLOTS}); weight defaults to 1")
     p.add_argument("--feature", action="append", default=[], metavar="ID=S",
@@ -44,8 +54,8 @@ def register(subparsers) -> None:
     p.add_argument("--duration", metavar="SECONDS", help="clip length in seconds")
     p.add_argument("--bpm", metavar="BPM", help="tempo; with --bars sets the length")
     p.add_argument("--bars", metavar="BARS", help="length in 4/4 bars at --bpm")
-    p.add_argument("--steps", metavar="N", help="denoising steps")
-    p.add_argument("--cfg", metavar="G", help="classifier-free guidance scale")
+    p.add_argument("--steps", metavar="N", help="denoising steps (default: the backend's, e.g. 8 for Stable Audio 3)")
+    p.add_argument("--cfg", metavar="G", help="classifier-free guidance scale (default: the backend's)")
     p.add_argument("--window", metavar="W", help="clip (denoise only the frames needed) | full (47.55 s, crop)")
     p.add_argument("--steering", metavar="MODE", help="embedding | guidance")
     p.add_argument("--gain", metavar="W", help="steering gain")
@@ -184,8 +194,9 @@ def run(args) -> int:
 
     config = load_config(args.config)
     config = config.override(
-        backend=_flag_choice("--backend", args.backend, ("tiny", "stable-audio", "random-full")) if args.backend else None,
+        backend=_flag_choice("--backend", args.backend, BACKEND_NAMES) if args.backend else None,
         model_id=args.model_id, device=args.device,
+        size=_flag_choice("--size", args.size, SIZES) if args.size else None, compile=args.compile,
         dtype=_flag_choice("--dtype", args.dtype, ("auto", "float16", "bfloat16", "float32")) if args.dtype else None,
         cpu_offload=args.cpu_offload, sae=args.sae,
         window=_flag_choice("--window", args.window, ("clip", "full")) if args.window else None,
@@ -198,26 +209,24 @@ def run(args) -> int:
         raise ValueError(f"--n {args.n!r}: must be between 1 and 1000")
     seeds = [state.seed + i for i in range(n)]
 
-    sae, sae_id = None, None
-    if state.features and not config.sae:
-        if config.backend != "tiny":
-            raise ValueError("--feature needs --sae SAE_DIR (an SAE trained on this backend's text encoder)")
-        from synth.encoders import TINY_T5_DIM
-        from synth.engine import tiny_random_sae
-
-        sae, sae_id = tiny_random_sae(TINY_T5_DIM)
-    if sae is not None:
-        state.validate(d_sae=sae.d_sae)  # fail before loading the model
-    elif config.sae:
+    # Fail before loading the model where we can.
+    if config.sae:
         if not Path(config.sae).expanduser().exists():
             raise OSError(f"--sae {config.sae!r}: no such folder")
+    elif state.features and config.backend in TINY_BACKENDS:
+        from synth.engine import TINY_SAE_FEATURES
+
+        state.validate(d_sae=TINY_SAE_FEATURES)
     out_dir = _check_out_dir(args.out if args.out is not None else config.out_dir)
 
     from synth.engine import build_engine
 
     t0 = time.perf_counter()
-    engine = build_engine(config, sae=sae, sae_id=sae_id)
+    engine = build_engine(config)
     load_s = time.perf_counter() - t0
+    if state.features and engine.sae is None:
+        raise ValueError("--feature needs --sae SAE_DIR (an SAE trained on this backend's text encoder; "
+                         f"make one with `latent-synth analysis sliders --backend {config.backend}`)")
     paths = engine.render_to_files(state, out_dir, seeds=seeds, window=config.window,
                                    subtype=config.wav_subtype, normalize=config.normalize)
     total = time.perf_counter() - t0

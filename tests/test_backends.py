@@ -3,10 +3,12 @@ import numpy as np
 import pytest
 import torch
 
-from synth.backends import GATED_HELP, BackendError, full_components, load_backend, resolve_dtype
+from synth.backends import load_backend
 from synth.config import SynthConfig
-from synth.encoders import TINY_T5_DIM, tiny_t5
+from synth.encoders import TINY_T5_DIM, tiny_t5, tiny_t5gemma
 from synth.engine import Engine
+from synth.families import stable_audio, stable_audio_3
+from synth.families.loading import BackendError, resolve_dtype
 from synth.state import PromptSlot, SynthState
 
 
@@ -15,7 +17,7 @@ def test_tiny_backend_shape():
 
     b = load_backend("tiny", device="cpu")
     pipe = b.pipe
-    assert isinstance(pipe, StableAudioPipeline)
+    assert isinstance(pipe, StableAudioPipeline) and b.family == "stable-audio" and b.encoder_id == "tiny-t5"
     assert b.sample_rate == 44100 and pipe.vae.hop_length == 2048 and pipe.vae.config.audio_channels == 2
     assert pipe.transformer.config.sample_size == 1024
     assert pipe.tokenizer.model_max_length == 128 and pipe.text_encoder.config.d_model == TINY_T5_DIM
@@ -37,21 +39,60 @@ def test_stable_audio_loader_reads_a_saved_pipeline(tmp_path):
     assert loaded.model_id == str(tmp_path) and loaded.dtype == torch.float32
     assert type(loaded.pipe.transformer) is type(tiny.pipe.transformer)
     state = SynthState(prompts=[PromptSlot("pad", 1.0)], steps=3, duration=1.0)
-    a = Engine(tiny, kind="tiny").render(state)
-    b = Engine(loaded, kind="stable-audio").render(state)
+    a = Engine(tiny).render(state)
+    b = Engine(loaded).render(state)
     np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
 
 
-def test_missing_weights_explain_how_to_get_them(tmp_path):
+def test_stable_audio_3_loader_reads_a_saved_pipeline(tmp_path):
+    """`StableAudio3Pipeline.from_pretrained` on a folder, as users with the real weights do."""
+    tiny = load_backend("tiny-sa3", device="cpu")
+    tiny.pipe.save_pretrained(tmp_path)
+    loaded = load_backend("stable-audio-3", model_id=str(tmp_path), device="cpu")
+    assert loaded.family == "stable-audio-3" and loaded.defaults.steps == 8 and loaded.defaults.cfg == 1.0
+    state = SynthState(prompts=[PromptSlot("pad", 1.0)], duration=1.0)
+    np.testing.assert_allclose(Engine(tiny).render(state), Engine(loaded).render(state), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend,help_text", [("stable-audio", stable_audio.GATED_HELP),
+                                               ("stable-audio-3", stable_audio_3.GATED_HELP)])
+def test_missing_weights_explain_how_to_get_them(tmp_path, backend, help_text):
     with pytest.raises(BackendError) as e:
-        load_backend("stable-audio", model_id=str(tmp_path / "nowhere"), device="cpu")
-    assert "nowhere" in str(e.value) and GATED_HELP in str(e.value) and "\n" not in str(e.value)
+        load_backend(backend, model_id=str(tmp_path / "nowhere"), device="cpu")
+    assert "nowhere" in str(e.value) and help_text in str(e.value) and "\n" not in str(e.value)
     with pytest.raises(BackendError, match="model_index.json"):
-        load_backend("stable-audio", model_id=str(tmp_path), device="cpu")
+        load_backend(backend, model_id=str(tmp_path), device="cpu")
+
+
+def test_tiny_sa3_backend_shape_and_determinism():
+    from diffusers import StableAudio3Pipeline
+
+    b = load_backend("tiny-sa3", device="cpu")
+    assert isinstance(b.pipe, StableAudio3Pipeline) and b.encoder_id == "tiny-t5gemma"
+    assert b.hop == 4096 and b.sample_rate == 44100 and b.max_seconds == 120.0
+    ref, _ = tiny_t5gemma()
+    for (n, p), (_, q) in zip(b.pipe.text_encoder.state_dict().items(), ref.state_dict().items()):
+        assert torch.equal(p, q), n
+    again = load_backend("tiny-sa3", device="cpu").pipe
+    for (n, p), (_, q) in zip(b.pipe.transformer.state_dict().items(), again.transformer.state_dict().items()):
+        assert torch.equal(p, q), n
+
+
+def test_random_full_sa3_sizes():
+    """medium: the DiT's class defaults + SAME-L; small: the documented estimate + SAME-S."""
+    def millions(module):
+        return sum(p.numel() for p in module.parameters()) / 1e6
+
+    medium = stable_audio_3.full_components("medium", "meta")
+    small = stable_audio_3.full_components("small", "meta")
+    assert medium["transformer"].config.embed_dim == 1536 and medium["vae"].downsampling_ratio == 4096
+    assert 1300 < millions(medium["transformer"]) < 1500 and 800 < millions(medium["vae"]) < 900
+    assert 400 < millions(small["transformer"]) < 470 and 100 < millions(small["vae"]) < 115
+    assert "estimate" in stable_audio_3.SMALL_ESTIMATE
 
 
 def test_random_full_matches_stable_audio_open_sizes():
-    c = full_components("meta")  # sized without allocating 5 GB
+    c = stable_audio.full_components("meta")  # sized without allocating 5 GB
     count = {k: sum(p.numel() for p in c[k].parameters()) for k in ("transformer", "vae", "text_encoder")}
     assert round(count["transformer"] / 1e6) == 1057
     assert round(count["vae"] / 1e6) == 156
@@ -81,10 +122,11 @@ def test_config_file_and_overrides(tmp_path):
     user.write_text("backend: stable-audio\nwindow: full\ndefault_state: {seed: 5, steps: 50}\n")
     cfg = load_config(user)
     assert (cfg.backend, cfg.window, cfg.state().seed, cfg.state().steps) == ("stable-audio", "full", 5, 50)
-    assert cfg.resolved_model_id() == "stabilityai/stable-audio-open-1.0"
+    assert cfg.state().cfg is None  # unset: the backend's default
     assert cfg.override(backend="tiny", window=None).backend == "tiny"
     for text, needle in [("backend: huge\n", "huge"), ("windw: clip\n", "windw"),
-                         ("default_state: {seed: -3}\n", "seed"), ("normalize: maybe\n", "normalize"), (": :\n", "YAML")]:
+                         ("default_state: {seed: -3}\n", "seed"), ("normalize: maybe\n", "normalize"), (": :\n", "YAML"),
+                         ("size: large\n", "size"), ("preview_steps: -1\n", "preview_steps")]:
         user.write_text(text)
         with pytest.raises(ConfigError, match=needle):
             load_config(user)

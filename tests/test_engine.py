@@ -28,7 +28,7 @@ def test_engine_attributes():
     e = engine()
     assert e.sample_rate == 44100 and e.model_id == "tiny-random" and e.device == "cpu"
     assert e.sae.d_sae == 256 and e.sae_id.startswith("random-sae")
-    assert e.default_steps < 100
+    assert e.default_steps < 100 and e.defaults.cfg == 7.0
 
 
 def test_reproducible_and_seed_dependent():
@@ -119,8 +119,9 @@ def test_write_clip_through_engine(tmp_path):
     assert side["state"]["seed"] == 6 and side["model_id"] == "tiny-random" and side["render_seconds"] > 0
 
 
-def test_bench_runs(capsys):
-    """bench/render.py end to end on the tiny backend (tiny settings: it checks it runs, not speed)."""
+@pytest.mark.parametrize("backend", ["tiny", "tiny-sa3"])
+def test_bench_runs(capsys, backend):
+    """bench/render.py end to end on the tiny backends (tiny settings: it checks it runs, not speed)."""
     import importlib.util
     from pathlib import Path
 
@@ -128,6 +129,8 @@ def test_bench_runs(capsys):
     spec = importlib.util.spec_from_file_location("bench_render", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    assert mod.main(["--steps", "2", "--repeats", "1", "--seconds", "1", "--device", "cpu"]) == 0
+    assert mod.main(["--backend", backend, "--steps", "2", "--repeats", "1", "--seconds", "1", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
-    assert "ours, window=clip" in out and "plain StableAudioPipeline.__call__" in out and "clip / full" in out
+    assert "ours, trigger -> WAV (window=clip)" in out and "plain __call__ (float32)" in out and "plain / ours" in out
+    assert "peak RSS" in out and "waveform correlation 1.0000" in out  # float32 both: the same samples
+    assert ("full / clip" in out) == (backend == "tiny")

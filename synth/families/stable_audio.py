@@ -125,16 +125,22 @@ class StableAudioFamily(Family):
     family = "stable-audio"
 
     def __init__(self, pipe, *, backend: str, model_id: str, device: torch.device, dtype: torch.dtype,
-                 encoder_id: str, defaults: Defaults = DEFAULTS, threads: int | None = None):
+                 encoder_id: str, defaults: Defaults = DEFAULTS, threads: int | None = None,
+                 encoder: TextEncoder | None = None, sample_rate: int | None = None, hop: int | None = None):
+        """`pipe` is a StableAudioPipeline, or any object with its transformer, projection_model, scheduler,
+        rotary_embed_dim and _execution_device; a pipe without a VAE (the score model) passes `encoder`,
+        `sample_rate` and `hop` itself."""
         self.pipe = pipe
         # With CPU offload the text encoder (T5-base, ~0.2 GB in fp16) simply stays on the GPU: its
         # outputs must live on the execution device, and the DiT and VAE are what offload saves.
-        encoder = TextEncoder(pipe.text_encoder, pipe.tokenizer, name=encoder_id,
-                              max_length=int(pipe.tokenizer.model_max_length), device=device, dtype=dtype)
+        if encoder is None:
+            encoder = TextEncoder(pipe.text_encoder, pipe.tokenizer, name=encoder_id,
+                                  max_length=int(pipe.tokenizer.model_max_length), device=device, dtype=dtype)
         super().__init__(backend=backend, model_id=model_id, device=device, dtype=dtype, encoder=encoder,
-                         encoder_id=encoder_id, sample_rate=int(pipe.vae.config.sampling_rate),
-                         hop=int(pipe.vae.hop_length), max_frames=int(pipe.transformer.config.sample_size),
-                         defaults=defaults, threads=threads)
+                         encoder_id=encoder_id,
+                         sample_rate=sample_rate if sample_rate is not None else int(pipe.vae.config.sampling_rate),
+                         hop=hop if hop is not None else int(pipe.vae.hop_length),
+                         max_frames=int(pipe.transformer.config.sample_size), defaults=defaults, threads=threads)
         self._rotary: dict[int, tuple] = {}
 
     # ------------------------------------------------------------------ conditioning

@@ -60,6 +60,16 @@ def logsnr_sigmas(steps: int) -> list[float]:
     return logsnr_sigma_schedule(int(steps), LOGSNR_MIN, LOGSNR_MAX)
 
 
+def wake_decoder(vae, std: float = 0.02) -> None:
+    """SAME's decoder zero-initialises its attention and feed-forward output projections, so a randomly
+    initialised decoder's output tokens never see the latents: every clip would decode to the same
+    constant. Small random values there make random-weight stand-ins respond to what was denoised."""
+    with torch.no_grad():
+        for name, p in vae.decoder.named_parameters():
+            if name.endswith(("to_out.weight", "proj_out.weight")) and not p.is_meta and not p.any():
+                p.normal_(0.0, std)
+
+
 def tiny_components(seed: int = 0) -> dict:
     """Tiny random-weight SA3 components with the real hop (4096) and sample rate."""
     from diffusers import AutoencoderSAME, StableAudio3DiTModel
@@ -74,9 +84,12 @@ def tiny_components(seed: int = 0) -> dict:
                                            cond_token_dim=TINY_T5_DIM, global_cond_dim=TINY_T5_DIM,
                                            local_add_cond_dim=9, timestep_features_dim=16, num_memory_tokens=4)
         torch.manual_seed(seed + 1)
+        # Plain attention: at random init, differential attention's two softmaxes all but cancel and the
+        # decoder would ignore the latents.
         vae = AutoencoderSAME(patch_size=256, encoder_channels=16, encoder_c_mults=(1,), encoder_strides=(16,),
                               encoder_transformer_depths=(1,), latent_dim=8, dim_heads=8, ff_mult=1,
-                              sampling_rate=SAMPLE_RATE)
+                              use_differential_attention=False, sampling_rate=SAMPLE_RATE)
+        wake_decoder(vae, std=1.0)
         torch.manual_seed(seed + 2)
         duration = StableAudio3DurationEmbedder(output_dim=TINY_T5_DIM, fourier_dim=16)
     return {"vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "duration_embedder": duration,
@@ -109,6 +122,7 @@ def full_components(size: str = "medium", init_device: str | torch.device | None
             transformer = StableAudio3DiTModel(embed_dim=1024, depth=16, num_heads=16)     # estimate
             vae = AutoencoderSAME()                                                          # SAME-S
         duration = StableAudio3DurationEmbedder(output_dim=768)
+    wake_decoder(vae)
     return {"vae": vae, "text_encoder": text_encoder.eval(), "tokenizer": tokenizer, "duration_embedder": duration,
             "transformer": transformer, "scheduler": scheduler()}
 

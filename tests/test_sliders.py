@@ -1,0 +1,99 @@
+"""`analysis sliders`: one command from a backend's text encoder to a playable slider preset, and the
+engine's refusal of an SAE trained on another encoder."""
+import contextlib
+import csv
+import io
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from analysis.sliders import choose_sliders, slider_name
+from synth.presets import load_preset_file
+
+WORDS = ["piano", "guitar", "drums", "violin", "synth", "choir", "flute", "rain", "dog", "engine", "bell", "crowd"]
+ADJ = ["soft", "loud", "bright", "dark", "fast", "slow", "warm", "distorted"]
+
+
+def cli(*args, check=True):
+    """The console script in-process (saves a second of imports per call)."""
+    from bridge.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    res = SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
+    if check and code != 0:
+        raise AssertionError(res.stderr[-2000:])
+    return res
+
+
+def test_slider_name_uses_shared_words_and_stays_unique():
+    prompts = ["a solo piano melody", "slow piano solo", "piano solo in a hall", "the rain"]
+    assert slider_name(prompts) == "solo-piano"
+    assert slider_name(prompts, {"solo-piano"}) == "solo-piano-2"
+    assert slider_name(["the a of"]) == "feature"
+
+
+def test_choose_sliders_prefers_selective_and_skips_near_duplicates():
+    W = np.eye(4, 8)
+    W[1] = W[0] + 0.01  # feature 1 points where feature 0 does
+    feats = [{"id": i, "top": [{"text": "x"}], "density": 0.05, "selectivity": s, "mean_activation": 1.0}
+             for i, s in enumerate([5.0, 4.0, 3.0, None])]
+    feats[2]["density"] = 0.9  # fires on almost everything: not a slider
+    assert choose_sliders(feats, W, 3) == [0, 3]
+
+
+@pytest.fixture(scope="module")
+def sliders_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sliders")
+    src = root / "sources" / "audiocaps"
+    src.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    with open(src / "train.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["audiocap_id", "youtube_id", "start_time", "caption"])
+        for i in range(400):
+            w.writerow([i, "x", 0, f"{rng.choice(ADJ)} {rng.choice(WORDS)} with {rng.choice(ADJ)} {rng.choice(WORDS)}"])
+    for name in ("val", "test"):
+        (src / f"{name}.csv").write_text("audiocap_id,youtube_id,start_time,caption\n")
+    out = root / "out"
+    args = ["analysis", "sliders", "--backend", "tiny-sa3", "--sources", str(root / "sources"), "--only", "audiocaps",
+            "--no-probes", "--epochs", "2", "--expansion", "4", "--k", "16", "--sliders", "4", "--out", str(out)]
+    first = cli(*args)
+    again = cli(*args)  # resumable: every step is reused
+    return out, first.stdout, again.stdout
+
+
+def test_sliders_writes_sae_atlas_labels_and_preset(sliders_run):
+    out, first, again = sliders_run
+    assert "5/5 sliders" in first and "cached" in again and "reusing" in again
+    cfg = json.loads((out / "sae" / "cfg.json").read_text())
+    assert cfg["metadata"]["encoder"] == "tiny-t5gemma" and cfg["d_sae"] == 128
+    assert (out / "atlas" / "atlas.json").is_file()
+    labels = json.loads((out / "sae" / "labels.json").read_text())["features"]
+    preset = load_preset_file(out / "presets" / "tiny-sa3-sliders.yaml")
+    assert 1 <= len(preset.sliders) <= 4
+    for s in preset.sliders:
+        fid = s.address.rsplit("/", 1)[1]
+        assert s.address.startswith("/synth/feature/") and labels[fid]["name"] == s.name and labels[fid]["top"]
+        # named after its top prompts
+        assert all(w in " ".join(labels[fid]["top"]) for w in s.name.split("-") if not w.isdigit())
+
+
+def test_sae_from_own_encoder_renders_and_others_are_refused(sliders_run, tmp_path):
+    out, _, _ = sliders_run
+    preset = load_preset_file(out / "presets" / "tiny-sa3-sliders.yaml")
+    fid = preset.sliders[0].address.rsplit("/", 1)[1]
+    common = ["render", "--prompt", "warm analog pad", "--sae", str(out / "sae"), "--feature", f"{fid}=2",
+              "--seed", "7", "--duration", "1", "--out", str(tmp_path)]
+    ok = cli(*common, "--backend", "tiny-sa3")
+    assert ok.stdout.strip().splitlines()[-1].endswith(".wav")
+    # tiny's encoder is as wide (32) as tiny-sa3's, but it is another encoder: exit 2 and one line
+    bad = cli(*common, "--backend", "tiny", check=False)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert "tiny-t5gemma" in bad.stderr and "tiny-t5" in bad.stderr
+    val = cli("analysis", "validate", "--backend", "tiny", "--sae", str(out / "sae"), "--pos", "a", "--neg", "b",
+              "--n", "2", "--out", str(tmp_path / "v"), check=False)
+    assert val.returncode == 2 and val.stderr.strip() == bad.stderr.strip()
