@@ -38,22 +38,25 @@ ADDRESSES: tuple[Address, ...] = (
     Address("/synth/mixmode", "s", "how prompt slots are mixed: embedding or guidance"),
     Address("/synth/auto", "i", "auto-render on every change (after a debounce): 0 or 1", (0.0, 1.0)),
     Address("/synth/render", "[i]", "render one clip, or n clips with seeds seed..seed+n-1", (0.0, 1.0)),
+    Address("/synth/preview/steps", "i", "auto-render preview steps, 0 to 1000; 0 turns previews off", (0.0, 50.0)),
     Address("/synth/preset/save", "s", "save the current state as a preset"),
     Address("/synth/preset/load", "s", "load a preset"),
     Address("/synth/preset/morph", "ssf", "morph between presets: from, to, amount 0 to 1"),
     Address("/synth/preset/list", "", "reply /synth/preset/list with the names"),
     Address("/synth/state", "", "reply /synth/state with the state as JSON"),
+    Address("/synth/status", "", "reply /synth/status with the daemon's health as JSON"),
     Address("/synth/learn", "s", "map the next MIDI CC that arrives to this address"),
     Address("/synth/reply_to", "i", "send this sender IP's replies to PORT from now on"),
     Address("/synth/ping", "", "reply /synth/pong"),
 )
 
 REPLIES: tuple[Address, ...] = (
-    Address("/synth/rendered", "sif", "path, seed, clip length in seconds; one per clip, to every client"),
+    Address("/synth/rendered", "sifs", "path, seed, clip length in seconds, preview or final; one per clip, to every client"),
     Address("/synth/state", "s", "the state as JSON"),
+    Address("/synth/status", "s", "backend, model, device, SAE, queue, render counts and timing, uptime, peak memory as JSON"),
     Address("/synth/preset/list", "s...", "preset names in name order"),
     Address("/synth/pong", "", "answer to /synth/ping"),
-    Address("/synth/error", "ss", "address, message: anything refused"),
+    Address("/synth/error", "ss", "address, message: anything refused, and renders or writes that failed"),
 )
 
 _PART = {"<slot>": r"[0-9]+", "<id>": r"[0-9]+", "<name>": r"[A-Za-z0-9_-]+"}

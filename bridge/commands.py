@@ -1,7 +1,7 @@
 """The bridge's subcommands: `serve`, `preset`, `midi-replay` (registered by bridge/cli.py)."""
 from __future__ import annotations
 
-BACKENDS = ("tiny", "stable-audio", "random-full")
+from synth.backends import NAMES as BACKENDS  # a cheap table; it does not import torch
 
 
 def _engine_flags(p) -> None:
@@ -10,6 +10,8 @@ def _engine_flags(p) -> None:
     p.add_argument("--sae", metavar="SAE_DIR", default=None, help="SAE folder (cfg.json + sae_weights.safetensors)")
     p.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: from the config)")
     p.add_argument("--model-id", default=None, help="Hub id or local folder for --backend stable-audio")
+    p.add_argument("--soundfont", metavar="FILE", default=None,
+                   help="score backend: a General MIDI .sf2 (default: FluidR3_GM, else TimGM6mb, installed)")
     p.add_argument("--presets", metavar="DIR", default="presets", help="presets folder (default: ./presets)")
     p.add_argument("--midi-map", metavar="FILE", default=None, help="MIDI mapping YAML")
 

@@ -14,6 +14,8 @@ import threading
 from typing import Callable, Mapping, Sequence
 
 from bridge.addresses import lookup
+from bridge.failures import os_error_advice
+from bridge.render_queue import RenderJob, auto_render_job
 from synth.parameters import PREFIX_CONTRAST, PREFIX_FEATURE, PREFIX_MIX, SCALAR_ADDRESSES, apply_numeric, parse_index
 from synth.presets import Preset, PresetError, PresetStore, morph
 from synth.state import MODES, NUM_SLOTS, SEED_MAX, PromptSlot, StateError, SynthState
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 Reply = tuple  # (address, [args])
 NO_REPLIES: tuple = ()
 MAX_BATCH = 64  # /synth/render n: at most this many clips per request
+MAX_PREVIEW_STEPS = 1000
 
 
 class CommandError(ValueError):
@@ -93,15 +96,18 @@ class Controller:
         self,
         state: SynthState,
         *,
-        render: Callable[[SynthState, list[int], float, str], None],
+        render: Callable[[RenderJob], None],
         presets: PresetStore,
         contrast_defs: Mapping[str, tuple[str, str]] | None = None,
         d_sae: int | None = None,
         auto: bool = False,
         debounce: float = 0.25,
+        preview_steps: int = 0,
+        refine_after: float = 0.5,
     ):
-        """`render(state, seeds, delay, reason)` queues a render; `d_sae` None means no SAE is
-        loaded, so /synth/feature/<id> is refused."""
+        """`render(job)` queues a render; `d_sae` None means no SAE is loaded, so
+        /synth/feature/<id> is refused. `preview_steps` > 0 makes auto-render preview first and
+        refine after `refine_after` seconds of stillness (see render_queue.auto_render_job)."""
         self._lock = threading.Lock()
         self._state = state
         self._render = render
@@ -110,9 +116,16 @@ class Controller:
         self.d_sae = d_sae
         self.auto = auto
         self.debounce = debounce
+        self.preview_steps = preview_steps
+        self.refine_after = refine_after
         self.current_preset: Preset | None = None
         # Set by the MIDI side: learn(address) arms MIDI learn; None = no MIDI input.
         self.learn: Callable[[str], None] | None = None
+        # Set by the daemon: status() -> dict for /synth/status; None = no daemon (midi-replay).
+        self.status: Callable[[], dict] | None = None
+        # Set by the daemon: resolve(state) fills in the backend's default steps / cfg where the state
+        # leaves them unset, so /synth/state shows the values a render uses.
+        self.resolve: Callable[[SynthState], SynthState] | None = None
         self.changes = 0
         self._exact: dict[str, Callable[[str, Sequence], Sequence[Reply]]] = {
             "/synth/prompt": self._prompt,
@@ -126,6 +139,8 @@ class Controller:
             "/synth/preset/morph": self._preset_morph,
             "/synth/preset/list": self._preset_list,
             "/synth/state": self._state_query,
+            "/synth/status": self._status_query,
+            "/synth/preview/steps": self._preview_steps,
             "/synth/learn": self._learn,
             "/synth/ping": self._ping,
         }
@@ -145,7 +160,8 @@ class Controller:
 
     def _changed(self, state: SynthState, reason: str) -> None:
         if self.auto:
-            self._render(state, [state.seed], self.debounce, reason)
+            self._render(auto_render_job(state, reason, preview_steps=self.preview_steps,
+                                         refine_after=self.refine_after, debounce=self.debounce))
 
     # ------------------------------------------------------------------ the bus
     def handle(self, address: str, args: Sequence = ()) -> Sequence[Reply]:
@@ -180,8 +196,7 @@ class Controller:
             state = apply_numeric(self._state, address, value, self.contrast_defs, d_sae=self.d_sae)
             self._state = state
             self.changes += 1
-        if self.auto:
-            self._render(state, [state.seed], self.debounce, address)
+        self._changed(state, address)
         return NO_REPLIES
 
     def _prompt(self, address: str, args: Sequence) -> Sequence[Reply]:
@@ -229,7 +244,12 @@ class Controller:
         state = self._state
         if state.seed + n - 1 > SEED_MAX:
             raise CommandError(f"seeds {state.seed}..{state.seed + n - 1} pass the largest seed {SEED_MAX}")
-        self._render(state, list(range(state.seed, state.seed + n)), 0.0, address)
+        self._render(RenderJob(state, list(range(state.seed, state.seed + n)), 0.0, address))
+        return NO_REPLIES
+
+    def _preview_steps(self, address: str, args: Sequence) -> Sequence[Reply]:
+        self.preview_steps = _whole(_one_number(args), 0, MAX_PREVIEW_STEPS, "preview steps")
+        log.info("auto-render previews %s", f"at {self.preview_steps} steps" if self.preview_steps else "off")
         return NO_REPLIES
 
     # ------------------------------------------------------------------ presets
@@ -250,7 +270,11 @@ class Controller:
             sliders=list(keep.sliders) if keep else [],
             description=keep.description if keep else "",
         )
-        path = self.presets.save(preset)
+        try:
+            path = self.presets.save(preset)
+        except OSError as exc:  # a full disk or a read-only folder: the file on disk is as it was
+            raise CommandError(os_error_advice(exc, f"save preset {name!r} in {self.presets.folder}")
+                               + "; nothing on disk was changed") from None
         with self._lock:
             self._state = state
             self.current_preset = preset
@@ -289,7 +313,14 @@ class Controller:
     # ------------------------------------------------------------------ queries and control
     def _state_query(self, address: str, args: Sequence) -> Sequence[Reply]:
         _no_args(args)
-        return (("/synth/state", [json.dumps(self._state.to_dict())]),)
+        state = self.resolve(self._state) if self.resolve is not None else self._state
+        return (("/synth/state", [json.dumps(state.to_dict())]),)
+
+    def _status_query(self, address: str, args: Sequence) -> Sequence[Reply]:
+        _no_args(args)
+        status = self.status() if self.status is not None else {}
+        status.update(auto=self.auto, preview_steps=self.preview_steps, refine_after=self.refine_after)
+        return (("/synth/status", [json.dumps(status, separators=(",", ":"))]),)
 
     def _learn(self, address: str, args: Sequence) -> Sequence[Reply]:
         target = _one_string(args, "address")

@@ -1,7 +1,10 @@
 """`latent-synth serve`: the long-lived instrument process.
 
 It loads the engine (backend, encoders, SAE) once, listens for OSC and MIDI, keeps one SynthState,
-and renders clips into the DAW folder on a single worker thread behind a coalescing queue.
+and renders clips into the DAW folder on a single worker thread behind a coalescing queue. A
+render that fails (an exception, out of memory, NaN audio, a full disk) is answered on
+/synth/error and the daemon keeps serving; temp files a killed predecessor left behind are
+removed at start.
 """
 from __future__ import annotations
 
@@ -12,11 +15,15 @@ import threading
 import time
 from pathlib import Path
 
+from bridge.clip_renderer import PREVIEW_DIR, ClipRenderer
 from bridge.controller import Controller
+from bridge.failures import RenderFailed, render_failure_message
 from bridge.midi_input import MidiTranslator, open_midi_input
 from bridge.midi_map import MidiMap, load_midi_map
 from bridge.osc_server import AllowList, OscServer
-from bridge.render_queue import RenderJob, RenderQueue
+from bridge.render_queue import RenderQueue
+from bridge.status import daemon_status
+from synth.atomic_io import remove_stale_temps
 from synth.presets import PresetStore
 
 log = logging.getLogger(__name__)
@@ -44,53 +51,27 @@ def load_engine(config):
     return build_engine(config)
 
 
-class ClipRenderer:
-    """Renders a job through the engine and writes one clip per seed; shared by serve and replay."""
-
-    def __init__(self, engine, config, out_dir, on_clip=None):
-        self.engine = engine
-        self.config = config
-        self.out_dir = Path(out_dir).expanduser()
-        self.on_clip = on_clip  # on_clip(path, seed, seconds)
-        self.clips = 0
-
-    def __call__(self, job: RenderJob) -> list[Path]:
-        started = time.perf_counter()
-        audio = self.engine.render(job.state, seeds=job.seeds)
-        render_seconds = round(time.perf_counter() - started, 4)
-        paths = []
-        for clip, seed in zip(audio, job.seeds):
-            state = job.state if job.state.seed == seed else job.state.replace(seed=seed)
-            path = self.engine.write(
-                clip, state, self.out_dir, render_seconds=render_seconds,
-                subtype=self.config.wav_subtype, normalize=self.config.normalize,
-                batch=len(job.seeds), source=job.reason,
-            )
-            seconds = clip.shape[-1] / float(self.engine.sample_rate)
-            self.clips += 1
-            paths.append(path)
-            print(f"rendered {path} seed {seed} {seconds:.3f}s", flush=True)
-            if self.on_clip is not None:
-                self.on_clip(path, seed, seconds)
-        return paths
-
-
 class Daemon:
     def __init__(self, engine, config, out_dir, presets_dir, host="127.0.0.1", port=9000, allow=(),
                  midi_port=None, midi_virtual=None, midi_map=None, auto=False, debounce=0.25, server=None,
                  mapping: MidiMap | None = None):
         self.engine = engine
+        self.started = time.monotonic()
         self.renderer = ClipRenderer(engine, config, out_dir, on_clip=self._announce)
         self.queue = RenderQueue(self.renderer, on_error=self._render_failed)
         self.controller = Controller(
             config.state(),
-            render=self._request,
+            render=self.queue.submit,
             presets=PresetStore(presets_dir),
             contrast_defs=config.contrast_defs(),
             d_sae=engine_d_sae(engine),
             auto=auto,
             debounce=debounce,
+            preview_steps=int(getattr(engine, "preview_steps", 0) or 0),
+            refine_after=float(config.refine_after),
         )
+        self.controller.status = self.status
+        self.controller.resolve = getattr(engine, "resolve", None)
         self.server = server or OscServer(None, host, port, AllowList(allow))
         self.server.controller = self.controller
         self.midi_in = None
@@ -104,17 +85,30 @@ class Daemon:
                 self.server.close()
                 raise
 
-    def _request(self, state, seeds, delay, reason) -> None:
-        self.queue.submit(RenderJob(state, list(seeds), time.monotonic() + delay, reason))
-
     def _render_failed(self, job, exc) -> None:
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        self.server.broadcast("/synth/error", ["/synth/render", f"render failed: {message}"])
+        message = render_failure_message(exc, job.kind)
+        # Known failures are one line; anything else is a bug worth its traceback in the log.
+        log.error("%s (%s)", message, job.reason, exc_info=None if isinstance(exc, RenderFailed) else exc)
+        self.server.broadcast("/synth/error", ["/synth/render", message])
 
-    def _announce(self, path, seed, seconds) -> None:
-        self.server.broadcast("/synth/rendered", [str(path), int(seed), float(seconds)])
+    def _announce(self, path, seed, seconds, kind) -> None:
+        self.server.broadcast("/synth/rendered", [str(path), int(seed), float(seconds), kind])
+
+    def status(self) -> dict:
+        return daemon_status(self)
+
+    def clean_up_after_crash(self) -> list[Path]:
+        """Remove the temp files a killed earlier run left in the clips and presets folders."""
+        removed = []
+        for folder in (self.renderer.out_dir, self.renderer.out_dir / PREVIEW_DIR, self.controller.presets.folder):
+            removed += remove_stale_temps(folder)
+        if removed:
+            log.warning("removed %d temp file(s) an interrupted write left behind: %s",
+                        len(removed), ", ".join(str(p) for p in removed))
+        return removed
 
     def start(self) -> None:
+        self.clean_up_after_crash()
         self.queue.start()
         self.server.start()
 

@@ -23,7 +23,8 @@ from typing import Any
 import yaml
 
 from bridge.addresses import lookup
-from synth.atomic_io import atomic_write_text
+from synth.atomic_io import atomic_write_text, cut_short, end_marked
+from synth.presets import describe_yaml_error
 
 CURVES = ("linear", "exponential", "logarithmic")
 _K = 4.0  # curvature of the exponential/logarithmic curves (e^4 ~ 55:1 slope ratio end to end)
@@ -192,14 +193,20 @@ def midi_map_from_dict(data: Any, source="<midi map>") -> MidiMap:
 def load_midi_map(path) -> MidiMap:
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise _fail(path, "(yaml)", " ".join(str(exc).split())) from None
+        text = path.read_text(encoding="utf-8")
+        if cut_short(text, "MIDI mapping"):
+            raise _fail(path, "(file)", "cut short: its last line '# end of MIDI mapping' is missing (an interrupted "
+                                        "copy or a full disk?); restore it, or delete its first line to load what is left")
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise _fail(path, "(yaml)", describe_yaml_error(exc)) from None
+    except UnicodeDecodeError as exc:
+        raise _fail(path, "(file)", f"not UTF-8 text ({exc.reason})") from None
     return midi_map_from_dict(data, path)
 
 
 def save_midi_map(mapping: MidiMap, path) -> None:
     """Atomic write; the result loads back to the same mapping."""
-    text = "# latent-synth MIDI mapping (channels 1-16; null = any)\n" + yaml.safe_dump(mapping.to_dict(), sort_keys=False)
+    text = end_marked(yaml.safe_dump(mapping.to_dict(), sort_keys=False), "MIDI mapping", " (channels 1-16; null = any)")
     midi_map_from_dict(yaml.safe_load(text), path)
     atomic_write_text(path, text)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 
+from bridge.clip_renderer import ClipRenderer
 from bridge.controller import Controller
-from bridge.daemon import ClipRenderer, engine_d_sae, load_engine, load_mapping
+from bridge.daemon import engine_d_sae, load_engine, load_mapping
 from bridge.midi_input import MidiTranslator
-from bridge.render_queue import RenderJob
 from synth.presets import PresetStore
 
 log = logging.getLogger(__name__)
@@ -49,13 +49,9 @@ def run_midi_replay(args) -> int:
     config = config_from_flags(args)
     engine = load_engine(config)
     renderer = ClipRenderer(engine, config, args.out)
-
-    def render_now(state, seeds, delay, reason):
-        renderer(RenderJob(state, list(seeds), 0.0, reason))
-
     controller = Controller(
         config.state(),
-        render=render_now,
+        render=renderer,  # inline: every note-on gets its clip
         presets=PresetStore(args.presets),
         contrast_defs=config.contrast_defs(),
         d_sae=engine_d_sae(engine),

@@ -20,6 +20,9 @@ from bridge.osc_codec import NotOsc, OscParseError, encode_message, iter_message
 log = logging.getLogger(__name__)
 
 MAX_DATAGRAM = 65536
+# A roomy receive buffer rides out a flood while the machine is busy rendering (the kernel caps it
+# at net.core.rmem_max); past it, UDP drops datagrams silently.
+RECEIVE_BUFFER = 4 * 1024 * 1024
 MAX_CLIENTS = 16  # recent senders that hear /synth/rendered
 MAX_REPLY_PORTS = 1024
 
@@ -62,6 +65,10 @@ class OscServer:
         except OSError as exc:
             self.sock.close()
             raise OSError(f"cannot listen on udp {host}:{port}: {exc.strerror or exc}") from None
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        except OSError as exc:
+            log.debug("could not enlarge the UDP receive buffer: %s", exc)
         self.sock.settimeout(0.25)  # lets serve_forever notice stop() without a wake-up packet
         self.address = self.sock.getsockname()[:2]
         self.reply_ports: dict[str, int] = {}

@@ -4,6 +4,11 @@ Slider moves arrive far faster than clips render. The queue holds at most ONE pe
 request replaces it, so only the newest state renders next, at most one stale render is ever in
 flight, and memory stays bounded no matter how fast controllers send. A job may carry a
 `not_before` time, which gives auto-render its debounce: each new change pushes the render back.
+
+Preview, then refine: an auto-render job may be a fast `preview` that carries its `final` in
+`then`. When the worker starts the preview, the final takes the pending slot (so there is still
+at most one pending job), due once the controller has been still for `refine_after` seconds. Any
+newer change replaces it, so stale finals are cancelled before they start.
 """
 from __future__ import annotations
 
@@ -18,6 +23,9 @@ from synth.state import SynthState
 log = logging.getLogger(__name__)
 
 
+PREVIEW, FINAL = "preview", "final"
+
+
 @dataclass
 class RenderJob:
     state: SynthState
@@ -25,6 +33,25 @@ class RenderJob:
     not_before: float = 0.0            # time.monotonic() before which the job must not start
     reason: str = "render"
     submitted: float = field(default_factory=time.monotonic)
+    kind: str = FINAL                  # PREVIEW or FINAL; the 4th argument of /synth/rendered
+    then: "RenderJob | None" = None    # queued when this job starts: the final after a preview
+
+
+def auto_render_job(state: SynthState, reason: str, *, preview_steps: int, refine_after: float,
+                    debounce: float, now: float | None = None) -> RenderJob:
+    """The job a change makes when auto-render is on.
+
+    With previews on, a preview at `preview_steps` starts as soon as the worker is free (so you hear
+    the sound follow your hand), chained to the full render due `refine_after` seconds after this
+    change. With previews off, or when the state asks for no more steps than a preview would, the
+    full render waits `debounce` seconds after the last change, as it always did."""
+    now = time.monotonic() if now is None else now
+    seeds = [state.seed]
+    # steps None = the backend's default, which is always above its preview default
+    if preview_steps <= 0 or (state.steps is not None and state.steps <= preview_steps):
+        return RenderJob(state, seeds, now + debounce, reason, submitted=now)
+    final = RenderJob(state, seeds, now + refine_after, reason, submitted=now)
+    return RenderJob(state.replace(steps=preview_steps), seeds, now, reason, submitted=now, kind=PREVIEW, then=final)
 
 
 class RenderQueue:
@@ -38,7 +65,7 @@ class RenderQueue:
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.submitted = 0
-        self.coalesced = 0   # jobs replaced by a newer one before they started
+        self.coalesced = 0   # pending jobs replaced (cancelled) by a newer one before they started
         self.completed = 0
         self.failed = 0
 
@@ -59,6 +86,15 @@ class RenderQueue:
     def pending(self) -> RenderJob | None:
         with self._cond:
             return self._pending
+
+    def depth(self) -> int:
+        """Jobs waiting to start: 0 or 1, whatever the controllers send."""
+        with self._cond:
+            return int(self._pending is not None)
+
+    def rendering(self) -> bool:
+        with self._cond:
+            return self._busy
 
     def busy(self) -> bool:
         with self._cond:
@@ -95,7 +131,8 @@ class RenderQueue:
                 if job is not None:
                     wait = job.not_before - time.monotonic()
                     if wait <= 0:
-                        self._pending = None
+                        # The final that follows a preview takes the slot it leaves.
+                        self._pending, job.then = job.then, None
                         self._busy = True
                         return job
                     self._cond.wait(wait)
@@ -113,8 +150,9 @@ class RenderQueue:
                 self.completed += 1
             except Exception as exc:  # a failed render must not kill the worker
                 self.failed += 1
-                log.exception("render failed (%s)", job.reason)
-                if self._on_error is not None:
+                if self._on_error is None:
+                    log.exception("render failed (%s)", job.reason)
+                else:
                     try:
                         self._on_error(job, exc)
                     except Exception:

@@ -1,23 +1,28 @@
 """Write rendered clips into a DAW folder: atomic WAV + JSON sidecar, never overwriting.
 
 A DAW watching the folder must never see a half-written file, so both files are written under a
-hidden temporary name in the same folder and then published in one step. Publishing uses a hard
+hidden temporary name in the same folder (synth.atomic_io's names, which the daemon's next start
+removes if a crash left them), fsynced, and then published in one step. Publishing uses a hard
 link where the filesystem has them (it fails instead of replacing an existing file, so two writers
 can't clobber each other) and falls back to `os.replace` after an existence check elsewhere.
+
+The WAV is encoded in memory and written with plain file I/O, so a full disk raises
+OSError(ENOSPC) with its real reason (libsndfile only says "System error").
 """
 from __future__ import annotations
 
 import datetime as _dt
+import io
 import json
 import os
 import pathlib
 import re
 import unicodedata
-import uuid
 
 import numpy as np
 import soundfile as sf
 
+from synth.atomic_io import temp_name, write_durably
 from synth.state import SynthState
 
 SUBTYPES = ("FLOAT", "PCM_24")
@@ -83,11 +88,13 @@ def write_clip(
 
     now = _dt.datetime.now()
     stem = f"{clip_slug(state)}_{now.strftime('%Y%m%d-%H%M%S')}_{state.seed}"
-    token = uuid.uuid4().hex[:12]
-    tmp_wav = folder / f".{stem}.{token}.wav.tmp"
-    tmp_json = folder / f".{stem}.{token}.json.tmp"
+    tmp_wav = folder / temp_name(f"{stem}.wav")
+    tmp_json = folder / temp_name(f"{stem}.json")
     try:
-        sf.write(str(tmp_wav), data.T, int(sample_rate), subtype=subtype, format="WAV")
+        encoded = io.BytesIO()
+        sf.write(encoded, data.T, int(sample_rate), subtype=subtype, format="WAV")
+        write_durably(tmp_wav, encoded.getbuffer(), f"{stem}.wav")
+        del encoded
         for n in range(_MAX_SUFFIX):
             name = stem if n == 0 else f"{stem}-{n}"
             wav, side = folder / f"{name}.wav", folder / f"{name}.json"
@@ -110,7 +117,7 @@ def write_clip(
                 **_jsonable(meta or {}),
                 "state": state.to_dict(),
             }
-            _write_text(tmp_json, json.dumps(sidecar, indent=2, sort_keys=False) + "\n")
+            write_durably(tmp_json, (json.dumps(sidecar, indent=2, sort_keys=False) + "\n").encode("utf-8"), side.name)
             # Sidecar first, so whatever notices the WAV can already read its metadata.
             if not _publish(tmp_json, side):
                 continue
@@ -138,13 +145,6 @@ def _publish(tmp: pathlib.Path, final: pathlib.Path) -> bool:
         return True
     tmp.unlink()
     return True
-
-
-def _write_text(path: pathlib.Path, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def _jsonable(value):

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from synth.atomic_io import atomic_write_text
+from synth.atomic_io import atomic_write_text, cut_short, end_marked
 from synth.parameters import PREFIX_CONTRAST, apply_numeric, is_numeric_address
 from synth.state import NUM_SLOTS, Contrast, PromptSlot, StateError, SynthState
 
@@ -131,6 +131,16 @@ def preset_from_dict(data: Any, path="<preset>", default_name: str | None = None
     return Preset(name=name, state=state, sliders=sliders, description=description, validation=validation)
 
 
+def describe_yaml_error(exc: yaml.YAMLError) -> str:
+    """One line saying where and what: `line 3, column 1: expected ',' or ']', but got '<stream end>'
+    (while parsing a flow sequence)`."""
+    mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+    if mark is None or problem is None:
+        return " ".join(str(exc).split())
+    context = getattr(exc, "context", None)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" + (f" ({context})" if context else "")
+
+
 def load_preset_file(path) -> Preset:
     """Read and validate one preset file (safe YAML loader)."""
     path = Path(path)
@@ -138,11 +148,15 @@ def load_preset_file(path) -> Preset:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise _fail(path, "(file)", f"not UTF-8 text ({exc.reason})") from None
+    if not text.strip():
+        raise _fail(path, "(file)", "the file is empty")
+    if cut_short(text, "preset"):
+        raise _fail(path, "(file)", "cut short: its last line '# end of preset' is missing (an interrupted copy or a "
+                                    "full disk?); restore it, or delete its first line to load what is left")
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        first = str(exc).strip().splitlines()
-        raise _fail(path, "(yaml)", " ".join(line.strip() for line in first)) from None
+        raise _fail(path, "(yaml)", describe_yaml_error(exc)) from None
     return preset_from_dict(data, path, default_name=path.stem if path.suffix == SUFFIX else None)
 
 
@@ -165,7 +179,7 @@ def save_preset_file(preset: Preset, path) -> None:
     validate_name(preset.name)
     data = _plain(preset.to_dict())
     preset_from_dict(data, path)  # refuse to write what we could not read back
-    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    atomic_write_text(path, end_marked(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), "preset"))
 
 
 def _lerp(a: float, b: float, t: float) -> float:

@@ -21,6 +21,8 @@ from synth.backends import SIZES
 from synth.state import NUM_SLOTS, Contrast, PromptSlot, SynthState
 
 TINY_BACKENDS = ("tiny", "tiny-sa3")
+NEEDS_SAE = ("--feature needs --sae SAE_DIR (an SAE trained on this backend's text encoder; make one with "
+             "`latent-synth analysis sliders --backend {backend}`)")
 
 
 def register(subparsers) -> None:
@@ -34,6 +36,8 @@ def register(subparsers) -> None:
     p.add_argument("--backend", metavar="NAME", help=" | ".join(BACKEND_NAMES) + " (default: the config's)")
     p.add_argument("--model-id", metavar="ID", help="Hub id or local folder (default: the backend's own)")
     p.add_argument("--size", metavar="SIZE", help="random-full-sa3 only: medium | small (an estimate)")
+    p.add_argument("--soundfont", metavar="FILE",
+                   help="score backend: a General MIDI .sf2 (default: FluidR3_GM, else TimGM6mb, installed)")
     p.add_argument("--compile", action="store_true", default=None,
                    help="torch.compile the denoiser (CUDA graphs on a GPU): slower first clip, faster after")
     p.add_argument("--device", metavar="DEV", help="auto | cpu | cuda | cuda:N")
@@ -198,7 +202,7 @@ def run(args) -> int:
         model_id=args.model_id, device=args.device,
         size=_flag_choice("--size", args.size, SIZES) if args.size else None, compile=args.compile,
         dtype=_flag_choice("--dtype", args.dtype, ("auto", "float16", "bfloat16", "float32")) if args.dtype else None,
-        cpu_offload=args.cpu_offload, sae=args.sae,
+        cpu_offload=args.cpu_offload, sae=args.sae, soundfont=args.soundfont,
         window=_flag_choice("--window", args.window, ("clip", "full")) if args.window else None,
         wav_subtype=_flag_choice("--subtype", args.subtype, ("FLOAT", "PCM_24")) if args.subtype else None,
         normalize=args.normalize,
@@ -217,6 +221,8 @@ def run(args) -> int:
         from synth.engine import TINY_SAE_FEATURES
 
         state.validate(d_sae=TINY_SAE_FEATURES)
+    elif state.features and config.backend != "score":  # the score backend brings its own SAE
+        raise ValueError(NEEDS_SAE.format(backend=config.backend))
     out_dir = _check_out_dir(args.out if args.out is not None else config.out_dir)
 
     from synth.engine import build_engine
@@ -225,8 +231,7 @@ def run(args) -> int:
     engine = build_engine(config)
     load_s = time.perf_counter() - t0
     if state.features and engine.sae is None:
-        raise ValueError("--feature needs --sae SAE_DIR (an SAE trained on this backend's text encoder; "
-                         f"make one with `latent-synth analysis sliders --backend {config.backend}`)")
+        raise ValueError(NEEDS_SAE.format(backend=config.backend))
     paths = engine.render_to_files(state, out_dir, seeds=seeds, window=config.window,
                                    subtype=config.wav_subtype, normalize=config.normalize)
     total = time.perf_counter() - t0

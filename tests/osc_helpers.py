@@ -136,3 +136,74 @@ class Daemon:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+
+# ---------------------------------------------------------------------- peers and process figures
+import shutil
+import tempfile
+import uuid
+from contextlib import contextmanager
+
+JACK_TOOLS = ("jackd", "jack_midiseq", "jack_connect", "jack_lsp")
+
+
+def missing_jack_tools() -> list[str]:
+    return [p for p in JACK_TOOLS if shutil.which(p) is None]
+
+
+def stop_process(proc, timeout=5):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
+
+
+@contextmanager
+def jack_server(realtime: bool = False):
+    """A private dummy JACK server (its own name, so nothing else on the machine is disturbed).
+    Yields the environment that reaches it; raises RuntimeError when it does not start.
+    `realtime` runs it (and its clients' process threads) with realtime priority, as musicians do;
+    that needs root or an rtprio limit."""
+    name = f"lsynth-{uuid.uuid4().hex[:8]}"
+    env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_AUDIO_RESERVATION="1")
+    log = tempfile.NamedTemporaryFile("w+", prefix="jackd-", suffix=".log")  # a pipe nobody reads could fill
+    env["LSYNTH_JACKD_LOG"] = log.name  # jackd's output, e.g. to look for xruns
+    jackd = subprocess.Popen(["jackd", "-n", name, "--realtime" if realtime else "--no-realtime",
+                              "-d", "dummy", "-r", "48000", "-p", "256"],
+                             env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while subprocess.run(["jack_lsp"], env=env, capture_output=True, timeout=10).returncode != 0:
+            if jackd.poll() is not None:
+                raise RuntimeError(f"jackd exited: {Path(log.name).read_text()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("jackd did not start within 20 s")
+            time.sleep(0.2)
+        yield env
+    finally:
+        stop_process(jackd)
+        log.close()
+
+
+def rss_mb(pid: int) -> float:
+    """A process's resident set size now (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def bench_module(name: str):
+    """Import bench/NAME.py (bench/ is not a package), so a test runs the benchmark's own code."""
+    import importlib.util
+
+    if f"bench_{name}" in sys.modules:
+        return sys.modules[f"bench_{name}"]
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module

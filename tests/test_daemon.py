@@ -44,8 +44,8 @@ def test_render_writes_a_clip_and_replies(daemon, client):
     client.send("/synth/prompt", "warm pad")
     client.send("/synth/feature/3", 2.0)
     client.send("/synth/render")
-    path, seed, seconds = rendered(client, 1)[0]
-    assert seed == 7 and seconds == pytest.approx(1.0, abs=0.01)
+    path, seed, seconds, kind = rendered(client, 1)[0]
+    assert seed == 7 and seconds == pytest.approx(1.0, abs=0.01) and kind == "final"
     audio, sr = sf.read(path)
     assert audio.shape[1] == 2 and audio.shape[0] == pytest.approx(sr * 1.0, abs=2)
     side = json.loads(open(path[:-4] + ".json").read())
@@ -57,7 +57,7 @@ def test_render_n_uses_consecutive_seeds(daemon, client):
     client.send("/synth/seed", 20)
     client.send("/synth/render", 3)
     got = rendered(client, 3)
-    assert sorted(seed for _, seed, _ in got) == [20, 21, 22]
+    assert sorted(seed for _, seed, _, _ in got) == [20, 21, 22]
 
 
 def test_bad_input_over_the_wire_and_still_serving(daemon, client):

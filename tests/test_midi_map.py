@@ -29,7 +29,7 @@ def rig(tmp_path):
     store = PresetStore(tmp_path / "presets")
     for name, cfg in (("b-second", 5.0), ("a-first", 3.0)):
         store.save(Preset(name, SynthState(cfg=cfg)))
-    controller = Controller(SynthState(), render=lambda s, seeds, d, r: renders.append((s, seeds)),
+    controller = Controller(SynthState(), render=lambda job: renders.append((job.state, job.seeds)),
                             presets=store, d_sae=64)
     mapping = midi_map_from_dict({
         "cc": [
@@ -98,8 +98,9 @@ def test_program_change_loads_nth_preset_in_name_order(rig):
 def test_out_of_range_mapping_reports_error_and_keeps_state(rig):
     controller, translator, renders, _ = rig
     translator.mapping.cc.append(CCMapping(address="/synth/cfg", min=0, max=500, cc=30))
+    before = controller.state
     replies = translator.feed(cc(30, 127))
-    assert replies and replies[0][0] == "/synth/error" and controller.state.cfg == 7.0
+    assert replies and replies[0][0] == "/synth/error" and controller.state == before
 
 
 def test_learn_maps_next_cc_and_saves_the_file(rig):
@@ -136,3 +137,19 @@ def test_mapping_file_round_trip_and_errors(tmp_path):
         with pytest.raises(MidiMapError) as info:
             load_midi_map(path)
         assert str(path) in str(info.value) and field in str(info.value)
+
+
+@pytest.mark.parametrize("damage", ["invalid-yaml", "truncated"])
+def test_a_corrupt_mapping_file_is_one_line_error(tmp_path, damage):
+    path = tmp_path / "map.yaml"
+    save_midi_map(midi_map_from_dict({"cc": [{"cc": 20, "address": "/synth/cfg", "min": 1, "max": 9},
+                                             {"cc": 21, "address": "/synth/seed"}]}), path)
+    text = path.read_text()
+    # truncated after the first mapping: valid YAML that would silently drop CC 21
+    path.write_text("cc:\n  - {cc: 20, address: /synth/cfg\n" if damage == "invalid-yaml"
+                    else text[: text.index("- channel", text.index("cc: 20"))])
+    with pytest.raises(MidiMapError) as err:
+        load_midi_map(path)
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+    (tmp_path / "hand.yaml").write_text("cc:\n  - {cc: 7, address: /synth/cfg}\n")  # no end line: trusted
+    assert load_midi_map(tmp_path / "hand.yaml").cc[0].cc == 7

@@ -20,7 +20,7 @@ def rig(tmp_path):
     renders = []
     controller = Controller(
         SynthState(),
-        render=lambda state, seeds, delay, reason: renders.append((state, seeds, delay, reason)),
+        render=lambda job: renders.append((job.state, job.seeds, max(0.0, round(job.not_before - job.submitted, 6)), job.reason)),
         presets=PresetStore(tmp_path / "presets"),
         contrast_defs={"bright-dark": ("bright", "dark")},
         d_sae=D_SAE,

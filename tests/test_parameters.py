@@ -63,7 +63,7 @@ def test_mix_feature_and_contrast():
     ("/synth/duration", 0.0),
     ("/synth/steps", 0),
     ("/synth/nothing", 1.0),
-    ("/synth/bars", 64.0),          # 64 bars at 120 bpm is far beyond 47 s
+    ("/synth/duration", 400.0),     # beyond every backend's limit (380 s, Stable Audio 3 medium)
 ])
 def test_refusals(address, value):
     s = apply_numeric(SynthState(), "/synth/bpm", 120.0)

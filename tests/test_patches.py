@@ -69,6 +69,59 @@ def test_maxpat_sends_only_addresses_the_bridge_has_and_has_the_controls():
     assert len(sliders) >= 12
 
 
+# Max 8 classes the patch uses -> (inlets, outlets) for the box's arguments, as Max creates them
+# (checked against patches saved by Max: play~ NAME 2 has 1 inlet and 3 outlets, signal signal bang;
+# buffer~ 1 and 2, float bang). A class missing here is one Max may not have.
+MAX_NEWOBJ = {
+    "udpsend": lambda a: (1, 0), "udpreceive": lambda a: (1, 1), "loadbang": lambda a: (1, 1),
+    "loadmess": lambda a: (1, 1), "print": lambda a: (1, 0), "prepend": lambda a: (2, 1),
+    "route": lambda a: (2, len(a) + 1), "sel": lambda a: (2 if len(a) == 1 else 1, len(a) + 1),
+    "unpack": lambda a: (1, len(a)), "pack": lambda a: (len(a), 1), "zl.reg": lambda a: (2, 2),
+    "sprintf": lambda a: (sum(w.count("%") for w in a[1:]), 1), "metro": lambda a: (2, 1),
+    "gate": lambda a: (2, int(a[0]) if a else 1), "i": lambda a: (2, 1),
+    "buffer~": lambda a: (1, 2), "play~": lambda a: (1, (int(a[1]) if len(a) > 1 else 1) + 1),
+    "line~": lambda a: (2, 2), "*~": lambda a: (2, 1),
+}
+MAX_UI = {"message": (2, 1), "comment": (1, 0), "toggle": (1, 1), "slider": (1, 1), "button": (1, 1),
+          "number": (1, 2), "flonum": (1, 2), "textedit": (1, 4), "ezdac~": (2, 0)}
+
+
+def test_maxpat_uses_only_max_objects_with_their_real_inlets_and_outlets():
+    for b in maxpat()["boxes"]:
+        box = b["box"]
+        if box["maxclass"] == "newobj":
+            name, *args = box["text"].split()
+            assert name in MAX_NEWOBJ, f"{box['id']}: {name!r} is not a Max object this test knows"
+            expected = MAX_NEWOBJ[name](args)
+        else:
+            assert box["maxclass"] in MAX_UI, box
+            expected = MAX_UI[box["maxclass"]]
+        assert (box["numinlets"], box["numoutlets"]) == expected, (box["id"], box.get("text"), expected)
+
+
+def test_maxpat_plays_what_arrives_and_shows_status_and_kind():
+    patcher = maxpat()
+    boxes = {b["box"]["id"]: b["box"] for b in patcher["boxes"]}
+    by_text = {box.get("text", ""): i for i, box in boxes.items()}
+    lines = {(tuple(ln["patchline"]["source"]), tuple(ln["patchline"]["destination"])) for ln in patcher["lines"]}
+    route = by_text["route /synth/rendered /synth/error /synth/preset/list /synth/pong /synth/status"]
+    unpack = by_text["unpack s i f s"]
+    assert ((route, 0), (unpack, 0)) in lines
+    assert ((unpack, 0), (by_text["prepend replace"], 0)) in lines
+    assert ((by_text["prepend replace"], 0), (by_text["buffer~ lsynth-clip"], 0)) in lines
+    assert ((by_text["buffer~ lsynth-clip"], 1), (by_text["gate"], 1)) in lines   # read done -> play if armed
+    player = by_text["play~ lsynth-clip 2"]
+    assert ((by_text["start"], 0), (player, 0)) in lines and ((by_text["stop"], 0), (player, 0)) in lines
+    dac = next(i for i, box in boxes.items() if box["maxclass"] == "ezdac~")
+    gains = {d for (s, o), (d, _) in lines if s == player and o in (0, 1)}   # left and right signal
+    assert len(gains) == 2 and all(boxes[g]["text"] == "*~" for g in gains)
+    assert {(d, i) for (s, _), (d, i) in lines if s in gains} == {(dac, 0), (dac, 1)}
+    assert any(src == (route, 4) for src, _ in lines)          # /synth/status is shown
+    assert any(src == (unpack, 3) for src, _ in lines)         # so is the kind, preview or final
+    assert "/synth/status" in maxpat_addresses(patcher)
+    assert sum(box["maxclass"] == "toggle" for box in boxes.values()) >= 4  # auto, play, arrival, loop
+
+
 def test_address_extraction_catches_a_bad_address():
     patcher = maxpat()
     patcher["boxes"].append({"box": {"id": "x", "maxclass": "message", "text": "/synth/volume 1"}})
@@ -91,11 +144,16 @@ def pd_boxes_and_connections():
     return boxes, conns
 
 
-# outlet counts of the Pd classes the patch uses (vanilla 0.51+)
+# outlet counts of the Pd classes the patch uses (vanilla 0.52+: soundfiler's 2nd outlet lists the
+# file's sample rate, channels, ...); None = one per argument (+1 reject outlet for route and sel)
 PD_OUTLETS = {"loadbang": 1, "netsend": 2, "oscformat": 1, "oscparse": 1, "list": 1, "route": None,
-              "s": 0, "r": 1, "hsl": 1, "bng": 1, "tgl": 1, "delay": 1, "unpack": None, "print": 0, "symbol": 1}
+              "s": 0, "r": 1, "hsl": 1, "bng": 1, "tgl": 1, "delay": 1, "unpack": None, "print": 0, "symbol": 1,
+              "soundfiler": 2, "tabplay~": 2, "table": 0, "t": None, "sel": None, "spigot": 1, "f": 1, "metro": 1,
+              "line~": 1, "*~": 1, "dac~": 0}
 PD_INLETS = {"netsend": 1, "oscformat": 1, "oscparse": 1, "s": 1, "r": 0, "print": 1, "symbol": 2, "delay": 2,
-             "hsl": 1, "bng": 1, "tgl": 1, "loadbang": 1}
+             "hsl": 1, "bng": 1, "tgl": 1, "loadbang": 1, "soundfiler": 1, "tabplay~": 1, "table": 0, "t": 1,
+             "spigot": 2, "f": 2, "metro": 2, "line~": 2, "*~": 2}
+REJECT_OUTLET = ("route", "sel")
 
 
 def test_pd_patch_is_vanilla_and_connections_are_valid():
@@ -110,13 +168,14 @@ def test_pd_patch_is_vanilla_and_connections_are_valid():
         assert s[1] != "text" and d[1] != "text"
         if s[1] == "obj":
             n = PD_OUTLETS[s[4]]
-            if n is None:  # route/unpack: one outlet per argument (+1 for route's reject outlet)
-                n = len(s) - 5 + (1 if s[4] == "route" else 0)
+            if n is None:
+                n = len(s) - 5 + (1 if s[4] in REJECT_OUTLET else 0)
             assert outlet < n, (src, outlet, s)
         elif s[1] in ("msg",):
             assert outlet == 0
-        if d[1] == "obj" and d[4] in PD_INLETS:
-            assert inlet < PD_INLETS[d[4]], (dst, inlet, d)
+        if d[1] == "obj":
+            n = len(d) - 5 if d[4] == "dac~" else 2 if d[4] == "sel" and len(d) == 6 else PD_INLETS.get(d[4], 1)
+            assert inlet < n, (dst, inlet, d)
 
 
 def pd_addresses() -> list[str]:
@@ -160,3 +219,17 @@ def test_pd_loads_the_patch_without_errors(tmp_path):
     assert proc.returncode == 0, log
     for bad in ("couldn't create", "connection failed", "no such object", "error"):
         assert bad not in log, log
+
+
+def test_pd_patch_plays_what_arrives_and_shows_status_and_kind():
+    boxes, conns = pd_boxes_and_connections()
+    objs = [" ".join(b[4:]) for b in boxes if b[1] == "obj"]
+    assert "route rendered error preset pong status" in objs and "unpack s f f s" in objs
+    assert "soundfiler" in objs and "tabplay~ lsynth-clip-l" in objs and "tabplay~ lsynth-clip-r" in objs
+    assert any(o.startswith("dac~") for o in objs) and "line~" in objs
+    toggles = {b[8] for b in boxes if b[1] == "obj" and b[4] == "tgl"}   # receive names
+    assert {"lsynth-playing", "lsynth-arrival", "lsynth-loop"} <= toggles
+    assert any(b[4] == "hsl" and b[12] == "lsynth-level" for b in boxes if b[1] == "obj")
+    assert "/synth/status" in pd_addresses()
+    msgs = [" ".join(b[4:]) for b in boxes if b[1] == "msg"]
+    assert r"read -resize \$1 lsynth-clip-l lsynth-clip-r" in msgs

@@ -1,53 +1,24 @@
 """JACK MIDI: a dummy JACK server, the daemon's virtual MIDI port, and `jack_midiseq` playing notes
 into it. Each note-on renders a clip (coalesced while renders are busy)."""
 import json
-import os
-import shutil
 import signal
 import subprocess
 import time
-import uuid
 
 import mido
 import pytest
 import yaml
 
-from osc_helpers import Daemon
+from osc_helpers import Daemon, jack_server, missing_jack_tools, stop_process
 
-NEEDED = ("jackd", "jack_midiseq", "jack_connect", "jack_lsp")
-missing = [p for p in NEEDED if shutil.which(p) is None]
+missing = missing_jack_tools()
 pytestmark = [pytest.mark.peers, pytest.mark.skipif(bool(missing), reason=f"JACK tools not installed: {', '.join(missing)}")]
-
-
-def stop_process(proc, timeout=5):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout)
 
 
 @pytest.fixture
 def jack_env():
-    """A private JACK server (its own name, so nothing else on the machine is disturbed)."""
-    name = f"lsynth-{uuid.uuid4().hex[:8]}"
-    env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_AUDIO_RESERVATION="1")
-    jackd = subprocess.Popen(["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "256"],
-                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if jackd.poll() is not None:
-            pytest.fail(f"jackd exited: {jackd.stdout.read()}")
-        if subprocess.run(["jack_lsp"], env=env, capture_output=True, timeout=10).returncode == 0:
-            break
-        time.sleep(0.2)
-    else:
-        stop_process(jackd)
-        pytest.fail("jackd did not start")
-    yield env
-    stop_process(jackd)
+    with jack_server() as env:  # a RuntimeError here (jackd did not start) errors the test with its reason
+        yield env
 
 
 def test_jack_midiseq_note_ons_render_clips_and_midi_learn(tmp_path, jack_env, monkeypatch):

@@ -99,7 +99,7 @@ def test_save_refuses_invalid_preset_and_keeps_old_file(tmp_path):
 
 
 def test_morph_interpolates_and_crossfades():
-    a = SynthState(prompts=[PromptSlot("pad", 1.0)], features={1: 2.0}, cfg=4.0, duration=4.0, seed=1,
+    a = SynthState(prompts=[PromptSlot("pad", 1.0)], features={1: 2.0}, cfg=4.0, duration=4.0, seed=1, steps=100,
                    contrasts={"c": Contrast("x", "y", 2.0)})
     b = SynthState(prompts=[PromptSlot("drums", 1.0)], features={2: -4.0}, cfg=8.0, duration=8.0, seed=2, steps=50)
     m = morph(a, b, 0.25)
@@ -108,6 +108,9 @@ def test_morph_interpolates_and_crossfades():
     assert m.features == pytest.approx({1: 1.5, 2: -1.0})
     assert m.cfg == pytest.approx(5.0) and m.duration == pytest.approx(5.0)
     assert m.steps == 88 and m.seed == 1
+    # steps left unset (the backend's default) come from the nearer end instead of a number
+    unset = a.replace(steps=None)
+    assert morph(unset, b, 0.25).steps is None and morph(unset, b, 0.75).steps == 50
     assert m.contrasts["c"].strength == pytest.approx(1.5)
     assert morph(a, b, 0.0).to_dict()["prompts"][0] == {"text": "pad", "weight": 1.0}
     end = morph(a, b, 1.0)
@@ -175,3 +178,31 @@ def test_validation_results_with_numpy_values_are_saved_as_plain_yaml(tmp_path):
     save_preset_file(preset, tmp_path / "v.yaml")
     back = load_preset_file(tmp_path / "v.yaml")
     assert back.validation == {"sliders": [{"p": pytest.approx(0.01), "n": 8, "ids": [0, 1, 2]}]}
+
+
+@pytest.mark.parametrize("damage", ["invalid-yaml", "truncated-mid-text", "truncated-half", "empty"])
+def test_a_corrupt_preset_is_one_line_error_and_the_others_still_load(tmp_path, damage):
+    store = PresetStore(tmp_path)
+    store.save(Preset("good", SynthState(prompts=[PromptSlot("glass bells", 1.0)], cfg=4.0)))
+    path = store.save(Preset("other", SynthState(prompts=[PromptSlot("warm analog pad", 1.0)], cfg=5.0),
+                             [Slider("air", "/synth/mix/1", 0.0, 1.0)]))
+    text = path.read_text()
+    path.write_text({
+        "invalid-yaml": "name: other\nstate: {prompts: [{text: pad, weight: 1.0}\n",
+        # still valid YAML: without the end line it would load as the prompt "warm ana"
+        "truncated-mid-text": text[: text.index("warm analog pad") + len("warm ana")],
+        "truncated-half": text[: len(text) // 2],
+        "empty": "",
+    }[damage])
+    with pytest.raises(PresetError) as err:
+        store.load("other")
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+    assert store.names() == ["good", "other"]          # listing never parses the files
+    assert store.load("good").state.cfg == 4.0
+
+
+def test_hand_written_presets_without_the_end_line_still_load(tmp_path):
+    (tmp_path / "mine.yaml").write_text("name: mine\nstate: {seed: 4}\n")
+    assert PresetStore(tmp_path).load("mine").state.seed == 4
+    saved = PresetStore(tmp_path).save(Preset("saved", SynthState(seed=5)))
+    assert saved.read_text().rstrip().endswith("# end of preset")
