@@ -7,6 +7,9 @@ from __future__ import annotations
 import argparse
 import importlib
 
+from analysis.ray_cluster import add_ray_flags
+from synth.backends import NAMES as BACKENDS  # a cheap table; it does not import torch
+
 
 def _lazy(module: str, fn: str):
     def run(args: argparse.Namespace) -> int:
@@ -17,14 +20,19 @@ def _lazy(module: str, fn: str):
 
 def _engine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="synth.yaml (default: the packaged defaults)")
-    p.add_argument("--backend", choices=["tiny", "stable-audio", "random-full"], help="override the config's backend")
-    p.add_argument("--model-id", help="override the config's model id (stable-audio)")
+    p.add_argument("--backend", choices=BACKENDS, help="override the config's backend")
+    p.add_argument("--model-id", help="override the config's model id (default: the backend's own)")
     p.add_argument("--device", help="override the config's device (cpu, cuda, cuda:N)")
     p.add_argument("--sae", help="SAE folder (needed for feature sliders)")
     p.add_argument("--steps", type=int, help="denoising steps per clip (default: the state's)")
     p.add_argument("--duration", type=float, help="clip length in seconds (default: the state's)")
     p.add_argument("--batch", type=int, default=8, help="seeds rendered per engine call (default 8)")
     p.add_argument("--jobs", type=int, default=None, help="processes for feature extraction (default: all cores)")
+
+
+def _resume_flags(p: argparse.ArgumentParser, default_cache: str) -> None:
+    p.add_argument("--cache", metavar="DIR", help=f"per-clip feature cache that makes reruns resume (default: {default_cache})")
+    p.add_argument("--fresh", action="store_true", help="ignore the feature cache: render and measure every clip again")
 
 
 def register(sub) -> None:
@@ -50,6 +58,8 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--keep-audio", action="store_true", help="also write every rendered WAV")
     _engine_flags(p)
+    _resume_flags(p, "OUT/feature_cache")
+    add_ray_flags(p)
     p.set_defaults(func=_lazy("analysis.validate", "run"))
 
     p = sub.add_parser("validate-preset", help="measure each slider of a preset and store the result in it")
@@ -59,6 +69,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="first seed")
     p.add_argument("--out", help="also write results.json/report.md/plots here")
     _engine_flags(p)
+    _resume_flags(p, "OUT/feature_cache with --out, else ~/.cache/latent-synth/features")
+    add_ray_flags(p)
     p.set_defaults(func=_lazy("analysis.validate_preset", "run"))
 
     p = sub.add_parser("sonify", help="render feature × strength and contrast × strength grids")
@@ -79,6 +91,7 @@ def register(sub) -> None:
     p.add_argument("--gain", type=float, help="steering gain (default: the config state's steering_gain)")
     p.add_argument("--steering-mode", choices=["embedding", "guidance"], help="default: the config state's")
     _engine_flags(p)
+    add_ray_flags(p)
     p.set_defaults(func=_lazy("analysis.sonify", "run"))
 
     for name, module, helptext in (

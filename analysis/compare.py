@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Sequence
 
 from analysis.acoustic_features import (
-    FEATURE_NAMES, ONSET_DELTA_DB, ONSET_GATE_DB, ONSET_MIN_GAP_S, FileResult, extract_files, list_audio_files,
+    ANALYSIS_SR, FEATURE_NAMES, HOP, N_FFT, ONSET_DELTA_DB, ONSET_GATE_DB, ONSET_MIN_GAP_S, SPECTRAL_GATE_DB,
+    FileResult, extract_files, list_audio_files,
 )
 from analysis.plots import effect_size_plot, fmt, markdown_table, write_json, write_text
 from analysis.stats import compare_groups
@@ -73,7 +74,7 @@ def write_comparison(out: Path, ok_a: Sequence[FileResult], ok_b: Sequence[FileR
     """Statistics of a vs b, written as results.json, features.csv, report.md, effect_sizes.png."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    results = compare_groups(columns(ok_a), columns(ok_b), FEATURE_NAMES)
+    results = {**compare_groups(columns(ok_a), columns(ok_b), FEATURE_NAMES), "analysis_sr": ANALYSIS_SR}
     write_json(out / "results.json", results)
     write_text(out / "features.csv", features_csv(ok_a, ok_b))
     effect_size_plot(results["features"], out / "effect_sizes.png", f"{label_a} vs {label_b}")
@@ -83,7 +84,10 @@ def write_comparison(out: Path, ok_a: Sequence[FileResult], ok_b: Sequence[FileR
         lines += [intro, ""]
     lines += [
         f"- a = {label_a}: {results['n_a']} files", f"- b = {label_b}: {results['n_b']} files",
-        f"- features with Holm-adjusted Welch p < 0.05: {', '.join(sig) if sig else 'none'}", "",
+        f"- features with Holm-adjusted Welch p < 0.05: {', '.join(sig) if sig else 'none'}",
+        f"- analysis rate (`analysis_sr`): {ANALYSIS_SR} Hz (other rates resampled to it); frames of {N_FFT} "
+        f"samples, hop {HOP}; spectral-shape features skip frames more than {SPECTRAL_GATE_DB:g} dB below the "
+        "loudest", "",
         "Cohen's d = (mean a − mean b) / pooled SD (ddof 1); positive d means a is higher. Welch's t and "
         "Mann-Whitney U are two-sided; Holm-Bonferroni adjusts the 11 Welch p-values; the 95% CI of d is a "
         "BCa bootstrap (2,000 resamples, groups resampled independently).", "",

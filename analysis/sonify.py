@@ -17,8 +17,9 @@ from typing import Sequence
 
 import numpy as np
 
+from analysis.clip_runner import Chunk, check_outcome, open_runner
 from analysis.plots import fmt, markdown_table, write_json, write_text
-from analysis.validate import base_state, engine_from_args, write_wav
+from analysis.validate import base_state, write_wav
 
 NEUTRAL_FILE = "neutral.wav"   # strength 0 of every feature and contrast: the neutral prompt alone
 INDEX_COLUMNS = ("grid", "name", "strength", "reference", "prompt", "file", "seed", "seconds", "peak", "rms")
@@ -57,13 +58,13 @@ def parse_ids(text: str, d_sae: int) -> list[int]:
     return list(dict.fromkeys(ids))
 
 
-def default_features(sae, n: int, atlas: str | None) -> list[int]:
+def default_features(d_sae: int, n: int, atlas: str | None) -> list[int]:
     """The n densest live features of an atlas.json, or the first n features."""
     if atlas:
         data = json.loads(Path(atlas).read_text())
-        live = [f for f in data["features"] if f["n_active"] > 0 and f["id"] < sae.d_sae]
+        live = [f for f in data["features"] if f["n_active"] > 0 and f["id"] < d_sae]
         return [f["id"] for f in sorted(live, key=lambda f: -f["density"])[:n]]
-    return list(range(min(n, sae.d_sae)))
+    return list(range(min(n, d_sae)))
 
 
 def _tag(x: float) -> str:
@@ -95,27 +96,30 @@ def plan(base, features: Sequence[int], strengths: Sequence[float], contrasts: d
     return items
 
 
-def render_plan(engine, items: list[dict], out: Path, batch: int) -> None:
-    from tqdm import tqdm
-
+def render_plan(runner, items: list[dict], out: Path, batch: int) -> None:
+    """Render every distinct clip of the plan (`batch` states per engine call) and write its WAV."""
     if batch < 1:
         raise ValueError(f"--batch must be at least 1, got {batch}")
     unique = list({it["file"]: it for it in reversed(items)}.values())[::-1]   # strength 0 is one clip
-    with tqdm(total=len(unique), desc="sonify", unit="clip") as bar:
-        for start in range(0, len(unique), batch):
-            chunk = unique[start:start + batch]
-            audio = np.asarray(engine.render_states([it["state"] for it in chunk]))
-            for it, clip in zip(chunk, audio):
-                write_wav(out / it["file"], clip, engine.sample_rate)
-                it["peak"] = float(np.max(np.abs(clip)))
-                it["rms"] = float(np.sqrt(np.mean(np.square(clip, dtype=np.float64))))
-                it["seconds"] = clip.shape[-1] / engine.sample_rate
-                it["seed"] = it["state"].seed
-            bar.update(len(chunk))
-    done = {it["file"]: it for it in unique}
+    by_file = {it["file"]: it for it in unique}
+    chunks = [Chunk.of_states([it["file"] for it in unique[i:i + batch]], [it["state"] for it in unique[i:i + batch]])
+              for i in range(0, len(unique), batch)]
+    sr = runner.info.sample_rate
+
+    def on_done(chunk: Chunk, _results, audio) -> None:
+        for name, clip in zip(chunk.names, audio):
+            it = by_file[name]
+            write_wav(out / it["file"], clip, sr)
+            it["peak"] = float(np.max(np.abs(clip)))
+            it["rms"] = float(np.sqrt(np.mean(np.square(clip, dtype=np.float64))))
+            it["seconds"] = clip.shape[-1] / sr
+            it["seed"] = it["state"].seed
+
+    check_outcome(runner.run(chunks, on_done, measure=False, desc="sonify"),
+                  "The other WAVs are written: rerun to render the whole grid")
     for it in items:
         for key in ("peak", "rms", "seconds", "seed"):
-            it[key] = done[it["file"]][key]
+            it[key] = by_file[it["file"]][key]
 
 
 def write_index(out: Path, items: list[dict], meta: dict, strengths, contrast_strengths) -> None:
@@ -162,49 +166,50 @@ def write_index(out: Path, items: list[dict], meta: dict, strengths, contrast_st
     write_text(out / "index.md", "\n".join(md))
 
 
-def run(args, engine=None, config=None) -> int:
-    """`engine`/`config` default to the ones --config and the flags describe."""
+def run(args, engine=None, config=None, engine_factory=None) -> int:
+    """`engine`/`config` default to the ones --config and the flags describe; with --ray, each worker
+    builds its own engine (`engine_factory`, default build_engine(config))."""
     from analysis.probe_prompts import CONTRAST_PAIRS
 
     strengths = parse_floats(args.strengths, "--strengths")
     contrast_strengths = parse_floats(args.contrast_strengths, "--contrast-strengths")
     contrasts = parse_contrasts(args.contrast)
-    if engine is None:
-        engine, config = engine_from_args(args)
-    if args.no_contrasts:
-        contrasts = {}
-    elif not contrasts:
-        contrasts = dict(CONTRAST_PAIRS) if getattr(args, "all_contrasts", False) else (
-            config.contrast_defs() or dict(CONTRAST_PAIRS))
-    features: list[int] = []
-    if not args.no_features:
-        if engine.sae is None:
-            if args.features:
-                raise ValueError("--features needs an SAE: pass --sae SAE_DIR (or set sae in the config)")
-            print("sonify: no SAE loaded, skipping the feature grid (pass --sae SAE_DIR)")
-        else:
-            if args.n_features < 1:
-                raise ValueError(f"--n-features must be positive, got {args.n_features}")
-            features = (parse_ids(args.features, engine.sae.d_sae) if args.features
-                        else default_features(engine.sae, args.n_features, getattr(args, "atlas", None)))
-    if not features and not contrasts:
-        raise ValueError("nothing to sonify: no features (no SAE or --no-features) and no contrasts")
-    base = base_state(config, args, args.neutral).replace(seed=int(args.seed))
-    if getattr(args, "steering_mode", None):
-        base = base.replace(steering_mode=args.steering_mode)
-    if getattr(args, "gain", None) is not None:
-        base = base.replace(steering_gain=float(args.gain))
-    base = base.validate(engine.sae.d_sae if engine.sae is not None else None)
-    items = plan(base, features, strengths, contrasts, contrast_strengths)
-    for it in items:
-        it["state"].validate(engine.sae.d_sae if engine.sae is not None else None)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    render_plan(engine, items, out, args.batch)
-    meta = {"backend": config.backend, "model_id": getattr(engine, "model_id", None),
-            "sae": getattr(engine, "sae_id", None), "seed": base.seed, "steps": base.steps,
+    with open_runner(args, engine, config, engine_factory) as (runner, config):
+        info = runner.info
+        if args.no_contrasts:
+            contrasts = {}
+        elif not contrasts:
+            contrasts = dict(CONTRAST_PAIRS) if getattr(args, "all_contrasts", False) else (
+                config.contrast_defs() or dict(CONTRAST_PAIRS))
+        features: list[int] = []
+        if not args.no_features:
+            if info.d_sae is None:
+                if args.features:
+                    raise ValueError("--features needs an SAE: pass --sae SAE_DIR (or set sae in the config)")
+                print("sonify: no SAE loaded, skipping the feature grid (pass --sae SAE_DIR)")
+            else:
+                if args.n_features < 1:
+                    raise ValueError(f"--n-features must be positive, got {args.n_features}")
+                features = (parse_ids(args.features, info.d_sae) if args.features
+                            else default_features(info.d_sae, args.n_features, getattr(args, "atlas", None)))
+        if not features and not contrasts:
+            raise ValueError("nothing to sonify: no features (no SAE or --no-features) and no contrasts")
+        base = base_state(config, args, args.neutral).replace(seed=int(args.seed))
+        if getattr(args, "steering_mode", None):
+            base = base.replace(steering_mode=args.steering_mode)
+        if getattr(args, "gain", None) is not None:
+            base = base.replace(steering_gain=float(args.gain))
+        base = base.validate(info.d_sae)
+        items = plan(base, features, strengths, contrasts, contrast_strengths)
+        for it in items:
+            it["state"].validate(info.d_sae)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        render_plan(runner, items, out, args.batch)
+    meta = {"backend": config.backend, "model_id": info.model_id,
+            "sae": info.sae_id, "seed": base.seed, "steps": base.steps,
             "seconds": base.seconds(), "neutral": args.neutral, "steering_mode": base.steering_mode,
-            "steering_gain": base.steering_gain, "sample_rate": engine.sample_rate,
+            "steering_gain": base.steering_gain, "sample_rate": info.sample_rate,
             "features": features, "strengths": strengths,
             "contrasts": {k: list(v) for k, v in contrasts.items()}, "contrast_strengths": contrast_strengths}
     write_index(out, items, meta, strengths, contrast_strengths)

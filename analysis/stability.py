@@ -1,7 +1,8 @@
 """Feature stability across seeds: train one SAE per seed, match features between every pair of
 seeds by decoder cosine with a Hungarian assignment, and report how many match above a threshold.
 
-A random decoder of the same shape gives the chance level for the matched cosines.
+A random decoder of the same shape gives the chance level for the matched cosines. With
+``ray_address`` each seed's training is one Ray task (analysis.ray_training).
 """
 from __future__ import annotations
 
@@ -59,7 +60,8 @@ def plot_stability(pair_cos: dict[str, np.ndarray], chance: np.ndarray | None, t
     save_figure(fig, path, dpi=110)
 
 
-def run_stability(acts, base: TrainConfig, seeds, out_dir, threshold: float = 0.7, save_saes: bool = True) -> dict:
+def run_stability(acts, base: TrainConfig, seeds, out_dir, threshold: float = 0.7, save_saes: bool = True,
+                  ray_address: str | None = None) -> dict:
     from synth.sae import save_sae
 
     seeds = list(dict.fromkeys(int(s) for s in seeds))
@@ -73,14 +75,23 @@ def run_stability(acts, base: TrainConfig, seeds, out_dir, threshold: float = 0.
     meta = {"encoder": acts.index.get("encoder"), "pooling": acts.index.get("pooling", "mean"),
             "corpus_hash": acts.index.get("corpus_sha256")}
     decoders, per_seed = {}, {}
-    for s in seeds:
-        print(f"seed {s}")
-        result = train_sae(acts.embeddings, replace(base, seed=s), metadata=meta)
+
+    def finish(s: int, result) -> None:
         decoders[s] = result.sae.W_dec.detach().numpy()
         codes_fired = result.history[-1]["alive"]
         per_seed[s] = {k: result.metrics[k] for k in ("fvu", "l0", "dead_fraction")} | {"alive": codes_fired}
         if save_saes:
             save_sae(result.sae, out / f"seed_{s}")
+
+    if ray_address:
+        from analysis.ray_training import train_on_ray
+
+        train_on_ray(ray_address, acts.embeddings, [(f"seed {s}", replace(base, seed=s)) for s in seeds], meta,
+                     lambda _name, cfg, result: finish(cfg.seed, result), "stability")
+    else:
+        for s in seeds:
+            print(f"seed {s}")
+            finish(s, train_sae(acts.embeddings, replace(base, seed=s), metadata=meta))
     pairs, pair_cos = [], {}
     for a, b in itertools.combinations(seeds, 2):
         _, cos = match_features(decoders[a], decoders[b])

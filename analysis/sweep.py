@@ -2,6 +2,7 @@
 a table of inference FVU, L0 and dead fraction (JSON + Markdown) and the L0-versus-FVU plot.
 
 Finished settings are kept in ``DIR/runs/<name>.json``; rerunning the same sweep skips them.
+With ``ray_address`` every setting still to train is one Ray task (analysis.ray_training).
 """
 from __future__ import annotations
 
@@ -70,8 +71,13 @@ def plot_tradeoff(rows: list[dict], path) -> None:
     save_figure(fig, path, dpi=110)
 
 
+def _wanted(cfg: TrainConfig) -> dict:
+    """The part of a config that decides the result (what a finished record must match)."""
+    return {k: v for k, v in asdict(cfg).items() if k not in ("progress", "device")}
+
+
 def run_sweep(acts, base: TrainConfig, out_dir, l1s=None, ks=None, expansions=None,
-              save_saes: bool = False) -> list[dict]:
+              save_saes: bool = False, ray_address: str | None = None) -> list[dict]:
     from analysis.sae_trainer import plot_curves
     from synth.sae import save_sae
 
@@ -83,24 +89,37 @@ def run_sweep(acts, base: TrainConfig, out_dir, l1s=None, ks=None, expansions=No
         cfg.validate(acts.dim, len(acts))
     meta = {"encoder": acts.index.get("encoder"), "pooling": acts.index.get("pooling", "mean"),
             "corpus_hash": acts.index.get("corpus_sha256")}
-    rows = []
+    done: dict[str, dict] = {}
+    todo = []
     for i, cfg in enumerate(configs, start=1):
         name = setting_name(cfg)
         record = out / "runs" / f"{name}.json"
-        wanted = {k: v for k, v in asdict(cfg).items() if k not in ("progress", "device")}
         if record.is_file():
             prev = json.loads(record.read_text())
-            if prev.get("config") == wanted:
+            if prev.get("config") == _wanted(cfg):
                 print(f"[{i}/{len(configs)}] {name}: done before, skipped")
-                rows.append(_row(name, prev["metrics"]))
+                done[name] = prev["metrics"]
                 continue
-        print(f"[{i}/{len(configs)}] {name}")
-        result = train_sae(acts.embeddings, cfg, metadata=meta)
+        todo.append((i, name, cfg))
+
+    def finish(name: str, cfg: TrainConfig, result) -> None:
         if save_saes:
             save_sae(result.sae, out / "saes" / name)
             plot_curves(result.history, out / "runs" / f"{name}_curves.png", title=name)
-        write_json_atomic({"config": wanted, "metrics": result.metrics}, record)
-        rows.append(_row(name, result.metrics))
+        write_json_atomic({"config": _wanted(cfg), "metrics": result.metrics}, out / "runs" / f"{name}.json")
+        done[name] = result.metrics
+
+    if ray_address and todo:
+        from analysis.ray_training import train_on_ray
+
+        train_on_ray(ray_address, acts.embeddings, [(name, cfg) for _, name, cfg in todo], meta,
+                     finish, "sweep",
+                     resume_hint=f"; finished settings are kept in {out / 'runs'}: rerun to train only these")
+    else:
+        for i, name, cfg in todo:
+            print(f"[{i}/{len(configs)}] {name}")
+            finish(name, cfg, train_sae(acts.embeddings, cfg, metadata=meta))
+    rows = [_row(setting_name(cfg), done[setting_name(cfg)]) for cfg in configs]
     write_json_atomic({"activations": acts.index, "settings": rows}, out / "sweep.json")
     tmp = out / ".sweep.md.tmp"
     tmp.write_text(f"# SAE sweep on {meta['encoder']} ({len(acts)} rows)\n\n" + markdown_table(rows))

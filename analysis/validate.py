@@ -22,8 +22,11 @@ from typing import Sequence
 
 import numpy as np
 
-from analysis.acoustic_features import FEATURE_NAMES, FileResult, extract_arrays
+from analysis.acoustic_features import ANALYSIS_SR, FEATURE_NAMES, FileResult
+from analysis.clip_runner import Chunk, check_outcome, clip_name, open_runner
+from analysis.clip_runner import engine_from_args  # noqa: F401  (sonify and the tests build engines through here)
 from analysis.compare import require_two, split_results, write_comparison
+from analysis.feature_cache import FeatureCache, clip_key
 from analysis.plots import figure, fmt, markdown_table, save_figure, write_json, write_text
 from synth.atomic_io import atomic_path
 
@@ -34,15 +37,6 @@ CONTRAST_NAME = "validate"
 
 
 # ------------------------------------------------------------------ engine helpers (shared)
-def engine_from_args(args):
-    """(Engine, SynthConfig) from --config and the override flags."""
-    from synth.config import config_from_flags
-    from synth.engine import build_engine
-
-    config = config_from_flags(args)
-    return build_engine(config), config
-
-
 def base_state(config, args, text: str):
     """The config's default state with one prompt, and --steps/--duration applied (the tiny
     backend defaults to the engine's TINY_DEFAULT_STEPS: its output is noise at any step count)."""
@@ -62,26 +56,48 @@ def base_state(config, args, text: str):
     return state.replace(**changes).validate()
 
 
-def render_and_measure(engine, state, seeds: Sequence[int], batch: int, jobs: int | None, label: str,
-                       audio_dir: Path | None = None) -> list[FileResult]:
-    """Render `state` at every seed (batch seeds per engine call) and measure each clip's features."""
-    from tqdm import tqdm
-
+def measure_poles(runner, poles: Sequence[tuple[str, object]], seeds: Sequence[int], batch: int,
+                  cache: FeatureCache | None = None, audio_dir: Path | None = None) -> dict[str, list[FileResult]]:
+    """Render every (label, state) at every seed, `batch` seeds per engine call, and measure each clip:
+    {label: results in seed order}. A batch whose clips are all in `cache` (and, with `audio_dir`, on
+    disk) is not rendered again; any other batch is rendered whole, so every seed is always rendered
+    in the same batch and gives the same samples. Raises naming the seeds a Ray run could not finish."""
     if batch < 1:
         raise ValueError(f"--batch must be at least 1, got {batch}")
-    items = []
-    seeds = list(seeds)
-    with tqdm(total=len(seeds), desc=f"render {label}", unit="clip") as bar:
+    seeds = [int(s) for s in seeds]
+    ident = runner.info.identity()
+    keys: dict[str, str] = {}
+    found: dict[str, FileResult] = {}
+    todo: list[Chunk] = []
+    for label, state in poles:
         for start in range(0, len(seeds), batch):
-            chunk = seeds[start:start + batch]
-            audio = np.asarray(engine.render(state, seeds=chunk))
-            for seed, clip in zip(chunk, audio):
-                name = f"{label}/seed_{seed:06d}"
-                items.append((name, clip, engine.sample_rate))
-                if audio_dir is not None:
-                    write_wav(audio_dir / f"{label}" / f"seed_{seed:06d}.wav", clip, engine.sample_rate)
-            bar.update(len(chunk))
-    return extract_arrays(items, jobs=jobs, progress=True, desc=f"features {label}")
+            chunk = Chunk.of_seeds(label, state, seeds[start:start + batch])
+            hits = {}
+            for name, st, seed in chunk.clips():
+                keys[name] = clip_key(st, seed, ident)
+                hit = cache.get(keys[name], name) if cache is not None else None
+                if hit is not None and (audio_dir is None or (audio_dir / f"{name}.wav").is_file()):
+                    hits[name] = hit
+            if len(hits) == len(chunk):
+                found.update(hits)
+            else:
+                todo.append(chunk)
+
+    def on_done(chunk: Chunk, results: list[FileResult], audio) -> None:
+        for i, result in enumerate(results):
+            found[result.path] = result
+            if audio_dir is not None:
+                write_wav(audio_dir / f"{result.path}.wav", audio[i], runner.info.sample_rate)
+            if cache is not None:   # after the WAV: an entry means the clip is wholly done
+                cache.put(keys[result.path], result)
+
+    reused = len(found)
+    outcome = runner.run(todo, on_done, measure=True, keep_audio=audio_dir is not None, desc="render + measure")
+    total = len(poles) * len(seeds)
+    check_outcome(outcome, "Finished clips are cached: rerun the same command to render only these")
+    if cache is not None:
+        print(f"{reused} of {total} clips reused from the feature cache ({cache.root}), {total - reused} rendered")
+    return {label: [found[clip_name(label, s)] for s in seeds] for label, _ in poles}
 
 
 def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> Path:
@@ -93,14 +109,22 @@ def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> Path:
     return path
 
 
-def compare_states(engine, state_a, state_b, seeds, batch, jobs, out: Path, label_a: str, label_b: str,
-                   title: str, intro: str = "", audio_dir: Path | None = None) -> dict:
-    """Render both states over `seeds`, then write the §1 comparison into `out`."""
-    ok_a, bad_a = split_results(render_and_measure(engine, state_a, seeds, batch, jobs, label_a, audio_dir))
-    ok_b, bad_b = split_results(render_and_measure(engine, state_b, seeds, batch, jobs, label_b, audio_dir))
-    require_two(ok_a, label_a, len(seeds))
-    require_two(ok_b, label_b, len(seeds))
-    return write_comparison(out, ok_a, ok_b, [*bad_a, *bad_b], label_a, label_b, title, intro)
+def compare_poles(measured: dict[str, list[FileResult]], label_a: str, label_b: str, out: Path, title: str,
+                  intro: str = "", name_a: str | None = None, name_b: str | None = None) -> dict:
+    """The §1 comparison of two measured poles, written into `out`."""
+    ok_a, bad_a = split_results(measured[label_a])
+    ok_b, bad_b = split_results(measured[label_b])
+    require_two(ok_a, name_a or label_a, len(measured[label_a]))
+    require_two(ok_b, name_b or label_b, len(measured[label_b]))
+    return write_comparison(out, ok_a, ok_b, [*bad_a, *bad_b], name_a or label_a, name_b or label_b, title, intro)
+
+
+def feature_cache(args, out: Path | None) -> FeatureCache:
+    """--cache DIR, else OUT/feature_cache, else the user cache folder; --fresh reads nothing from it."""
+    from analysis.feature_cache import default_cache_root
+
+    root = getattr(args, "cache", None) or (out / "feature_cache" if out is not None else default_cache_root())
+    return FeatureCache(root, fresh=bool(getattr(args, "fresh", False)))
 
 
 # ------------------------------------------------------------------ parsing
@@ -201,7 +225,8 @@ def write_summary(out: Path, meta: dict, results: dict[str, dict], retention: di
     retention_plot(results, out / "effect_sizes_by_mode.png")
     md = ["# Validation", "",
           f"- backend `{meta['backend']}` (model `{meta['model_id']}`), {meta['n']} seeds per pole "
-          f"(seeds {meta['seeds'][0]}..{meta['seeds'][1]}), {meta['steps']} steps, {meta['duration']} s clips"]
+          f"(seeds {meta['seeds'][0]}..{meta['seeds'][1]}), {meta['steps']} steps, {meta['duration']} s clips",
+          f"- features measured at `analysis_sr` = {meta['analysis_sr']} Hz (clips rendered at {meta['sample_rate']} Hz)"]
     if meta["backend"] != "stable-audio":
         md.append(f"- **The `{meta['backend']}` backend has random weights: its audio is noise and these numbers "
                   "test the machinery, not the model.**")
@@ -234,8 +259,9 @@ def write_summary(out: Path, meta: dict, results: dict[str, dict], retention: di
     write_text(out / "report.md", "\n".join(md))
 
 
-def run(args, engine=None, config=None) -> int:
-    """`engine`/`config` default to the ones --config and the flags describe."""
+def run(args, engine=None, config=None, engine_factory=None) -> int:
+    """`engine`/`config` default to the ones --config and the flags describe; with --ray, each worker
+    builds its own engine (`engine_factory`, default build_engine(config))."""
     if args.n < 2:
         raise ValueError(f"--n must be at least 2 (seeds per pole), got {args.n}")
     features = parse_features(args.features)
@@ -244,39 +270,42 @@ def run(args, engine=None, config=None) -> int:
         raise ValueError("--pos and --neg are both needed for the text/embedding/guidance modes")
     if not math.isfinite(args.strength) or args.strength <= 0:
         raise ValueError(f"--strength must be a positive number, got {args.strength}")
-    if engine is None:
-        engine, config = engine_from_args(args)
-    if features and engine.sae is None:
-        raise ValueError("--features needs an SAE: pass --sae SAE_DIR (or set sae in the config)")
-    if features and max(features) >= engine.sae.d_sae:
-        raise ValueError(f"--features: feature {max(features)} does not exist (the SAE has {engine.sae.d_sae})")
+    if args.batch < 1:
+        raise ValueError(f"--batch must be at least 1, got {args.batch}")
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    base = base_state(config, args, args.neutral)
     seeds = list(range(args.seed, args.seed + args.n))
     audio_dir = out / "audio" if getattr(args, "keep_audio", False) else None
     gain = getattr(args, "gain", None)
-    # build every state first, so a bad value fails before any rendering
-    jobs = []
-    for mode in modes:
-        a, b = mode_states(base, mode, args.pos, args.neg, args.neutral, args.strength, gain)
-        jobs.append((mode, a, b, f"{mode}+", f"{mode}-", f"Validation, {mode} mode"))
-    for fid, s in features.items():
-        a, b = feature_states(base, args.neutral, fid, s, gain)
-        mode = f"feature_{fid}"
-        jobs.append((mode, a, b, f"{mode}+{s:g}", f"{mode}-{s:g}", f"Validation, SAE feature {fid} at ±{s:g}"))
+    with open_runner(args, engine, config, engine_factory) as (runner, config):
+        info = runner.info
+        if features and info.d_sae is None:
+            raise ValueError("--features needs an SAE: pass --sae SAE_DIR (or set sae in the config)")
+        if features and max(features) >= info.d_sae:
+            raise ValueError(f"--features: feature {max(features)} does not exist (the SAE has {info.d_sae})")
+        base = base_state(config, args, args.neutral)
+        # build every state first, so a bad value fails before any rendering
+        jobs = []
+        for mode in modes:
+            a, b = mode_states(base, mode, args.pos, args.neg, args.neutral, args.strength, gain)
+            jobs.append((mode, a, b, f"{mode}+", f"{mode}-", f"Validation, {mode} mode"))
+        for fid, s in features.items():
+            a, b = feature_states(base, args.neutral, fid, s, gain)
+            mode = f"feature_{fid}"
+            jobs.append((mode, a, b, f"{mode}+{s:g}", f"{mode}-{s:g}", f"Validation, SAE feature {fid} at ±{s:g}"))
+        out.mkdir(parents=True, exist_ok=True)
+        poles = [pole for _, a, b, la, lb, _ in jobs for pole in ((la, a), (lb, b))]
+        measured = measure_poles(runner, poles, seeds, args.batch, feature_cache(args, out), audio_dir)
     results: dict[str, dict] = {}
-    for mode, a, b, label_a, label_b, title in jobs:
-        results[mode] = compare_states(engine, a, b, seeds, args.batch, args.jobs, out / mode, label_a, label_b,
-                                       title, audio_dir=audio_dir)
+    for mode, _a, _b, label_a, label_b, title in jobs:
+        results[mode] = compare_poles(measured, label_a, label_b, out / mode, title)
     for res in results.values():
         res.pop("skipped", None)
     retention = retention_table(results)
-    meta = {"backend": config.backend, "model_id": getattr(engine, "model_id", None),
-            "sae": getattr(engine, "sae_id", None), "pos": args.pos, "neg": args.neg, "neutral": args.neutral,
-            "strength": args.strength, "features": {str(k): v for k, v in features.items()}, "n": args.n,
+    meta = {"backend": config.backend, "model_id": info.model_id, "sae": info.sae_id, "pos": args.pos,
+            "neg": args.neg, "neutral": args.neutral, "strength": args.strength,
+            "features": {str(k): v for k, v in features.items()}, "n": args.n,
             "seeds": [seeds[0], seeds[-1]], "steps": base.steps, "duration": base.seconds(),
-            "sample_rate": engine.sample_rate}
+            "sample_rate": info.sample_rate, "analysis_sr": ANALYSIS_SR}
     write_summary(out, meta, results, retention)
     flips = sum(r["sign_reversal"] for m in retention.values() for r in m.values())
     print(f"validate: {', '.join(results)} over {args.n} seeds per pole; {flips} sign reversal(s); "

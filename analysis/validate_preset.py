@@ -11,9 +11,11 @@ import datetime as _dt
 import tempfile
 from pathlib import Path
 
+from analysis.acoustic_features import ANALYSIS_SR
+from analysis.clip_runner import open_runner
 from analysis.plots import fmt, markdown_table, write_json, write_text
 from analysis.stats import json_safe
-from analysis.validate import compare_states, engine_from_args
+from analysis.validate import compare_poles, feature_cache, measure_poles
 
 ALPHA = 0.05
 UNMEASURABLE = {"/synth/seed": "the seed slider picks the noise, which the N seeds already vary"}
@@ -36,8 +38,9 @@ def significant(results: dict) -> tuple[dict[str, float], dict[str, float]]:
     return d, p
 
 
-def run(args, engine=None, config=None) -> int:
-    """`engine`/`config` default to the ones --config and the flags describe."""
+def run(args, engine=None, config=None, engine_factory=None) -> int:
+    """`engine`/`config` default to the ones --config and the flags describe; with --ray, each worker
+    builds its own engine (`engine_factory`, default build_engine(config))."""
     from synth.presets import PresetStore, load_preset_file, save_preset_file
 
     path = Path(args.preset)
@@ -48,50 +51,53 @@ def run(args, engine=None, config=None) -> int:
     preset = load_preset_file(path)
     if not preset.sliders:
         raise ValueError(f"{path}: the preset has no sliders to validate")
-    if engine is None:
-        engine, config = engine_from_args(args)
-    needs_sae = bool(preset.state.features) or any(s.address.startswith("/synth/feature/") for s in preset.sliders)
-    if needs_sae and engine.sae is None:
-        raise ValueError(f"{path}: the preset uses SAE features; pass --sae SAE_DIR (or set sae in the config)")
-    d_sae = engine.sae.d_sae if engine.sae is not None else None
-    state = preset.state
-    if args.steps is not None:
-        state = state.replace(steps=int(args.steps))
-    elif config.backend == "tiny":
-        from synth.engine import TINY_DEFAULT_STEPS
-
-        state = state.replace(steps=TINY_DEFAULT_STEPS)
-    if args.duration is not None:
-        state = state.replace(duration=float(args.duration), bpm=None, bars=None)
-    state = state.validate(d_sae)
     seeds = list(range(args.seed, args.seed + args.n))
-    # every slider's two states first, so a bad slider fails before any rendering
-    names = [s.name for s in preset.sliders]
-    plans = []
-    for i, slider in enumerate(preset.sliders):
-        key = slider.name if names.count(slider.name) == 1 else f"{slider.name} ({i})"
-        ends = None if slider.address in UNMEASURABLE else slider_states(state, slider, config.contrast_defs(), d_sae)
-        plans.append((i, key, slider, ends))
+    with open_runner(args, engine, config, engine_factory) as (runner, config):
+        info = runner.info
+        needs_sae = bool(preset.state.features) or any(s.address.startswith("/synth/feature/") for s in preset.sliders)
+        if needs_sae and info.d_sae is None:
+            raise ValueError(f"{path}: the preset uses SAE features; pass --sae SAE_DIR (or set sae in the config)")
+        d_sae = info.d_sae
+        state = preset.state
+        if args.steps is not None:
+            state = state.replace(steps=int(args.steps))
+        elif config.backend == "tiny":
+            from synth.engine import TINY_DEFAULT_STEPS
+
+            state = state.replace(steps=TINY_DEFAULT_STEPS)
+        if args.duration is not None:
+            state = state.replace(duration=float(args.duration), bpm=None, bars=None)
+        state = state.validate(d_sae)
+        # every slider's two states first, so a bad slider fails before any rendering
+        names = [s.name for s in preset.sliders]
+        plans = []
+        for i, slider in enumerate(preset.sliders):
+            key = slider.name if names.count(slider.name) == 1 else f"{slider.name} ({i})"
+            ends = None if slider.address in UNMEASURABLE else slider_states(state, slider, config.contrast_defs(), d_sae)
+            plans.append((i, key, slider, ends))
+        poles = [pole for i, key, _, ends in plans if ends is not None
+                 for pole in ((f"{key}@max", ends[1]), (f"{key}@min", ends[0]))]
+        out_dir = Path(args.out) if args.out else None
+        measured = measure_poles(runner, poles, seeds, args.batch, feature_cache(args, out_dir))
     sliders_out: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="validate-preset-") as scratch:
-        out = Path(args.out) if args.out else Path(scratch)
+        out = out_dir or Path(scratch)
         for i, key, slider, ends in plans:
             entry = {"address": slider.address, "min": slider.min, "max": slider.max}
             if ends is None:
                 sliders_out[key] = {**entry, "features": {}, "holm_p": {},
                                     "note": f"not measured: {UNMEASURABLE[slider.address]}"}
                 continue
-            lo, hi = ends
-            res = compare_states(engine, hi, lo, seeds, args.batch, args.jobs, out / f"slider_{i:02d}",
-                                 f"{slider.name}@max", f"{slider.name}@min",
-                                 f"Preset {preset.name}: slider {slider.name} ({slider.address}) max vs min")
+            res = compare_poles(measured, f"{key}@max", f"{key}@min", out / f"slider_{i:02d}",
+                                f"Preset {preset.name}: slider {slider.name} ({slider.address}) max vs min",
+                                name_a=f"{slider.name}@max", name_b=f"{slider.name}@min")
             d, p = significant(res)
             sliders_out[key] = {**entry, "features": d, "holm_p": p}
     validation = json_safe({
         "measured": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "n": args.n, "seeds": [seeds[0], seeds[-1]], "backend": config.backend,
-        "model_id": getattr(engine, "model_id", None), "sae": getattr(engine, "sae_id", None),
-        "steps": state.steps, "duration": state.seconds(), "alpha": ALPHA,
+        "model_id": info.model_id, "sae": info.sae_id,
+        "steps": state.steps, "duration": state.seconds(), "analysis_sr": ANALYSIS_SR, "alpha": ALPHA,
         "method": "slider max vs min, 11 acoustic features, Welch t with Holm across features; d = Cohen's d",
         "sliders": sliders_out,
     })
@@ -103,7 +109,8 @@ def run(args, engine=None, config=None) -> int:
                  v.get("note", "none")] for name, v in sliders_out.items()]
         write_text(Path(args.out) / "report.md", "\n".join([
             f"# Slider validation: preset `{preset.name}`", "",
-            f"{args.n} seeds per slider end, backend `{config.backend}`. Features with Holm p < {ALPHA} (d: max − min):",
+            f"{args.n} seeds per slider end, backend `{config.backend}`, features measured at `analysis_sr` = "
+            f"{ANALYSIS_SR} Hz. Features with Holm p < {ALPHA} (d: max − min):",
             *([f"\n**The `{config.backend}` backend has random weights: its audio is noise.**\n"]
               if config.backend != "stable-audio" else []),
             "", markdown_table(["slider", "address", "features (d)"], rows), "",

@@ -5,8 +5,8 @@ import soundfile as sf
 from scipy.signal import butter, sosfilt
 
 from analysis.acoustic_features import (
-    FEATURE_NAMES, AudioFileError, extract_arrays, extract_files, features_from_audio, features_from_file,
-    onset_density,
+    ANALYSIS_SR, FEATURE_NAMES, HOP, N_FFT, ONSET_FMAX, AudioFileError, extract_arrays, extract_files,
+    features_from_audio, features_from_file, onset_density, onset_envelope,
 )
 
 SR = 22050
@@ -45,8 +45,51 @@ def test_steady_sounds_have_no_onsets(name, signal):
 
 
 @pytest.mark.parametrize("rate", [1, 2, 4, 8])
-def test_click_trains_score_their_rate(rate):
-    assert onset_density(_clicks(rate).astype(np.float32), SR) == pytest.approx(rate, abs=0.5)
+@pytest.mark.parametrize("sr", [SR, ANALYSIS_SR, 48000])
+def test_click_trains_score_their_rate(rate, sr):
+    assert onset_density(_clicks(rate, sr=sr).astype(np.float32), sr) == pytest.approx(rate, abs=0.5)
+
+
+def test_analysis_is_full_band_with_frames_of_the_old_duration():
+    assert ANALYSIS_SR == 44100
+    assert (N_FFT / ANALYSIS_SR, HOP / ANALYSIS_SR) == (2048 / 22050, 512 / 22050)   # tempo/onset settings keep their meaning
+
+
+def test_onset_envelope_is_librosas_onset_strength_below_11k():
+    import librosa
+
+    y = (_clicks(3, sr=ANALYSIS_SR) + _tone(880, sr=ANALYSIS_SR)).astype(np.float32)
+    peak = float(np.abs(y).max())
+    mag = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP))
+    ours = onset_envelope(mag, peak)
+    theirs = librosa.onset.onset_strength(y=y / peak, sr=ANALYSIS_SR, hop_length=HOP, n_fft=N_FFT, fmax=ONSET_FMAX)
+    assert ours.shape == theirs.shape and np.max(np.abs(ours - theirs)) < 1e-4 * np.max(theirs)
+
+
+def _noise(cutoff, bright, seed, sr=ANALYSIS_SR, level=0.1, dur=2.0):
+    y = np.random.default_rng(seed).standard_normal(int(dur * sr))
+    y = sosfilt(butter(4, cutoff, btype="highpass" if bright else "lowpass", fs=sr, output="sos"), y)
+    return level * y / np.sqrt(np.mean(y**2))
+
+
+def test_equal_rms_bright_and_dark_noise_read_equally_loud():
+    """At 22.05 kHz, noise high-passed at 4 kHz lost its top octave and read 0.059 against 0.099."""
+    bright, dark = features_from_audio(_noise(4000, True, 1), ANALYSIS_SR), features_from_audio(_noise(500, False, 2), ANALYSIS_SR)
+    assert bright["rms_mean"] == pytest.approx(dark["rms_mean"], rel=0.05)
+    assert bright["rms_mean"] == pytest.approx(0.1, rel=0.05)
+    assert bright["spectral_centroid_mean"] > 10000 > 500 > dark["spectral_centroid_mean"]
+
+
+def test_silent_gaps_do_not_move_spectral_shape():
+    """Frames 80 dB below the loudest have no spectral shape; resampling residue there must not count."""
+    tone = _tone(600, dur=2.0)
+    ramp = np.sin(np.linspace(0, np.pi / 2, int(0.05 * SR))) ** 2     # smooth edges: no clicks
+    burst = np.concatenate([ramp, np.ones(SR // 4), ramp[::-1]])
+    gate = np.zeros(len(tone))
+    for start in (0, SR):                                              # a burst, then silence, twice
+        gate[start:start + len(burst)] = burst
+    gated = tone * gate   # at 22.05 kHz, so resampled: its silent gaps hold residue ~120 dB down
+    assert features_from_audio(gated, SR)["spectral_centroid_mean"] == pytest.approx(600, rel=0.02)   # 1,033 Hz ungated
 
 
 def test_stereo_and_resampling_give_the_same_onsets():

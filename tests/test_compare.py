@@ -92,6 +92,32 @@ def test_bright_noise_against_dark_noise(tmp_path):
     assert_untouched(res, "rms_mean")
 
 
+def test_equal_rms_bright_and_dark_noise_at_44k(tmp_path):
+    """The full band counts: noise high-passed at 4 kHz and noise low-passed at 500 Hz, each at RMS 0.1,
+    read equally loud (the 22.05 kHz analysis read the bright set 40% quieter)."""
+    sr = 44100
+
+    def noise44(cutoff, bright, seed):
+        y = np.random.default_rng(seed).standard_normal(2 * sr)
+        y = sosfilt(butter(4, cutoff, btype="highpass" if bright else "lowpass", fs=sr, output="sos"), y)
+        return 0.1 * y / np.sqrt(np.mean(y**2))
+
+    out = tmp_path / "out"
+    dirs = []
+    for name, signals in (("bright", [noise44(4000, True, i) for i in range(N)]),
+                          ("dark", [noise44(500, False, 100 + i) for i in range(N)])):
+        (tmp_path / name).mkdir()
+        for i, y in enumerate(signals):
+            sf.write(tmp_path / name / f"clip_{i:02d}.wav", y.astype(np.float32), sr, subtype="FLOAT")
+        dirs.append(tmp_path / name)
+    compare_dirs(*dirs, out, jobs=1, progress=False)
+    res = json.loads((out / "results.json").read_text())
+    rms = res["features"]["rms_mean"]
+    assert rms["mean_a"] == pytest.approx(rms["mean_b"], rel=0.05) and rms["mean_a"] == pytest.approx(0.1, rel=0.05)
+    assert res["features"]["spectral_centroid_mean"]["cohens_d"] > 3
+    assert res["analysis_sr"] == 44100 and "`analysis_sr`): 44100 Hz" in (out / "report.md").read_text()
+
+
 def test_loud_against_quiet(tmp_path):
     rng = np.random.default_rng(3)
     base = [noise(c, b, 100 + i) for i, (c, b) in enumerate(zip(rng.uniform(1000, 4000, N), rng.random(N) < 0.5))]
@@ -114,7 +140,8 @@ def test_outputs_and_statistics_match_direct_scipy(tmp_path):
     compare_dirs(a_dir, b_dir, out, jobs=1, progress=False)
 
     res = json.loads((out / "results.json").read_text())
-    assert set(res) == {"n_a", "n_b", "features"} and (res["n_a"], res["n_b"]) == (6, 7)
+    assert set(res) == {"n_a", "n_b", "features", "analysis_sr"} and (res["n_a"], res["n_b"]) == (6, 7)
+    assert res["analysis_sr"] == 44100
     assert list(res["features"]) == list(FEATURE_NAMES)
     with open(out / "features.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))

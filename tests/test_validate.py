@@ -1,6 +1,7 @@
 """`analysis validate` and `validate-preset` against a DSP engine with a known answer, and the
 tiny backend end to end."""
 import json
+import sys
 
 import pytest
 import yaml
@@ -12,12 +13,18 @@ from synth.config import SynthConfig
 from synth.sae import random_sae
 
 
+@pytest.fixture(autouse=True)
+def _private_feature_cache(tmp_path, monkeypatch):
+    """validate-preset without --out caches in the user's cache folder: keep the tests out of it."""
+    monkeypatch.setenv("LATENT_SYNTH_CACHE", str(tmp_path / "user-cache"))
+
+
 class Args:
     def __init__(self, **kw):
         base = dict(pos="sound rhythmic", neg="sound sustained", n=6, modes="text,embedding,guidance",
                     neutral="sound", strength=0.5, gain=None, features=None, seed=0, keep_audio=False,
                     config=None, backend=None, model_id=None, device=None, sae=None, steps=None, duration=1.0,
-                    batch=4, jobs=1)
+                    batch=4, jobs=1, ray=None, ray_actors=None, cache=None, fresh=False)
         base.update(kw)
         self.__dict__.update(base)
 
@@ -30,7 +37,7 @@ def test_validate_finds_effect_retention_and_sign_reversal(tmp_path):
     res = json.loads((out / "results.json").read_text())
     assert set(res["modes"]) == {"text", "embedding", "guidance", "feature_0", "feature_1"}
     for mode in res["modes"].values():
-        assert set(mode) == {"n_a", "n_b", "features"} and mode["n_a"] == mode["n_b"] == 6
+        assert set(mode) == {"n_a", "n_b", "features", "analysis_sr"} and mode["n_a"] == mode["n_b"] == 6
     text = res["modes"]["text"]["features"]["rms_std"]
     assert text["cohens_d"] > 3 and text["holm_p"] < 0.05
     emb = res["retention"]["embedding"]["rms_std"]
@@ -175,3 +182,49 @@ def test_validate_preset_by_name_finds_it_in_the_presets_folder(tmp_path):
     assert "guidance" in yaml.safe_load(path.read_text())["validation"]["sliders"]
     with pytest.raises(ValueError, match="name"):
         run_preset(Args(preset="../pad", presets=str(folder), n=3, out=None), engine, SynthConfig(backend="random-full"))
+
+
+def test_a_rerun_reuses_the_feature_cache_and_fresh_ignores_it(tmp_path, capsys):
+    from analysis.validate_preset import run as run_preset
+    from synth.state import SynthState
+
+    config = SynthConfig(backend="random-full")
+    out = tmp_path / "val"
+    assert run(Args(out=str(out), modes="text"), DSPEngine(), config) == 0
+    first = (out / "results.json").read_text()
+    again = DSPEngine()
+    assert run(Args(out=str(out), modes="text"), again, config) == 0
+    assert again.calls == [] and "12 of 12 clips reused" in capsys.readouterr().out
+    assert (out / "results.json").read_text() == first
+    fresh = DSPEngine()
+    assert run(Args(out=str(out), modes="text", fresh=True), fresh, config) == 0
+    assert fresh.calls == [4, 2, 4, 2] and "0 of 12 clips reused" in capsys.readouterr().out
+    more = DSPEngine()   # --keep-audio needs the WAVs too: cached features alone do not count as done
+    assert run(Args(out=str(out), modes="text", keep_audio=True), more, config) == 0
+    assert more.calls == [4, 2, 4, 2] and len(list((out / "audio").rglob("*.wav"))) == 12
+    shared = DSPEngine()  # another folder, the same --cache: nothing to render
+    assert run(Args(out=str(tmp_path / "other"), modes="text", cache=str(out / "feature_cache")), shared, config) == 0
+    assert shared.calls == [] and (tmp_path / "other" / "results.json").read_text() == first
+
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"name": "p", "state": SynthState().to_dict(), "sliders": [
+        {"name": "rhythm", "address": "/synth/contrast/rhythmic-sustained", "min": -2.0, "max": 2.0}]}))
+    preset_config = SynthConfig(backend="random-full", contrasts={"rhythmic-sustained": ["sound rhythmic", "sound sustained"]})
+    engine = DSPEngine()
+    assert run_preset(Args(preset=str(path), n=4, out=None), engine, preset_config) == 0
+    assert engine.calls == [4, 4] and list((tmp_path / "user-cache").rglob("*.json"))   # no --out: the user cache
+    again = DSPEngine()
+    assert run_preset(Args(preset=str(path), n=4, out=None), again, preset_config) == 0
+    assert again.calls == []
+
+
+def test_ray_flag_without_ray_installed_is_one_line(tmp_path, capsys, monkeypatch):
+    from bridge.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)    # import ray -> ImportError, as without the [scale] extra
+    argv = ["analysis", "validate", "--backend", "tiny", "--pos", "a", "--neg", "b", "--n", "4", "--ray", "local",
+            "--out", str(tmp_path / "v")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install 'latent-audio-synth[scale]'" in err[0]
+    assert not (tmp_path / "v").exists()
