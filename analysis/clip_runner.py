@@ -93,14 +93,24 @@ class EngineInfo:
     window: str | None = None
     device: str | None = None
     node: str | None = None
+    default_steps: int | None = None   # what a state that leaves steps / cfg unset renders with
+    default_cfg: float | None = None
 
     @classmethod
     def of(cls, engine, backend: str | None = None, node: str | None = None) -> "EngineInfo":
         sae = getattr(engine, "sae", None)
+        defaults = getattr(engine, "defaults", None)
         return cls(backend=backend or getattr(engine, "kind", None), model_id=getattr(engine, "model_id", None),
                    sae_id=getattr(engine, "sae_id", None), d_sae=sae.d_sae if sae is not None else None,
                    sample_rate=int(engine.sample_rate), window=getattr(engine, "window", None),
-                   device=getattr(engine, "device", None), node=node)
+                   device=getattr(engine, "device", None), node=node,
+                   default_steps=getattr(defaults, "steps", None), default_cfg=getattr(defaults, "cfg", None))
+
+    def resolve(self, state):
+        """The state with unset steps / cfg filled in as the engine will render it (for reports)."""
+        changes = {k: v for k, v in (("steps", self.default_steps), ("cfg", self.default_cfg))
+                   if getattr(state, k) is None and v is not None}
+        return state.replace(**changes) if changes else state
 
     def identity(self) -> RenderIdentity:
         return RenderIdentity(self.backend, self.model_id, self.sae_id, self.window)

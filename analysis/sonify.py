@@ -194,7 +194,7 @@ def run(args, engine=None, config=None, engine_factory=None) -> int:
                             else default_features(info.d_sae, args.n_features, getattr(args, "atlas", None)))
         if not features and not contrasts:
             raise ValueError("nothing to sonify: no features (no SAE or --no-features) and no contrasts")
-        base = base_state(config, args, args.neutral).replace(seed=int(args.seed))
+        base = info.resolve(base_state(config, args, args.neutral)).replace(seed=int(args.seed))
         if getattr(args, "steering_mode", None):
             base = base.replace(steering_mode=args.steering_mode)
         if getattr(args, "gain", None) is not None:

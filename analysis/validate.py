@@ -38,8 +38,8 @@ CONTRAST_NAME = "validate"
 
 # ------------------------------------------------------------------ engine helpers (shared)
 def base_state(config, args, text: str):
-    """The config's default state with one prompt, and --steps/--duration applied (the tiny
-    backend defaults to the engine's TINY_DEFAULT_STEPS: its output is noise at any step count)."""
+    """The config's default state with one prompt, and --steps/--duration applied (steps and cfg left
+    unset take the backend's defaults)."""
     from synth.state import PromptSlot
 
     state = config.state()
@@ -47,10 +47,6 @@ def base_state(config, args, text: str):
     changes = {"prompts": prompts, "features": {}, "contrasts": {}, "bpm": None, "bars": None}
     if getattr(args, "steps", None) is not None:
         changes["steps"] = int(args.steps)
-    elif config.backend == "tiny":
-        from synth.engine import TINY_DEFAULT_STEPS
-
-        changes["steps"] = TINY_DEFAULT_STEPS
     if getattr(args, "duration", None) is not None:
         changes["duration"] = float(args.duration)
     return state.replace(**changes).validate()
@@ -282,7 +278,7 @@ def run(args, engine=None, config=None, engine_factory=None) -> int:
             raise ValueError("--features needs an SAE: pass --sae SAE_DIR (or set sae in the config)")
         if features and max(features) >= info.d_sae:
             raise ValueError(f"--features: feature {max(features)} does not exist (the SAE has {info.d_sae})")
-        base = base_state(config, args, args.neutral)
+        base = info.resolve(base_state(config, args, args.neutral))
         # build every state first, so a bad value fails before any rendering
         jobs = []
         for mode in modes:

@@ -61,10 +61,7 @@ def run(args, engine=None, config=None, engine_factory=None) -> int:
         state = preset.state
         if args.steps is not None:
             state = state.replace(steps=int(args.steps))
-        elif config.backend == "tiny":
-            from synth.engine import TINY_DEFAULT_STEPS
-
-            state = state.replace(steps=TINY_DEFAULT_STEPS)
+        state = info.resolve(state)
         if args.duration is not None:
             state = state.replace(duration=float(args.duration), bpm=None, bars=None)
         state = state.validate(d_sae)

@@ -24,7 +24,6 @@ from synth.conditioning import Conditioning, EncodingCache, build_conditioning
 from synth.config import SynthConfig
 from synth.denoise import denoise
 from synth.families.base import Family
-from synth.families.stable_audio import TINY_DEFAULT_STEPS  # noqa: F401  (analysis uses it)
 from synth.state import SynthState
 
 log = logging.getLogger(__name__)

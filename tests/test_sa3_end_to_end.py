@@ -93,3 +93,15 @@ def test_midi_replay_on_tiny_sa3(tmp_path):
     assert lengths == [44100, 2 * 44100]
     sides = [json.loads(p.read_text()) for p in out.glob("*.json")]
     assert all(s["backend"] == "tiny-sa3" and s["state"]["steps"] == 8 for s in sides)
+
+
+def test_validate_on_tiny_sa3_uses_its_defaults(tmp_path):
+    out = tmp_path / "v"
+    proc = subprocess.run([sys.executable, "-m", "bridge.cli", "analysis", "validate", "--backend", "tiny-sa3",
+                           "--pos", "loud drums", "--neg", "soft strings", "--modes", "text,guidance", "--n", "3",
+                           "--duration", "1", "--out", str(out)], cwd=REPO, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads((out / "results.json").read_text())
+    assert res["backend"] == "tiny-sa3" and res["steps"] == 8 and res["analysis_sr"] == 44100
+    assert set(res["modes"]) == {"text", "guidance"} and "guidance" in res["retention"]
