@@ -114,7 +114,17 @@ class Family:
 
     def compile(self, mode: str | None = None, backend: str = "inductor") -> None:
         """torch.compile the denoiser in place (CUDA graphs with mode="reduce-overhead" on a GPU)."""
-        raise NotImplementedError(f"the {self.backend} backend has no compiled path")
+        pipe = getattr(self, "pipe", None)
+        if pipe is None or getattr(pipe, "transformer", None) is None:
+            raise NotImplementedError(f"the {self.backend} backend has no compiled path")
+        pipe.transformer = torch.compile(pipe.transformer, mode=mode, backend=backend, dynamic=False)
+
+    def decode_in_batches(self, decode_fn, latents: torch.Tensor, seconds: float, batch: int) -> torch.Tensor:
+        """`decode_fn(latents[s:s+batch]) -> audio`, trimmed to the clip, float32 on the CPU, concatenated:
+        decoders' memory grows with the batch, so long or many clips go through in slices."""
+        n = int(seconds * self.sample_rate)
+        return torch.cat([decode_fn(latents[s:s + batch])[:, :, :n].float().cpu()
+                          for s in range(0, latents.shape[0], max(1, batch))])
 
 
 def concat_inputs(branches: Sequence[Inputs]) -> Inputs:

@@ -208,18 +208,10 @@ class StableAudioFamily(Family):
             return scheduler.step(pred, t, latents, generator=list(generators)).prev_sample
 
     def decode(self, latents, seconds, decode_batch: int = 8) -> torch.Tensor:
-        n = int(seconds * self.sample_rate)
-        out = []
-        for s in range(0, latents.shape[0], decode_batch):
-            audio = self.pipe.vae.decode(latents[s:s + decode_batch]).sample
-            out.append(audio[:, :, :n].float().cpu())
-        return torch.cat(out)
+        return self.decode_in_batches(lambda x: self.pipe.vae.decode(x).sample, latents, seconds, decode_batch)
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {k: getattr(self.pipe, k) for k in ("text_encoder", "projection_model", "transformer", "vae")}
-
-    def compile(self, mode: str | None = None, backend: str = "inductor") -> None:
-        self.pipe.transformer = torch.compile(self.pipe.transformer, mode=mode, backend=backend, dynamic=False)
 
 
 def load(backend: str, model_id: str | None, device: torch.device, dtype: str | None,

@@ -186,19 +186,13 @@ class StableAudio3Family(Family):
         return scheduler.step(pred, t, latents, generator=list(generators)).prev_sample
 
     def decode(self, latents, seconds, decode_batch: int = 4) -> torch.Tensor:
-        # The SAME decoder builds a dense band mask over its sequence: decode long clips in small batches.
-        n = int(seconds * self.sample_rate)
-        out = []
-        for s in range(0, latents.shape[0], decode_batch):
-            audio = self.pipe.vae.decode(latents[s:s + decode_batch].to(self.pipe.vae.dtype)).sample
-            out.append(audio[:, :, :n].clamp(-1.0, 1.0).float().cpu())
-        return torch.cat(out)
+        # The SAME decoder builds a dense band mask over its sequence: small batches. Clamped as the pipeline does.
+        vae = self.pipe.vae
+        return self.decode_in_batches(lambda x: vae.decode(x.to(vae.dtype)).sample.clamp(-1.0, 1.0), latents,
+                                      seconds, decode_batch)
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {k: getattr(self.pipe, k) for k in ("text_encoder", "duration_embedder", "transformer", "vae")}
-
-    def compile(self, mode: str | None = None, backend: str = "inductor") -> None:
-        self.pipe.transformer = torch.compile(self.pipe.transformer, mode=mode, backend=backend, dynamic=False)
 
 
 def load(backend: str, model_id: str | None, device: torch.device, dtype: str | None,
