@@ -53,13 +53,37 @@ def slider_name(prompts: Sequence[str], taken: set[str] | None = None) -> str:
     return name
 
 
+def coherence(prompts: Sequence[str]) -> float:
+    """The share of a feature's top prompts that contain its most common content word: a slider is easy
+    to name, and to hear, when its prompts agree on what it is about."""
+    if not prompts:
+        return 0.0
+    counts: Counter[str] = Counter()
+    for text in prompts:
+        counts.update({w for w in re.findall(r"[a-z][a-z'-]+", text.lower()) if len(w) > 2 and w not in STOPWORDS})
+    return counts.most_common(1)[0][1] / len(prompts) if counts else 0.0
+
+
 def choose_sliders(features: Sequence[dict], W_dec: np.ndarray, n: int,
-                   density_range: tuple[float, float] = DENSITY_RANGE, max_cosine: float = MAX_COSINE) -> list[int]:
-    """The ids of up to `n` labelled features that are most distinct: most selective first (then most
-    strongly active), skipping any whose decoder direction has |cosine| > max_cosine with one chosen."""
+                   density_range: tuple[float, float] = DENSITY_RANGE, max_cosine: float = MAX_COSINE,
+                   about: Sequence[str] = ()) -> list[int]:
+    """The ids of up to `n` labelled features that are most distinct. Candidates fire on a moderate share
+    of prompts and learned mostly from real captions (not the templated probing sets); the most coherent
+    go first (then the most selective, then the most strongly active), skipping any whose decoder
+    direction has |cosine| > max_cosine with one already chosen. With `about`, only features whose top
+    prompts' most common word is one of those words qualify (e.g. the instruments a model knows)."""
     lo, hi = density_range
-    candidates = [x for x in features if x["top"] and lo <= x["density"] <= hi]
-    candidates.sort(key=lambda x: (-(x["selectivity"] or 0.0), -x["mean_activation"], x["id"]))
+    about = {w.lower() for w in about}
+
+    def from_captions(x) -> bool:
+        return sum(not str(t.get("source", "")).startswith("probe") for t in x["top"]) * 2 >= len(x["top"])
+
+    def on_topic(x) -> bool:
+        return not about or slider_name([t["text"] for t in x["top"]]).split("-")[0] in about
+
+    candidates = [x for x in features if x["top"] and lo <= x["density"] <= hi and from_captions(x) and on_topic(x)]
+    candidates.sort(key=lambda x: (-round(coherence([t["text"] for t in x["top"]]), 1), -(x["selectivity"] or 0.0),
+                                   -x["mean_activation"], x["id"]))
     unit = W_dec / np.maximum(np.linalg.norm(W_dec, axis=1, keepdims=True), 1e-12)
     chosen: list[int] = []
     for x in candidates:
@@ -105,8 +129,10 @@ def encoder_for(args):
 
 
 def train_step(acts, out: Path, args) -> Path:
+    import torch
+
     from analysis.sae_trainer import TrainConfig, train_and_save
-    from synth.sae import SAEFileError, load_sae
+    from synth.sae import SAEFileError, load_sae, save_sae
 
     sae_dir = out / "sae"
     try:
@@ -114,11 +140,15 @@ def train_step(acts, out: Path, args) -> Path:
         meta = old.metadata or {}
         if meta.get("encoder") == acts.index.get("encoder") and meta.get("corpus_hash") == acts.index.get("corpus_sha256"):
             print(f"3/5 SAE: reusing {sae_dir} (trained on these activations)")
+            if args.half and old.W_dec.dtype != torch.float16:
+                save_sae(old.half(), sae_dir)
             return sae_dir
     except (SAEFileError, OSError):
         pass
     cfg = TrainConfig(expansion=args.expansion, k=args.k, epochs=args.epochs, device=args.device)
     result = train_and_save(acts, cfg, sae_dir)
+    if args.half:  # a shipped SAE: half the bytes; loading on a CPU computes in float32 again
+        save_sae(result.sae.half(), sae_dir)
     m = result.metrics
     print(f"3/5 SAE: {cfg.arch} {cfg.expansion}x k={cfg.k}, {cfg.epochs} epochs: held-out FVU {m['fvu']:.4f}, "
           f"dead {100 * m['dead_fraction']:.1f}% -> {sae_dir}")
@@ -161,7 +191,7 @@ def run(args) -> int:
           f"-> {out / 'atlas'}")
 
     W_dec = sae.W_dec.detach().float().numpy()
-    ids = choose_sliders(atlas["features"], W_dec, args.sliders)
+    ids = choose_sliders(atlas["features"], W_dec, args.sliders, about=args.about or ())
     taken: set[str] = set()
     names = {}
     for fid in ids:
@@ -200,5 +230,9 @@ def register(sub) -> None:
     p.add_argument("--strength", type=float, default=4.0, help="each slider's range is ±this (default 4)")
     p.add_argument("--prompt", default="music", help="the preset's prompt (default 'music')")
     p.add_argument("--preset", metavar="NAME", default=None, help="preset name (default BACKEND-sliders)")
+    p.add_argument("--about", nargs="+", metavar="WORD", default=None,
+                   help="sliders only from features whose prompts are mostly about these words (e.g. the "
+                        "instruments and qualities a model knows)")
+    p.add_argument("--half", action="store_true", help="store the SAE in float16 (half the size; for shipping)")
     p.add_argument("--device", default=None)
     p.set_defaults(func=run)

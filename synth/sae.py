@@ -220,6 +220,8 @@ def load_sae(path, device=None) -> SparseAutoencoder:
         if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in scale):
             raise SAEFileError(f"metadata.feature_scale holds non-numeric or non-finite values: {cfg_path}")
     dtype = tensors["W_dec"].dtype
+    if dtype in (torch.float16, torch.bfloat16) and (device is None or torch.device(device).type == "cpu"):
+        dtype = torch.float32  # stored small (a shipped SAE), computed in float32 on the CPU
     sae = sae.to(dtype)
     with torch.no_grad():
         for name, t in tensors.items():

@@ -45,6 +45,20 @@ def test_choose_sliders_prefers_selective_and_skips_near_duplicates():
     assert choose_sliders(feats, W, 3) == [0, 3]
 
 
+def test_choose_sliders_prefers_coherent_caption_features_and_filters_by_topic():
+    def feat(i, texts, source="audiocaps"):
+        return {"id": i, "top": [{"text": t, "source": source} for t in texts], "density": 0.05,
+                "selectivity": 1.0, "mean_activation": 1.0}
+
+    feats = [feat(0, ["dog barks", "a cat", "rain falls"]),                  # incoherent
+             feat(1, ["a church bell rings", "church bell", "bells of a church"]),
+             feat(2, ["happy Yoruba song", "happy Yoruba music", "happy Yoruba dance"], "probe-tradition"),
+             feat(3, ["solo piano", "piano chords", "electric piano"])]
+    W = np.eye(4, 8)
+    assert choose_sliders(feats, W, 4)[:2] == [1, 3] and 2 not in choose_sliders(feats, W, 4)
+    assert choose_sliders(feats, W, 4, about=["piano", "drums"]) == [3]
+
+
 @pytest.fixture(scope="module")
 def sliders_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("sliders")
