@@ -136,6 +136,10 @@ def save_sae(sae: SparseAutoencoder, path) -> None:
         for f in (tmp / WEIGHTS_FILE, tmp / CFG_FILE):  # safetensors writes owner-only files
             os.chmod(f, 0o666 & ~current_umask())
         if path.exists():
+            # Files kept beside the weights (metrics, labels, plots) survive a re-save.
+            for extra in path.iterdir():
+                if extra.is_file() and extra.name not in (WEIGHTS_FILE, CFG_FILE) and not extra.name.startswith("."):
+                    shutil.copy2(extra, tmp / extra.name)
             # Directories cannot be replaced in one rename: move the old one aside first.
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
             os.replace(path, old / "sae")

@@ -87,10 +87,20 @@ def test_round_trip_saelens_layout(tmp_path, arch, saelens):
 
 def test_save_replaces_existing_folder_and_leaves_no_temp(tmp_path):
     save_sae(random_sae(4, 8, seed=0), tmp_path / "sae")
+    (tmp_path / "sae" / "metrics.json").write_text("{}")
     second = random_sae(4, 8, seed=1)
     save_sae(second, tmp_path / "sae")
     assert torch.equal(load_sae(tmp_path / "sae").W_dec, second.W_dec)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sae"]
+    assert (tmp_path / "sae" / "metrics.json").read_text() == "{}"  # files kept beside the weights survive
+
+
+def test_half_precision_sae_is_small_on_disk_and_float32_on_the_cpu(tmp_path):
+    sae = random_sae(4, 8, seed=0)
+    save_sae(sae.half(), tmp_path / "sae")
+    loaded = load_sae(tmp_path / "sae")
+    assert json.loads((tmp_path / "sae" / "cfg.json").read_text())["dtype"] == "float16"
+    assert loaded.W_dec.dtype == torch.float32 and torch.allclose(loaded.W_dec, sae.W_dec.float(), atol=1e-3)
 
 
 def test_plain_saelens_folder_without_our_metadata_loads(tmp_path):
