@@ -126,6 +126,8 @@ class Controller:
         # Set by the daemon: resolve(state) fills in the backend's default steps / cfg where the state
         # leaves them unset, so /synth/state shows the values a render uses.
         self.resolve: Callable[[SynthState], SynthState] | None = None
+        # Set by the daemon: feature_info(id) -> the feature's top prompts; raises ValueError if unknown.
+        self.feature_info: Callable[[int], list[str]] | None = None
         self.changes = 0
         self._exact: dict[str, Callable[[str, Sequence], Sequence[Reply]]] = {
             "/synth/prompt": self._prompt,
@@ -140,6 +142,7 @@ class Controller:
             "/synth/preset/list": self._preset_list,
             "/synth/state": self._state_query,
             "/synth/status": self._status_query,
+            "/synth/feature/info": self._feature_info,
             "/synth/preview/steps": self._preview_steps,
             "/synth/learn": self._learn,
             "/synth/ping": self._ping,
@@ -338,6 +341,16 @@ class Controller:
         self.learn(target)
         log.info("MIDI learn: the next CC maps to %s", target)
         return NO_REPLIES
+
+    def _feature_info(self, address: str, args: Sequence) -> Sequence[Reply]:
+        fid = _whole(_one_number(args), 0, 10**9, "feature id")
+        if self.feature_info is None:
+            raise CommandError("no SAE is loaded, so there are no features (start serve with --sae DIR)")
+        try:
+            prompts = self.feature_info(fid)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        return (("/synth/feature/info", [fid, " | ".join(prompts)]),)
 
     def _ping(self, address: str, args: Sequence) -> Sequence[Reply]:
         return (("/synth/pong", []),)

@@ -72,6 +72,7 @@ class Daemon:
         )
         self.controller.status = self.status
         self.controller.resolve = getattr(engine, "resolve", None)
+        self.controller.feature_info = getattr(engine, "feature_info", None)
         self.server = server or OscServer(None, host, port, AllowList(allow))
         self.server.controller = self.controller
         self.midi_in = None

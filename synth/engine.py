@@ -71,6 +71,16 @@ class Engine:
     def d_sae(self) -> int | None:
         return self.sae.d_sae if self.sae is not None else None
 
+    def feature_info(self, fid: int) -> list[str]:
+        """The prompts SAE feature `fid` fires on most (correlational labels from `analysis sliders`)."""
+        if self.sae is None:
+            raise ValueError("no SAE is loaded, so there are no features (start serve with --sae DIR)")
+        if not 0 <= fid < self.sae.d_sae:
+            raise ValueError(f"unknown feature id {fid}; the SAE has {self.sae.d_sae} features (0..{self.sae.d_sae - 1})")
+        if not self.sae.labels:
+            raise ValueError(f"SAE {self.sae_id} has no labels.json (make one with `latent-synth analysis sliders`)")
+        return list(self.sae.labels.get(fid, []))
+
     # ------------------------------------------------------------------ conditioning
     def resolve(self, state: SynthState) -> SynthState:
         """The state with unset steps / cfg filled in with this backend's defaults (what is rendered)."""

@@ -7,6 +7,7 @@ Folder: ``cfg.json`` + ``sae_weights.safetensors`` with ``W_enc [d_in, d_sae]``,
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -21,6 +22,8 @@ ARCHS = ("relu-l1", "topk", "batchtopk")
 # Our architecture -> the SAELens architecture whose forward pass reads our weights.
 SAELENS_ARCH = {"relu-l1": "standard", "topk": "topk", "batchtopk": "jumprelu"}
 CFG_FILE = "cfg.json"
+log = logging.getLogger(__name__)
+LABELS_FILE = "labels.json"
 WEIGHTS_FILE = "sae_weights.safetensors"
 
 
@@ -47,6 +50,7 @@ class SparseAutoencoder(torch.nn.Module):
         self.b_dec = torch.nn.Parameter(torch.zeros(d_in))
         self.register_buffer("threshold", torch.zeros(d_sae))
         self.metadata: dict = dict(metadata or {})
+        self.labels: dict[int, list[str]] = {}  # feature id -> its top prompts (labels.json, written by `analysis sliders`)
 
     # --- math -------------------------------------------------------------------------------
     def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
@@ -232,4 +236,18 @@ def load_sae(path, device=None) -> SparseAutoencoder:
             getattr(sae, name).copy_(t)
     if device is not None:
         sae = sae.to(device)
+    sae.labels = _read_labels(path / LABELS_FILE)
     return sae.eval()
+
+
+def _read_labels(path: Path) -> dict[int, list[str]]:
+    """labels.json's top prompts per feature; {} when absent. A broken file is reported and skipped:
+    labels are a convenience, the weights are what matter."""
+    if not path.is_file():
+        return {}
+    try:
+        feats = json.loads(path.read_text(encoding="utf-8"))["features"]
+        return {int(k): [str(t) for t in v["top"]] for k, v in feats.items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        log.warning("ignoring unreadable SAE labels %s: %s", path, exc)
+        return {}
