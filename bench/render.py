@@ -32,6 +32,7 @@ from synth.backends import NAMES, load_backend  # noqa: E402
 from synth.config import SynthConfig  # noqa: E402
 from synth.engine import build_engine  # noqa: E402
 from synth.families.base import generators  # noqa: E402
+from synth.families.loading import cpu_has_fast_bf16  # noqa: E402
 from synth.state import PromptSlot, SynthState  # noqa: E402
 
 
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--dtype", default="auto", help="our render's dtype; the plain reference runs in float32")
     ap.add_argument("--compile", action="store_true", help="torch.compile the denoiser (CUDA graphs on a GPU)")
+    ap.add_argument("--quantize", choices=("int8",), default=None, help="CPU: dynamic int8 Linear layers")
     ap.add_argument("--steps", type=int, default=None, help="default: the backend's")
     ap.add_argument("--cfg", type=float, default=None, help="default: the backend's")
     ap.add_argument("--seconds", type=float, default=5.0)
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
     backend = args.backend or ("random-full" if torch.cuda.is_available() else "tiny")
     config = SynthConfig(backend=backend, model_id=args.model_id, device=args.device, dtype=args.dtype,
-                         size=args.size, compile=args.compile)
+                         size=args.size, compile=args.compile, quantize=args.quantize)
     t0 = time.perf_counter()
     engine = build_engine(config)
     load_s = time.perf_counter() - t0
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     reference = None
     if not args.no_plain and hasattr(family, "pipe"):
         ref_family = family
-        if family.dtype != torch.float32 or args.compile:
+        if family.dtype != torch.float32 or args.compile or args.quantize:
             ref_family = load_backend(backend, args.model_id, args.device, "float32", size=args.size)
         old = torch.get_num_threads()
         if family.threads:
@@ -151,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     dtype = info["dtype"]
     print(f"backend {backend} ({engine.model_id}) on {engine.device}, ours in {dtype}, {args.seconds:g} s clip, "
           f"{state.steps} steps, cfg {state.cfg:g}, median of {args.repeats}; model load {load_s:.1f} s"
-          f"{', compiled' if args.compile else ''}")
+          f"{', compiled' if args.compile else ''}{', int8 quantized' if args.quantize else ''}")
+    print(f"CPU: {torch.backends.cpu.get_cpu_capability()}; bfloat16 matrix units: {cpu_has_fast_bf16()}"
+          if not engine.device.startswith("cuda") else f"GPU: {torch.cuda.get_device_name()}")
     if info.get("estimate"):
         print(f"NOTE: {info['estimate']}")
     print(f"{'path':<40}{'seconds':>9}{'real-time factor':>18}")

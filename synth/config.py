@@ -36,6 +36,7 @@ class SynthConfig:
     dtype: str = "auto"                   # auto = fp16 on CUDA, fp32 on CPU
     cpu_offload: bool = False             # stable-audio(-3) only: diffusers model CPU offload
     compile: bool = False                 # torch.compile the denoiser (CUDA graphs on a GPU)
+    quantize: str | None = None           # "int8": dynamic int8 Linear layers (CPU, float32 only)
     soundfont: str | None = None          # score backend: a General MIDI .sf2; None = the first one installed
     sae: str | None = None                # SAE folder (cfg.json + sae_weights.safetensors)
     window: str = "clip"                  # clip = denoise only the frames needed; full = 1024 frames then crop
@@ -55,6 +56,8 @@ class SynthConfig:
             raise bad("backend", f"{self.backend!r} is not one of {', '.join(BACKENDS)}")
         if self.size not in SIZES:
             raise bad("size", f"{self.size!r} is not one of {', '.join(SIZES)}")
+        if self.quantize not in (None, "int8"):
+            raise bad("quantize", f"{self.quantize!r} is not null or int8")
         if self.window not in WINDOWS:
             raise bad("window", f"{self.window!r} is not one of {', '.join(WINDOWS)}")
         if self.wav_subtype not in WAV_SUBTYPES:
@@ -151,7 +154,7 @@ def _read(path: Path) -> dict:
     return data
 
 
-ENGINE_FLAGS = ("backend", "model_id", "device", "sae", "size", "dtype", "soundfont")
+ENGINE_FLAGS = ("backend", "model_id", "device", "sae", "size", "dtype", "soundfont", "quantize")
 
 
 def config_from_flags(args) -> SynthConfig:

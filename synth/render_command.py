@@ -38,6 +38,8 @@ def register(subparsers) -> None:
     p.add_argument("--size", metavar="SIZE", help="random-full-sa3 only: medium | small (an estimate)")
     p.add_argument("--soundfont", metavar="FILE",
                    help="score backend: a General MIDI .sf2 (default: FluidR3_GM, else TimGM6mb, installed)")
+    p.add_argument("--quantize", metavar="KIND", help="CPU: int8 = dynamic int8 Linear layers (about 2x faster "
+                                                     "for full-size Stable Audio 3 on an AVX2 CPU)")
     p.add_argument("--compile", action="store_true", default=None,
                    help="torch.compile the denoiser (CUDA graphs on a GPU): slower first clip, faster after")
     p.add_argument("--device", metavar="DEV", help="auto | cpu | cuda | cuda:N")
@@ -201,6 +203,7 @@ def run(args) -> int:
         backend=_flag_choice("--backend", args.backend, BACKEND_NAMES) if args.backend else None,
         model_id=args.model_id, device=args.device,
         size=_flag_choice("--size", args.size, SIZES) if args.size else None, compile=args.compile,
+        quantize=_flag_choice("--quantize", args.quantize, ("int8",)) if args.quantize else None,
         dtype=_flag_choice("--dtype", args.dtype, ("auto", "float16", "bfloat16", "float32")) if args.dtype else None,
         cpu_offload=args.cpu_offload, sae=args.sae, soundfont=args.soundfont,
         window=_flag_choice("--window", args.window, ("clip", "full")) if args.window else None,

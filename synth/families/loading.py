@@ -34,6 +34,17 @@ def resolve_dtype(dtype: str | None, device: torch.device, cpu_auto: torch.dtype
     return DTYPES[dtype]
 
 
+def cpu_has_fast_bf16() -> bool:
+    """True on CPUs with bfloat16 matrix units (AMX-BF16 or AVX512-BF16), where bfloat16 is faster than
+    float32. Elsewhere (e.g. AVX2-only CPUs) bfloat16 matmuls are emulated and much slower."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
 def check_offload(cpu_offload: bool, device: torch.device) -> None:
     if not cpu_offload:
         return

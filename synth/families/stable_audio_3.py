@@ -26,7 +26,7 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from synth.encoders import T5GEMMA_ID, T5GEMMA_MAX_LENGTH, TINY_T5_DIM, TINY_T5GEMMA_ID, TextEncoder
 from synth.families.base import Defaults, Family, Inputs
-from synth.families.loading import check_offload, from_pretrained, quiet, resolve_dtype
+from synth.families.loading import check_offload, cpu_has_fast_bf16, from_pretrained, quiet, resolve_dtype
 
 DEFAULT_MODEL_ID = "stabilityai/stable-audio-3-medium"
 SAMPLE_RATE = 44100
@@ -36,6 +36,12 @@ BASE = Defaults(steps=100, cfg=7.0, preview_steps=12)
 MAX_SECONDS = {"medium": 380.0, "small": 120.0}
 SMALL_ESTIMATE = ("stable-audio-3-small is an estimate: DiT 1024 wide x 16 deep (~437M) + SAME-S (~108M); "
                   "the small checkpoints' exact configs are not in diffusers")
+
+
+def cpu_auto_dtype() -> torch.dtype:
+    # bfloat16 where the CPU has bfloat16 matrix units, float32 elsewhere (docs/engine.md has the numbers).
+    return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
+
 
 GATED_HELP = (
     "Stable Audio 3 weights come from the Hugging Face Hub: accept the licence of "
@@ -207,7 +213,7 @@ def load(backend: str, model_id: str | None, device: torch.device, dtype: str | 
                                     dtype=torch.float32, encoder_id=TINY_T5GEMMA_ID, max_seconds=MAX_SECONDS["small"])
         family.threads = 1 if device.type == "cpu" else None
     elif backend == "random-full-sa3":
-        dt = resolve_dtype(dtype, device)
+        dt = resolve_dtype(dtype, device, cpu_auto=cpu_auto_dtype())
         with quiet(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             pipe = StableAudio3Pipeline(**full_components(size, init_device=device))
@@ -216,7 +222,7 @@ def load(backend: str, model_id: str | None, device: torch.device, dtype: str | 
                                     device=device, dtype=dt, encoder_id="random-full-t5gemma",
                                     max_seconds=MAX_SECONDS[size], estimate=SMALL_ESTIMATE if size == "small" else None)
     elif backend == "stable-audio-3":
-        dt = resolve_dtype(dtype, device)
+        dt = resolve_dtype(dtype, device, cpu_auto=cpu_auto_dtype())
         check_offload(cpu_offload, device)
         name = model_id or DEFAULT_MODEL_ID
         pipe = from_pretrained(StableAudio3Pipeline, name, dt, GATED_HELP)
