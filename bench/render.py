@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
 
     out_dir = Path(tempfile.mkdtemp(prefix="latent-synth-bench-"))
     windows = ("clip", "full") if "full" in family.windows and family.family != "stable-audio-3" else ("clip",)
-    results: dict[str, float] = {}
+    results: dict[str, float] = {}   # medians
+    best: dict[str, float] = {}      # fastest runs: on a shared machine, the closest to its real speed
     ours_audio = {}
     for window in windows:
         def ours(window=window):
@@ -126,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             engine.write(np.nan_to_num(audio[0]), state, out_dir, extras=extras[0])
             ours_audio[window] = audio[0]
         results[f"ours_{window}"], runs = timed(ours, args.repeats, engine.device)
+        best[f"ours_{window}"] = min(runs)
         print(f"  ours_{window:<6} {results[f'ours_{window}']:8.3f} s (runs: {', '.join(f'{t:.3f}' for t in runs)})",
               file=sys.stderr)
     peak = peak_memory_mb(engine.device)
@@ -144,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                 reference = plain_call(ref_family, args.prompt, args.seconds, state.steps, state.cfg, state.seed)
                 engine.write(np.nan_to_num(reference[0].numpy()), state, out_dir)
             results["plain_call"], runs = timed(plain, args.repeats, engine.device)
+            best["plain_call"] = min(runs)
         finally:
             torch.set_num_threads(old)
         print(f"  plain_call  {results['plain_call']:8.3f} s (runs: {', '.join(f'{t:.3f}' for t in runs)})",
@@ -158,15 +161,17 @@ def main(argv: list[str] | None = None) -> int:
           if not engine.device.startswith("cuda") else f"GPU: {torch.cuda.get_device_name()}")
     if info.get("estimate"):
         print(f"NOTE: {info['estimate']}")
-    print(f"{'path':<40}{'seconds':>9}{'real-time factor':>18}")
+    print(f"{'path':<40}{'median s':>9}{'best s':>9}{'real-time factor':>18}")
     for name, secs in results.items():
         label = {"ours_clip": "ours, trigger -> WAV (window=clip)", "ours_full": "ours, trigger -> WAV (window=full)",
                  "plain_call": "plain __call__ (float32) -> WAV"}[name]
-        print(f"{label:<40}{secs:>9.3f}{args.seconds / secs:>17.1f}x")
+        print(f"{label:<40}{secs:>9.3f}{best[name]:>9.3f}{args.seconds / secs:>17.1f}x")
     ratios = {}
     if "plain_call" in results:
         ratios["plain_over_ours"] = results["plain_call"] / results["ours_clip"]
-        print(f"plain / ours = {ratios['plain_over_ours']:.2f}x faster")
+        ratios["plain_over_ours_best"] = best["plain_call"] / best["ours_clip"]
+        print(f"plain / ours = {ratios['plain_over_ours']:.2f}x faster (medians), "
+              f"{ratios['plain_over_ours_best']:.2f}x (best runs)")
     if "ours_full" in results:
         ratios["full_over_clip"] = results["ours_full"] / results["ours_clip"]
         print(f"full / clip  = {ratios['full_over_clip']:.2f}x faster")
@@ -185,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({
             "backend": backend, **info, "seconds": args.seconds, "steps": state.steps, "cfg": state.cfg,
-            "repeats": args.repeats, "compiled": args.compile, "load_seconds": load_s, **results, **ratios,
+            "repeats": args.repeats, "compiled": args.compile, "load_seconds": load_s, **results,
+            "best": best, **ratios,
             "peak_mib": peak, "vs_float32": similarity}, indent=2) + "\n")
     return 0
 
