@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib
 
-_GROUPS = ["analysis.cli_sae", "analysis.cli_research", "analysis.sliders"]
+_GROUPS = ["analysis.cli_sae", "analysis.cli_research", "analysis.sliders", "analysis.cli_score"]
 
 
 def register(subparsers) -> None:

@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     peak = peak_memory_mb(engine.device)
 
     reference = None
-    if not args.no_plain and hasattr(family, "pipe"):
+    if not args.no_plain and callable(getattr(family, "pipe", None)):  # the score family has no pipeline call
         ref_family = family
         if family.dtype != torch.float32 or args.compile or args.quantize:
             ref_family = load_backend(backend, args.model_id, args.device, "float32", size=args.size)

@@ -1,0 +1,150 @@
+"""Score <-> control curves (raw, before normalisation); the channel layout is in `synth.score.layout`.
+
+Encoding is exact on the frame grid. Decoding reads notes back: the tempo is 2^mean(tempo curve), clamped to the trained range; an onset is a local peak of the onset
+curve, quantised to the 16th-note grid of the decoded tempo (a frame is 46 ms, coarser than a fast
+16th's timing needs); a note lasts while its gate stays up, until the next onset; its key is the median
+of the pitch curve over the note, snapped to the decoded key; instruments are the argmax of the mean
+one-hot codes.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from synth.score import layout as L
+from synth.score.score import DRUM_KEYS, ROLES, DrumHit, Note, Score, Voice
+from synth.score.theory import snap, triad
+
+GRID = 4           # decoded onsets snap to 1/GRID beat (16th notes)
+THRESHOLD = 0.5    # onset / gate curves are 0..1 when exact
+DRUM_THRESHOLD = 0.15  # a hit's raw value is velocity / 127; the generator's softest hits are ~0.24
+
+
+def _chords(notes: list[Note]) -> list[Note]:
+    """One event per distinct start: the lowest note (a chord's root) stands for the chord."""
+    by_start: dict[float, Note] = {}
+    for n in sorted(notes, key=lambda n: (n.start, n.pitch)):
+        by_start.setdefault(n.start, n)
+    return list(by_start.values())
+
+
+def score_to_curves(score: Score, frames: int) -> np.ndarray:
+    """Raw curves [N_CHANNELS, frames] float32."""
+    out = np.zeros((L.N_CHANNELS, frames), np.float32)
+    spb = score.seconds_per_beat
+    out[L.INDEX["tempo"]] = math.log2(score.bpm)
+    out[L.INDEX["tonic_cos"]] = math.cos(2 * math.pi * score.tonic / 12)
+    out[L.INDEX["tonic_sin"]] = math.sin(2 * math.pi * score.tonic / 12)
+    out[L.INDEX["mode"]] = 1.0 if score.mode == "major" else -1.0
+    for hit in score.drums:
+        f = L.frame_of(hit.start * spb)
+        if 0 <= f < frames:
+            row = L.DRUM0 + hit.lane
+            out[row, f] = max(out[row, f], hit.velocity / 127.0)
+    for voice in score.voices:
+        base = L.voice_base(voice.role)
+        events = _chords(voice.notes) if voice.role == "harmony" else sorted(voice.notes, key=lambda n: n.start)
+        pitch = np.full(frames, np.nan, np.float32)
+        vel = np.full(frames, np.nan, np.float32)
+        for n in events:
+            on = L.frame_of(n.start * spb)
+            if on >= frames:
+                continue
+            off = min(frames, max(on + 1, L.frame_of((n.start + n.duration) * spb)))
+            out[base, on] = 1.0
+            out[base + 1, on:off] = 1.0
+            pitch[on] = (n.pitch - 60) / 12.0
+            vel[on] = n.velocity / 127.0
+        out[base + 2] = _hold(pitch)
+        out[base + 3] = _hold(vel)
+        if events:
+            out[base + 4 + voice.program // 8] = 1.0
+            out[base + 20 + voice.program % 8] = 1.0
+    return out
+
+
+def _hold(values: np.ndarray) -> np.ndarray:
+    """Forward-fill NaNs from the last set value (back-fill before the first; 0 when none is set)."""
+    idx = np.where(np.isnan(values), 0, np.arange(len(values)))
+    np.maximum.accumulate(idx, out=idx)
+    filled = values[idx]
+    first = np.flatnonzero(~np.isnan(values))
+    if not len(first):
+        return np.zeros_like(values)
+    filled[: first[0]] = values[first[0]]
+    return filled
+
+
+def _peaks(curve: np.ndarray, threshold: float) -> np.ndarray:
+    """Frames where `curve` crosses `threshold` at a local maximum (the first of a plateau)."""
+    prev = np.concatenate([[-np.inf], curve[:-1]])
+    nxt = np.concatenate([curve[1:], [-np.inf]])
+    return np.flatnonzero((curve >= threshold) & (curve > prev) & (curve >= nxt))
+
+
+def _quantise(frames: np.ndarray, bpm: float) -> np.ndarray:
+    beats = frames / L.FRAME_RATE * bpm / 60.0
+    return np.round(beats * GRID) / GRID
+
+
+def decode_key(curves: np.ndarray) -> tuple[float, int, str]:
+    bpm = float(2.0 ** float(curves[L.INDEX["tempo"]].mean()))
+    angle = math.atan2(float(curves[L.INDEX["tonic_sin"]].mean()), float(curves[L.INDEX["tonic_cos"]].mean()))
+    tonic = int(round(angle * 12 / (2 * math.pi))) % 12
+    mode = "major" if float(curves[L.INDEX["mode"]].mean()) >= 0 else "minor"
+    # Guidance can push the constant tempo curve past anything the model was trained on.
+    return min(float(L.BPM_RANGE[1]), max(float(L.BPM_RANGE[0]), bpm)), tonic, mode
+
+
+def _decode_voice(curves: np.ndarray, role: str, bpm: float, tonic: int, mode: str) -> Voice | None:
+    base = L.voice_base(role)
+    onset, gate, pitch, vel = curves[base], curves[base + 1], curves[base + 2], curves[base + 3]
+    frames = curves.shape[1]
+    peaks = _peaks(onset, THRESHOLD)
+    if not len(peaks):
+        return None
+    starts = _quantise(peaks, bpm)
+    keep = np.concatenate([[True], starts[1:] != starts[:-1]])  # two peaks on one grid slot: one note
+    peaks, starts = peaks[keep], starts[keep]
+    beat_per_frame = bpm / 60.0 / L.FRAME_RATE
+    notes: list[Note] = []
+    for i, (f, start) in enumerate(zip(peaks, starts)):
+        limit = peaks[i + 1] if i + 1 < len(peaks) else frames
+        end = f + 1
+        while end < limit and gate[end] >= THRESHOLD:
+            end += 1
+        duration = max(end * beat_per_frame - start, 0.5 * beat_per_frame)
+        key = snap(60.0 + 12.0 * float(np.median(pitch[f:end])), tonic, mode)
+        velocity = int(np.clip(round(127.0 * float(np.mean(vel[f:end]))), 1, 127))
+        keys = triad(key, tonic, mode) if role == "harmony" else (key,)
+        notes.extend(Note(float(start), float(duration), int(k), velocity) for k in keys if 0 <= k <= 127)
+    fam = int(np.argmax(curves[base + 4:base + 20].mean(axis=1)))
+    member = int(np.argmax(curves[base + 20:base + 28].mean(axis=1)))
+    return Voice(role, fam * 8 + member, notes)
+
+
+def _decode_drums(curves: np.ndarray, bpm: float) -> list[DrumHit]:
+    hits = []
+    for lane in range(len(DRUM_KEYS)):
+        curve = curves[L.DRUM0 + lane]
+        peaks = _peaks(curve, DRUM_THRESHOLD)
+        starts = _quantise(peaks, bpm)
+        seen = set()
+        for f, start in zip(peaks, starts):
+            if start in seen:
+                continue
+            seen.add(start)
+            hits.append(DrumHit(float(start), lane, int(np.clip(round(127.0 * float(curve[f])), 1, 127))))
+    return sorted(hits, key=lambda h: (h.start, h.lane))
+
+
+def curves_to_score(curves: np.ndarray) -> Score:
+    """Raw curves [N_CHANNELS, frames] -> Score."""
+    if curves.ndim != 2 or curves.shape[0] != L.N_CHANNELS:
+        raise ValueError(f"score curves must be [{L.N_CHANNELS}, frames], got {tuple(curves.shape)}")
+    curves = np.nan_to_num(np.asarray(curves, np.float32))
+    bpm, tonic, mode = decode_key(curves)
+    voices = [v for role in ROLES if (v := _decode_voice(curves, role, bpm, tonic, mode)) is not None]
+    return Score(bpm=bpm, tonic=tonic, mode=mode, voices=voices, drums=_decode_drums(curves, bpm))
+

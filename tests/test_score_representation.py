@@ -1,0 +1,144 @@
+"""The score model's symbolic side: score <-> curves, MIDI, the sidecar summary, SoundFont discovery."""
+import io
+import random
+import shutil
+
+import mido
+import numpy as np
+import pytest
+
+from analysis.score_compose import compose
+from analysis.score_params import sample_params
+from synth.score import layout as L
+from synth.score.curves import curves_to_score, score_to_curves
+from synth.score.midi import score_to_midi
+from synth.score.normalisation import STD_FLOOR, Normalisation
+from synth.score.score import DrumHit, Note, Score, Voice
+from synth.score.soundfont import INSTALL_HELP, SoundFontError, find_soundfont
+from synth.score.summary import summary
+from synth.score.theory import triad
+
+
+def _notes(voice, frames, bpm):
+    inside = [n for n in voice.notes if n.start * 60 / bpm * L.FRAME_RATE < frames - 0.5]
+    return sorted((n.start, n.pitch, n.velocity) for n in inside)
+
+
+def test_channel_layout_is_documented_and_complete():
+    assert L.N_CHANNELS == 4 + 4 + 3 * 28 == len(set(L.CHANNELS))
+    for name in ("tempo", "mode", "drum_kick", "melody_onset", "harmony_pitch", "bass_family_15", "bass_member_7"):
+        assert name in L.INDEX
+    assert abs(L.FRAME_RATE - 44100 / 2048) < 1e-9
+
+
+def test_round_trip_keeps_the_notes_of_generated_pieces():
+    rng = random.Random(7)
+    for _ in range(40):
+        score = compose(sample_params(rng), rng)
+        back = curves_to_score(score_to_curves(score, L.MAX_FRAMES))
+        assert abs(back.bpm - score.bpm) < 0.01 and (back.tonic, back.mode) == (score.tonic, score.mode)
+        for voice in score.voices:
+            got = back.voice(voice.role)
+            assert got is not None and got.program == voice.program
+            assert _notes(got, L.MAX_FRAMES, score.bpm) == _notes(voice, L.MAX_FRAMES, score.bpm)
+        want_hits = sorted((h.start, h.lane, h.velocity) for h in score.drums
+                           if h.start * 60 / score.bpm * L.FRAME_RATE < L.MAX_FRAMES - 0.5)
+        assert sorted((h.start, h.lane, h.velocity) for h in back.drums) == want_hits
+
+
+def test_decoding_quantises_onsets_to_the_16th_grid():
+    score = Score(100.0, 2, "minor", [Voice("melody", 73, [Note(0.0, 1.0, 62, 90)])])
+    curves = score_to_curves(score, 64)
+    base = L.voice_base("melody")
+    curves[base] = 0.0
+    curves[base, 13] = 0.9  # 13 frames = 0.604 s = 1.006 beats at 100 bpm: quantised to beat 1
+    back = curves_to_score(curves)
+    assert [n.start for n in back.voice("melody").notes] == [1.0]
+
+
+def test_harmony_is_decoded_as_diatonic_triads():
+    chords = [Note(0.0, 2.0, p, 70) for p in triad(57, 0, "major")]  # A minor in C major
+    score = Score(120.0, 0, "major", [Voice("harmony", 48, chords)])
+    back = curves_to_score(score_to_curves(score, 64)).voice("harmony")
+    assert sorted(n.pitch for n in back.notes) == [57, 60, 64]
+
+
+def test_normalisation_round_trip_and_unit_variance():
+    rng = random.Random(1)
+    raw = np.stack([score_to_curves(compose(sample_params(rng), rng), 128) for _ in range(20)])
+    norm = Normalisation.fit(raw)
+    x = np.stack([norm.normalise(r) for r in raw])
+    assert np.allclose(norm.denormalise(x[0]), raw[0], atol=1e-4)
+    varying = raw.std(axis=(0, 2)) > STD_FLOOR  # below the floor a channel is scaled less (on purpose)
+    assert np.allclose(x.std(axis=(0, 2))[varying], 1.0, atol=0.05)
+    assert np.allclose(Normalisation.from_dict(norm.to_dict()).std, norm.std)
+
+
+def test_midi_file_holds_tempo_programs_and_notes():
+    score = Score(90.0, 0, "major", [Voice("melody", 42, [Note(0.0, 1.0, 60, 80), Note(1.0, 1.0, 62, 80)]),
+                                     Voice("bass", 33, [Note(0.0, 2.0, 36, 90)])],
+                  drums=[DrumHit(0.0, 0, 100), DrumHit(1.0, 1, 90)])
+    mid = mido.MidiFile(file=io.BytesIO(score_to_midi(score)))
+    msgs = [m for t in mid.tracks for m in t]
+    assert any(m.type == "set_tempo" and abs(mido.tempo2bpm(m.tempo) - 90) < 0.01 for m in msgs)
+    assert {(m.channel, m.program) for m in msgs if m.type == "program_change"} == {(0, 42), (2, 33)}
+    ons = [m for m in msgs if m.type == "note_on"]
+    assert sorted((m.channel, m.note) for m in ons) == [(0, 60), (0, 62), (2, 36), (9, 36), (9, 38)]
+
+
+def test_summary_has_exactly_the_contract_keys():
+    score = Score(123.456, 0, "major", [Voice("melody", 0, [Note(0, 1, 60, 100), Note(1, 1, 64, 50)]),
+                                        Voice("bass", 32, [])], drums=[DrumHit(0, 0, 90)])
+    s = summary(score)
+    assert set(s) == {"bpm", "drums", "voices"} and s["bpm"] == 123.46 and s["drums"] is True
+    assert s["voices"] == [{"role": "melody", "program": 0, "notes": 2, "mean_pitch": 62.0, "mean_velocity": 75.0}]
+
+
+def test_soundfont_errors_are_one_line(tmp_path):
+    with pytest.raises(SoundFontError) as exc:
+        find_soundfont(None, search_dirs=[str(tmp_path)])
+    assert str(exc.value) == INSTALL_HELP and "\n" not in INSTALL_HELP and "apt-get install" in INSTALL_HELP
+    with pytest.raises(SoundFontError, match="no such file"):
+        find_soundfont(str(tmp_path / "missing.sf2"))
+    (tmp_path / "mine.sf2").write_bytes(b"x")
+    assert find_soundfont(None, search_dirs=[str(tmp_path)]).name == "mine.sf2"
+
+
+def _have_synth():
+    try:
+        import fluidsynth  # noqa: F401
+
+        find_soundfont()
+        return True
+    except (ImportError, OSError):
+        return False
+
+
+@pytest.mark.skipif(not _have_synth(), reason="needs fluidsynth, pyfluidsynth and a GM SoundFont (.ci/run installs them)")
+def test_fluidsynth_renders_stereo_deterministically():
+    from synth.score.fluid import FluidRenderer
+
+    score = Score(120.0, 0, "major", [Voice("melody", 40, [Note(0.0, 1.0, 67, 100)]),
+                                      Voice("harmony", 0, [Note(0.0, 2.0, p, 70) for p in (60, 64, 67)])],
+                  drums=[DrumHit(0.0, 0, 110), DrumHit(1.0, 1, 110)])
+    r = FluidRenderer()
+    a = r.render(score, 1.5)
+    r.render(Score(90.0, voices=[Voice("melody", 73, [Note(0.0, 2.0, 72, 60)])]), 1.0)  # something else between
+    b = r.render(score, 1.5)
+    assert a.shape == (2, int(1.5 * 44100)) and a.dtype == np.float32
+    assert np.array_equal(a, b)
+    assert 0.01 < np.abs(a).max() <= 1.0 and not np.array_equal(a[0], a[1])  # sound, and stereo
+    silent = r.render(Score(120.0), 0.5)
+    assert np.abs(silent).max() == 0.0
+
+
+def test_bad_soundfont_file_is_refused_in_one_line(tmp_path):
+    if shutil.which("fluidsynth") is None or not _have_synth():
+        pytest.skip("needs fluidsynth and pyfluidsynth")
+    from synth.score.fluid import FluidRenderer
+
+    bad = tmp_path / "bad.sf2"
+    bad.write_bytes(b"not a soundfont")
+    with pytest.raises(SoundFontError) as exc:
+        FluidRenderer(str(bad))
+    assert "\n" not in str(exc.value)
