@@ -17,6 +17,8 @@ def _engine_flags(p) -> None:
                         "bfloat16 matrix units)")
     p.add_argument("--quantize", choices=("int8",), default=None,
                    help="CPU: dynamic int8 Linear layers (about 2x faster for full-size Stable Audio 3)")
+    p.add_argument("--compile", action="store_true", default=None,
+                   help="torch.compile the denoiser (CUDA graphs on a GPU): slower first clip, faster after")
     p.add_argument("--soundfont", metavar="FILE", default=None,
                    help="score backend: a General MIDI .sf2 (default: FluidR3_GM, else TimGM6mb, installed)")
     p.add_argument("--presets", metavar="DIR", default="presets", help="presets folder (default: ./presets)")

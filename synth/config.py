@@ -154,7 +154,7 @@ def _read(path: Path) -> dict:
     return data
 
 
-ENGINE_FLAGS = ("backend", "model_id", "device", "sae", "size", "dtype", "soundfont", "quantize")
+ENGINE_FLAGS = ("backend", "model_id", "device", "sae", "size", "dtype", "soundfont", "quantize", "compile")
 
 
 def config_from_flags(args) -> SynthConfig:

@@ -116,7 +116,7 @@ def test_config_file_and_overrides(tmp_path):
     from synth.config import ConfigError, load_config
 
     default = load_config()
-    assert default.backend == "tiny" and default.window == "clip" and default.wav_subtype == "FLOAT"
+    assert default.backend == "score" and default.window == "clip" and default.wav_subtype == "FLOAT"
     assert default.contrast_defs()["rhythmic-sustained"] == ("sound rhythmic", "sound sustained")
     user = tmp_path / "synth.yaml"
     user.write_text("backend: stable-audio\nwindow: full\ndefault_state: {seed: 5, steps: 50}\n")
