@@ -54,6 +54,8 @@ def register(sub) -> None:
                         "vector apart, like the two prompts (default 0.5)")
     p.add_argument("--gain", type=float, help="steering gain (default: the config state's steering_gain)")
     p.add_argument("--features", help="SAE feature sliders to validate, ID=S,... (feature at +S vs −S)")
+    p.add_argument("--steering-mode", choices=["embedding", "guidance"],
+                   help="how --features steer (default: the config state's steering_mode)")
     p.add_argument("--seed", type=int, default=0, help="first seed (seeds are seed..seed+n-1)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--keep-audio", action="store_true", help="also write every rendered WAV")

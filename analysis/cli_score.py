@@ -7,6 +7,10 @@ from __future__ import annotations
 import json
 import shlex
 
+# analysis.score_training.DEFAULT_GROUP_WEIGHTS, spelled out so `--help` needs no torch import
+# (tests/test_score_family.py checks the two agree).
+WEIGHTS_HELP = "tempo=1 drums=1"
+
 
 def register(sub) -> None:
     p = sub.add_parser("score-corpus", help="generate the score model's corpus: pieces with known parameters + captions")
@@ -26,10 +30,33 @@ def register(sub) -> None:
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
     p.add_argument("--width", type=int, default=128, help="DiT width (default 128)")
     p.add_argument("--layers", type=int, default=4, help="DiT layers (default 4)")
+    p.add_argument("--weight", action="append", default=[], metavar="GROUP=W",
+                   help="loss weight of a channel group (tempo, key, drums, notes, instruments); repeatable "
+                        f"(default: {WEIGHTS_HELP}, the rest 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_train_score_model)
+
+
+def _default_weights() -> dict:
+    from analysis.score_training import DEFAULT_GROUP_WEIGHTS
+
+    return DEFAULT_GROUP_WEIGHTS
+
+
+def _weights(items: list[str]) -> dict:
+    """["tempo=3", "drums=2"] -> the default group weights updated with these."""
+    out = dict(_default_weights())
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise ValueError(f"--weight {item!r}: expected GROUP=NUMBER, e.g. tempo=3")
+    return out
 
 
 def cmd_score_corpus(args) -> int:
@@ -48,6 +75,8 @@ def _command(args) -> str:
         value = getattr(args, flag)
         if value is not None:
             parts += [f"--{flag}", str(value)]
+    for item in args.weight:
+        parts += ["--weight", item]
     return " ".join(shlex.quote(p) for p in parts)
 
 
@@ -63,7 +92,7 @@ def cmd_train_score_model(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = ScoreTrainConfig(minutes=args.minutes, steps=args.steps, tokens=args.tokens, lr=args.lr, width=args.width,
-                           layers=args.layers, seed=args.seed)
+                           layers=args.layers, seed=args.seed, group_weights=_weights(args.weight))
     command = _command(args)
     result = train_score_model(args.corpus, args.out, cfg, command=command, progress=not args.quiet)
     print(json.dumps({k: result[k] for k in ("steps", "train_seconds", "wall_seconds", "cpu_seconds", "final_loss",

@@ -7,30 +7,57 @@ caption leaves unsaid. Nothing a caption says is false about its piece.
 from __future__ import annotations
 
 import random
+import re
 
 from analysis import score_words as W
 from analysis.score_params import PieceParams
 from synth.score.theory import PITCH_NAMES
+
+P_TEMPO = 0.7      # a caption says something about the tempo ...
+P_BPM = 0.55       # ... and then, this often, the bpm itself
+P_DRUMS = 0.55     # a piece with drums says so this often
+P_NO_DRUMS = 0.45  # a drumless one this often (less when it already says "solo")
 
 
 def _instrument(rng: random.Random, program: int) -> str:
     return rng.choice(W.PROGRAM_NOUNS[program])
 
 
-def _tempo(rng: random.Random, p: PieceParams) -> str | None:
+def _tempo(rng: random.Random, p: PieceParams, adjective: bool) -> str | None:
     r = rng.random()
-    if r < 0.45:
-        return rng.choice(W.BPM_PHRASES).format(bpm=p.bpm)
+    if r < P_BPM:
+        return rng.choice(W.BPM_ADJECTIVES if adjective else W.BPM_PHRASES).format(bpm=p.bpm)
     words = [w for w, (lo, hi) in W.TEMPO_WORDS.items() if lo <= p.bpm <= hi]
     return rng.choice(words) if words and r < 0.85 else None
 
 
-def _lead(rng: random.Random, p: PieceParams, solo_word: str | None) -> str:
+def _lead(rng: random.Random, p: PieceParams, solo: bool) -> str:
     noun = _instrument(rng, p.melody)
-    if solo_word:
-        return rng.choice((f"{solo_word} {noun}", f"{noun} {solo_word}", f"{noun}, {solo_word}"))
+    if solo:
+        return rng.choice(W.SOLO_FORMS).format(noun=noun, a_noun=f"a {noun}")
     return rng.choice((noun, f"{noun} melody", f"{noun} lead", f"melody on {noun}", f"{noun} playing the tune",
                        f"featuring {noun}", f"{noun} line", f"a {noun} theme", noun))
+
+
+def _drums(rng: random.Random, p: PieceParams, solo: bool) -> str | None:
+    if p.drums and rng.random() < P_DRUMS:
+        if rng.random() < 0.3:
+            word = rng.choice(W.DRUM_PATTERN_WORDS[p.drums])
+            return rng.choice((word, f"with {word}", f"over {word}", f"backed by {word}"))
+        return rng.choice(W.DRUM_WORDS)
+    if not p.drums and rng.random() < (0.2 if solo else P_NO_DRUMS):
+        return rng.choice(W.NO_DRUM_WORDS)
+    return None
+
+
+def _articles(text: str) -> str:
+    """"a" before a vowel sound becomes "an" ("an upright bass", "an 80 bpm groove")."""
+    return re.sub(r"\b(a|an) ([\w-]+)", lambda m: f"{'an' if _vowel_sound(m.group(2)) else 'a'} {m.group(2)}", text)
+
+
+def _vowel_sound(word: str) -> bool:
+    w = word.lower()
+    return (w[0] in "aeiou" and not w.startswith(("uni", "eu", "one"))) or w.startswith("8")
 
 
 def _accompaniment(rng: random.Random, p: PieceParams) -> list[str]:
@@ -61,17 +88,19 @@ def caption(p: PieceParams, rng: random.Random) -> str:
         word = rng.choice(table[value]) if rng.random() < prob else ""
         if word:
             (adjectives if len(word.split()) == 1 or rng.random() < 0.5 else tails).append(word)
-    solo_word = rng.choice(W.SOLO_WORDS) if p.solo and rng.random() < 0.6 else None
-    lead = _lead(rng, p, solo_word) if rng.random() < 0.8 else None
-    if lead is None and solo_word:
-        tails.append(rng.choice(("solo", "a single instrument", "one instrument alone")))
-    tempo = _tempo(rng, p) if rng.random() < 0.7 else None
-    if tempo:
-        (tails if any(ch.isdigit() for ch in tempo) or rng.random() < 0.5 else adjectives).append(tempo)
-    if p.drums and rng.random() < 0.55:
-        tails.append(rng.choice(W.DRUM_WORDS))
-    elif not p.drums and not solo_word and rng.random() < 0.45:
-        tails.append(rng.choice(W.NO_DRUM_WORDS))
+    solo = p.solo and rng.random() < 0.65
+    lead = _lead(rng, p, solo) if rng.random() < 0.8 else None
+    if lead is None and solo:
+        tails.append(rng.choice(W.SOLO_TAILS))
+    if rng.random() < P_TEMPO:
+        as_adjective = rng.random() < 0.3
+        tempo = _tempo(rng, p, as_adjective)
+        if tempo:
+            (adjectives if as_adjective or (not any(ch.isdigit() for ch in tempo) and rng.random() < 0.5)
+             else tails).append(tempo)
+    drums = _drums(rng, p, solo)
+    if drums:
+        tails.append(drums)
     if rng.random() < 0.12:
         tails.append(f"in {PITCH_NAMES[p.tonic]} {p.mode}")
     elif rng.random() < 0.12:
@@ -97,7 +126,7 @@ def caption(p: PieceParams, rng: random.Random) -> str:
         body = f"{lead} {head} {noun}".strip()
     joiner = rng.choice((", ", " ", ", ", " and "))
     text = joiner.join([body] + tails) if tails else body
-    return " ".join(text.split()).strip(" ,")
+    return _articles(" ".join(text.split()).strip(" ,"))
 
 
 def captions(p: PieceParams, rng: random.Random, n: int) -> list[str]:

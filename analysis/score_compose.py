@@ -1,19 +1,17 @@
 """PieceParams -> Score: a chord progression, a melody that walks the scale and lands on chord tones,
-block chords, a bass line on the roots, and a drum pattern, all on a 16th-note grid."""
+block chords, a bass line on the roots, and a drum groove (`synth.score.drums`), all on a 16th-note grid."""
 from __future__ import annotations
 
 import math
 import random
 
 from analysis.score_params import PieceParams
+from synth.score.drums import FAST_BPM, groove_hits
 from synth.score.layout import MAX_FRAMES, SAMPLE_RATE, HOP
-from synth.score.score import DrumHit, Note, Score, Voice
+from synth.score.score import Groove, Note, Score, Voice
 from synth.score.theory import degree_pitch, triad
 
 STEPS = 16  # 16th notes per 4/4 bar
-# Above this tempo a 16th is shorter than ~2 latent frames (46 ms each): two 16ths in a row would blur
-# into one onset, so fast pieces move in 8ths at most.
-FAST_BPM = 140
 
 PROGRESSIONS = {
     "major": ((0, 4, 5, 3), (0, 3, 4, 3), (0, 5, 3, 4), (1, 4, 0, 0), (0, 3, 0, 4), (0, 2, 3, 4), (5, 3, 0, 4)),
@@ -28,19 +26,6 @@ _ONSET_P = {
 _LENGTH = {"staccato": 0.4, "normal": 0.85, "legato": 1.0}
 _VELOCITY = {"soft": (32, 56), "medium": (64, 86), "loud": (96, 122)}
 _CENTER = {"low": 50, "mid": 65, "high": 79}
-# lanes: kick, snare, hi-hat, ride; each a list of (step, accent 0..1)
-DRUM_PATTERNS = {
-    "rock": ({0: 1, 8: 0.9, 10: 0.6}, {4: 1, 12: 1}, {s: 0.7 - 0.2 * (s % 4 != 0) for s in range(0, 16, 2)}, {}),
-    "four": ({0: 1, 4: 1, 8: 1, 12: 1}, {4: 0.8, 12: 0.8}, {s: 0.8 for s in (2, 6, 10, 14)}, {}),
-    "halftime": ({0: 1, 10: 0.7}, {8: 1}, {s: 0.6 for s in range(0, 16, 2)}, {}),
-    "swing": ({0: 0.5}, {}, {4: 0.6, 12: 0.6}, {0: 0.9, 4: 0.8, 7: 0.5, 8: 0.9, 12: 0.8, 15: 0.5}),
-    "breakbeat": ({0: 1, 6: 0.8, 10: 0.9}, {4: 1, 12: 1, 15: 0.4}, {s: 0.5 + 0.2 * (s % 4 == 0) for s in range(16)}, {}),
-    "funk": ({0: 1, 3: 0.7, 10: 0.9}, {4: 1, 7: 0.35, 9: 0.35, 12: 1}, {s: 0.45 + 0.3 * (s % 2 == 0) for s in range(16)}, {}),
-    "lofi": ({0: 0.9, 7: 0.6, 10: 0.8}, {4: 0.8, 12: 0.8}, {s: 0.4 + 0.15 * (s % 4 == 0) for s in range(0, 16, 2)}, {}),
-    "folk": ({0: 0.9, 8: 0.8}, {4: 0.6, 12: 0.6}, {}, {s: 0.5 for s in (0, 4, 8, 12)}),
-    "pop": ({0: 1, 6: 0.7, 8: 0.9}, {4: 1, 12: 1}, {s: 0.6 for s in range(0, 16, 2)}, {}),
-    "epic": ({0: 1, 3: 0.8, 6: 0.9, 8: 1, 11: 0.8, 14: 0.9}, {12: 1}, {}, {0: 1}),
-}
 
 
 def piece_seconds() -> float:
@@ -59,8 +44,9 @@ def compose(p: PieceParams, rng: random.Random, seconds: float | None = None) ->
         voices.append(Voice("harmony", p.harmony, _harmony(p, rng, chords, base_vel)))
     if p.bass is not None:
         voices.append(Voice("bass", p.bass, _bass(p, rng, chords, base_vel)))
-    drums = _drums(p, rng, bars, base_vel) if p.drums else []
-    return Score(bpm=float(p.bpm), tonic=p.tonic, mode=p.mode, voices=voices, drums=drums)
+    groove = _groove(p, rng, bars, base_vel) if p.drums else None
+    drums = groove_hits(groove, p.bpm, bars) if groove else []
+    return Score(bpm=float(p.bpm), tonic=p.tonic, mode=p.mode, voices=voices, drums=drums, groove=groove)
 
 
 def _vel(rng: random.Random, base: int, accent: float = 0.0, floor: int = 1) -> int:
@@ -132,18 +118,7 @@ def _bass(p: PieceParams, rng, chords, base_vel) -> list[Note]:
     return notes
 
 
-def _drums(p: PieceParams, rng, bars: int, base_vel: int) -> list[DrumHit]:
-    lanes = DRUM_PATTERNS[p.drums]
-    hits = []
-    for bar in range(bars):
-        fill = bar % 4 == 3 and rng.random() < 0.5
-        for lane, pattern in enumerate(lanes):
-            for s, accent in pattern.items():
-                if s % 2 and p.bpm > FAST_BPM:
-                    continue
-                hits.append(DrumHit((bar * STEPS + s) / 4.0, lane, _vel(rng, base_vel - 8, accent, floor=30)))
-            if fill and lane == 1:
-                steps = (14,) if p.bpm > FAST_BPM else (13, 14, 15)
-                hits.extend(DrumHit((bar * STEPS + s) / 4.0, 1, _vel(rng, base_vel - 10, 0.5, floor=30))
-                            for s in steps if s not in pattern)
-    return hits
+def _groove(p: PieceParams, rng, bars: int, base_vel: int) -> Groove:
+    """The piece's pattern a little under the melody's level, with a snare fill ending half the phrases."""
+    fills = tuple(bar for bar in range(bars) if bar % 4 == 3 and rng.random() < 0.5)
+    return Groove(p.drums, max(1, base_vel - 8), fills)

@@ -17,7 +17,7 @@ from synth.atomic_io import atomic_path, atomic_write_text
 
 CORPUS_FILE = "corpus.jsonl"
 MANIFEST = "manifest.json"
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 
 def piece(index: int, seed: int, n_captions: int) -> dict:

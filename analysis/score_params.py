@@ -9,12 +9,13 @@ from __future__ import annotations
 import random
 from dataclasses import asdict, dataclass
 
+from synth.score.drums import PATTERN_NAMES as DRUM_PATTERNS  # the generator plays the decoder's patterns
 from synth.score.layout import BPM_RANGE  # one range for the generator and the decoder
+
 REGISTERS = ("low", "mid", "high")
 DYNAMICS = ("soft", "medium", "loud")
 ARTICULATIONS = ("staccato", "normal", "legato")
 DENSITIES = ("sparse", "medium", "dense")
-DRUM_PATTERNS = ("rock", "four", "halftime", "swing", "breakbeat", "funk", "lofi", "folk", "pop", "epic")
 EMOTIONS = ("happy", "sad", "calm", "energetic")
 
 
@@ -108,7 +109,7 @@ def sample_params(rng: random.Random) -> PieceParams:
     genre = rng.choice(sorted(GENRES)) if rng.random() < 0.45 else None
     e = EMOTION_PRIORS.get(emotion, {})
     g = GENRES.get(genre)
-    solo = g is None and rng.random() < 0.14
+    solo = g is None and rng.random() < 0.2
     lo, hi = e.get("bpm") or (g["bpm"] if g else BPM_RANGE)
     bpm = rng.randint(lo, hi)
     mode = _pick(rng, e.get("mode"), rng.choice(("major", "minor")))

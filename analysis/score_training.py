@@ -3,7 +3,8 @@
 Every step draws pieces, crops them at a bar line to a random length (so the duration tokens mean
 something), picks one of each piece's captions, drops the text ~10% of the time by zeroing every
 cross-attention token (text and timing alike, as the sampler's unconditional branch does), and
-regresses the DiT on the v target of `analysis.score_objective`. The run stops at --minutes (or
+regresses the DiT on the v target of `analysis.score_objective`, each channel group (tempo, key, drums,
+notes, instruments: `synth.score.layout.groups`) weighted in the mean. The run stops at --minutes (or
 --steps) with the learning rate annealed over that budget, and saves the EMA weights.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +23,14 @@ import torch
 from analysis.score_objective import sample_sigmas, training_batch
 from synth.score import model_files
 from synth.score.curves import score_to_curves
+from synth.score import layout as L
 from synth.score.layout import FRAME_RATE, HOP, MAX_FRAMES, N_CHANNELS, SAMPLE_RATE, frame_of
 from synth.score.normalisation import STD_FLOOR, Normalisation
 from synth.score.score import Score
 
 TEXT_POSITIONS = 128  # TextEncoder pads MiniLM states to 128 positions at render time
+# Loss weight per channel group (synth.score.layout.groups); groups not named weigh 1.
+DEFAULT_GROUP_WEIGHTS = {"tempo": 1.0, "drums": 1.0}
 
 
 @dataclass
@@ -48,6 +52,22 @@ class ScoreTrainConfig:
     cond_dim: int = 128
     val_fraction: float = 0.03
     seed: int = 0
+    group_weights: dict = field(default_factory=lambda: dict(DEFAULT_GROUP_WEIGHTS))
+
+
+def channel_weights(group_weights: dict) -> torch.Tensor:
+    """Per-channel loss weights [N_CHANNELS] from group weights, scaled to mean 1 (so the loss keeps its
+    unweighted scale when every group weighs the same)."""
+    groups = L.groups()
+    unknown = set(group_weights) - set(groups)
+    if unknown:
+        raise ValueError(f"unknown channel group(s) {', '.join(sorted(unknown))}: pick from {', '.join(groups)}")
+    w = torch.ones(N_CHANNELS)
+    for name, value in group_weights.items():
+        if not value > 0:
+            raise ValueError(f"group weight {name}={value}: must be positive")
+        w[groups[name]] = float(value)
+    return w / w.mean()
 
 
 def _schedule(progress: float, step: int, cfg: ScoreTrainConfig) -> float:
@@ -87,12 +107,14 @@ def _rotary(cache: dict, transformer, frames: int):
     return cache[frames]
 
 
-def _loss(transformer, conditioner, rot, x0, hidden, mask, seconds, drop, sigma, noise):
+def _loss(transformer, conditioner, rot, x0, hidden, mask, seconds, drop, sigma, noise, weights=None):
+    """Mean squared error on the v target, each channel weighted by `weights` [C] (None: all 1)."""
     encoder_states, global_states = conditioner(hidden, mask, seconds, drop)
     model_in, t, target = training_batch(x0, noise, sigma)
     out = transformer(model_in, t, encoder_hidden_states=encoder_states, global_hidden_states=global_states,
                       rotary_embedding=rot, return_dict=False)[0]
-    return torch.nn.functional.mse_loss(out, target)
+    err = (out - target) ** 2
+    return (err * weights.view(1, -1, 1)).mean() if weights is not None else err.mean()
 
 
 def prepare(rows: list[dict], progress: bool = True):
@@ -165,6 +187,7 @@ def train_score_model(corpus_dir, out_dir, cfg: ScoreTrainConfig, command: str, 
     ema_tr, ema_pr = copy.deepcopy(transformer).eval(), copy.deepcopy(projection).eval()
     ema_params = list(ema_tr.parameters()) + list(ema_pr.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
+    weights = channel_weights(cfg.group_weights)
     conditioner = Conditioner(projection)
     rot_cache: dict = {}
     log_min, log_max = math.log(cfg.min_frames), math.log(cfg.max_frames)
@@ -196,7 +219,7 @@ def train_score_model(corpus_dir, out_dir, cfg: ScoreTrainConfig, command: str, 
         for g in opt.param_groups:
             g["lr"] = _schedule(frac, step, cfg)
         loss = _loss(transformer, conditioner, _rotary(rot_cache, transformer, frames), x0, hidden, mask,
-                     frames * HOP / SAMPLE_RATE, drop, sigma, noise)
+                     frames * HOP / SAMPLE_RATE, drop, sigma, noise, weights)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -235,7 +258,7 @@ def train_score_model(corpus_dir, out_dir, cfg: ScoreTrainConfig, command: str, 
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     wall, cpu = time.perf_counter() - t_wall, time.process_time() - t_cpu
     config["training"].update(wall_seconds=round(wall, 1), cpu_seconds=round(cpu, 1))
-    model_files.save(out, ema_tr, ema_pr, config, model_card(config, manifest))
+    model_files.save(out, ema_tr, ema_pr, config, model_card(config, manifest, corpus_dir))
     plt = figure()
     fig, ax = plt.subplots(figsize=(7, 3.5))
     if history:
@@ -270,7 +293,13 @@ def validation_loss(transformer, projection, data, val, bars, tokens, by_piece, 
     return out
 
 
-def model_card(config: dict, manifest: dict) -> str:
+def corpus_command(manifest: dict, corpus_dir) -> str:
+    """The `score-corpus` call that makes this corpus again (the generator is deterministic per seed)."""
+    return (f"latent-synth analysis score-corpus --n {manifest.get('pieces', '?')} --seed {manifest.get('seed', 0)} "
+            f"--captions {manifest.get('captions_per_piece', 3)} --out {corpus_dir}")
+
+
+def model_card(config: dict, manifest: dict, corpus_dir) -> str:
     tr = config["training"]
     arch = config["architecture"]["transformer"]
     c = tr["config"]
@@ -291,6 +320,7 @@ Counts: {json.dumps(manifest.get('counts', {}))}
 
 ## Command
 ```
+{corpus_command(manifest, corpus_dir)}
 {tr['command']}
 ```
 

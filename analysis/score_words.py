@@ -62,8 +62,14 @@ TEMPO_WORDS = {  # word -> bpm range it stands for
     "moderate": (85, 110), "mid-tempo": (88, 112), "walking pace": (80, 105), "brisk": (115, 140),
     "fast": (125, 180), "quick": (125, 170), "uptempo": (120, 160), "very fast": (155, 180), "rapid": (145, 180),
 }
+# Ways to state a bpm (each one true whatever the tempo: "about" and "around" are still exact here).
 BPM_PHRASES = ("at {bpm} bpm", "{bpm} bpm", "{bpm} BPM", "tempo {bpm}", "{bpm} beats per minute", "at a tempo of {bpm}",
-               "around {bpm} bpm", "bpm {bpm}", "({bpm} bpm)", "at {bpm} beats a minute")
+               "around {bpm} bpm", "bpm {bpm}", "({bpm} bpm)", "at {bpm} beats a minute", "{bpm}bpm", "at {bpm}bpm",
+               "tempo: {bpm}", "tempo {bpm} bpm", "set to {bpm} bpm", "moving at {bpm} bpm", "at about {bpm} bpm",
+               "roughly {bpm} bpm", "with a tempo of {bpm} bpm", "clocking in at {bpm} bpm", "metronome at {bpm}",
+               "{bpm} bpm tempo", "in {bpm} bpm", "at {bpm} BPM", "a steady {bpm} bpm", "the tempo is {bpm}",
+               "{bpm} beats a minute", "at exactly {bpm} bpm")
+BPM_ADJECTIVES = ("{bpm} bpm", "{bpm}-bpm", "{bpm} BPM", "{bpm}bpm")  # before the noun: "a 96 bpm song"
 DYNAMICS = {"soft": ("soft", "quiet", "gentle", "delicate", "hushed", "pianissimo", "softly played"),
             "medium": ("moderately loud", "mezzo-forte", "medium volume"),
             "loud": ("loud", "powerful", "forceful", "fortissimo", "strong", "punchy", "hard-hitting")}
@@ -78,9 +84,33 @@ DENSITY = {"sparse": ("sparse", "minimal", "few notes", "spacious"),
            "dense": ("busy", "dense", "lots of notes", "rapid runs", "intricate")}
 MODE_WORDS = {"major": ("major key", "in a major key", "major"), "minor": ("minor key", "in a minor key", "minor")}
 DRUM_WORDS = ("with drums", "with a drum beat", "drums", "with percussion", "with a beat", "backed by drums",
-              "with a drum kit", "over a groove")
-NO_DRUM_WORDS = ("no drums", "without drums", "without percussion", "no percussion", "drumless")
+              "with a drum kit", "over a groove", "over drums", "with a steady drum beat", "with drums behind it",
+              "drums playing along", "with a drum groove", "driven by drums", "with a full drum kit", "and drums",
+              "plus drums", "with a drummer", "over a beat", "on top of a drum beat", "with a rhythm track")
+# Words for one pattern (synth.score.drums.PATTERNS); a caption may name the groove instead of just "drums".
+DRUM_PATTERN_WORDS = {
+    "rock": ("a rock beat", "rock drums", "a straight rock groove"),
+    "four": ("a four-on-the-floor beat", "four on the floor kick", "a kick on every beat"),
+    "halftime": ("a half-time beat", "halftime drums", "a half-time groove"),
+    "swing": ("a swing ride pattern", "swinging ride cymbal", "swing drums"),
+    "breakbeat": ("a breakbeat", "broken beat drums", "breakbeat drums"),
+    "funk": ("a funky drum groove", "funk drums", "a syncopated funk beat"),
+    "lofi": ("a lazy boom-bap beat", "boom bap drums", "lo-fi drums"),
+    "folk": ("light folk percussion", "a simple kick and ride", "soft folk drums"),
+    "pop": ("a pop beat", "pop drums", "a steady pop groove"),
+    "epic": ("thundering epic drums", "big cinematic drums", "pounding drums"),
+}
+NO_DRUM_WORDS = ("no drums", "without drums", "without percussion", "no percussion", "drumless", "with no drums",
+                 "with no percussion", "no drums at all", "no percussion at all", "no drums or percussion",
+                 "without any drums", "drum-free", "without a beat", "no beat", "percussion-free", "free of drums")
+# Solo pieces: a melody alone. {noun} is the instrument, {a_noun} the same with its article.
 SOLO_WORDS = ("solo", "unaccompanied", "alone", "by itself")
+SOLO_FORMS = ("solo {noun}", "{noun} solo", "{noun}, solo", "unaccompanied {noun}", "{noun} alone", "{noun} by itself",
+              "just {a_noun}", "{noun} on its own", "{a_noun} playing solo", "only {a_noun}", "{noun} and nothing else",
+              "{a_noun}, nothing else", "a lone {noun}", "{noun} all by itself", "{a_noun} with no accompaniment",
+              "{noun} only", "{a_noun} on its own, no band", "a single {noun}")
+SOLO_TAILS = ("solo", "a single instrument", "one instrument alone", "just one instrument", "no accompaniment",
+              "no backing band", "nothing else")
 EMOTIONS = {
     "happy": ("happy", "cheerful", "joyful", "upbeat", "sunny", "playful", "bright and happy", "uplifting"),
     "sad": ("sad", "melancholic", "sorrowful", "mournful", "gloomy", "somber", "heartbroken", "melancholy"),

@@ -4,7 +4,10 @@
 - contrast grid: each contrast at 7 strengths −3..3 on the neutral prompt, plus the two text
   references (the + prompt and the − prompt rendered as plain prompts).
 
-Writes the WAVs, index.csv, index.json and index.md (a page listing and linking every clip).
+Writes the WAVs, index.csv, index.json and index.md (a page listing and linking every clip). With a
+family whose decoder writes a score (the score backend), every clip also gets its `.mid` and a `.json`
+sidecar with the decoded `score`, and index.md says what each feature or contrast changes in it
+(`analysis.sonify_scores`).
 """
 from __future__ import annotations
 
@@ -17,9 +20,10 @@ from typing import Sequence
 
 import numpy as np
 
-from analysis.clip_runner import Chunk, check_outcome, open_runner
+from analysis.clip_runner import Chunk, LocalRunner, check_outcome, open_runner
 from analysis.plots import fmt, markdown_table, write_json, write_text
-from analysis.validate import base_state, write_wav
+from analysis.sonify_scores import cell_tag, score_change
+from analysis.validate import backend_note, base_state, write_wav
 
 NEUTRAL_FILE = "neutral.wav"   # strength 0 of every feature and contrast: the neutral prompt alone
 INDEX_COLUMNS = ("grid", "name", "strength", "reference", "prompt", "file", "seed", "seconds", "peak", "rms")
@@ -67,6 +71,15 @@ def default_features(d_sae: int, n: int, atlas: str | None) -> list[int]:
     return list(range(min(n, d_sae)))
 
 
+def feature_labels(runner, features: Sequence[int], atlas: str | None) -> dict[str, str]:
+    """{id: the prompt each feature fires on most}: from the SAE's labels.json in this process, else the atlas."""
+    sae = getattr(getattr(runner, "engine", None), "sae", None)
+    top: dict[int, list[str]] = dict(getattr(sae, "labels", None) or {})
+    if not top and atlas:
+        top = {f["id"]: [t["text"] for t in f.get("top", [])] for f in json.loads(Path(atlas).read_text())["features"]}
+    return {str(f): top[f][0] for f in features if top.get(f)}
+
+
 def _tag(x: float) -> str:
     return f"{x:+g}".replace(".", "p")
 
@@ -96,12 +109,58 @@ def plan(base, features: Sequence[int], strengths: Sequence[float], contrasts: d
     return items
 
 
+def decodes_scores(runner) -> bool:
+    """True when the clips are rendered here by a family whose decoder returns per-clip extras (the score
+    model's score and MIDI). Ray actors return audio only, so a --ray run writes WAVs alone."""
+    from synth.families.base import Family
+
+    family = getattr(getattr(runner, "engine", None), "family", None) if isinstance(runner, LocalRunner) else None
+    return isinstance(family, Family) and type(family).decode_detailed is not Family.decode_detailed
+
+
+def write_score_files(wav: Path, extras: dict, state, engine) -> dict | None:
+    """Beside `wav`: the `.mid` and a `.json` sidecar (state, seed, engine, decoded `score`). Returns the score."""
+    from synth.atomic_io import atomic_write_bytes
+
+    extras = dict(extras)
+    midi = extras.pop("midi", None)
+    if midi is not None:
+        atomic_write_bytes(wav.with_suffix(".mid"), midi)
+    if extras:
+        write_json(wav.with_suffix(".json"), {"file": wav.name, "seed": state.seed, "state": state.to_dict(),
+                                               **engine.meta(), **extras})
+    return extras.get("score")
+
+
+def _render_with_scores(runner, unique: list[dict], out: Path) -> None:
+    """One engine call per clip (each has its own state), keeping the decoder's extras."""
+    from tqdm import tqdm
+
+    engine, sr = runner.engine, runner.info.sample_rate
+    for it in tqdm(unique, desc="sonify", unit="clip"):
+        audio, extras = engine.render_detailed(it["state"], seeds=[it["state"].seed])
+        clip = audio[0]
+        write_wav(out / it["file"], clip, sr)
+        it["score"] = write_score_files(out / it["file"], extras[0], engine.resolve(it["state"]), engine)
+        it["peak"] = float(np.max(np.abs(clip)))
+        it["rms"] = float(np.sqrt(np.mean(np.square(clip, dtype=np.float64))))
+        it["seconds"] = clip.shape[-1] / sr
+        it["seed"] = it["state"].seed
+
+
 def render_plan(runner, items: list[dict], out: Path, batch: int) -> None:
-    """Render every distinct clip of the plan (`batch` states per engine call) and write its WAV."""
+    """Render every distinct clip of the plan (`batch` states per engine call) and write its WAV; with a
+    score-writing family in this process, also its `.mid` and score sidecar (one clip per call)."""
     if batch < 1:
         raise ValueError(f"--batch must be at least 1, got {batch}")
     unique = list({it["file"]: it for it in reversed(items)}.values())[::-1]   # strength 0 is one clip
     by_file = {it["file"]: it for it in unique}
+    if decodes_scores(runner):
+        _render_with_scores(runner, unique, out)
+        for it in items:
+            for key in ("peak", "rms", "seconds", "seed", "score"):
+                it[key] = by_file[it["file"]][key]
+        return
     chunks = [Chunk.of_states([it["file"] for it in unique[i:i + batch]], [it["state"] for it in unique[i:i + batch]])
               for i in range(0, len(unique), batch)]
     sr = runner.info.sample_rate
@@ -122,6 +181,11 @@ def render_plan(runner, items: list[dict], out: Path, batch: int) -> None:
             it[key] = by_file[it["file"]][key]
 
 
+def _cell(it: dict) -> str:
+    tag = cell_tag(it.get("score"))
+    return f"[wav]({it['file']})" + (f" {tag}" if tag else "")
+
+
 def write_index(out: Path, items: list[dict], meta: dict, strengths, contrast_strengths) -> None:
     rows = [{k: it.get(k) for k in INDEX_COLUMNS} for it in items]
     buf = io.StringIO()
@@ -129,22 +193,38 @@ def write_index(out: Path, items: list[dict], meta: dict, strengths, contrast_st
     writer.writeheader()
     writer.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
     write_text(out / "index.csv", buf.getvalue())
-    write_json(out / "index.json", {**meta, "clips": rows})
+    scores = any(it.get("score") for it in items)
+    clips = [{**r, "score": it.get("score")} if scores else r for r, it in zip(rows, items)]
+    write_json(out / "index.json", {**meta, "clips": clips})
     md = ["# Sonification", "",
           f"Backend `{meta['backend']}` (model `{meta['model_id']}`), seed {meta['seed']}, {meta['steps']} steps, "
           f"{fmt(meta['seconds'], 2)} s per clip, neutral prompt `{meta['neutral']}`, steering mode "
           f"`{meta['steering_mode']}` (gain {meta['steering_gain']:g}). Strength 0 is the neutral prompt alone."]
-    if meta["backend"] != "stable-audio":
-        md.append(f"\n**The `{meta['backend']}` backend has random weights: these clips are noise.**")
+    note = backend_note(meta["backend"])
+    if note:
+        md.append(f"\n**{note}**")
+    if scores:
+        md.append("\nEach clip has its score beside it (`.mid`, and `score` in the `.json` sidecar); a cell shows its "
+                  "tempo, drums and melody instrument, and the last column what changes in the score from the "
+                  "lowest strength to the highest (for contrasts also from the − prompt to the + prompt).")
+    labels = meta.get("feature_labels") or {}
     feats = [it for it in items if it["grid"] == "feature"]
     if feats:
         md += ["", f"## Feature × strength ({len({it['name'] for it in feats})} features)", "",
                "Strength is in units of the feature's typical activation.", ""]
         by = {}
         for it in feats:
-            by.setdefault(it["name"], {})[it["strength"]] = it["file"]
-        md.append(markdown_table(["feature", *[f"{s:+g}" for s in strengths]],
-                                 [[f"#{f}", *[f"[wav]({by[f][s]})" for s in strengths]] for f in by]))
+            by.setdefault(it["name"], {})[it["strength"]] = it
+        lo, hi = min(strengths), max(strengths)
+        table = []
+        for f, cells in by.items():
+            label = f" ({labels[f]})" if labels.get(f) else ""
+            row = [f"#{f}{label}", *[_cell(cells[s]) for s in strengths]]
+            if scores:
+                row.append(score_change(cells[lo].get("score"), cells[hi].get("score")))
+            table.append(row)
+        md.append(markdown_table(["feature", *[f"{s:+g}" for s in strengths],
+                                  *([f"score {lo:+g} → {hi:+g}"] if scores else [])], table))
     cons = [it for it in items if it["grid"] == "contrast"]
     if cons:
         md += ["", f"## Contrasts × strength ({len({it['name'] for it in cons})} contrasts)", "",
@@ -153,16 +233,21 @@ def write_index(out: Path, items: list[dict], meta: dict, strengths, contrast_st
         by = {}
         for it in cons:
             key = it["reference"] or it["strength"]
-            by.setdefault(it["name"], {"prompts": None})[key] = it["file"]
-            if it["reference"] == "positive":
-                by[it["name"]]["pos"] = it["prompt"]
-            if it["reference"] == "negative":
-                by[it["name"]]["neg"] = it["prompt"]
+            by.setdefault(it["name"], {})[key] = it
+        lo, hi = min(contrast_strengths), max(contrast_strengths)
+        table = []
+        for n, v in by.items():
+            row = [f"{n} (+ `{v['positive']['prompt']}` / − `{v['negative']['prompt']}`)", _cell(v["negative"]),
+                   *[_cell(v[s]) for s in contrast_strengths], _cell(v["positive"])]
+            if scores:
+                row += [score_change(v[lo].get("score"), v[hi].get("score")),
+                        score_change(v["negative"].get("score"), v["positive"].get("score"))]
+            table.append(row)
         md.append(markdown_table(
-            ["contrast", "text −", *[f"{s:+g}" for s in contrast_strengths], "text +"],
-            [[f"{n} (+ `{v['pos']}` / − `{v['neg']}`)", f"[wav]({v['negative']})",
-              *[f"[wav]({v[s]})" for s in contrast_strengths], f"[wav]({v['positive']})"] for n, v in by.items()]))
-    md += ["", "Index: `index.csv`, `index.json` (every clip with its peak and RMS).", ""]
+            ["contrast", "text −", *[f"{s:+g}" for s in contrast_strengths], "text +",
+             *([f"score {lo:+g} → {hi:+g}", "score text − → +"] if scores else [])], table))
+    md += ["", "Index: `index.csv`, `index.json` (every clip with its peak and RMS"
+           + (" and its decoded score" if scores else "") + ").", ""]
     write_text(out / "index.md", "\n".join(md))
 
 
@@ -206,11 +291,12 @@ def run(args, engine=None, config=None, engine_factory=None) -> int:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         render_plan(runner, items, out, args.batch)
+        labels = feature_labels(runner, features, getattr(args, "atlas", None))
     meta = {"backend": config.backend, "model_id": info.model_id,
             "sae": info.sae_id, "seed": base.seed, "steps": base.steps,
             "seconds": base.seconds(), "neutral": args.neutral, "steering_mode": base.steering_mode,
             "steering_gain": base.steering_gain, "sample_rate": info.sample_rate,
-            "features": features, "strengths": strengths,
+            "features": features, "feature_labels": labels, "strengths": strengths,
             "contrasts": {k: list(v) for k, v in contrasts.items()}, "contrast_strengths": contrast_strengths}
     write_index(out, items, meta, strengths, contrast_strengths)
     print(f"sonify: {len(items)} clips ({len(features)} features × {len(strengths)} strengths, "

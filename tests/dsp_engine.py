@@ -3,7 +3,7 @@
 It honours the Engine contract (render(state, seeds) -> [B, 2, N], render_states) and turns the
 state into one number r, the "rhythm" of the clip: +1 for a prompt containing "rhythmic", -1 for
 "sustained"; steering adds 0.2 * strength * 2 in embedding mode and -0.3 * strength * 2 in
-guidance mode (a deliberate sign reversal); SAE feature 0 adds 0.1 * strength. The clip is a
+guidance mode (a deliberate sign reversal); SAE feature 0 adds 0.1 * strength (-0.1 in guidance mode). The clip is a
 tone whose amplitude is square-modulated at 4 Hz with depth 0.5 + 0.4 r (+ per-seed jitter), so
 rms_std rises with r.
 """
@@ -31,7 +31,7 @@ class DSPEngine:
         for c in state.contrasts.values():
             if "rhythmic" in c.positive:
                 r += (0.4 if state.steering_mode == "embedding" else -0.6) * c.strength
-        r += 0.1 * state.features.get(0, 0.0)
+        r += (0.1 if state.steering_mode == "embedding" else -0.1) * state.features.get(0, 0.0)
         return float(np.clip(r, -1, 1))
 
     def _clip(self, state, seed):

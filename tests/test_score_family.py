@@ -99,18 +99,49 @@ def test_missing_soundfont_and_model_fail_in_one_line(tiny_model, tmp_path):
     assert "train-score-model" in str(exc.value) and "\n" not in str(exc.value)
 
 
+def test_a_model_of_another_latent_layout_is_refused_in_one_line(tiny_model, tmp_path):
+    old = tmp_path / "v1"
+    old.mkdir()
+    (old / "model.safetensors").write_bytes((tiny_model / "model.safetensors").read_bytes())
+    cfg = json.loads((tiny_model / "config.json").read_text())
+    assert cfg["version"] == L.VERSION == 2
+    del cfg["version"]  # version 1 folders had none
+    (old / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(BackendError) as exc:
+        load_backend("score", model_id=str(old), device="cpu")
+    assert "version 1 score model" in str(exc.value) and "train-score-model" in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_channel_group_weights_scale_the_loss_per_group():
+    from analysis.cli_score import WEIGHTS_HELP
+    from analysis.score_training import DEFAULT_GROUP_WEIGHTS, channel_weights
+
+    w = channel_weights({"tempo": 3.0})
+    groups = L.groups()
+    assert float(w.mean()) == pytest.approx(1.0)
+    assert float(w[groups["tempo"][0]] / w[groups["notes"][0]]) == pytest.approx(3.0)
+    assert torch.allclose(channel_weights({}), torch.ones(L.N_CHANNELS))
+    with pytest.raises(ValueError, match="unknown channel group"):
+        channel_weights({"tempi": 2.0})
+    # the CLI's help spells the defaults out (no torch import for --help): it must say what training uses
+    assert WEIGHTS_HELP == " ".join(f"{k}={v:g}" for k, v in DEFAULT_GROUP_WEIGHTS.items())
+
+
 def test_train_score_model_command_writes_a_loadable_model(tmp_path):
     from bridge.cli import main
 
     corpus, out = tmp_path / "corpus", tmp_path / "model"
     assert main(["analysis", "score-corpus", "--n", "12", "--out", str(corpus), "--quiet"]) == 0
     assert main(["analysis", "train-score-model", "--corpus", str(corpus), "--out", str(out), "--steps", "3",
-                 "--width", "32", "--layers", "1", "--tokens", "256", "--quiet"]) == 0
+                 "--width", "32", "--layers", "1", "--tokens", "256", "--weight", "tempo=2.5", "--quiet"]) == 0
     for name in ("model.safetensors", "config.json", "MODEL_CARD.md", "loss_curve.png", "loss_history.json"):
         assert (out / name).is_file(), name
     card = (out / "MODEL_CARD.md").read_text()
-    assert "train-score-model --corpus" in card and "not of Stable Audio" in card
+    assert "train-score-model --corpus" in card and "score-corpus --n " in card and "not of Stable Audio" in card
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["training"]["steps"] == 3 and cfg["normalisation"]["channels"][0] == "tempo"
+    assert cfg["version"] == L.VERSION and cfg["training"]["steps"] == 3
+    assert cfg["normalisation"]["channels"] == list(L.CHANNELS)
+    assert cfg["training"]["config"]["group_weights"]["tempo"] == 2.5 and "--weight tempo=2.5" in card
     fam = load_backend("score", model_id=str(out), device="cpu")
     assert fam.model_id == str(out)

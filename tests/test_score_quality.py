@@ -35,14 +35,12 @@ def test_named_instrument_family_on_held_out_captions(rates):
     assert rates["instrument"] >= TARGETS["instrument"], rates
 
 
-@pytest.mark.xfail(strict=True, reason="known miss (docs/score_model.md): a stated bpm sets the tempo only "
-                                       "roughly; the seed's noise still moves it by more than 10%")
+@pytest.mark.xfail(strict=True, reason="known miss (docs/score_model.md): the text picks slow or fast, but within "
+                                       "that the seed's noise, not the stated number, sets the bpm")
 def test_stated_tempo_on_held_out_captions(rates):
     assert rates["tempo"] >= TARGETS["tempo"], rates
 
 
-@pytest.mark.xfail(strict=True, reason="known miss (docs/score_model.md): the sparse drum lanes are not learned; "
-                                       "their curves keep the initial noise, so every score decodes drum hits")
 def test_drums_follow_with_and_without_drums_on_held_out_captions(rates):
     assert rates["drums_with"] >= TARGETS["drums_with"] and rates["drums_without"] >= TARGETS["drums_without"], rates
 

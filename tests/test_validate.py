@@ -24,7 +24,7 @@ class Args:
         base = dict(pos="sound rhythmic", neg="sound sustained", n=6, modes="text,embedding,guidance",
                     neutral="sound", strength=0.5, gain=None, features=None, seed=0, keep_audio=False,
                     config=None, backend=None, model_id=None, device=None, sae=None, steps=None, duration=1.0,
-                    batch=4, jobs=1, ray=None, ray_actors=None, cache=None, fresh=False)
+                    batch=4, jobs=1, ray=None, ray_actors=None, cache=None, fresh=False, steering_mode=None)
         base.update(kw)
         self.__dict__.update(base)
 
@@ -50,6 +50,17 @@ def test_validate_finds_effect_retention_and_sign_reversal(tmp_path):
     assert "Retention" in report and "⚠" in report and "guidance: rms_std" in report
     assert (out / "effect_sizes_by_mode.png").exists() and (out / "text" / "results.json").exists()
     assert len(list((out / "audio").rglob("*.wav"))) == 60
+
+
+def test_validate_features_in_the_asked_steering_mode(tmp_path):
+    engine = DSPEngine(sae=random_sae(8, 16, k=4))
+    out = tmp_path / "val"
+    assert run(Args(out=str(out), pos=None, neg=None, features="0=3", steering_mode="guidance"), engine,
+               SynthConfig(backend="random-full")) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert set(res["modes"]) == {"feature_0"} and res["steering_mode"] == "guidance"
+    assert res["modes"]["feature_0"]["features"]["rms_std"]["cohens_d"] < -2   # the DSP engine flips it in guidance
+    assert "(guidance steering)" in (out / "feature_0" / "report.md").read_text()
 
 
 def test_retention_table_math():

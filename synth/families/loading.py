@@ -58,11 +58,14 @@ def check_offload(cpu_offload: bool, device: torch.device) -> None:
 
 @contextlib.contextmanager
 def quiet():
-    """Silence construction-time deprecation chatter from diffusers and transformers."""
+    """Silence construction-time deprecation chatter and weight-loading bars from diffusers and
+    transformers (a CLI error after loading must stay one line)."""
     from diffusers.utils import logging as dlog
+    from transformers.utils import logging as tlog
 
-    level = dlog.get_verbosity()
+    level, bars = dlog.get_verbosity(), tlog.is_progress_bar_enabled()
     dlog.set_verbosity_error()
+    tlog.disable_progress_bar()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
@@ -70,6 +73,8 @@ def quiet():
             yield
     finally:
         dlog.set_verbosity(level)
+        if bars:
+            tlog.enable_progress_bar()
 
 
 def looks_local(name: str) -> bool:

@@ -1,10 +1,12 @@
 """Score <-> control curves (raw, before normalisation); the channel layout is in `synth.score.layout`.
 
-Encoding is exact on the frame grid. Decoding reads notes back: the tempo is 2^mean(tempo curve), clamped to the trained range; an onset is a local peak of the onset
-curve, quantised to the 16th-note grid of the decoded tempo (a frame is 46 ms, coarser than a fast
-16th's timing needs); a note lasts while its gate stays up, until the next onset; its key is the median
-of the pitch curve over the note, snapped to the decoded key; instruments are the argmax of the mean
-one-hot codes.
+Encoding is exact on the frame grid. Decoding reads notes back: the tempo bin is the argmax of the
+tempo bins' means over frames, refined by its larger neighbour (which makes the two-hot code exact);
+an onset is a local peak of the onset curve, quantised to the 16th-note grid of the decoded tempo (a
+frame is 46 ms, coarser than a fast 16th's timing needs); a note lasts while its gate stays up, until
+the next onset; its key is the median of the pitch curve over the note, snapped to the decoded key;
+instruments and the drum pattern are the argmax of their mean one-hot codes, and the drum part is that
+pattern played at the decoded tempo (`synth.score.drums`).
 """
 from __future__ import annotations
 
@@ -13,12 +15,12 @@ import math
 import numpy as np
 
 from synth.score import layout as L
-from synth.score.score import DRUM_KEYS, ROLES, DrumHit, Note, Score, Voice
+from synth.score.drums import PATTERN_NAMES, bars_in, groove_hits
+from synth.score.score import ROLES, Groove, Note, Score, Voice
 from synth.score.theory import snap, triad
 
 GRID = 4           # decoded onsets snap to 1/GRID beat (16th notes)
-THRESHOLD = 0.5    # onset / gate curves are 0..1 when exact
-DRUM_THRESHOLD = 0.15  # a hit's raw value is velocity / 127; the generator's softest hits are ~0.24
+THRESHOLD = 0.5    # onset / gate / fill curves are 0..1 when exact
 
 
 def _chords(notes: list[Note]) -> list[Note]:
@@ -30,18 +32,22 @@ def _chords(notes: list[Note]) -> list[Note]:
 
 
 def score_to_curves(score: Score, frames: int) -> np.ndarray:
-    """Raw curves [N_CHANNELS, frames] float32."""
+    """Raw curves [N_CHANNELS, frames] float32. A score's drums are encoded through its groove."""
+    if score.drums and score.groove is None:
+        raise ValueError("a score's drums are encoded as its groove (synth.score.drums); this score has hits only")
     out = np.zeros((L.N_CHANNELS, frames), np.float32)
     spb = score.seconds_per_beat
-    out[L.INDEX["tempo"]] = math.log2(score.bpm)
+    out[L.TEMPO0:L.TEMPO0 + L.TEMPO_BINS] = _two_hot(score.bpm)[:, None]
     out[L.INDEX["tonic_cos"]] = math.cos(2 * math.pi * score.tonic / 12)
     out[L.INDEX["tonic_sin"]] = math.sin(2 * math.pi * score.tonic / 12)
     out[L.INDEX["mode"]] = 1.0 if score.mode == "major" else -1.0
-    for hit in score.drums:
-        f = L.frame_of(hit.start * spb)
-        if 0 <= f < frames:
-            row = L.DRUM0 + hit.lane
-            out[row, f] = max(out[row, f], hit.velocity / 127.0)
+    groove = score.groove
+    out[L.PATTERN0 + (1 + PATTERN_NAMES.index(groove.pattern) if groove else 0)] = 1.0
+    if groove:
+        out[L.INDEX["drum_level"]] = groove.level / 127.0
+        for bar in groove.fills:
+            a, b = _last_beat(bar, spb)
+            out[L.INDEX["drum_fill"], max(0, a):max(0, min(frames, b))] = 1.0
     for voice in score.voices:
         base = L.voice_base(voice.role)
         events = _chords(voice.notes) if voice.role == "harmony" else sorted(voice.notes, key=lambda n: n.start)
@@ -62,6 +68,21 @@ def score_to_curves(score: Score, frames: int) -> np.ndarray:
             out[base + 4 + voice.program // 8] = 1.0
             out[base + 20 + voice.program % 8] = 1.0
     return out
+
+
+def _two_hot(bpm: float) -> np.ndarray:
+    """The tempo bins' values for `bpm`: linear interpolation between the two nearest bin centres."""
+    pos = min(max(L.tempo_position(bpm), 0.0), L.TEMPO_BINS - 1.0)
+    k = min(int(pos), L.TEMPO_BINS - 2)
+    a = pos - k
+    code = np.zeros(L.TEMPO_BINS, np.float32)
+    code[k], code[k + 1] = 1.0 - a, a
+    return code
+
+
+def _last_beat(bar: int, spb: float) -> tuple[int, int]:
+    """Frames [a, b) of bar `bar`'s last beat (where a fill sits)."""
+    return L.frame_of((4 * bar + 3) * spb), L.frame_of((4 * bar + 4) * spb)
 
 
 def _hold(values: np.ndarray) -> np.ndarray:
@@ -88,13 +109,24 @@ def _quantise(frames: np.ndarray, bpm: float) -> np.ndarray:
     return np.round(beats * GRID) / GRID
 
 
+def decode_tempo(curves: np.ndarray) -> float:
+    """bpm from the tempo bins: the argmax bin, moved toward its larger neighbour in proportion to their
+    means (exact for the two-hot code), clamped to the trained range and rounded to 0.01 bpm."""
+    m = np.clip(curves[L.TEMPO0:L.TEMPO0 + L.TEMPO_BINS].mean(axis=1), 0.0, None)
+    k = int(np.argmax(m))
+    j = k - 1 if k == L.TEMPO_BINS - 1 or (k > 0 and m[k - 1] > m[k + 1]) else k + 1
+    total = m[k] + m[j]
+    pos = (k * m[k] + j * m[j]) / total if total > 0 else float(k)
+    # Guidance can push a bin's curve past anything seen in training; the range is what was trained.
+    return round(min(float(L.BPM_RANGE[1]), max(float(L.BPM_RANGE[0]), L.bin_bpm(pos))), 2)
+
+
 def decode_key(curves: np.ndarray) -> tuple[float, int, str]:
-    bpm = float(2.0 ** float(curves[L.INDEX["tempo"]].mean()))
+    bpm = decode_tempo(curves)
     angle = math.atan2(float(curves[L.INDEX["tonic_sin"]].mean()), float(curves[L.INDEX["tonic_cos"]].mean()))
     tonic = int(round(angle * 12 / (2 * math.pi))) % 12
     mode = "major" if float(curves[L.INDEX["mode"]].mean()) >= 0 else "minor"
-    # Guidance can push the constant tempo curve past anything the model was trained on.
-    return min(float(L.BPM_RANGE[1]), max(float(L.BPM_RANGE[0]), bpm)), tonic, mode
+    return bpm, tonic, mode
 
 
 def _decode_voice(curves: np.ndarray, role: str, bpm: float, tonic: int, mode: str) -> Voice | None:
@@ -124,19 +156,29 @@ def _decode_voice(curves: np.ndarray, role: str, bpm: float, tonic: int, mode: s
     return Voice(role, fam * 8 + member, notes)
 
 
-def _decode_drums(curves: np.ndarray, bpm: float) -> list[DrumHit]:
-    hits = []
-    for lane in range(len(DRUM_KEYS)):
-        curve = curves[L.DRUM0 + lane]
-        peaks = _peaks(curve, DRUM_THRESHOLD)
-        starts = _quantise(peaks, bpm)
-        seen = set()
-        for f, start in zip(peaks, starts):
-            if start in seen:
-                continue
-            seen.add(start)
-            hits.append(DrumHit(float(start), lane, int(np.clip(round(127.0 * float(curve[f])), 1, 127))))
-    return sorted(hits, key=lambda h: (h.start, h.lane))
+def decode_groove(curves: np.ndarray, bpm: float) -> Groove | None:
+    """The drum pattern with the largest mean (None for drums_none), its level and its fill bars."""
+    choice = int(np.argmax(curves[L.PATTERN0:L.PATTERN0 + L.N_PATTERNS].mean(axis=1)))
+    if choice == 0:
+        return None
+    frames = curves.shape[1]
+    level = int(np.clip(round(127.0 * float(curves[L.INDEX["drum_level"]].mean())), 1, 127))
+    fill = curves[L.INDEX["drum_fill"]]
+    spb = 60.0 / bpm
+    fills = []
+    for bar in range(bars_in(frames / L.FRAME_RATE / spb)):
+        a, b = _last_beat(bar, spb)
+        if a < frames and float(fill[a:max(a + 1, min(frames, b))].mean()) >= THRESHOLD:
+            fills.append(bar)
+    return Groove(PATTERN_NAMES[choice - 1], level, tuple(fills))
+
+
+def _decode_drums(groove: Groove | None, bpm: float, frames: int):
+    if groove is None:
+        return []
+    spb = 60.0 / bpm
+    hits = groove_hits(groove, bpm, bars_in(frames / L.FRAME_RATE / spb))
+    return [h for h in hits if L.frame_of(h.start * spb) < frames]
 
 
 def curves_to_score(curves: np.ndarray) -> Score:
@@ -146,5 +188,7 @@ def curves_to_score(curves: np.ndarray) -> Score:
     curves = np.nan_to_num(np.asarray(curves, np.float32))
     bpm, tonic, mode = decode_key(curves)
     voices = [v for role in ROLES if (v := _decode_voice(curves, role, bpm, tonic, mode)) is not None]
-    return Score(bpm=bpm, tonic=tonic, mode=mode, voices=voices, drums=_decode_drums(curves, bpm))
+    groove = decode_groove(curves, bpm)
+    return Score(bpm=bpm, tonic=tonic, mode=mode, voices=voices, drums=_decode_drums(groove, bpm, curves.shape[1]),
+                 groove=groove)
 

@@ -1,6 +1,6 @@
-"""The score model's folder: `model.safetensors` (DiT + projection weights), `config.json` (their
-architectures, the channel normalisation, defaults) and `MODEL_CARD.md`. The package ships one at
-`synth/models/score/`; `analysis train-score-model` writes others."""
+"""The score model's folder: `model.safetensors` (DiT + projection weights), `config.json` (the latent
+layout `version`, their architectures, the channel normalisation, how it was trained) and `MODEL_CARD.md`.
+The package ships one at `synth/models/score/`; `analysis train-score-model` writes others."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from synth.score.layout import HOP, MAX_FRAMES, N_CHANNELS, SAMPLE_RATE
+from synth.score.layout import HOP, MAX_FRAMES, N_CHANNELS, SAMPLE_RATE, VERSION
 from synth.score.normalisation import Normalisation
 
 WEIGHTS = "model.safetensors"
@@ -59,7 +59,8 @@ def save(folder, transformer, projection, config: dict, card: str) -> Path:
     with atomic_path(folder / WEIGHTS, suffix=".safetensors") as tmp:
         save_file(tensors, str(tmp), metadata={"format": FORMAT})
         os.chmod(tmp, 0o666 & ~current_umask())  # save_file recreates the file with private permissions
-    atomic_write_text(folder / CONFIG, json.dumps({"format": FORMAT, **config}, indent=2) + "\n")
+    # The weights were trained on this code's latent layout: record its version for the loader.
+    atomic_write_text(folder / CONFIG, json.dumps({"format": FORMAT, "version": VERSION, **config}, indent=2) + "\n")
     atomic_write_text(folder / CARD, card)
     return folder
 
@@ -76,6 +77,10 @@ def load(folder=None, device: torch.device | str = "cpu", dtype: torch.dtype = t
     config = json.loads(cfg_path.read_text())
     if config.get("format") != FORMAT:
         raise ValueError(f"{str(cfg_path)!r}: format {config.get('format')!r}, expected {FORMAT!r}")
+    if config.get("version", 1) != VERSION:  # version 1 had no "version" key
+        raise ValueError(f"{str(folder)!r} is a version {config.get('version', 1)} score model; this latent-synth reads "
+                         f"version {VERSION} (synth/score/layout.py): retrain it with "
+                         "`latent-synth analysis train-score-model`")
     transformer, projection = build(config["architecture"])
     state = load_file(str(w_path))
     for prefix, module in (("transformer.", transformer), ("projection.", projection)):

@@ -2,7 +2,9 @@
 
 Times are in beats from the start of the clip (a beat = 60 / bpm seconds). The harmony voice holds
 chords: its notes are every chord tone, and each chord is a diatonic root-position triad in the key
-(`synth.score.theory.triad`), so its lowest tone (the root) says the whole chord.
+(`synth.score.theory.triad`), so its lowest tone (the root) says the whole chord. The drum part is a
+`Groove` (a named pattern, a level and the bars that end in a fill); `drums` holds the hits it plays
+(`synth.score.drums.groove_hits`).
 """
 from __future__ import annotations
 
@@ -32,6 +34,20 @@ class DrumHit:
     velocity: int
 
 
+@dataclass(frozen=True)
+class Groove:
+    pattern: str               # a name in synth.score.drums.PATTERNS
+    level: int                 # velocity of an unaccented hit, 1..127 (accents add up to 10)
+    fills: tuple[int, ...] = ()  # bars (0 = the clip's first) that end with a snare fill
+
+    def to_dict(self) -> dict:
+        return {"pattern": self.pattern, "level": self.level, "fills": list(self.fills)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Groove":
+        return cls(str(d["pattern"]), int(d["level"]), tuple(int(b) for b in d.get("fills", ())))
+
+
 @dataclass
 class Voice:
     role: str        # melody | harmony | bass
@@ -51,6 +67,7 @@ class Score:
     mode: str = "major"        # major | minor
     voices: list[Voice] = field(default_factory=list)
     drums: list[DrumHit] = field(default_factory=list)
+    groove: Groove | None = None   # what `drums` was made from (the latent stores the groove, not the hits)
 
     def __post_init__(self):
         if not 20.0 <= float(self.bpm) <= 400.0:
@@ -59,6 +76,10 @@ class Score:
         roles = [v.role for v in self.voices]
         if len(set(roles)) != len(roles):
             raise ValueError(f"a score has at most one voice per role, got {roles}")
+        if self.groove is not None:
+            from synth.score.drums import check_groove  # drums.py builds on this module
+
+            check_groove(self.groove)
 
     def voice(self, role: str) -> Voice | None:
         return next((v for v in self.voices if v.role == role), None)
@@ -72,12 +93,14 @@ class Score:
         return {"bpm": float(self.bpm), "tonic": self.tonic, "mode": self.mode,
                 "voices": [{"role": v.role, "program": v.program,
                             "notes": [[n.start, n.duration, n.pitch, n.velocity] for n in v.notes]} for v in self.voices],
-                "drums": [[h.start, h.lane, h.velocity] for h in self.drums]}
+                "drums": [[h.start, h.lane, h.velocity] for h in self.drums],
+                "groove": self.groove.to_dict() if self.groove else None}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Score":
         voices = [Voice(v["role"], int(v["program"]), [Note(float(a), float(b), int(c), int(e)) for a, b, c, e in v["notes"]])
                   for v in d.get("voices", [])]
         drums = [DrumHit(float(a), int(b), int(c)) for a, b, c in d.get("drums", [])]
+        groove = Groove.from_dict(d["groove"]) if d.get("groove") else None
         return cls(bpm=float(d["bpm"]), tonic=int(d.get("tonic", 0)), mode=d.get("mode", "major"), voices=voices,
-                   drums=drums)
+                   drums=drums, groove=groove)

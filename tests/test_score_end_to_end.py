@@ -1,0 +1,87 @@
+"""The score backend through the whole instrument: `serve --backend score` over real UDP with its bundled
+MiniLM SAE (named feature sliders out of the box), the shipped score-sliders preset, and `analysis sonify`
+writing each grid cell's decoded score. These are properties of our score model, not of Stable Audio."""
+import json
+import shutil
+from pathlib import Path
+
+import mido
+import pytest
+
+from analysis.sonify import run as sonify
+from osc_helpers import Daemon
+
+REPO = Path(__file__).resolve().parents[1]
+PIANO = 1590  # the bundled SAE's feature whose top prompts are "Piano", "Rhodes piano", ...
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    d = Daemon(tmp_path_factory.mktemp("score"), "--backend", "score")
+    yield d
+    d.kill()
+
+
+@pytest.fixture
+def client(daemon):
+    c = daemon.client()
+    yield c
+    c.close()
+
+
+def test_feature_info_names_the_bundled_features(client):
+    client.send("/synth/feature/info", PIANO)
+    fid, text = client.expect("/synth/feature/info")
+    assert fid == PIANO and text.split(" | ")[:2] == ["Piano", "Rhodes piano"]
+    client.send("/synth/feature/info", 999999)
+    address, message = client.expect("/synth/error")
+    assert address == "/synth/feature/info" and "6144 features" in message
+
+
+def test_the_shipped_preset_plays_named_sliders_and_writes_the_score(daemon, client):
+    daemon.presets.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "presets" / "score-sliders.yaml", daemon.presets)
+    client.send("/synth/preset/load", "score-sliders")
+    client.send("/synth/state")
+    state = json.loads(client.expect("/synth/state")[0])
+    assert state["name"] == "score-sliders" and str(PIANO) in state["features"]
+    assert state["steps"] == 12 and state["cfg"] == 2.0          # the score backend's own defaults
+    client.send("/synth/duration", 4.0)
+    client.send(f"/synth/feature/{PIANO}", 4.0)
+    client.send("/synth/render")
+    path, seed, seconds, kind = client.expect("/synth/rendered", 120)
+    assert (seed, kind) == (1, "final") and seconds == pytest.approx(4.0, abs=0.01)
+    side = json.loads(Path(path).with_suffix(".json").read_text())
+    assert side["backend"] == "score" and side["state"]["features"][str(PIANO)] == 4.0
+    score = side["score"]
+    assert 50 <= score["bpm"] <= 180 and score["voices"]
+    midi = mido.MidiFile(Path(path).with_suffix(".mid"))
+    notes = sum(1 for track in midi.tracks for m in track if m.type == "note_on" and m.velocity > 0)
+    assert notes >= sum(v["notes"] for v in score["voices"])    # the sidecar's voices, plus any drum hits
+
+
+class Args:
+    def __init__(self, **kw):
+        base = dict(features=f"{PIANO},2965", n_features=2, atlas=None, strengths="-4,0,4", contrast=[],
+                    contrast_strengths="-2,2", no_features=False, no_contrasts=False, all_contrasts=False,
+                    neutral="music", seed=1, gain=None, steering_mode=None, config=None, backend="score",
+                    model_id=None, device="cpu", sae=None, steps=None, duration=3.0, batch=8, jobs=1, ray=None,
+                    ray_actors=None)
+        base.update(kw)
+        self.__dict__.update(base)
+
+
+def test_sonify_on_the_score_backend_writes_each_cells_score(tmp_path):
+    out = tmp_path / "son"
+    assert sonify(Args(out=str(out), contrast=["tempo=fast music|slow music"])) == 0
+    index = json.loads((out / "index.json").read_text())
+    wavs = {c["file"] for c in index["clips"]}
+    assert len(wavs) == 2 * 2 + 1 + 4    # 2 features at ±4, the shared neutral, 2 contrast strengths + 2 texts
+    for wav in wavs:
+        side = json.loads((out / wav).with_suffix(".json").read_text())
+        assert (out / wav).with_suffix(".mid").is_file() and side["score"]["voices"]
+    assert all(c["score"]["bpm"] > 0 for c in index["clips"])
+    assert index["feature_labels"][str(PIANO)] == "Piano"
+    page = (out / "index.md").read_text()
+    assert f"#{PIANO} (Piano)" in page and "score -4 → +4" in page and "score text − → +" in page
+    assert " bpm" in page and "property of this model, not of Stable Audio" in page
