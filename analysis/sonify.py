@@ -211,7 +211,7 @@ def write_index(out: Path, items: list[dict], meta: dict, strengths, contrast_st
     feats = [it for it in items if it["grid"] == "feature"]
     if feats:
         md += ["", f"## Feature × strength ({len({it['name'] for it in feats})} features)", "",
-               "Strength is in units of the feature's typical activation.", ""]
+               "Strength is in units of the feature's activation on its own top prompts (`feature_scale`).", ""]
         by = {}
         for it in feats:
             by.setdefault(it["name"], {})[it["strength"]] = it

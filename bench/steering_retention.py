@@ -82,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
                                                                     "difference vector apart)")
     ap.add_argument("--gains", default="1", help="steering gains, comma list; the first also runs text mode")
     ap.add_argument("--contrasts", default=",".join(CONTRASTS), help=f"subset of {', '.join(CONTRASTS)}")
-    ap.add_argument("--features", default=",".join(f"{f}=4" for f in FEATURES),
-                    help="SAE features ID=S,... (default: four from the shipped atlas at ±4)")
+    ap.add_argument("--features", default=",".join(f"{f}=2" for f in FEATURES),
+                    help="SAE features ID=S,... (default: four from the shipped atlas at ±2)")
     ap.add_argument("--no-features", action="store_true")
     ap.add_argument("--duration", type=float, default=5.0)
     ap.add_argument("--batch", type=int, default=8)

@@ -25,7 +25,7 @@ ADDRESSES: tuple[Address, ...] = (
     Address("/synth/prompt/<slot>", "s", f"text of prompt slot 0-{NUM_SLOTS - 1}"),
     Address("/synth/mix/<slot>", "f", "weight of a prompt slot, 0 to 1", (0.0, 1.0)),
     Address("/synth/feature/info", "i", "reply /synth/feature/info with the prompts this SAE feature fires on most"),
-    Address("/synth/feature/<id>", "f", "SAE feature strength, -10 to 10 (units of typical activation); 0 removes it", FEATURE_RANGE),
+    Address("/synth/feature/<id>", "f", "SAE feature strength, -10 to 10 (units of its top prompts' activation); 0 removes it", FEATURE_RANGE),
     Address("/synth/features/clear", "", "remove all SAE features", (0.0, 1.0)),
     Address("/synth/contrast/<name>", "f", "strength of a contrast (pair of prompts from the config), -10 to 10", CONTRAST_RANGE),
     Address("/synth/seed", "i", "random seed (whole floats accepted)", (0.0, 127.0)),

@@ -52,7 +52,7 @@ def register(subparsers) -> None:
     p.add_argument("--prompt", action="append", default=[], metavar="TEXT[=WEIGHT]",
                    help=f"a prompt slot (repeat up to {NUM_SLOTS}); weight defaults to 1")
     p.add_argument("--feature", action="append", default=[], metavar="ID=S",
-                   help="SAE feature strength in units of its typical activation (repeatable)")
+                   help="SAE feature strength in units of its top prompts' activation (repeatable)")
     p.add_argument("--contrast", action="append", default=[], metavar="POS/NEG=S",
                    help="add S * (enc(POS) - enc(NEG)); or NAME=S for a contrast named in the config")
     p.add_argument("--seed", metavar="N", help="first seed")

@@ -128,7 +128,7 @@ def test_build_conditioning_embedding_steering():
     torch.testing.assert_close(steered.hidden[real], plain.hidden[real] + 1.5 * delta, rtol=0, atol=1e-5)
     assert torch.equal(steered.hidden[~real], plain.hidden[~real])
     assert steered.steered is None and steered.gain == 0.0
-    # feature_scale multiplies: strengths are in units of typical activation
+    # feature_scale multiplies: strengths are in units of feature_scale
     sae.metadata["feature_scale"] = [3.0] * 32
     scaled = build_conditioning(_state(features={5: 2.0}), fake_encode, sae)
     torch.testing.assert_close(scaled.delta, 3.0 * delta, rtol=0, atol=1e-5)

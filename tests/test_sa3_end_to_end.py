@@ -23,13 +23,6 @@ def daemon(tmp_path_factory):
     d.kill()
 
 
-@pytest.fixture
-def client(daemon):
-    c = daemon.client()
-    yield c
-    c.close()
-
-
 def test_state_shows_the_backends_defaults_and_clips_use_them(daemon, client):
     client.send("/synth/state")
     state = json.loads(client.expect("/synth/state")[0])

@@ -131,15 +131,16 @@ def test_seed_determinism(data):
     assert torch.equal(a.sae.W_dec, b.sae.W_dec) and not torch.equal(a.sae.W_dec, c.sae.W_dec)
 
 
-def test_feature_scales_mean_of_nonzero():
+def test_feature_scales_mean_of_the_top_rows():
     sae = random_sae(4, 4, k=4, seed=0)
     with torch.no_grad():
         sae.W_enc.copy_(torch.eye(4))
         sae.W_dec.copy_(torch.eye(4))
-    x = torch.tensor([[1.0, 0.0, 0.0, 0.0], [3.0, 2.0, 0.0, 0.0], [0.0, 4.0, 0.0, 0.0]])
-    scales = feature_scales(sae, x)
-    assert scales[:2] == pytest.approx([2.0, 3.0])
-    assert scales[2:] == pytest.approx([2.5, 2.5])  # never fire: the median of the alive ones
+    x = torch.tensor([[1.0, 0.0, 0.0, 0.0], [3.0, 2.0, 0.0, 0.0], [0.0, 4.0, 0.0, 0.0], [5.0, 0.0, 0.0, 0.0]])
+    assert feature_scales(sae, x, top=2)[:2] == pytest.approx([4.0, 3.0])   # feature 0: mean(5, 3), not of 5, 3, 1
+    scales = feature_scales(sae, x, batch_size=1)                              # top 20: every nonzero row, across batches
+    assert scales[:2] == pytest.approx([3.0, 3.0])
+    assert scales[2:] == pytest.approx([3.0, 3.0])  # never fire: the median of the alive ones
     assert evaluate(sae, x)["fvu"] == pytest.approx(0.0, abs=1e-6)
 
 

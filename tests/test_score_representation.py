@@ -151,6 +151,10 @@ def test_summary_has_exactly_the_contract_keys():
     s = summary(score)
     assert set(s) == {"bpm", "drums", "voices"} and s["bpm"] == 123.46 and s["drums"] is True
     assert s["voices"] == [{"role": "melody", "program": 0, "notes": 2, "mean_pitch": 62.0, "mean_velocity": 75.0}]
+    # cut at the clip's end, as the audio and the MIDI are: a note or hit starting there is not played
+    cut = summary(Score(100.0, 0, "major", [Voice("melody", 0, [Note(0, 1, 60, 100), Note(4, 1, 64, 50)])],
+                        drums=[DrumHit(4, 0, 90)]), end_beat=4.0)
+    assert cut["voices"][0]["notes"] == 1 and cut["voices"][0]["mean_pitch"] == 60.0 and cut["drums"] is False
 
 
 def test_soundfont_errors_are_one_line(tmp_path):

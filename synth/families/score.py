@@ -65,7 +65,8 @@ class ScoreFamily(StableAudioFamily):
         audio, extras = [], []
         for score in self.scores(latents, seconds):
             audio.append(torch.from_numpy(self.renderer.render(score, seconds)))
-            extras.append({"score": summary(score), "midi": score_to_midi(score, end_beat=seconds / score.seconds_per_beat)})
+            end_beat = seconds / score.seconds_per_beat
+            extras.append({"score": summary(score, end_beat), "midi": score_to_midi(score, end_beat=end_beat)})
         return torch.stack(audio), extras
 
     def decode(self, latents, seconds):
