@@ -32,16 +32,21 @@ def load_heldout(path=HELDOUT) -> dict:
     return yaml.safe_load(Path(path).read_text())
 
 
+def state_scores(engine, state, seeds, seconds: float = 5.0):
+    """One Score per seed for a resolved `state` (its conditioning, steps and cfg); no audio is rendered."""
+    from synth.denoise import denoise
+
+    latents = denoise(engine.family, [engine.conditioning(state)] * len(seeds), list(seeds), seconds, state.steps,
+                      state.cfg, window="clip", output="latent")
+    return engine.family.scores(latents, seconds)
+
+
 def decode_scores(engine, text: str, seeds, seconds: float = 5.0):
     """One Score per seed for `text` at the engine's default steps and cfg."""
-    from synth.denoise import denoise
     from synth.state import PromptSlot, SynthState
 
     state = engine.resolve(SynthState(prompts=[PromptSlot(text, 1.0)], duration=seconds, seed=int(seeds[0])))
-    cond = engine.conditioning(state)
-    latents = denoise(engine.family, [cond] * len(seeds), list(seeds), seconds, state.steps, state.cfg,
-                      window="clip", output="latent")
-    return engine.family.scores(latents, seconds)
+    return state_scores(engine, state, seeds, seconds)
 
 
 def melody_family(score) -> int | None:

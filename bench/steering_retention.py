@@ -24,6 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from functools import partial  # noqa: E402
+
+from analysis import plots  # noqa: E402
+
+fmt = partial(plots.fmt, digits=2)
+
 # name: (positive, negative, the acoustic feature the contrast is about)
 CONTRASTS = {
     "fast-slow": ("fast music", "slow music", "onset_density"),
@@ -41,10 +47,9 @@ def run_validate(argv: list[str]) -> dict:
     from bridge.cli import main as cli
 
     out = Path(argv[argv.index("--out") + 1])
-    if not (out / "results.json").exists():
-        code = cli(["analysis", "validate", *argv])
-        if code:
-            raise SystemExit(f"validate {' '.join(argv)} exited {code}")
+    code = cli(["analysis", "validate", *argv])   # resumes from OUT/feature_cache: a rerun renders nothing new
+    if code:
+        raise SystemExit(f"validate {' '.join(argv)} exited {code}")
     return json.loads((out / "results.json").read_text())
 
 
@@ -62,10 +67,6 @@ def median_retention(text: dict, steered: dict) -> float | None:
               if text[n]["cohens_d"] is not None and abs(text[n]["cohens_d"]) >= CLEAR_D
               and steered[n]["cohens_d"] is not None]
     return statistics.median(ratios) if ratios else None
-
-
-def fmt(x: float | None, digits: int = 2) -> str:
-    return "—" if x is None else f"{x:.{digits}f}"
 
 
 def pct(x: float | None) -> str:

@@ -20,18 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from score_quality import state_scores as pole_scores  # noqa: E402  (bench/ is this script's folder)
+
 PRESET = Path(__file__).resolve().parents[1] / "presets" / "score-sliders.yaml"
 FAMILIES = ("piano", "chromatic perc.", "organ", "guitar", "bass", "strings", "ensemble", "brass", "reed", "pipe",
             "synth lead", "synth pad", "synth fx", "ethnic", "percussive", "sound fx")
-
-
-def pole_scores(engine, state, seeds, seconds: float):
-    from synth.denoise import denoise
-
-    cond = engine.conditioning(state)
-    latents = denoise(engine.family, [cond] * len(seeds), list(seeds), seconds, state.steps, state.cfg,
-                      window="clip", output="latent")
-    return engine.family.scores(latents, seconds)
 
 
 def describe(scores) -> dict:
