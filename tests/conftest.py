@@ -8,3 +8,10 @@ def client(daemon):
     c = daemon.client()
     yield c
     c.close()
+
+
+@pytest.fixture(params=["0", "1"], ids=["cpu-bf16-off", "cpu-bf16-on"])
+def cpu_bf16(request, monkeypatch):
+    """Runs a dtype test as on a CPU without bfloat16 units and as on one with them, whatever this CPU is."""
+    monkeypatch.setenv("LATENT_SYNTH_CPU_BF16", request.param)
+    return request.param == "1"

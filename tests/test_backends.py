@@ -8,7 +8,7 @@ from synth.config import SynthConfig
 from synth.encoders import TINY_T5_DIM, tiny_t5, tiny_t5gemma
 from synth.engine import Engine
 from synth.families import stable_audio, stable_audio_3
-from synth.families.loading import BackendError, resolve_dtype
+from synth.families.loading import BF16_ENV, BackendError, bf16_units, cpu_flags, cpu_has_fast_bf16, resolve_dtype
 from synth.state import PromptSlot, SynthState
 
 
@@ -44,12 +44,14 @@ def test_stable_audio_loader_reads_a_saved_pipeline(tmp_path):
     np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
 
 
-def test_stable_audio_3_loader_reads_a_saved_pipeline(tmp_path):
-    """`StableAudio3Pipeline.from_pretrained` on a folder, as users with the real weights do."""
+def test_stable_audio_3_loader_reads_a_saved_pipeline(tmp_path, cpu_bf16):
+    """`StableAudio3Pipeline.from_pretrained` on a folder, as users with the real weights do. Like with
+    like: an explicit float32 load equals tiny-sa3 (float32) whatever the CPU's bfloat16 units."""
     tiny = load_backend("tiny-sa3", device="cpu")
     tiny.pipe.save_pretrained(tmp_path)
-    loaded = load_backend("stable-audio-3", model_id=str(tmp_path), device="cpu")
+    loaded = load_backend("stable-audio-3", model_id=str(tmp_path), device="cpu", dtype="float32")
     assert loaded.family == "stable-audio-3" and loaded.defaults.steps == 8 and loaded.defaults.cfg == 1.0
+    assert loaded.dtype == torch.float32
     state = SynthState(prompts=[PromptSlot("pad", 1.0)], duration=1.0)
     np.testing.assert_allclose(Engine(tiny).render(state), Engine(loaded).render(state), rtol=0, atol=1e-6)
 
@@ -98,6 +100,39 @@ def test_random_full_matches_stable_audio_open_sizes():
     assert round(count["vae"] / 1e6) == 156
     assert round(count["text_encoder"] / 1e6) == 110
     assert c["transformer"].config.cross_attention_dim == 768 and c["vae"].hop_length == 2048
+
+
+def test_stable_audio_3_auto_dtype_follows_the_cpu_rule(tmp_path, cpu_bf16):
+    """`--dtype auto` on a CPU: bfloat16 exactly where the CPU has bfloat16 units, float32 elsewhere."""
+    load_backend("tiny-sa3", device="cpu").pipe.save_pretrained(tmp_path)
+    loaded = load_backend("stable-audio-3", model_id=str(tmp_path), device="cpu")
+    assert loaded.dtype == (torch.bfloat16 if cpu_bf16 else torch.float32)
+    state = SynthState(prompts=[PromptSlot("pad", 1.0)], duration=1.0)
+    assert np.isfinite(Engine(loaded).render(state)).all()
+
+
+def test_bf16_rule_by_kind_of_cpu():
+    assert bf16_units({"avx2", "amx_bf16", "amx_tile", "avx512_bf16"})  # Sapphire Rapids and later
+    assert bf16_units({"avx2", "avx512f", "avx512_bf16"})  # e.g. AMD Zen 4 EPYC: no AMX
+    assert not bf16_units({"avx2", "avx512f"})  # emulated bfloat16: float32 is faster
+    assert not bf16_units(set())
+
+
+@pytest.mark.parametrize("value,expected", [("1", True), ("0", False), (" 1 ", True)])
+def test_bf16_switch_overrules_the_detection(monkeypatch, value, expected):
+    monkeypatch.setenv(BF16_ENV, value)
+    assert cpu_has_fast_bf16() is expected
+
+
+def test_bf16_switch_refuses_a_bad_value(monkeypatch):
+    monkeypatch.setenv(BF16_ENV, "yes")
+    with pytest.raises(ValueError, match="LATENT_SYNTH_CPU_BF16 must be 0 or 1"):
+        cpu_has_fast_bf16()
+
+
+def test_bf16_detection_reads_this_cpu(monkeypatch):
+    monkeypatch.delenv(BF16_ENV, raising=False)
+    assert cpu_has_fast_bf16() == bf16_units(cpu_flags())
 
 
 def test_dtype_and_device_rules():

@@ -34,15 +34,33 @@ def resolve_dtype(dtype: str | None, device: torch.device, cpu_auto: torch.dtype
     return DTYPES[dtype]
 
 
-def cpu_has_fast_bf16() -> bool:
-    """True on CPUs with bfloat16 matrix units (AMX-BF16 or AVX512-BF16), where bfloat16 is faster than
-    float32. Elsewhere (e.g. AVX2-only CPUs) bfloat16 matmuls are emulated and much slower."""
+BF16_ENV = "LATENT_SYNTH_CPU_BF16"
+
+
+def bf16_units(cpu_flags: set[str]) -> bool:
+    """True for CPUs with bfloat16 matrix units: AMX-BF16 (tiles) or AVX512-BF16 (dot products). On those,
+    bfloat16 beats float32; on AVX2-only CPUs its matmuls are emulated and many times slower (docs/engine.md
+    has the measured table by kind of CPU)."""
+    return bool({"amx_bf16", "avx512_bf16"} & cpu_flags)
+
+
+def cpu_flags() -> set[str]:
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            flags = next((line for line in f if line.startswith("flags")), "").split()
+            return set(next((line for line in f if line.startswith("flags")), "").split())
     except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+        return set()  # not Linux: no flags read, so no automatic bfloat16
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether `--dtype auto` may pick bfloat16 on this CPU. LATENT_SYNTH_CPU_BF16=1|0 overrules the
+    detection either way (for a user who knows better, and for tests that must not depend on the CPU)."""
+    forced = os.environ.get(BF16_ENV, "").strip()
+    if forced in ("0", "1"):
+        return forced == "1"
+    if forced:
+        raise ValueError(f"{BF16_ENV} must be 0 or 1 (or unset to detect), got {forced!r}")
+    return bf16_units(cpu_flags())
 
 
 def check_offload(cpu_offload: bool, device: torch.device) -> None:
