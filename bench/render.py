@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
 def compare_windows(engine, state: SynthState, n: int, json_path: str | None) -> int:
     """Same seeds, both windows: paired differences of the 11 acoustic features, and how alike the
     waveforms are. On random weights this says only how the sampler itself reacts to the window."""
-    from analysis.acoustic_features import FEATURE_NAMES, features_from_audio
+    from analysis.steering.acoustic_features import FEATURE_NAMES, features_from_audio
 
     seeds = list(range(n))
     clip = engine.render(state, seeds, window="clip")

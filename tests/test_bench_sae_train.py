@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import save_file
 
-from analysis.activations import write_json_atomic
-from analysis.corpus import write_jsonl
+from analysis.sae.activations import write_json_atomic
+from analysis.sae.corpus import write_jsonl
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "sae_train.py"
 

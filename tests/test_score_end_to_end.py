@@ -8,7 +8,7 @@ from pathlib import Path
 import mido
 import pytest
 
-from analysis.sonify import run as sonify
+from analysis.steering.sonify import run as sonify
 from osc_helpers import Daemon
 
 REPO = Path(__file__).resolve().parents[1]

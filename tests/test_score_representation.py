@@ -7,8 +7,8 @@ import mido
 import numpy as np
 import pytest
 
-from analysis.score_compose import compose
-from analysis.score_params import sample_params
+from analysis.score_model.compose import compose
+from analysis.score_model.params import sample_params
 from synth.score import layout as L
 from synth.score.curves import curves_to_score, decode_tempo, score_to_curves
 from synth.score.drums import groove_hits

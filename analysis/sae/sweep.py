@@ -2,7 +2,7 @@
 a table of inference FVU, L0 and dead fraction (JSON + Markdown) and the L0-versus-FVU plot.
 
 Finished settings are kept in ``DIR/runs/<name>.json``; rerunning the same sweep skips them.
-With ``ray_address`` every setting still to train is one Ray task (analysis.ray_training).
+With ``ray_address`` every setting still to train is one Ray task (analysis.sae.ray_training).
 """
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import json
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from analysis.activations import write_json_atomic
-from analysis.sae_trainer import TrainConfig, train_sae
+from analysis.sae.activations import write_json_atomic
+from analysis.sae.trainer import TrainConfig, train_sae
 
 COLUMNS = ("name", "arch", "expansion", "k", "l1", "fvu", "fvu_train_activation", "l0", "l0_train",
            "dead_fraction", "alive", "samples_per_second")
@@ -78,7 +78,7 @@ def _wanted(cfg: TrainConfig) -> dict:
 
 def run_sweep(acts, base: TrainConfig, out_dir, l1s=None, ks=None, expansions=None,
               save_saes: bool = False, ray_address: str | None = None) -> list[dict]:
-    from analysis.sae_trainer import plot_curves
+    from analysis.sae.trainer import plot_curves
     from synth.sae import save_sae
 
     out = Path(out_dir)
@@ -110,7 +110,7 @@ def run_sweep(acts, base: TrainConfig, out_dir, l1s=None, ks=None, expansions=No
         done[name] = result.metrics
 
     if ray_address and todo:
-        from analysis.ray_training import train_on_ray
+        from analysis.sae.ray_training import train_on_ray
 
         train_on_ray(ray_address, acts.embeddings, [(name, cfg) for _, name, cfg in todo], meta,
                      finish, "sweep",

@@ -104,7 +104,7 @@ def feature_labels(atlas: dict, names: dict[int, str]) -> dict:
 
 # ------------------------------------------------------------------ steps
 def build_corpus_step(out: Path, sources: str, only: Sequence[str] | None, probes: bool = True) -> Path:
-    from analysis.corpus import build_corpus, write_jsonl
+    from analysis.sae.corpus import build_corpus, write_jsonl
 
     path = out / "corpus.jsonl"
     if path.is_file():
@@ -131,7 +131,7 @@ def encoder_for(args):
 def train_step(acts, out: Path, args) -> Path:
     import torch
 
-    from analysis.sae_trainer import TrainConfig, train_and_save
+    from analysis.sae.trainer import TrainConfig, train_and_save
     from synth.sae import SAEFileError, load_sae, save_sae
 
     sae_dir = out / "sae"
@@ -156,10 +156,10 @@ def train_step(acts, out: Path, args) -> Path:
 
 
 def run(args) -> int:
-    from analysis.activations import load_activations
-    from analysis.atlas import build_atlas, write_outputs
-    from analysis.encode import encode_corpus
-    from analysis.sae_codes import encode_codes
+    from analysis.sae.activations import load_activations
+    from analysis.sae.atlas import build_atlas, write_outputs
+    from analysis.sae.encode import encode_corpus
+    from analysis.sae.codes import encode_codes
     from synth.atomic_io import atomic_write_text
     from synth.presets import Preset, Slider, save_preset_file, validate_name
     from synth.sae import load_sae

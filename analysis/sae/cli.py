@@ -94,7 +94,7 @@ def register(sub) -> None:
 
 
 def cmd_corpus(args) -> int:
-    from analysis.corpus import build_corpus, count_by_source, write_jsonl
+    from analysis.sae.corpus import build_corpus, count_by_source, write_jsonl
 
     rows, dropped = build_corpus(args.sources, include=args.only, probes=not args.no_probes)
     write_jsonl(rows, args.out)
@@ -109,7 +109,7 @@ def cmd_corpus(args) -> int:
 
 
 def cmd_encode(args) -> int:
-    from analysis.encode import encode_corpus
+    from analysis.sae.encode import encode_corpus
     from synth.encoders import encoder_name, load_encoder
 
     name = encoder_name(args.encoder, args.model_id)
@@ -126,7 +126,7 @@ def cmd_encode(args) -> int:
 
 
 def _config_from_args(args, **over):
-    from analysis.sae_trainer import TrainConfig
+    from analysis.sae.trainer import TrainConfig
 
     fields = dict(arch=args.arch, expansion=args.expansion, k=args.k, l1=args.l1, epochs=args.epochs, lr=args.lr,
                   batch_size=args.batch_size, lr_decay=args.lr_decay, mse_epochs=args.mse_epochs, aux_k=args.aux_k, aux_relu=args.aux_relu,
@@ -144,8 +144,8 @@ def _threads(args) -> None:
 
 
 def cmd_train(args) -> int:
-    from analysis.activations import load_activations
-    from analysis.sae_trainer import train_and_save
+    from analysis.sae.activations import load_activations
+    from analysis.sae.trainer import train_and_save
 
     _threads(args)
     acts = load_activations(args.activations)
@@ -158,8 +158,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from analysis.activations import load_activations
-    from analysis.sweep import run_sweep
+    from analysis.sae.activations import load_activations
+    from analysis.sae.sweep import run_sweep
 
     _threads(args)
     acts = load_activations(args.activations)
@@ -172,8 +172,8 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_stability(args) -> int:
-    from analysis.activations import load_activations
-    from analysis.stability import run_stability
+    from analysis.sae.activations import load_activations
+    from analysis.sae.stability import run_stability
 
     _threads(args)
     acts = load_activations(args.activations)

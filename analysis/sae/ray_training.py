@@ -17,7 +17,7 @@ from analysis.ray_cluster import cluster_gpus, ray_session, run_with_retries
 
 
 def _train(x, cfg, metadata):
-    from analysis.sae_trainer import train_sae
+    from analysis.sae.trainer import train_sae
 
     return train_sae(x, cfg, metadata=metadata)
 

@@ -7,7 +7,7 @@
 Writes the WAVs, index.csv, index.json and index.md (a page listing and linking every clip). With a
 family whose decoder writes a score (the score backend), every clip also gets its `.mid` and a `.json`
 sidecar with the decoded `score`, and index.md says what each feature or contrast changes in it
-(`analysis.sonify_scores`).
+(`analysis.steering.sonify_scores`).
 """
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ from typing import Sequence
 
 import numpy as np
 
-from analysis.clip_runner import Chunk, LocalRunner, check_outcome, open_runner
+from analysis.steering.clip_runner import Chunk, LocalRunner, check_outcome, open_runner
 from analysis.plots import fmt, markdown_table, write_json, write_text
-from analysis.sonify_scores import cell_tag, score_change
-from analysis.validate import backend_note, base_state, write_wav
+from analysis.steering.sonify_scores import cell_tag, score_change
+from analysis.steering.validate import backend_note, base_state, write_wav
 
 NEUTRAL_FILE = "neutral.wav"   # strength 0 of every feature and contrast: the neutral prompt alone
 INDEX_COLUMNS = ("grid", "name", "strength", "reference", "prompt", "file", "seed", "seconds", "peak", "rms")
@@ -254,7 +254,7 @@ def write_index(out: Path, items: list[dict], meta: dict, strengths, contrast_st
 def run(args, engine=None, config=None, engine_factory=None) -> int:
     """`engine`/`config` default to the ones --config and the flags describe; with --ray, each worker
     builds its own engine (`engine_factory`, default build_engine(config))."""
-    from analysis.probe_prompts import CONTRAST_PAIRS
+    from analysis.sae.probe_prompts import CONTRAST_PAIRS
 
     strengths = parse_floats(args.strengths, "--strengths")
     contrast_strengths = parse_floats(args.contrast_strengths, "--contrast-strengths")

@@ -55,7 +55,7 @@ SPECTRAL_GATE_DB = 80.0      # spectral-shape features skip frames this far belo
 SILENCE_PEAK = 1e-5          # peak |sample| below this counts as silent
 MIN_SECONDS = 0.25
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
-# Bump when a definition above changes: cached features (analysis.feature_cache) carry it in their key.
+# Bump when a definition above changes: cached features (analysis.steering.feature_cache) carry it in their key.
 FEATURES_VERSION = 2
 
 

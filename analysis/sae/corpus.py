@@ -1,5 +1,5 @@
 """Build the prompt corpus: real captions and label terms from a folder in the layout of
-``shared/corpora`` plus the generated probing sets (analysis/probe_prompts.py).
+``shared/corpora`` plus the generated probing sets (analysis/sae/probe_prompts.py).
 
 Rows: ``{"text": str, "source": str, "labels": {...}}``. Probing rows come first so that
 deduplication never strips their labels (AudioSet's class "Music" would otherwise swallow the
@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from analysis.probe_prompts import probe_rows
+from analysis.sae.probe_prompts import probe_rows
 from synth.atomic_io import atomic_path
 
 # source -> files it reads, relative to the corpus folder (all required).

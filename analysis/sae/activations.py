@@ -57,7 +57,7 @@ def read_index(directory) -> dict | None:
 def load_activations(directory) -> Activations:
     from safetensors import safe_open
 
-    from analysis.corpus import read_jsonl
+    from analysis.sae.corpus import read_jsonl
 
     d = Path(directory)
     if not d.is_dir():

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 def load_inputs(sae_dir, activations_dir):
     """(SparseAutoencoder, Activations), checked to fit each other."""
-    from analysis.activations import load_activations
+    from analysis.sae.activations import load_activations
     from synth.sae import load_sae
 
     sae = load_sae(sae_dir, device="cpu")

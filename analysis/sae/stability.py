@@ -2,7 +2,7 @@
 seeds by decoder cosine with a Hungarian assignment, and report how many match above a threshold.
 
 A random decoder of the same shape gives the chance level for the matched cosines. With
-``ray_address`` each seed's training is one Ray task (analysis.ray_training).
+``ray_address`` each seed's training is one Ray task (analysis.sae.ray_training).
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.activations import write_json_atomic
-from analysis.sae_trainer import TrainConfig, train_sae
+from analysis.sae.activations import write_json_atomic
+from analysis.sae.trainer import TrainConfig, train_sae
 
 
 def match_features(dec_a: np.ndarray, dec_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -84,7 +84,7 @@ def run_stability(acts, base: TrainConfig, seeds, out_dir, threshold: float = 0.
             save_sae(result.sae, out / f"seed_{s}")
 
     if ray_address:
-        from analysis.ray_training import train_on_ray
+        from analysis.sae.ray_training import train_on_ray
 
         train_on_ray(ray_address, acts.embeddings, [(f"seed {s}", replace(base, seed=s)) for s in seeds], meta,
                      lambda _name, cfg, result: finish(cfg.seed, result), "stability")

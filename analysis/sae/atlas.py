@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from analysis.plots import figure, fmt, markdown_table, save_figure, write_json, write_text
-from analysis.sae_codes import encode_codes, load_inputs
+from analysis.sae.codes import encode_codes, load_inputs
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ def check_corpus(corpus, acts, activations_dir) -> None:
     path = Path(corpus)
     if not path.is_file():
         raise ValueError(f"corpus file not found: {path}")
-    from analysis.corpus import file_sha256
+    from analysis.sae.corpus import file_sha256
 
     expected = acts.index.get("corpus_sha256")
     digest = file_sha256(path)

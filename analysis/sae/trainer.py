@@ -472,7 +472,7 @@ def plot_curves(history: list[dict], path, title: str = "") -> None:
 
 def train_and_save(acts, cfg: TrainConfig, out_dir) -> TrainResult:
     """Train on an Activations folder's valid rows; write the SAE, metrics.json and training_curves.png."""
-    from analysis.activations import write_json_atomic
+    from analysis.sae.activations import write_json_atomic
 
     meta = {"encoder": acts.index.get("encoder"), "pooling": acts.index.get("pooling", "mean"),
             "corpus_hash": acts.index.get("corpus_sha256"), "n_rows": len(acts)}

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from analysis.plots import figure, fmt, markdown_table, save_figure, write_json, write_text
-from analysis.sae_codes import cosine_matrix, encode_codes, label_rows, load_inputs
+from analysis.sae.codes import cosine_matrix, encode_codes, label_rows, load_inputs
 
 SELECTIVITY_THRESHOLD = 2.0
 MIN_ACTIVE = 5   # features firing on fewer emotion prompts are counted but not listed or drawn

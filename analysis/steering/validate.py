@@ -22,11 +22,11 @@ from typing import Sequence
 
 import numpy as np
 
-from analysis.acoustic_features import ANALYSIS_SR, FEATURE_NAMES, FileResult
-from analysis.clip_runner import Chunk, check_outcome, clip_name, open_runner
-from analysis.clip_runner import engine_from_args  # noqa: F401  (sonify and the tests build engines through here)
-from analysis.compare import require_two, split_results, write_comparison
-from analysis.feature_cache import FeatureCache, clip_key
+from analysis.steering.acoustic_features import ANALYSIS_SR, FEATURE_NAMES, FileResult
+from analysis.steering.clip_runner import Chunk, check_outcome, clip_name, open_runner
+from analysis.steering.clip_runner import engine_from_args  # noqa: F401  (sonify and the tests build engines through here)
+from analysis.steering.compare import require_two, split_results, write_comparison
+from analysis.steering.feature_cache import FeatureCache, clip_key
 from analysis.plots import figure, fmt, markdown_table, save_figure, write_json, write_text
 from synth.atomic_io import atomic_path
 
@@ -128,7 +128,7 @@ def compare_poles(measured: dict[str, list[FileResult]], label_a: str, label_b: 
 
 def feature_cache(args, out: Path | None) -> FeatureCache:
     """--cache DIR, else OUT/feature_cache, else the user cache folder; --fresh reads nothing from it."""
-    from analysis.feature_cache import default_cache_root
+    from analysis.steering.feature_cache import default_cache_root
 
     root = getattr(args, "cache", None) or (out / "feature_cache" if out is not None else default_cache_root())
     return FeatureCache(root, fresh=bool(getattr(args, "fresh", False)))

@@ -3,7 +3,7 @@
 Every step draws pieces, crops them at a bar line to a random length (so the duration tokens mean
 something), picks one of each piece's captions, drops the text ~10% of the time by zeroing every
 cross-attention token (text and timing alike, as the sampler's unconditional branch does), and
-regresses the DiT on the v target of `analysis.score_objective`, each channel group (tempo, key, drums,
+regresses the DiT on the v target of `analysis.score_model.objective`, each channel group (tempo, key, drums,
 notes, instruments: `synth.score.layout.groups`) weighted in the mean. The run stops at --minutes (or
 --steps) with the learning rate annealed over that budget, and saves the EMA weights.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from analysis.score_objective import sample_sigmas, training_batch
+from analysis.score_model.objective import sample_sigmas, training_batch
 from synth.score import model_files
 from synth.score.curves import score_to_curves
 from synth.score import layout as L
@@ -136,8 +136,8 @@ def prepare(rows: list[dict], progress: bool = True):
 def train_score_model(corpus_dir, out_dir, cfg: ScoreTrainConfig, command: str, progress: bool = True,
                       encoder_factory=None) -> dict:
     from analysis.plots import figure, save_figure
-    from analysis.score_corpus import MANIFEST, read_score_corpus
-    from analysis.score_tokens import token_states
+    from analysis.score_model.corpus import MANIFEST, read_score_corpus
+    from analysis.score_model.tokens import token_states
     from synth.encoders import load_encoder
 
     t_wall, t_cpu = time.perf_counter(), time.process_time()

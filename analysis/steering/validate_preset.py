@@ -11,11 +11,11 @@ import datetime as _dt
 import tempfile
 from pathlib import Path
 
-from analysis.acoustic_features import ANALYSIS_SR
-from analysis.clip_runner import open_runner
+from analysis.steering.acoustic_features import ANALYSIS_SR
+from analysis.steering.clip_runner import open_runner
 from analysis.plots import fmt, markdown_table, write_json, write_text
 from analysis.stats import json_safe
-from analysis.validate import backend_note, compare_poles, feature_cache, measure_poles
+from analysis.steering.validate import backend_note, compare_poles, feature_cache, measure_poles
 
 ALPHA = 0.05
 UNMEASURABLE = {"/synth/seed": "the seed slider picks the noise, which the N seeds already vary"}

@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis.acoustic_features import ANALYSIS_SR, FEATURE_NAMES, FEATURES_VERSION, FileResult
+from analysis.steering.acoustic_features import ANALYSIS_SR, FEATURE_NAMES, FEATURES_VERSION, FileResult
 from synth.atomic_io import atomic_write_text
 
 DEFAULT_CACHE_ENV = "LATENT_SYNTH_CACHE"

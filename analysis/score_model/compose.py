@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 
-from analysis.score_params import PieceParams
+from analysis.score_model.params import PieceParams
 from synth.score.drums import FAST_BPM, groove_hits
 from synth.score.layout import MAX_FRAMES, SAMPLE_RATE, HOP
 from synth.score.score import Groove, Note, Score, Voice

@@ -25,8 +25,8 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from analysis.acoustic_features import FileResult, default_jobs, measure_clip, process_pool_context
-from analysis.feature_cache import RenderIdentity
+from analysis.steering.acoustic_features import FileResult, default_jobs, measure_clip, process_pool_context
+from analysis.steering.feature_cache import RenderIdentity
 from analysis.ray_cluster import (
     RunOutcome, cluster_cpus, cluster_gpus, failure_reason, ray_session, run_with_retries,
 )

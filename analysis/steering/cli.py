@@ -41,7 +41,7 @@ def register(sub) -> None:
     p.add_argument("--b", required=True, help="folder of WAVs, group b")
     p.add_argument("--out", required=True, help="output folder (results.json, features.csv, report.md, PNG)")
     p.add_argument("--jobs", type=int, default=None, help="processes (default: all cores)")
-    p.set_defaults(func=_lazy("analysis.compare", "run"))
+    p.set_defaults(func=_lazy("analysis.steering.compare", "run"))
 
     p = sub.add_parser("validate", help="N-seed validation of a contrast across text/embedding/guidance modes")
     p.add_argument("--pos", help="positive prompt, e.g. 'sound rhythmic'")
@@ -62,7 +62,7 @@ def register(sub) -> None:
     _engine_flags(p)
     _resume_flags(p, "OUT/feature_cache")
     add_ray_flags(p)
-    p.set_defaults(func=_lazy("analysis.validate", "run"))
+    p.set_defaults(func=_lazy("analysis.steering.validate", "run"))
 
     p = sub.add_parser("validate-preset", help="measure each slider of a preset and store the result in it")
     p.add_argument("preset", help="preset YAML file, or a preset name in --presets (its `validation` is rewritten)")
@@ -73,7 +73,7 @@ def register(sub) -> None:
     _engine_flags(p)
     _resume_flags(p, "OUT/feature_cache with --out, else ~/.cache/latent-synth/features")
     add_ray_flags(p)
-    p.set_defaults(func=_lazy("analysis.validate_preset", "run"))
+    p.set_defaults(func=_lazy("analysis.steering.validate_preset", "run"))
 
     p = sub.add_parser("sonify", help="render feature × strength and contrast × strength grids")
     p.add_argument("--out", required=True, help="output folder (WAVs, index.csv, index.json, index.md)")
@@ -94,12 +94,12 @@ def register(sub) -> None:
     p.add_argument("--steering-mode", choices=["embedding", "guidance"], help="default: the config state's")
     _engine_flags(p)
     add_ray_flags(p)
-    p.set_defaults(func=_lazy("analysis.sonify", "run"))
+    p.set_defaults(func=_lazy("analysis.steering.sonify", "run"))
 
     for name, module, helptext in (
-        ("geometry", "analysis.geometry", "cultural geometry of the tradition sets in SAE feature space"),
-        ("probes", "analysis.probes", "emotion probes: cosine structure, logistic probes, feature selectivity"),
-        ("atlas", "analysis.atlas", "feature atlas: top prompts, density and label composition per feature"),
+        ("geometry", "analysis.sae.geometry", "cultural geometry of the tradition sets in SAE feature space"),
+        ("probes", "analysis.sae.probes", "emotion probes: cosine structure, logistic probes, feature selectivity"),
+        ("atlas", "analysis.sae.atlas", "feature atlas: top prompts, density and label composition per feature"),
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--sae", required=True, help="SAE folder")
@@ -121,4 +121,4 @@ def register(sub) -> None:
     p = sub.add_parser("report", help="gather analysis runs into one Markdown document")
     p.add_argument("--runs", nargs="+", required=True, help="run folders (each with report.md and/or JSON)")
     p.add_argument("--out", required=True, help="Markdown file to write")
-    p.set_defaults(func=_lazy("analysis.report", "run"))
+    p.set_defaults(func=_lazy("analysis.steering.report", "run"))

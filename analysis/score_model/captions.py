@@ -9,8 +9,8 @@ from __future__ import annotations
 import random
 import re
 
-from analysis import score_words as W
-from analysis.score_params import PieceParams
+from analysis.score_model import words as W
+from analysis.score_model.params import PieceParams
 from synth.score.theory import PITCH_NAMES
 
 P_TEMPO = 0.7      # a caption says something about the tempo ...

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from analysis.activations import CORPUS_FILE, EMBEDDINGS_FILE, INDEX_FILE, read_index, write_json_atomic
+from analysis.sae.activations import CORPUS_FILE, EMBEDDINGS_FILE, INDEX_FILE, read_index, write_json_atomic
 from synth.atomic_io import atomic_path, current_umask
-from analysis.corpus import file_sha256, read_jsonl
+from analysis.sae.corpus import file_sha256, read_jsonl
 
 DEFAULT_CHUNK = 2048
 

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from analysis.plots import figure, fmt, markdown_table, save_figure, write_json, write_text
-from analysis.sae_codes import cosine_matrix, encode_codes, group_means, label_rows, load_inputs
+from analysis.sae.codes import cosine_matrix, encode_codes, group_means, label_rows, load_inputs
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ import random
 from collections import Counter
 from pathlib import Path
 
-from analysis.score_captions import captions
-from analysis.score_compose import compose
-from analysis.score_params import sample_params
+from analysis.score_model.captions import captions
+from analysis.score_model.compose import compose
+from analysis.score_model.params import sample_params
 from synth.atomic_io import atomic_path, atomic_write_text
 
 CORPUS_FILE = "corpus.jsonl"

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-from analysis.acoustic_features import (
+from analysis.steering.acoustic_features import (
     ANALYSIS_SR, FEATURE_NAMES, HOP, N_FFT, ONSET_DELTA_DB, ONSET_GATE_DB, ONSET_MIN_GAP_S, SPECTRAL_GATE_DB,
     FileResult, extract_files, list_audio_files,
 )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import shlex
 
-# analysis.score_training.DEFAULT_GROUP_WEIGHTS, spelled out so `--help` needs no torch import
+# analysis.score_model.training.DEFAULT_GROUP_WEIGHTS, spelled out so `--help` needs no torch import
 # (tests/test_score_family.py checks the two agree).
 WEIGHTS_HELP = "tempo=1 drums=1"
 
@@ -40,7 +40,7 @@ def register(sub) -> None:
 
 
 def _default_weights() -> dict:
-    from analysis.score_training import DEFAULT_GROUP_WEIGHTS
+    from analysis.score_model.training import DEFAULT_GROUP_WEIGHTS
 
     return DEFAULT_GROUP_WEIGHTS
 
@@ -60,7 +60,7 @@ def _weights(items: list[str]) -> dict:
 
 
 def cmd_score_corpus(args) -> int:
-    from analysis.score_corpus import build_score_corpus
+    from analysis.score_model.corpus import build_score_corpus
 
     manifest = build_score_corpus(args.n, args.out, seed=args.seed, n_captions=args.captions, progress=not args.quiet)
     print(json.dumps(manifest))
@@ -83,7 +83,7 @@ def _command(args) -> str:
 def cmd_train_score_model(args) -> int:
     import torch
 
-    from analysis.score_training import ScoreTrainConfig, train_score_model
+    from analysis.score_model.training import ScoreTrainConfig, train_score_model
 
     if args.minutes <= 0 and not args.steps:
         raise ValueError(f"--minutes {args.minutes}: must be positive")
