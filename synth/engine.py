@@ -208,9 +208,8 @@ def build_engine(config: SynthConfig, sae=None, sae_id: str | None = None) -> En
     """Load the configured backend and SAE: `sae` if given, else the one at `config.sae`, else the
     backend's own (the tiny backends: an untrained random SAE, so feature sliders work offline; the
     score backend: the SAE that ships with it)."""
-    options = {"soundfont": config.soundfont} if config.backend == "score" else {}
     family = load_backend(config.backend, config.model_id, config.device, config.dtype, config.cpu_offload,
-                          size=config.size, **options)
+                          size=config.size, soundfont=config.soundfont)
     if sae is None and config.sae:
         from synth.sae import load_sae
 
@@ -230,10 +229,9 @@ def build_engine(config: SynthConfig, sae=None, sae_id: str | None = None) -> En
 
 def default_sae(family: Family):
     """(sae, sae_id) the backend brings along, or (None, None)."""
-    bundled = getattr(family, "bundled_sae", None)
-    if bundled is not None:
-        return bundled()
-    if family.backend in ("tiny", "tiny-sa3"):
+    if family.spec.bundled_sae:
+        return family.bundled_sae()
+    if family.spec.random_sae:
         log.info("%s backend: using an untrained random SAE (its features mean nothing)", family.backend)
         return tiny_random_sae(family.encoder.dim, encoder_id=family.encoder_id)
     return None, None

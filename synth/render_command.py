@@ -17,10 +17,9 @@ import time
 from pathlib import Path
 
 from synth.backends import NAMES as BACKEND_NAMES
-from synth.backends import SIZES
+from synth.backends import SIZES, spec_for
 from synth.state import NUM_SLOTS, Contrast, PromptSlot, SynthState
 
-TINY_BACKENDS = ("tiny", "tiny-sa3")
 NEEDS_SAE = ("--feature needs --sae SAE_DIR (an SAE trained on this backend's text encoder; make one with "
              "`latent-synth analysis sliders --backend {backend}`)")
 
@@ -220,11 +219,11 @@ def run(args) -> int:
     if config.sae:
         if not Path(config.sae).expanduser().exists():
             raise OSError(f"--sae {config.sae!r}: no such folder")
-    elif state.features and config.backend in TINY_BACKENDS:
+    elif state.features and spec_for(config.backend).random_sae:
         from synth.engine import TINY_SAE_FEATURES
 
         state.validate(d_sae=TINY_SAE_FEATURES)
-    elif state.features and config.backend != "score":  # the score backend brings its own SAE
+    elif state.features and not spec_for(config.backend).bundled_sae:
         raise ValueError(NEEDS_SAE.format(backend=config.backend))
     out_dir = _check_out_dir(args.out if args.out is not None else config.out_dir)
 

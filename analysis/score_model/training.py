@@ -342,5 +342,5 @@ Counts: {json.dumps(manifest.get('counts', {}))}
   the measured figures are in docs/score_model.md.
 
 ## Render defaults
-The backend's steps, cfg and preview steps live in `synth/families/score.py` (DEFAULTS), measured there.
+The backend's steps, cfg and preview steps live in its spec (`synth/families/specs.py`, SCORE_STEPS), measured there.
 """

@@ -34,17 +34,13 @@ log = logging.getLogger(__name__)
 
 MODES = ("text", "embedding", "guidance")
 CONTRAST_NAME = "validate"
-RANDOM_WEIGHT_BACKENDS = ("tiny", "random-full", "tiny-sa3", "random-full-sa3")
 
 
 def backend_note(backend: str) -> str | None:
     """One line for a report about what its numbers mean for this backend, or None (real Stable Audio)."""
-    if backend in RANDOM_WEIGHT_BACKENDS:
-        return f"The `{backend}` backend has random weights: its audio is noise and these numbers test the machinery, not a model."
-    if backend == "score":
-        return ("The `score` backend is our own small model (Stable Audio Open's architecture, our data): everything "
-                "measured here is a property of this model, not of Stable Audio.")
-    return None
+    from synth.backends import spec_for
+
+    return spec_for(backend).report_note()
 
 
 # ------------------------------------------------------------------ engine helpers (shared)

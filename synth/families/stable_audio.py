@@ -31,11 +31,6 @@ SAMPLE_RATE = 44100
 HOP = 2048              # Oobleck VAE: downsampling_ratios [2, 4, 4, 8, 8]
 LATENT_FRAMES = 1024    # DiT sample_size: 1024 * 2048 / 44100 = 47.55 s
 TINY_SEED = 0
-# The tiny model's cost is the scheduler's per-seed Brownian noise (~1 ms per seed per step), so it
-# defaults to fewer steps than the real model's 100.
-TINY_DEFAULT_STEPS = 25
-DEFAULTS = Defaults(steps=100, cfg=7.0, preview_steps=12)
-TINY_DEFAULTS = Defaults(steps=TINY_DEFAULT_STEPS, cfg=7.0, preview_steps=6)
 
 GATED_HELP = (
     "Stable Audio Open 1.0 is gated on the Hugging Face Hub: accept its licence at "
@@ -125,7 +120,7 @@ class StableAudioFamily(Family):
     family = "stable-audio"
 
     def __init__(self, pipe, *, backend: str, model_id: str, device: torch.device, dtype: torch.dtype,
-                 encoder_id: str, defaults: Defaults = DEFAULTS, threads: int | None = None,
+                 encoder_id: str, defaults: Defaults | None = None, threads: int | None = None,
                  encoder: TextEncoder | None = None, sample_rate: int | None = None, hop: int | None = None):
         """`pipe` is a StableAudioPipeline, or any object with its transformer, projection_model, scheduler,
         rotary_embed_dim and _execution_device; a pipe without a VAE (the score model) passes `encoder`,
@@ -213,6 +208,9 @@ class StableAudioFamily(Family):
     def modules(self) -> dict[str, torch.nn.Module]:
         return {k: getattr(self.pipe, k) for k in ("text_encoder", "projection_model", "transformer", "vae")}
 
+    def pipeline_kwargs(self, seconds: float) -> dict:
+        return {"audio_end_in_s": seconds}
+
 
 def load(backend: str, model_id: str | None, device: torch.device, dtype: str | None,
          cpu_offload: bool = False) -> StableAudioFamily:
@@ -224,7 +222,7 @@ def load(backend: str, model_id: str | None, device: torch.device, dtype: str | 
             pipe = StableAudioPipeline(**tiny_components())
         pipe.to(device)  # the tiny model stays fp32: it exists for CPU tests
         family = StableAudioFamily(pipe, backend=backend, model_id=model_id or "tiny-random", device=device,
-                                   dtype=torch.float32, encoder_id=TINY_ID, defaults=TINY_DEFAULTS,
+                                   dtype=torch.float32, encoder_id=TINY_ID,
                                    threads=1 if device.type == "cpu" else None)
     elif backend == "random-full":
         with quiet(), torch.random.fork_rng(devices=[]):

@@ -31,8 +31,7 @@ from synth.families.loading import check_offload, cpu_has_fast_bf16, from_pretra
 DEFAULT_MODEL_ID = "stabilityai/stable-audio-3-medium"
 SAMPLE_RATE = 44100
 LOGSNR_MIN, LOGSNR_MAX = -6.2, 2.0
-DISTILLED = Defaults(steps=8, cfg=1.0, preview_steps=2)
-BASE = Defaults(steps=100, cfg=7.0, preview_steps=12)
+BASE = Defaults(steps=100, cfg=7.0, preview_steps=12)  # non-distilled checkpoints; the spec's are the distilled ones
 MAX_SECONDS = {"medium": 380.0, "small": 120.0}
 SMALL_ESTIMATE = ("stable-audio-3-small is an estimate: DiT 1024 wide x 16 deep (~437M) + SAME-S (~108M); "
                   "the small checkpoints' exact configs are not in diffusers")
@@ -135,6 +134,7 @@ def full_components(size: str = "medium", init_device: str | torch.device | None
 
 class StableAudio3Family(Family):
     family = "stable-audio-3"
+    full_differs = False  # the pipeline denoises exactly the clip's frames whichever the window
 
     def __init__(self, pipe, *, backend: str, model_id: str, device: torch.device, dtype: torch.dtype,
                  encoder_id: str, max_seconds: float, estimate: str | None = None):
@@ -144,7 +144,7 @@ class StableAudio3Family(Family):
         max_length = min(int(getattr(pipe.tokenizer, "model_max_length", T5GEMMA_MAX_LENGTH)), T5GEMMA_MAX_LENGTH)
         encoder = TextEncoder(pipe.text_encoder, pipe.tokenizer, name=encoder_id, max_length=max_length,
                               device=device, dtype=dtype)
-        defaults = DISTILLED if pipe.scheduler.config.stochastic_sampling else BASE
+        defaults = None if pipe.scheduler.config.stochastic_sampling else BASE
         super().__init__(backend=backend, model_id=model_id, device=device, dtype=dtype, encoder=encoder,
                          encoder_id=encoder_id, sample_rate=sr, hop=hop,
                          max_frames=math.ceil(max_seconds * sr / hop), defaults=defaults,
@@ -199,6 +199,9 @@ class StableAudio3Family(Family):
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {k: getattr(self.pipe, k) for k in ("text_encoder", "duration_embedder", "transformer", "vae")}
+
+    def pipeline_kwargs(self, seconds: float) -> dict:
+        return {"duration": seconds}
 
 
 def load(backend: str, model_id: str | None, device: torch.device, dtype: str | None,
