@@ -8,7 +8,7 @@ import argparse
 import importlib
 
 from analysis.ray_cluster import add_ray_flags
-from synth.backends import NAMES as BACKENDS  # a cheap table; it does not import torch
+from synth.engine_flags import add_engine_flags  # a cheap table; it does not import torch
 
 
 def _lazy(module: str, fn: str):
@@ -19,11 +19,7 @@ def _lazy(module: str, fn: str):
 
 
 def _engine_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="synth.yaml (default: the packaged defaults)")
-    p.add_argument("--backend", choices=BACKENDS, help="override the config's backend")
-    p.add_argument("--model-id", help="override the config's model id (default: the backend's own)")
-    p.add_argument("--device", help="override the config's device (cpu, cuda, cuda:N)")
-    p.add_argument("--sae", help="SAE folder (needed for feature sliders)")
+    add_engine_flags(p)
     p.add_argument("--steps", type=int, help="denoising steps per clip (default: the state's)")
     p.add_argument("--duration", type=float, help="clip length in seconds (default: the state's)")
     p.add_argument("--batch", type=int, default=8, help="seeds rendered per engine call (default 8)")

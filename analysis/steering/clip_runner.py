@@ -108,9 +108,7 @@ class EngineInfo:
 
     def resolve(self, state):
         """The state with unset steps / cfg filled in as the engine will render it (for reports)."""
-        changes = {k: v for k, v in (("steps", self.default_steps), ("cfg", self.default_cfg))
-                   if getattr(state, k) is None and v is not None}
-        return state.replace(**changes) if changes else state
+        return state.with_defaults(self.default_steps, self.default_cfg)
 
     def identity(self) -> RenderIdentity:
         return RenderIdentity(self.backend, self.model_id, self.sae_id, self.window)
@@ -310,7 +308,7 @@ def check_outcome(outcome: RunOutcome, rerun_hint: str) -> None:
 
 def engine_from_args(args):
     """(Engine, SynthConfig) from --config and the override flags."""
-    from synth.config import config_from_flags
+    from synth.engine_flags import config_from_flags
     from synth.engine import build_engine
 
     config = config_from_flags(args)
@@ -330,7 +328,7 @@ def open_runner(args, engine=None, config=None, engine_factory=None) -> Iterator
         yield runner, config
         return
     if config is None:
-        from synth.config import config_from_flags
+        from synth.engine_flags import config_from_flags
 
         config = config_from_flags(args)
     if engine is not None and engine_factory is None:
