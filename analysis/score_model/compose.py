@@ -6,9 +6,9 @@ import math
 import random
 
 from analysis.score_model.params import PieceParams
-from synth.score.drums import FAST_BPM, groove_hits
+from synth.score.drums import FAST_BPM, Groove, groove_hits
 from synth.score.layout import MAX_FRAMES, SAMPLE_RATE, HOP
-from synth.score.score import Groove, Note, Score, Voice
+from synth.score.score import Note, Score, Voice
 from synth.score.theory import degree_pitch, triad
 
 STEPS = 16  # 16th notes per 4/4 bar

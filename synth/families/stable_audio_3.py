@@ -26,7 +26,8 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from synth.encoders import T5GEMMA_ID, T5GEMMA_MAX_LENGTH, TINY_T5_DIM, TINY_T5GEMMA_ID, TextEncoder
 from synth.families.base import Defaults, Family, Inputs
-from synth.families.loading import check_offload, cpu_has_fast_bf16, from_pretrained, quiet, resolve_dtype
+from synth.families.loading import check_offload, cpu_has_fast_bf16, from_pretrained, resolve_dtype
+from synth.hf_quiet import quiet
 
 DEFAULT_MODEL_ID = "stabilityai/stable-audio-3-medium"
 SAMPLE_RATE = 44100
