@@ -19,11 +19,12 @@ import numpy as np
 import torch
 
 from synth.backends import load_backend
-from synth.clip_writer import write_clip
+from synth.clip_writer import write_clip, write_midi_beside
 from synth.conditioning import Conditioning, EncodingCache, build_conditioning
 from synth.config import SynthConfig
 from synth.denoise import denoise
 from synth.families.base import Family
+from synth.parameters import NO_SAE
 from synth.state import SynthState
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class Engine:
     def feature_info(self, fid: int) -> list[str]:
         """The prompts SAE feature `fid` fires on most (correlational labels from `analysis sliders`)."""
         if self.sae is None:
-            raise ValueError("no SAE is loaded, so there are no features (start serve with --sae DIR)")
+            raise ValueError(NO_SAE)
         if not 0 <= fid < self.sae.d_sae:
             raise ValueError(f"unknown feature id {fid}; the SAE has {self.sae.d_sae} features (0..{self.sae.d_sae - 1})")
         if not self.sae.labels:
@@ -84,12 +85,7 @@ class Engine:
     # ------------------------------------------------------------------ conditioning
     def resolve(self, state: SynthState) -> SynthState:
         """The state with unset steps / cfg filled in with this backend's defaults (what is rendered)."""
-        changes = {}
-        if state.steps is None:
-            changes["steps"] = self.defaults.steps
-        if state.cfg is None:
-            changes["cfg"] = self.defaults.cfg
-        return state.replace(**changes) if changes else state
+        return state.with_defaults(self.defaults.steps, self.defaults.cfg)
 
     def conditioning(self, state: SynthState, delta: torch.Tensor | None = None) -> Conditioning:
         """The state's conditioning; `delta` [D] is an extra steering vector in encoder space,
@@ -169,10 +165,7 @@ class Engine:
         midi = extras.pop("midi", None)
         path = write_clip(out_dir, audio, self.sample_rate, self.resolve(state),
                           self.meta(render_seconds, **extras, **extra), subtype=subtype, normalize=normalize)
-        if midi is not None:
-            from synth.atomic_io import atomic_write_bytes
-
-            atomic_write_bytes(path.with_suffix(".mid"), midi)
+        write_midi_beside(path, midi)
         return path
 
     def render_to_files(self, state: SynthState, out_dir, seeds: Sequence[int] | None = None,

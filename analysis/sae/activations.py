@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from synth.atomic_io import atomic_write_text
 
 EMBEDDINGS_FILE = "embeddings.safetensors"
 CORPUS_FILE = "corpus.jsonl"
@@ -39,10 +38,6 @@ class Activations:
 
     def __len__(self) -> int:
         return int(self.embeddings.shape[0])
-
-
-def write_json_atomic(obj, path) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=1) + "\n")
 
 
 def read_index(directory) -> dict | None:

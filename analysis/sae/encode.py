@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from analysis.sae.activations import CORPUS_FILE, EMBEDDINGS_FILE, INDEX_FILE, read_index, write_json_atomic
+from analysis.plots import write_json
+from analysis.sae.activations import CORPUS_FILE, EMBEDDINGS_FILE, INDEX_FILE, read_index
 from synth.atomic_io import atomic_path, current_umask
 from analysis.sae.corpus import file_sha256, read_jsonl
 
@@ -123,10 +124,10 @@ def encode_corpus(corpus_path, encoder_or_factory, out_dir, encoder_name: str | 
         os.chmod(tmp, 0o666 & ~current_umask())  # safetensors writes owner-only files
     with atomic_path(out_dir / CORPUS_FILE) as tmp:
         shutil.copyfile(corpus_path, tmp)
-    write_json_atomic(
+    write_json(
+        out_dir / INDEX_FILE,
         {"encoder": name, "dim": int(emb.shape[1]), "n_rows": len(rows), "n_refused": n_refused,
          "corpus_sha256": corpus_sha, "pooling": "mean", "corpus_path": str(corpus_path.resolve())},
-        out_dir / INDEX_FILE,
     )
     shutil.rmtree(out_dir / ".chunks", ignore_errors=True)
     return EncodeResult(out_dir, len(rows), n_refused, n_encoded, False)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.sae.activations import write_json_atomic
+from analysis.plots import write_json
 from analysis.sae.trainer import TrainConfig, train_sae
 
 
@@ -108,7 +108,7 @@ def run_stability(acts, base: TrainConfig, seeds, out_dir, threshold: float = 0.
         "pairs": pairs, "per_seed": {str(k): v for k, v in per_seed.items()},
         "random_baseline": summarize(chance, threshold),
     }
-    write_json_atomic(report, out / "stability.json")
+    write_json(out / "stability.json", report)
     np.savez_compressed(out / "matched_cosines.npz", **pair_cos)
     plot_stability(pair_cos, chance, threshold, out / "stability.png")
     return report

@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from analysis.sae.activations import write_json_atomic
+from analysis.plots import write_json
 from analysis.sae.trainer import TrainConfig, train_sae
 
 COLUMNS = ("name", "arch", "expansion", "k", "l1", "fvu", "fvu_train_activation", "l0", "l0_train",
@@ -106,7 +106,7 @@ def run_sweep(acts, base: TrainConfig, out_dir, l1s=None, ks=None, expansions=No
         if save_saes:
             save_sae(result.sae, out / "saes" / name)
             plot_curves(result.history, out / "runs" / f"{name}_curves.png", title=name)
-        write_json_atomic({"config": _wanted(cfg), "metrics": result.metrics}, out / "runs" / f"{name}.json")
+        write_json(out / "runs" / f"{name}.json", {"config": _wanted(cfg), "metrics": result.metrics})
         done[name] = result.metrics
 
     if ray_address and todo:
@@ -120,7 +120,7 @@ def run_sweep(acts, base: TrainConfig, out_dir, l1s=None, ks=None, expansions=No
             print(f"[{i}/{len(configs)}] {name}")
             finish(name, cfg, train_sae(acts.embeddings, cfg, metadata=meta))
     rows = [_row(setting_name(cfg), done[setting_name(cfg)]) for cfg in configs]
-    write_json_atomic({"activations": acts.index, "settings": rows}, out / "sweep.json")
+    write_json(out / "sweep.json", {"activations": acts.index, "settings": rows})
     tmp = out / ".sweep.md.tmp"
     tmp.write_text(f"# SAE sweep on {meta['encoder']} ({len(acts)} rows)\n\n" + markdown_table(rows))
     tmp.replace(out / "sweep.md")

@@ -472,14 +472,14 @@ def plot_curves(history: list[dict], path, title: str = "") -> None:
 
 def train_and_save(acts, cfg: TrainConfig, out_dir) -> TrainResult:
     """Train on an Activations folder's valid rows; write the SAE, metrics.json and training_curves.png."""
-    from analysis.sae.activations import write_json_atomic
+    from analysis.plots import write_json
 
     meta = {"encoder": acts.index.get("encoder"), "pooling": acts.index.get("pooling", "mean"),
             "corpus_hash": acts.index.get("corpus_sha256"), "n_rows": len(acts)}
     result = train_sae(acts.embeddings, cfg, metadata=meta)
     out = Path(out_dir)
     save_sae(result.sae, out)
-    write_json_atomic(result.metrics, out / "metrics.json")
+    write_json(out / "metrics.json", result.metrics)
     plot_curves(result.history, out / "training_curves.png",
                 title=f"{cfg.arch} {cfg.expansion}x k={cfg.k} on {meta['encoder']}")
     return result

@@ -17,7 +17,7 @@ import math
 
 import torch
 
-SIGMA_MIN, SIGMA_MAX = 0.3, 500.0  # Stable Audio Open's schedule (synth.families.stable_audio.scheduler)
+from synth.families.stable_audio import SIGMA_MAX, SIGMA_MIN  # the sampler's range, trained over whole
 
 
 def model_input(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:

@@ -81,29 +81,27 @@ def _bar_starts(bpm: float) -> np.ndarray:
 
 
 class Conditioner:
-    """The family's `context` and `unconditional` hooks, batched for training (same arithmetic)."""
+    """The family's own `context` and `unconditional` code (synth.families.stable_audio), batched for
+    training: a dropped row gets the unconditional branch, so training and rendering cannot drift."""
 
     def __init__(self, projection):
         self.projection = projection
 
     def __call__(self, hidden, mask, seconds: float, drop: torch.Tensor):
-        b = hidden.shape[0]
-        secs = self.projection(start_seconds=torch.zeros(b), end_seconds=torch.full((b,), float(seconds)))
-        start, end = secs.seconds_start_hidden_states, secs.seconds_end_hidden_states
-        text = self.projection(text_hidden_states=hidden).text_hidden_states
-        m = mask.unsqueeze(-1).to(text.dtype)
-        text = text * m * m
-        encoder_states = torch.cat([text, start, end], dim=1)
-        encoder_states = torch.where(drop.view(-1, 1, 1), torch.zeros_like(encoder_states), encoder_states)
-        return encoder_states, torch.cat([start, end], dim=2)
+        from synth.families.stable_audio import context_inputs, unconditional_inputs
+
+        cond = context_inputs(self.projection, hidden, mask, seconds)
+        uncond = unconditional_inputs(cond)
+        encoder_states = torch.where(drop.view(-1, 1, 1), uncond["encoder_hidden_states"],
+                                     cond["encoder_hidden_states"])
+        return encoder_states, cond["global_hidden_states"]
 
 
 def _rotary(cache: dict, transformer, frames: int):
-    from diffusers.models.embeddings import get_1d_rotary_pos_embed
+    from synth.families.stable_audio import rotary_embedding
 
     if frames not in cache:
-        cache[frames] = get_1d_rotary_pos_embed(transformer.config.attention_head_dim // 2, frames + 1, use_real=True,
-                                                repeat_interleave_real=False)
+        cache[frames] = rotary_embedding(transformer.config.attention_head_dim // 2, frames)
     return cache[frames]
 
 

@@ -120,12 +120,10 @@ def decodes_scores(runner) -> bool:
 
 def write_score_files(wav: Path, extras: dict, state, engine) -> dict | None:
     """Beside `wav`: the `.mid` and a `.json` sidecar (state, seed, engine, decoded `score`). Returns the score."""
-    from synth.atomic_io import atomic_write_bytes
+    from synth.clip_writer import write_midi_beside
 
     extras = dict(extras)
-    midi = extras.pop("midi", None)
-    if midi is not None:
-        atomic_write_bytes(wav.with_suffix(".mid"), midi)
+    write_midi_beside(wav, extras.pop("midi", None))
     if extras:
         write_json(wav.with_suffix(".json"), {"file": wav.name, "seed": state.seed, "state": state.to_dict(),
                                                **engine.meta(), **extras})

@@ -24,7 +24,8 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from synth.encoders import DEFAULT_T5, TINY_ID, TextEncoder
 from synth.families.base import Defaults, Family, Inputs
-from synth.families.loading import check_offload, from_pretrained, quiet, resolve_dtype
+from synth.families.loading import check_offload, from_pretrained, resolve_dtype
+from synth.hf_quiet import quiet
 
 DEFAULT_MODEL_ID = "stabilityai/stable-audio-open-1.0"
 SAMPLE_RATE = 44100
@@ -41,12 +42,15 @@ GATED_HELP = (
 )
 
 
+SIGMA_MIN, SIGMA_MAX = 0.3, 500.0  # the sampler's noise range (the score model trains over it too)
+
+
 def scheduler():
     # Stable Audio Open's scheduler settings; they are also the class defaults.
     from diffusers import CosineDPMSolverMultistepScheduler
 
     return CosineDPMSolverMultistepScheduler(
-        sigma_min=0.3, sigma_max=500.0, sigma_data=1.0, sigma_schedule="exponential",
+        sigma_min=SIGMA_MIN, sigma_max=SIGMA_MAX, sigma_data=1.0, sigma_schedule="exponential",
         solver_order=2, prediction_type="v_prediction", rho=7.0,
         final_sigmas_type="zero", lower_order_final=True, euler_at_final=False,
     )
@@ -116,6 +120,37 @@ def full_components(init_device: str | torch.device | None = None) -> dict:
     return {**models, "tokenizer": tokenizer, "scheduler": scheduler()}
 
 
+# ------------------------------------------------------------------ conditioning (pure; score training runs it too)
+def timing_states(projection, batch: int, seconds: float, device=None):
+    """(start, end) timing states for clips of `seconds`, from the projection model."""
+    secs = projection(start_seconds=torch.tensor([0.0] * batch).to(device),
+                      end_seconds=torch.tensor([float(seconds)] * batch).to(device))
+    return secs.seconds_start_hidden_states, secs.seconds_end_hidden_states
+
+
+def context_inputs(projection, hidden, mask, seconds: float, device=None, dtype=None) -> Inputs:
+    """One prompt branch's DiT inputs: projected text, masked (twice, as StableAudioPipeline.encode_prompt
+    does), then the two timing tokens; the global state is the timing pair."""
+    start, end = timing_states(projection, hidden.shape[0], seconds, device)
+    text = projection(text_hidden_states=hidden.to(device=device, dtype=dtype)).text_hidden_states
+    m = mask.to(device).unsqueeze(-1).to(text.dtype)
+    text = text * m * m
+    return {"encoder_hidden_states": torch.cat([text, start, end], dim=1),
+            "global_hidden_states": torch.cat([start, end], dim=2)}
+
+
+def unconditional_inputs(cond: Inputs) -> Inputs:
+    # The pipeline's unconditional branch: zeros for every cross-attention token (timing ones too).
+    return {"encoder_hidden_states": torch.zeros_like(cond["encoder_hidden_states"]),
+            "global_hidden_states": cond["global_hidden_states"]}
+
+
+def rotary_embedding(dim: int, frames: int, device=None) -> tuple:
+    """The DiT's rotary position embedding for `frames` latent frames (+1 for the global token)."""
+    rot = get_1d_rotary_pos_embed(dim, frames + 1, use_real=True, repeat_interleave_real=False)
+    return tuple(r.to(device) for r in rot)
+
+
 class StableAudioFamily(Family):
     family = "stable-audio"
 
@@ -139,29 +174,12 @@ class StableAudioFamily(Family):
         self._rotary: dict[int, tuple] = {}
 
     # ------------------------------------------------------------------ conditioning
-    def _timing(self, batch: int, seconds: float):
-        device = self.pipe._execution_device
-        secs = self.pipe.projection_model(
-            start_seconds=torch.tensor([0.0] * batch).to(device),
-            end_seconds=torch.tensor([float(seconds)] * batch).to(device),
-        )
-        return secs.seconds_start_hidden_states, secs.seconds_end_hidden_states
-
     def context(self, hidden, mask, seconds) -> Inputs:
-        device = self.pipe._execution_device
-        start, end = self._timing(hidden.shape[0], seconds)
-        # As StableAudioPipeline.encode_prompt: projection, then the mask applied (twice, as there).
-        text = self.pipe.projection_model(
-            text_hidden_states=hidden.to(device=device, dtype=self.pipe.transformer.dtype)).text_hidden_states
-        m = mask.to(device).unsqueeze(-1).to(text.dtype)
-        text = text * m * m
-        return {"encoder_hidden_states": torch.cat([text, start, end], dim=1),
-                "global_hidden_states": torch.cat([start, end], dim=2)}
+        return context_inputs(self.pipe.projection_model, hidden, mask, seconds, self.pipe._execution_device,
+                              self.pipe.transformer.dtype)
 
     def unconditional(self, cond: Inputs, seconds: float) -> Inputs:
-        # The pipeline's unconditional branch: zeros for every cross-attention token (timing ones too).
-        return {"encoder_hidden_states": torch.zeros_like(cond["encoder_hidden_states"]),
-                "global_hidden_states": cond["global_hidden_states"]}
+        return unconditional_inputs(cond)
 
     # ------------------------------------------------------------------ sampling
     def schedule(self, steps: int):
@@ -182,9 +200,7 @@ class StableAudioFamily(Family):
 
     def _rotary_for(self, frames: int):
         if frames not in self._rotary:  # once per length, not every step
-            rot = get_1d_rotary_pos_embed(self.pipe.rotary_embed_dim, frames + 1, use_real=True,
-                                          repeat_interleave_real=False)
-            self._rotary[frames] = tuple(r.to(self.pipe._execution_device) for r in rot)
+            self._rotary[frames] = rotary_embedding(self.pipe.rotary_embed_dim, frames, self.pipe._execution_device)
         return self._rotary[frames]
 
     def predict(self, scheduler, latents, t, inputs) -> torch.Tensor:
