@@ -9,7 +9,7 @@ import mido
 import pytest
 
 from analysis.steering.sonify import run as sonify
-from osc_helpers import Daemon
+from bridge.testing.osc_daemon import Daemon
 
 REPO = Path(__file__).resolve().parents[1]
 PIANO = 1590  # the bundled SAE's feature whose top prompts are "Piano", "Rhodes piano", ...

@@ -1,5 +1,6 @@
-"""A tiny OSC client for tests: python-osc builds the packets (an implementation independent of the
-bridge's codec) and parses the replies."""
+"""The daemon from outside: a tiny OSC client (python-osc builds the packets, an implementation
+independent of the bridge's codec, and parses the replies), `latent-synth serve` in a subprocess,
+and a private dummy JACK server."""
 from __future__ import annotations
 
 import socket
@@ -73,7 +74,7 @@ import sys
 import threading
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 READY = re.compile(r"ready \(osc udp://([0-9.]+):([0-9]+)")
 
 
@@ -194,16 +195,3 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024.0
     raise RuntimeError(f"no VmRSS for process {pid}")
-
-
-def bench_module(name: str):
-    """Import bench/NAME.py (bench/ is not a package), so a test runs the benchmark's own code."""
-    import importlib.util
-
-    if f"bench_{name}" in sys.modules:
-        return sys.modules[f"bench_{name}"]
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    return module
