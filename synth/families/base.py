@@ -16,7 +16,7 @@ from typing import Sequence
 import torch
 
 from synth.encoders import TextEncoder
-from synth.families.specs import BackendSpec, Defaults, SPECS  # noqa: F401  (Defaults: families build theirs here)
+from synth.families.specs import SPECS, BackendSpec, Defaults
 
 Inputs = dict  # name -> tensor with the batch first; one branch's model inputs
 

@@ -25,14 +25,14 @@ import torch
 from diffusers.utils.torch_utils import randn_tensor
 
 from synth.encoders import T5GEMMA_ID, T5GEMMA_MAX_LENGTH, TINY_T5_DIM, TINY_T5GEMMA_ID, TextEncoder
-from synth.families.base import Defaults, Family, Inputs
+from synth.families.base import Family, Inputs
 from synth.families.loading import check_offload, cpu_has_fast_bf16, from_pretrained, resolve_dtype
+from synth.families.specs import SAO_STEPS
 from synth.hf_quiet import quiet
 
 DEFAULT_MODEL_ID = "stabilityai/stable-audio-3-medium"
 SAMPLE_RATE = 44100
 LOGSNR_MIN, LOGSNR_MAX = -6.2, 2.0
-BASE = Defaults(steps=100, cfg=7.0, preview_steps=12)  # non-distilled checkpoints; the spec's are the distilled ones
 MAX_SECONDS = {"medium": 380.0, "small": 120.0}
 SMALL_ESTIMATE = ("stable-audio-3-small is an estimate: DiT 1024 wide x 16 deep (~437M) + SAME-S (~108M); "
                   "the small checkpoints' exact configs are not in diffusers")
@@ -145,7 +145,8 @@ class StableAudio3Family(Family):
         max_length = min(int(getattr(pipe.tokenizer, "model_max_length", T5GEMMA_MAX_LENGTH)), T5GEMMA_MAX_LENGTH)
         encoder = TextEncoder(pipe.text_encoder, pipe.tokenizer, name=encoder_id, max_length=max_length,
                               device=device, dtype=dtype)
-        defaults = None if pipe.scheduler.config.stochastic_sampling else BASE
+        # The spec's defaults are the distilled checkpoints'; base checkpoints sample as Stable Audio Open does.
+        defaults = None if pipe.scheduler.config.stochastic_sampling else SAO_STEPS
         super().__init__(backend=backend, model_id=model_id, device=device, dtype=dtype, encoder=encoder,
                          encoder_id=encoder_id, sample_rate=sr, hop=hop,
                          max_frames=math.ceil(max_seconds * sr / hop), defaults=defaults,
