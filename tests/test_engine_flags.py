@@ -1,5 +1,4 @@
 """One table of engine flags for every command that builds an engine, and backends that declare themselves."""
-import argparse
 import sys
 
 import pytest
