@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib
 
-_GROUPS = ["analysis.cli_sae", "analysis.cli_research", "analysis.sliders", "analysis.cli_score"]
+_GROUPS = ["analysis.sae.cli", "analysis.steering.cli", "analysis.sae.sliders", "analysis.score_model.cli"]
 
 
 def register(subparsers) -> None:

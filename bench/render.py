@@ -64,11 +64,10 @@ def plain_call(family, prompt: str, seconds: float, steps: int, cfg: float, seed
     import warnings
 
     pipe = family.pipe
-    timing = {"duration": seconds} if family.family == "stable-audio-3" else {"audio_end_in_s": seconds}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"Should have (ta|tb)")  # torchsde's float-rounding chatter
         return pipe(prompt=prompt, num_inference_steps=steps, guidance_scale=cfg, generator=generators([seed]),
-                    output_type="pt", **timing).audios.float().cpu()
+                    output_type="pt", **family.pipeline_kwargs(seconds)).audios.float().cpu()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     out_dir = Path(tempfile.mkdtemp(prefix="latent-synth-bench-"))
-    windows = ("clip", "full") if "full" in family.windows and family.family != "stable-audio-3" else ("clip",)
+    windows = ("clip", "full") if "full" in family.windows and family.full_differs else ("clip",)
     results: dict[str, float] = {}   # medians
     best: dict[str, float] = {}      # fastest runs: on a shared machine, the closest to its real speed
     ours_audio = {}
@@ -133,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     peak = peak_memory_mb(engine.device)
 
     reference = None
-    if not args.no_plain and callable(getattr(family, "pipe", None)):  # the score family has no pipeline call
+    if not args.no_plain and callable(family.pipe):  # the score family has no pipeline call
         ref_family = family
         if family.dtype != torch.float32 or args.compile or args.quantize:
             ref_family = load_backend(backend, args.model_id, args.device, "float32", size=args.size)
@@ -199,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 def compare_windows(engine, state: SynthState, n: int, json_path: str | None) -> int:
     """Same seeds, both windows: paired differences of the 11 acoustic features, and how alike the
     waveforms are. On random weights this says only how the sampler itself reacts to the window."""
-    from analysis.acoustic_features import FEATURE_NAMES, features_from_audio
+    from analysis.steering.acoustic_features import FEATURE_NAMES, features_from_audio
 
     seeds = list(range(n))
     clip = engine.render(state, seeds, window="clip")

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from analysis.sae_trainer import TrainConfig, train_sae  # noqa: E402
+from analysis.sae.trainer import TrainConfig, train_sae  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from analysis.activations import load_activations
+    from analysis.sae.activations import load_activations
 
     x = load_activations(args.activations).embeddings
     if args.max_rows:

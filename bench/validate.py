@@ -26,8 +26,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from analysis.acoustic_features import FEATURE_NAMES, default_jobs, measure_clip  # noqa: E402
-from analysis.clip_runner import Chunk, EngineFactory, LocalRunner, RayRunner  # noqa: E402
+from analysis.steering.acoustic_features import FEATURE_NAMES, default_jobs, measure_clip  # noqa: E402
+from analysis.steering.clip_runner import Chunk, EngineFactory, LocalRunner, RayRunner  # noqa: E402
 from analysis.ray_cluster import ray_session  # noqa: E402
 from synth.config import SynthConfig  # noqa: E402
 from synth.engine import build_engine  # noqa: E402

@@ -1,26 +1,11 @@
 """The bridge's subcommands: `serve`, `preset`, `midi-replay` (registered by bridge/cli.py)."""
 from __future__ import annotations
 
-from synth.backends import NAMES as BACKENDS  # a cheap table; it does not import torch
-from synth.backends import SIZES
+from synth.engine_flags import add_engine_flags  # a cheap table; it does not import torch
 
 
 def _engine_flags(p) -> None:
-    p.add_argument("--backend", choices=BACKENDS, default=None, help="model backend (default: from the config)")
-    p.add_argument("--config", metavar="FILE", default=None, help="synth.yaml (default: the packaged one)")
-    p.add_argument("--sae", metavar="SAE_DIR", default=None, help="SAE folder (cfg.json + sae_weights.safetensors)")
-    p.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N (default: from the config)")
-    p.add_argument("--model-id", default=None, help="Hub id or local folder (default: the backend's own)")
-    p.add_argument("--size", choices=SIZES, default=None, help="random-full-sa3 only: medium | small (an estimate)")
-    p.add_argument("--dtype", choices=("auto", "float16", "bfloat16", "float32"), default=None,
-                   help="auto = float16 on CUDA; float32 on a CPU (bfloat16 for Stable Audio 3 where the CPU has "
-                        "bfloat16 matrix units)")
-    p.add_argument("--quantize", choices=("int8",), default=None,
-                   help="CPU: dynamic int8 Linear layers (about 2x faster for full-size Stable Audio 3)")
-    p.add_argument("--compile", action="store_true", default=None,
-                   help="torch.compile the denoiser (CUDA graphs on a GPU): slower first clip, faster after")
-    p.add_argument("--soundfont", metavar="FILE", default=None,
-                   help="score backend: a General MIDI .sf2 (default: FluidR3_GM, else TimGM6mb, installed)")
+    add_engine_flags(p)
     p.add_argument("--presets", metavar="DIR", default="presets", help="presets folder (default: ./presets)")
     p.add_argument("--midi-map", metavar="FILE", default=None, help="MIDI mapping YAML")
 

@@ -16,7 +16,8 @@ from typing import Callable, Mapping, Sequence
 from bridge.addresses import lookup
 from bridge.failures import os_error_advice
 from bridge.render_queue import RenderJob, auto_render_job
-from synth.parameters import PREFIX_CONTRAST, PREFIX_FEATURE, PREFIX_MIX, SCALAR_ADDRESSES, apply_numeric, parse_index
+from synth.parameters import (NO_SAE, PREFIX_CONTRAST, PREFIX_FEATURE, PREFIX_MIX, SCALAR_ADDRESSES, apply_numeric,
+                              parse_index)
 from synth.presets import Preset, PresetError, PresetStore, morph
 from synth.state import MODES, NUM_SLOTS, SEED_MAX, PromptSlot, StateError, SynthState
 
@@ -194,7 +195,7 @@ class Controller:
     def _numeric(self, address: str, args: Sequence) -> Sequence[Reply]:
         value = _one_number(args)
         if self.d_sae is None and address.startswith(PREFIX_FEATURE):
-            raise CommandError("no SAE is loaded, so there are no features (start serve with --sae DIR)")
+            raise CommandError(NO_SAE)
         with self._lock:
             state = apply_numeric(self._state, address, value, self.contrast_defs, d_sae=self.d_sae)
             self._state = state
@@ -260,7 +261,7 @@ class Controller:
         if self.d_sae is not None:
             return state.replace().validate(self.d_sae)
         if state.features:
-            raise CommandError(f"{where} uses SAE features {sorted(state.features)} but no SAE is loaded (start serve with --sae DIR)")
+            raise CommandError(f"{where} uses SAE features {sorted(state.features)}, but {NO_SAE}")
         return state
 
     def _preset_save(self, address: str, args: Sequence) -> Sequence[Reply]:
@@ -333,7 +334,7 @@ class Controller:
         if entry.args in ("f", "i"):  # check the concrete address (feature id, slot, contrast name)
             lo = entry.midi_range[0]
             if self.d_sae is None and target.startswith(PREFIX_FEATURE):
-                raise CommandError("no SAE is loaded, so there are no features (start serve with --sae DIR)")
+                raise CommandError(NO_SAE)
             if target not in ("/synth/auto",):
                 apply_numeric(self._state, target, lo, self.contrast_defs, d_sae=self.d_sae)
         if self.learn is None:
@@ -345,7 +346,7 @@ class Controller:
     def _feature_info(self, address: str, args: Sequence) -> Sequence[Reply]:
         fid = _whole(_one_number(args), 0, 10**9, "feature id")
         if self.feature_info is None:
-            raise CommandError("no SAE is loaded, so there are no features (start serve with --sae DIR)")
+            raise CommandError(NO_SAE)
         try:
             prompts = self.feature_info(fid)
         except ValueError as exc:

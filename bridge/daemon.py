@@ -132,7 +132,7 @@ class Daemon:
 
 
 def run_serve(args) -> int:
-    from synth.config import config_from_flags
+    from synth.engine_flags import config_from_flags
 
     config = config_from_flags(args)
     out_dir = args.out or config.out_dir

@@ -42,7 +42,7 @@ def replay(midi_file, translator: MidiTranslator) -> tuple[int, float]:
 
 
 def run_midi_replay(args) -> int:
-    from synth.config import config_from_flags
+    from synth.engine_flags import config_from_flags
 
     midi_file = read_midi_file(args.file)
     mapping = load_mapping(args.midi_map)

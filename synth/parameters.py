@@ -34,20 +34,11 @@ from synth.state import (
 # /synth/mix/<slot> is 0..1 on the wire (the OSC contract); presets may hold larger weights.
 MIX_RANGE = (0.0, 1.0)
 
-# Fixed numeric addresses -> the state field they set.
-SCALAR_ADDRESSES = {
-    "/synth/seed": "seed",
-    "/synth/duration": "duration",
-    "/synth/bpm": "bpm",
-    "/synth/bars": "bars",
-    "/synth/steps": "steps",
-    "/synth/cfg": "cfg",
-    "/synth/steering/gain": "steering_gain",
-}
 # Addresses with one trailing path part: <slot>, <id>, <name>.
 PREFIX_MIX = "/synth/mix/"
 PREFIX_FEATURE = "/synth/feature/"
 PREFIX_CONTRAST = "/synth/contrast/"
+NO_SAE = "no SAE is loaded, so there are no features (start serve with --sae DIR)"
 
 
 def _with(state: SynthState, **changes) -> SynthState:
@@ -95,15 +86,17 @@ def _gain(s, v):
     return _with(s, steering_gain=_number(v, "steering_gain", *GAIN_RANGE))
 
 
-_SCALAR_SETTERS: dict[str, Callable[[SynthState, float], SynthState]] = {
-    "/synth/seed": _seed,
-    "/synth/duration": _duration,
-    "/synth/bpm": _bpm,
-    "/synth/bars": _bars,
-    "/synth/steps": _steps,
-    "/synth/cfg": _cfg,
-    "/synth/steering/gain": _gain,
+# Fixed numeric addresses -> (the state field they set, its setter).
+_SCALARS: dict[str, tuple[str, Callable[[SynthState, float], SynthState]]] = {
+    "/synth/seed": ("seed", _seed),
+    "/synth/duration": ("duration", _duration),
+    "/synth/bpm": ("bpm", _bpm),
+    "/synth/bars": ("bars", _bars),
+    "/synth/steps": ("steps", _steps),
+    "/synth/cfg": ("cfg", _cfg),
+    "/synth/steering/gain": ("steering_gain", _gain),
 }
+SCALAR_ADDRESSES = {address: field for address, (field, _) in _SCALARS.items()}
 
 
 def parse_index(part: str, field: str, hi: int | None = None) -> int:
@@ -127,9 +120,8 @@ def apply_numeric(
     """Return a new state with `address` set to `value`; raise StateError for an unknown address,
     a non-finite or out-of-range value, an unknown contrast, or (when `d_sae` is given) an unknown
     SAE feature. Integer fields take whole floats (`/synth/seed 7.0` means 7)."""
-    setter = _SCALAR_SETTERS.get(address)
-    if setter is not None:
-        return setter(state, value)
+    if address in _SCALARS:
+        return _SCALARS[address][1](state, value)
 
     if address.startswith(PREFIX_MIX):
         slot = parse_index(address[len(PREFIX_MIX):], "slot", NUM_SLOTS - 1)
@@ -171,7 +163,7 @@ def apply_numeric(
 def is_numeric_address(address: str) -> bool:
     """True for addresses `apply_numeric` understands (syntax only; values are not checked)."""
     return (
-        address in _SCALAR_SETTERS
+        address in _SCALARS
         or address.startswith(PREFIX_MIX)
         or address.startswith(PREFIX_FEATURE)
         or address.startswith(PREFIX_CONTRAST)

@@ -16,11 +16,10 @@ import sys
 import time
 from pathlib import Path
 
-from synth.backends import NAMES as BACKEND_NAMES
-from synth.backends import SIZES
+from synth.backends import spec_for
+from synth.engine_flags import add_engine_flags, check_choice, config_from_flags
 from synth.state import NUM_SLOTS, Contrast, PromptSlot, SynthState
 
-TINY_BACKENDS = ("tiny", "tiny-sa3")
 NEEDS_SAE = ("--feature needs --sae SAE_DIR (an SAE trained on this backend's text encoder; make one with "
              "`latent-synth analysis sliders --backend {backend}`)")
 
@@ -32,23 +31,7 @@ def register(subparsers) -> None:
         description="Render one clip per seed (WAV + JSON sidecar) and print the WAV paths; the last "
                     "line is the last WAV. The tiny backend runs offline but its output is noise.",
     )
-    p.add_argument("--config", metavar="FILE", help="synth.yaml to start from (default: the packaged one)")
-    p.add_argument("--backend", metavar="NAME", help=" | ".join(BACKEND_NAMES) + " (default: the config's)")
-    p.add_argument("--model-id", metavar="ID", help="Hub id or local folder (default: the backend's own)")
-    p.add_argument("--size", metavar="SIZE", help="random-full-sa3 only: medium | small (an estimate)")
-    p.add_argument("--soundfont", metavar="FILE",
-                   help="score backend: a General MIDI .sf2 (default: FluidR3_GM, else TimGM6mb, installed)")
-    p.add_argument("--quantize", metavar="KIND", help="CPU: int8 = dynamic int8 Linear layers (about 2x faster "
-                                                     "for full-size Stable Audio 3 on an AVX2 CPU)")
-    p.add_argument("--compile", action="store_true", default=None,
-                   help="torch.compile the denoiser (CUDA graphs on a GPU): slower first clip, faster after")
-    p.add_argument("--device", metavar="DEV", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--dtype", metavar="T", help="auto | float16 | bfloat16 | float32")
-    p.add_argument("--cpu-offload", action="store_true", default=None,
-                   help="stable-audio(-3): keep models on the CPU, move each to the GPU when used")
-    p.add_argument("--sae", metavar="SAE_DIR",
-                   help="SAE folder for --feature, trained on this backend's text encoder (default: the "
-                        "backend's own: the score model's shipped SAE, a random one on tiny backends)")
+    add_engine_flags(p, argparse_choices=False)
     p.add_argument("--prompt", action="append", default=[], metavar="TEXT[=WEIGHT]",
                    help=f"a prompt slot (repeat up to {NUM_SLOTS}); weight defaults to 1")
     p.add_argument("--feature", action="append", default=[], metavar="ID=S",
@@ -88,12 +71,6 @@ def _flag_int(flag: str, text: str) -> int:
     if not re.fullmatch(r"\s*[+-]?\d+\s*", str(text)):
         raise ValueError(f"{flag} {text!r}: not an integer")
     return int(text)
-
-
-def _flag_choice(flag: str, text: str, choices: tuple[str, ...]) -> str:
-    if text not in choices:
-        raise ValueError(f"{flag} {text!r}: choose one of {', '.join(choices)}")
-    return text
 
 
 def parse_prompt(text: str) -> PromptSlot:
@@ -176,9 +153,9 @@ def state_from_args(args, config) -> SynthState:
     if args.steps is not None:
         changes["steps"] = _flag_int("--steps", args.steps)
     if args.steering is not None:
-        changes["steering_mode"] = _flag_choice("--steering", args.steering, ("embedding", "guidance"))
+        changes["steering_mode"] = check_choice("--steering", args.steering, ("embedding", "guidance"))
     if args.mix is not None:
-        changes["mix_mode"] = _flag_choice("--mix", args.mix, ("embedding", "guidance"))
+        changes["mix_mode"] = check_choice("--mix", args.mix, ("embedding", "guidance"))
     if args.name is not None:
         changes["name"] = args.name
     return base.replace(**changes)
@@ -196,20 +173,12 @@ def _check_out_dir(text: str) -> Path:
 
 
 def run(args) -> int:
-    from synth.config import load_config
+    from synth.config import WAV_SUBTYPES, WINDOWS
 
-    config = load_config(args.config)
-    config = config.override(
-        backend=_flag_choice("--backend", args.backend, BACKEND_NAMES) if args.backend else None,
-        model_id=args.model_id, device=args.device,
-        size=_flag_choice("--size", args.size, SIZES) if args.size else None, compile=args.compile,
-        quantize=_flag_choice("--quantize", args.quantize, ("int8",)) if args.quantize else None,
-        dtype=_flag_choice("--dtype", args.dtype, ("auto", "float16", "bfloat16", "float32")) if args.dtype else None,
-        cpu_offload=args.cpu_offload, sae=args.sae, soundfont=args.soundfont,
-        window=_flag_choice("--window", args.window, ("clip", "full")) if args.window else None,
-        wav_subtype=_flag_choice("--subtype", args.subtype, ("FLOAT", "PCM_24")) if args.subtype else None,
-        normalize=args.normalize,
-    )
+    config = config_from_flags(
+        args, window=check_choice("--window", args.window, WINDOWS) if args.window else None,
+        wav_subtype=check_choice("--subtype", args.subtype, WAV_SUBTYPES) if args.subtype else None,
+        normalize=args.normalize)
     state = state_from_args(args, config)
     n = _flag_int("--n", args.n) if args.n is not None else 1
     if not 1 <= n <= 1000:
@@ -220,11 +189,11 @@ def run(args) -> int:
     if config.sae:
         if not Path(config.sae).expanduser().exists():
             raise OSError(f"--sae {config.sae!r}: no such folder")
-    elif state.features and config.backend in TINY_BACKENDS:
+    elif state.features and spec_for(config.backend).random_sae:
         from synth.engine import TINY_SAE_FEATURES
 
         state.validate(d_sae=TINY_SAE_FEATURES)
-    elif state.features and config.backend != "score":  # the score backend brings its own SAE
+    elif state.features and not spec_for(config.backend).bundled_sae:
         raise ValueError(NEEDS_SAE.format(backend=config.backend))
     out_dir = _check_out_dir(args.out if args.out is not None else config.out_dir)
 

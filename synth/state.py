@@ -237,6 +237,11 @@ class SynthState:
         base = {f.name: copy.deepcopy(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name not in changes}
         return type(self)(**base, **copy.deepcopy(changes))
 
+    def with_defaults(self, steps: int | None, cfg: float | None) -> "SynthState":
+        """The state with unset steps / cfg filled in (a backend's defaults): what is rendered."""
+        changes = {k: v for k, v in (("steps", steps), ("cfg", cfg)) if getattr(self, k) is None and v is not None}
+        return self.replace(**changes) if changes else self
+
 
 def _feature_id(key: Any) -> int:
     if isinstance(key, str):

@@ -1,5 +1,5 @@
 """Fixtures shared by the daemon test modules: each module provides its own `daemon` (a backend and
-flags of its choice, osc_helpers.Daemon) and gets a fresh OSC client to it per test."""
+flags of its choice, bridge.testing.osc_daemon.Daemon) and gets a fresh OSC client to it per test."""
 import pytest
 
 

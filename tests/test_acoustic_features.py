@@ -4,7 +4,7 @@ import pytest
 import soundfile as sf
 from scipy.signal import butter, sosfilt
 
-from analysis.acoustic_features import (
+from analysis.steering.acoustic_features import (
     ANALYSIS_SR, FEATURE_NAMES, HOP, N_FFT, ONSET_FMAX, AudioFileError, extract_arrays, extract_files,
     features_from_audio, features_from_file, onset_density, onset_envelope,
 )

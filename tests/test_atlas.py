@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from analysis.atlas import build_atlas, lift, run
+from analysis.sae.atlas import build_atlas, lift, run
 from test_geometry import Args, make_activations, make_sae
 
 

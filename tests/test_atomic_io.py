@@ -67,7 +67,7 @@ def test_a_real_full_disk_fails_clips_and_presets_cleanly(tmp_path):
 
     import numpy as np
 
-    from osc_helpers import bench_module
+    from bench_modules import bench_module
     from synth.clip_writer import write_clip
     from synth.presets import Preset, PresetStore
     from synth.state import SynthState

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import save_file
 
-from analysis.activations import write_json_atomic
-from analysis.corpus import write_jsonl
+from analysis.plots import write_json
+from analysis.sae.corpus import write_jsonl
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "sae_train.py"
 
@@ -20,8 +20,8 @@ def test_bench_prints_both_speeds_and_ratio(tmp_path, capsys):
     save_file({"embeddings": rng.standard_normal((n, d)).astype(np.float32), "valid": np.ones(n, np.uint8)},
               str(acts / "embeddings.safetensors"))
     write_jsonl([{"text": str(i), "source": "s", "labels": {}} for i in range(n)], acts / "corpus.jsonl")
-    write_json_atomic({"encoder": "synthetic", "dim": d, "n_rows": n, "n_refused": 0, "corpus_sha256": "x",
-                       "pooling": "mean"}, acts / "index.json")
+    write_json(acts / "index.json", {"encoder": "synthetic", "dim": d, "n_rows": n, "n_refused": 0,
+                                     "corpus_sha256": "x", "pooling": "mean"})
     spec = importlib.util.spec_from_file_location("bench_sae_train", BENCH)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

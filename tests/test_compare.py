@@ -9,8 +9,8 @@ from scipy import stats as sps
 from scipy.signal import butter, sosfilt
 from statsmodels.stats.multitest import multipletests
 
-from analysis.acoustic_features import FEATURE_NAMES
-from analysis.compare import compare_dirs
+from analysis.steering.acoustic_features import FEATURE_NAMES
+from analysis.steering.compare import compare_dirs
 
 SR = 22050
 N = 8

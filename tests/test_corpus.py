@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from analysis import cli_sae
-from analysis.corpus import SOURCE_FILES, CorpusError, build_corpus, dedupe_key, read_jsonl, write_jsonl
-from analysis.probe_prompts import CONTRAST_PAIRS, EMOTIONS, TRADITIONS, probe_rows
+from analysis.sae import cli as cli_sae
+from analysis.sae.corpus import SOURCE_FILES, CorpusError, build_corpus, dedupe_key, read_jsonl, write_jsonl
+from analysis.sae.probe_prompts import CONTRAST_PAIRS, EMOTIONS, TRADITIONS, probe_rows
 
 # The real corpora beside the checkout (../shared/corpora), or wherever LATENT_SYNTH_CORPORA points.
 SHARED = Path(os.environ.get("LATENT_SYNTH_CORPORA", Path(__file__).resolve().parents[1].parent / "shared" / "corpora"))

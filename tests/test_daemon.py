@@ -6,7 +6,7 @@ import time
 import pytest
 import soundfile as sf
 
-from osc_helpers import Daemon
+from bridge.testing.osc_daemon import Daemon
 
 
 @pytest.fixture(scope="module")

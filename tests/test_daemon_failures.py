@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from bridge.clip_renderer import PREVIEW_DIR, prune_previews
-from osc_helpers import bench_module
+from bench_modules import bench_module
 
 stress = bench_module("stress")
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from osc_helpers import Daemon, bench_module, missing_jack_tools
+from bench_modules import bench_module
+from bridge.testing.osc_daemon import Daemon, missing_jack_tools
 
 stress = bench_module("stress")
 

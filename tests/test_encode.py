@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from analysis import cli_sae
-from analysis.activations import ActivationsError, load_activations
-from analysis.corpus import file_sha256, write_jsonl
-from analysis.encode import encode_corpus
+from analysis.sae import cli as cli_sae
+from analysis.sae.activations import ActivationsError, load_activations
+from analysis.sae.corpus import file_sha256, write_jsonl
+from analysis.sae.encode import encode_corpus
 from synth.encoders import TINY_T5_DIM, TINY_ID, load_encoder
 
 TEXTS = [f"{adj} {thing}" for adj in ("loud", "soft", "distant", "close", "metallic")

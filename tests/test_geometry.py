@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from analysis.geometry import analyse, n_features_for_variance, run
-from analysis.sae_codes import encode_codes
+from analysis.sae.geometry import analyse, n_features_for_variance, run
+from analysis.sae.codes import encode_codes
 from synth.sae import random_sae, save_sae
 
 D, D_SAE = 16, 64
@@ -72,8 +72,8 @@ def test_geometry_end_to_end_on_structured_data(tmp_path):
 
 def test_permutation_test_finds_no_structure_in_noise(tmp_path):
     make_activations(tmp_path / "acts", structured=False, seed=3)
-    from analysis.activations import load_activations
-    from analysis.sae_codes import label_rows
+    from analysis.sae.activations import load_activations
+    from analysis.sae.codes import label_rows
 
     acts = load_activations(tmp_path / "acts")
     idx, labels = label_rows(acts.rows, "tradition")

@@ -10,7 +10,7 @@ from bridge.controller import Controller
 from bridge.osc_server import AllowList, OscServer
 from synth.presets import PresetStore
 from synth.state import SynthState
-from osc_helpers import Client
+from bridge.testing.osc_daemon import Client
 
 D_SAE = 32
 

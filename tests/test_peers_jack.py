@@ -9,7 +9,7 @@ import mido
 import pytest
 import yaml
 
-from osc_helpers import Daemon, jack_server, missing_jack_tools, stop_process
+from bridge.testing.osc_daemon import Daemon, jack_server, missing_jack_tools, stop_process
 
 missing = missing_jack_tools()
 pytestmark = [pytest.mark.peers, pytest.mark.skipif(bool(missing), reason=f"JACK tools not installed: {', '.join(missing)}")]

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from osc_helpers import Daemon
+from bridge.testing.osc_daemon import Daemon
 
 pytestmark = [pytest.mark.peers, pytest.mark.skipif(shutil.which("oscsend") is None, reason="liblo-tools (oscsend) is not installed")]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from osc_helpers import Daemon
+from bridge.testing.osc_daemon import Daemon
 
 pytestmark = [pytest.mark.peers, pytest.mark.skipif(shutil.which("pd") is None, reason="Pure Data (pd) is not installed")]
 

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from analysis.probes import probe_accuracy, run, selectivity, within_between_cosine
+from analysis.sae.probes import probe_accuracy, run, selectivity, within_between_cosine
 from test_geometry import Args, make_activations, make_sae
 
 

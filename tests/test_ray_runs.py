@@ -80,7 +80,7 @@ class Args:
 
 
 def test_a_crashed_worker_is_retried_and_the_run_says_so(tmp_path, capsys):
-    from analysis.validate import run
+    from analysis.steering.validate import run
 
     config = SynthConfig(backend="random-full")
     assert run(Args(out=str(tmp_path / "here"), ray=None), DSPEngine(), config) == 0
@@ -95,7 +95,7 @@ def test_a_crashed_worker_is_retried_and_the_run_says_so(tmp_path, capsys):
 
 
 def test_a_run_that_cannot_finish_names_the_missing_seeds_and_a_rerun_finishes_it(tmp_path, capsys):
-    from analysis.validate import run
+    from analysis.steering.validate import run
 
     config = SynthConfig(backend="random-full")
     broken = FlakyDSP(str(tmp_path / "unused"), seed=4, always=True)
@@ -112,7 +112,7 @@ def test_a_run_that_cannot_finish_names_the_missing_seeds_and_a_rerun_finishes_i
 
 
 def test_sonify_under_ray_writes_the_same_clips(tmp_path):
-    from analysis.sonify import run
+    from analysis.steering.sonify import run
 
     def args(out, ray):
         return Args(out=str(out), ray=ray, features=None, n_features=2, atlas=None, strengths="-1,1", contrast=[
@@ -132,9 +132,9 @@ def test_sonify_under_ray_writes_the_same_clips(tmp_path):
 def test_sweep_and_stability_train_one_sae_per_ray_task(tmp_path, capsys):
     import argparse
 
-    from analysis import cli_sae
-    from analysis.corpus import write_jsonl
-    from analysis.encode import encode_corpus
+    from analysis.sae import cli as cli_sae
+    from analysis.sae.corpus import write_jsonl
+    from analysis.sae.encode import encode_corpus
     from synth.encoders import load_encoder
 
     texts = [f"{a} {b} {c}" for a in ("loud", "soft", "far", "near") for b in ("dog", "rain", "bell")

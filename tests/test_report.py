@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.report import gather, rewrite_links, run
+from analysis.steering.report import gather, rewrite_links, run
 
 
 class Args:

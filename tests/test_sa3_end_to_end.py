@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import yaml
 
-from osc_helpers import Daemon
+from bridge.testing.osc_daemon import Daemon
 
 REPO = Path(__file__).resolve().parents[1]
 

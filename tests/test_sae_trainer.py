@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from analysis import cli_sae
-from analysis.activations import Activations
-from analysis.sae_trainer import SAETrainer, TrainConfig, evaluate, feature_scales, fvu, train_and_save, train_sae
+from analysis.sae import cli as cli_sae
+from analysis.sae.activations import Activations
+from analysis.sae.trainer import SAETrainer, TrainConfig, evaluate, feature_scales, fvu, train_and_save, train_sae
 from synth.sae import load_sae, random_sae
 
 
@@ -178,8 +178,8 @@ def test_train_and_save_files(data, tmp_path):
 
 
 def test_cli_train_sweep_stability(tmp_path, capsys):
-    from analysis.encode import encode_corpus
-    from analysis.corpus import write_jsonl
+    from analysis.sae.encode import encode_corpus
+    from analysis.sae.corpus import write_jsonl
     from synth.encoders import load_encoder
 
     texts = [f"{a} {b} {c}" for a in ("loud", "soft", "far", "near", "dull") for b in ("dog", "rain", "bell", "car")

@@ -3,10 +3,10 @@ import json
 import random
 import re
 
-from analysis import score_words as W
-from analysis.score_captions import captions
-from analysis.score_corpus import build_score_corpus, piece, read_score_corpus
-from analysis.score_params import EMOTION_PRIORS, sample_params
+from analysis.score_model import words as W
+from analysis.score_model.captions import captions
+from analysis.score_model.corpus import build_score_corpus, piece, read_score_corpus
+from analysis.score_model.params import EMOTION_PRIORS, sample_params
 from synth.score.score import Score
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import mido
 import pytest
 
-from analysis.sonify import run as sonify
-from osc_helpers import Daemon
+from analysis.steering.sonify import run as sonify
+from bridge.testing.osc_daemon import Daemon
 
 REPO = Path(__file__).resolve().parents[1]
 PIANO = 1590  # the bundled SAE's feature whose top prompts are "Piano", "Rhodes piano", ...

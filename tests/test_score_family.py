@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.score_compose import compose
-from analysis.score_params import sample_params
-from analysis.score_training import Conditioner
+from analysis.score_model.compose import compose
+from analysis.score_model.params import sample_params
+from analysis.score_model.training import Conditioner
 from synth.backends import load_backend
 from synth.encoders import MINILM_ID
 from synth.families.loading import BackendError
@@ -114,8 +114,8 @@ def test_a_model_of_another_latent_layout_is_refused_in_one_line(tiny_model, tmp
 
 
 def test_channel_group_weights_scale_the_loss_per_group():
-    from analysis.cli_score import WEIGHTS_HELP
-    from analysis.score_training import DEFAULT_GROUP_WEIGHTS, channel_weights
+    from analysis.score_model.cli import WEIGHTS_HELP
+    from analysis.score_model.training import DEFAULT_GROUP_WEIGHTS, channel_weights
 
     w = channel_weights({"tempo": 3.0})
     groups = L.groups()

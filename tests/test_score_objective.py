@@ -1,7 +1,7 @@
 """The score model's training parametrisation against the sampler's own preconditioning functions."""
 import torch
 
-from analysis.score_objective import model_input, sample_sigmas, timestep, training_batch, v_target
+from analysis.score_model.objective import model_input, sample_sigmas, timestep, training_batch, v_target
 from synth.families.stable_audio import scheduler
 
 

@@ -7,14 +7,14 @@ import mido
 import numpy as np
 import pytest
 
-from analysis.score_compose import compose
-from analysis.score_params import sample_params
+from analysis.score_model.compose import compose
+from analysis.score_model.params import sample_params
 from synth.score import layout as L
 from synth.score.curves import curves_to_score, decode_tempo, score_to_curves
-from synth.score.drums import groove_hits
+from synth.score.drums import DrumHit, Groove, groove_hits
 from synth.score.midi import score_to_midi
 from synth.score.normalisation import STD_FLOOR, Normalisation
-from synth.score.score import DrumHit, Groove, Note, Score, Voice
+from synth.score.score import Note, Score, Voice
 from synth.score.soundfont import INSTALL_HELP, SoundFontError, find_soundfont
 from synth.score.summary import summary
 from synth.score.theory import triad

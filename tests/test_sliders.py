@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from analysis.sliders import choose_sliders, slider_name
+from analysis.sae.sliders import choose_sliders, slider_name
 from synth.presets import load_preset_file
 
 WORDS = ["piano", "guitar", "drums", "violin", "synth", "choir", "flute", "rain", "dog", "engine", "bell", "crowd"]

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from analysis.sonify import parse_contrasts, parse_floats, plan, run
+from analysis.steering.sonify import parse_contrasts, parse_floats, plan, run
 from dsp_engine import DSPEngine
 from synth.config import SynthConfig
 from synth.sae import random_sae
@@ -75,7 +75,7 @@ def test_parsers_and_plan():
 
 
 def test_sonify_with_the_tiny_backend(tmp_path):
-    from analysis.validate import engine_from_args
+    from analysis.steering.validate import engine_from_args
 
     args = Args(out=str(tmp_path / "son"), backend="tiny", device="cpu", n_features=2, strengths="-1,0,1",
                 contrast_strengths="-3,0,3", steps=3, duration=0.5)

@@ -1,5 +1,5 @@
 """What a sonify grid changes in the decoded score: pure summaries in, words out."""
-from analysis.sonify_scores import cell_tag, score_change
+from analysis.steering.sonify_scores import cell_tag, score_change
 
 
 def score(bpm=100.0, drums=False, melody=0, pitch=60.0, velocity=80.0, notes=10, bass=True):

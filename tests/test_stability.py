@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from analysis.stability import match_features, summarize
+from analysis.sae.stability import match_features, summarize
 
 
 def test_match_recovers_a_permutation_with_noise():

@@ -6,8 +6,8 @@ import sys
 import pytest
 import yaml
 
-from analysis.acoustic_features import FEATURE_NAMES
-from analysis.validate import mode_states, parse_features, parse_modes, retention_table, run
+from analysis.steering.acoustic_features import FEATURE_NAMES
+from analysis.steering.validate import mode_states, parse_features, parse_modes, retention_table, run
 from dsp_engine import DSPEngine
 from synth.config import SynthConfig
 from synth.sae import random_sae
@@ -99,7 +99,7 @@ def test_validate_bad_input(tmp_path):
 
 
 def test_validate_preset_writes_validation(tmp_path):
-    from analysis.validate_preset import run as run_preset
+    from analysis.steering.validate_preset import run as run_preset
     from synth.state import SynthState
 
     path = tmp_path / "groove.yaml"
@@ -124,7 +124,7 @@ def test_validate_preset_writes_validation(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny():
-    from analysis.validate import engine_from_args
+    from analysis.steering.validate import engine_from_args
 
     return engine_from_args(Args(backend="tiny", device="cpu"))
 
@@ -143,7 +143,7 @@ def test_validate_end_to_end_with_the_tiny_backend(tmp_path, tiny):
 
 
 def test_validate_preset_with_the_tiny_backend(tmp_path, tiny):
-    from analysis.validate_preset import run as run_preset
+    from analysis.steering.validate_preset import run as run_preset
     from synth.state import SynthState
 
     engine, config = tiny
@@ -165,7 +165,7 @@ def test_out_of_range_strength_fails_before_rendering(tmp_path):
 
 
 def test_validate_preset_unknown_contrast_fails_before_rendering_and_keeps_the_file(tmp_path):
-    from analysis.validate_preset import run as run_preset
+    from analysis.steering.validate_preset import run as run_preset
     from synth.state import SynthState
 
     path = tmp_path / "p.yaml"
@@ -180,7 +180,7 @@ def test_validate_preset_unknown_contrast_fails_before_rendering_and_keeps_the_f
 
 
 def test_validate_preset_by_name_finds_it_in_the_presets_folder(tmp_path):
-    from analysis.validate_preset import run as run_preset
+    from analysis.steering.validate_preset import run as run_preset
     from synth.state import SynthState
 
     folder = tmp_path / "presets"
@@ -196,7 +196,7 @@ def test_validate_preset_by_name_finds_it_in_the_presets_folder(tmp_path):
 
 
 def test_a_rerun_reuses_the_feature_cache_and_fresh_ignores_it(tmp_path, capsys):
-    from analysis.validate_preset import run as run_preset
+    from analysis.steering.validate_preset import run as run_preset
     from synth.state import SynthState
 
     config = SynthConfig(backend="random-full")

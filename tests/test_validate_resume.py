@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from analysis.acoustic_features import FEATURE_NAMES, FileResult
-from analysis.feature_cache import FeatureCache, RenderIdentity, clip_key
+from analysis.steering.acoustic_features import FEATURE_NAMES, FileResult
+from analysis.steering.feature_cache import FeatureCache, RenderIdentity, clip_key
 from bridge.cli import build_parser, main
 from synth.state import SynthState
 
@@ -26,14 +26,14 @@ ARGV = ["analysis", "validate", "--backend", "tiny", "--device", "cpu", "--pos",
 
 @pytest.fixture(scope="module")
 def tiny():
-    from analysis.validate import engine_from_args
+    from analysis.steering.validate import engine_from_args
 
     return engine_from_args(build_parser().parse_args(ARGV + ["--out", "unused"]))
 
 
 def validate(tiny, *extra) -> int:
     """The command line, in this process, with the module's engine (building one costs seconds)."""
-    from analysis.validate import run
+    from analysis.steering.validate import run
 
     engine, config = tiny
     return run(build_parser().parse_args([*ARGV, *extra]), engine, config)

@@ -10,22 +10,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 
 from synth.encoders import TextEncoder
+from synth.families.specs import SPECS, BackendSpec, Defaults
 
 Inputs = dict  # name -> tensor with the batch first; one branch's model inputs
-
-
-@dataclass(frozen=True)
-class Defaults:
-    """What a state that leaves steps / cfg unset gets, and the auto-render preview's step count."""
-    steps: int
-    cfg: float
-    preview_steps: int
 
 
 class Family:
@@ -33,12 +25,15 @@ class Family:
 
     family: str = ""          # "stable-audio" | "stable-audio-3" | "score"
     windows: tuple[str, ...] = ("clip", "full")
+    full_differs: bool = True  # `full` denoises the whole window, more frames than `clip` (SA3: both the clip's)
+    pipe = None               # the pipeline whose transformer `compile` wraps (None: no compiled path)
 
     def __init__(self, *, backend: str, model_id: str, device: torch.device, dtype: torch.dtype,
                  encoder: TextEncoder, encoder_id: str, sample_rate: int, hop: int, max_frames: int,
-                 defaults: Defaults, max_seconds: float | None = None, threads: int | None = None,
+                 defaults: Defaults | None = None, max_seconds: float | None = None, threads: int | None = None,
                  estimate: str | None = None):
         self.backend = backend            # the backend name users pick (tiny, stable-audio-3, score, ...)
+        self.spec: BackendSpec = SPECS[backend]
         self.model_id = model_id
         self.device = device
         self.dtype = dtype
@@ -47,7 +42,7 @@ class Family:
         self.sample_rate = int(sample_rate)
         self.hop = int(hop)               # audio samples per latent frame
         self.max_frames = int(max_frames)
-        self.defaults = defaults
+        self.defaults = defaults if defaults is not None else self.spec.defaults
         self.max_seconds = float(max_seconds if max_seconds is not None else max_frames * hop / sample_rate)
         self.threads = threads            # torch intra-op threads for a render (None: leave as is)
         self.estimate = estimate          # set when the architecture is an estimate; reported with timings
@@ -104,6 +99,14 @@ class Family:
         """The torch modules this family runs (for compiling, moving and counting)."""
         raise NotImplementedError
 
+    def bundled_sae(self):
+        """(sae, sae_id) of the SAE this backend ships with (its spec says whether it has one), or (None, None)."""
+        return None, None
+
+    def pipeline_kwargs(self, seconds: float) -> dict:
+        """The clip length as the family's own diffusers pipeline takes it (benches call it as a reference)."""
+        raise NotImplementedError(f"the {self.backend} backend has no pipeline to call")
+
     # ------------------------------------------------------------------ shared
     def describe(self) -> dict:
         """Facts for sidecars, /synth/status and benchmark reports."""
@@ -118,10 +121,9 @@ class Family:
 
     def compile(self, mode: str | None = None, backend: str = "inductor") -> None:
         """torch.compile the denoiser in place (CUDA graphs with mode="reduce-overhead" on a GPU)."""
-        pipe = getattr(self, "pipe", None)
-        if pipe is None or getattr(pipe, "transformer", None) is None:
+        if self.pipe is None:
             raise NotImplementedError(f"the {self.backend} backend has no compiled path")
-        pipe.transformer = torch.compile(pipe.transformer, mode=mode, backend=backend, dynamic=False)
+        self.pipe.transformer = torch.compile(self.pipe.transformer, mode=mode, backend=backend, dynamic=False)
 
     def quantize(self, kind: str = "int8") -> None:
         """Dynamic int8 quantisation of the denoiser's and decoder's Linear layers (per output channel),
@@ -133,9 +135,9 @@ class Family:
             raise ValueError("quantize: int8 runs on the CPU in float32 (use --device cpu --dtype float32)")
         from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-        pipe = getattr(self, "pipe", None)
-        for name in ("transformer", "vae"):
-            module = getattr(pipe, name, None) if pipe is not None else None
+        modules = self.modules()
+        for name in ("transformer", "vae"):  # the denoiser and the decoder: the text encoder is run once per prompt
+            module = modules.get(name)
             if module is not None:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # torch.ao's deprecation notice points to torchao

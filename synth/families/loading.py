@@ -1,7 +1,6 @@
 """The I/O edge of every family: device and dtype choice, and `from_pretrained` with one-line errors."""
 from __future__ import annotations
 
-import contextlib
 import os
 import warnings
 from pathlib import Path
@@ -72,27 +71,6 @@ def check_offload(cpu_offload: bool, device: torch.device) -> None:
         import accelerate  # noqa: F401  (diffusers' offload hooks live there)
     except ImportError:
         raise BackendError("cpu_offload needs the 'accelerate' package: pip install accelerate") from None
-
-
-@contextlib.contextmanager
-def quiet():
-    """Silence construction-time deprecation chatter and weight-loading bars from diffusers and
-    transformers (a CLI error after loading must stay one line)."""
-    from diffusers.utils import logging as dlog
-    from transformers.utils import logging as tlog
-
-    level, bars = dlog.get_verbosity(), tlog.is_progress_bar_enabled()
-    dlog.set_verbosity_error()
-    tlog.disable_progress_bar()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.simplefilter("ignore", UserWarning)
-            yield
-    finally:
-        dlog.set_verbosity(level)
-        if bars:
-            tlog.enable_progress_bar()
 
 
 def looks_local(name: str) -> bool:

@@ -26,9 +26,6 @@ from synth.score.soundfont import SoundFontError
 from synth.score.summary import summary
 
 SAE_DIR = Path(__file__).resolve().parents[1] / "models" / "minilm_sae"
-# Measured (docs/score_model.md): 12 steps at cfg 2 keep the held-out scores of 20 steps at cfg 2-7 and
-# render a 5 s clip in 0.37 s on this CPU; higher cfg pushes the tempo past its trained range.
-DEFAULTS = Defaults(steps=12, cfg=2.0, preview_steps=6)
 
 
 @dataclass
@@ -48,7 +45,7 @@ class ScoreFamily(StableAudioFamily):
     family = "score"
 
     def __init__(self, modules: ScoreModules, normalisation, renderer, *, model_id: str, device: torch.device,
-                 dtype: torch.dtype, encoder, defaults: Defaults = DEFAULTS, threads: int | None = None):
+                 dtype: torch.dtype, encoder, defaults: Defaults | None = None, threads: int | None = None):
         super().__init__(modules, backend="score", model_id=model_id, device=device, dtype=dtype,
                          encoder_id=encoder.name, defaults=defaults, threads=threads, encoder=encoder,
                          sample_rate=SAMPLE_RATE, hop=HOP)

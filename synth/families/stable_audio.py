@@ -24,18 +24,14 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from synth.encoders import DEFAULT_T5, TINY_ID, TextEncoder
 from synth.families.base import Defaults, Family, Inputs
-from synth.families.loading import check_offload, from_pretrained, quiet, resolve_dtype
+from synth.families.loading import check_offload, from_pretrained, resolve_dtype
+from synth.hf_quiet import quiet
 
 DEFAULT_MODEL_ID = "stabilityai/stable-audio-open-1.0"
 SAMPLE_RATE = 44100
 HOP = 2048              # Oobleck VAE: downsampling_ratios [2, 4, 4, 8, 8]
 LATENT_FRAMES = 1024    # DiT sample_size: 1024 * 2048 / 44100 = 47.55 s
 TINY_SEED = 0
-# The tiny model's cost is the scheduler's per-seed Brownian noise (~1 ms per seed per step), so it
-# defaults to fewer steps than the real model's 100.
-TINY_DEFAULT_STEPS = 25
-DEFAULTS = Defaults(steps=100, cfg=7.0, preview_steps=12)
-TINY_DEFAULTS = Defaults(steps=TINY_DEFAULT_STEPS, cfg=7.0, preview_steps=6)
 
 GATED_HELP = (
     "Stable Audio Open 1.0 is gated on the Hugging Face Hub: accept its licence at "
@@ -46,12 +42,15 @@ GATED_HELP = (
 )
 
 
+SIGMA_MIN, SIGMA_MAX = 0.3, 500.0  # the sampler's noise range (the score model trains over it too)
+
+
 def scheduler():
     # Stable Audio Open's scheduler settings; they are also the class defaults.
     from diffusers import CosineDPMSolverMultistepScheduler
 
     return CosineDPMSolverMultistepScheduler(
-        sigma_min=0.3, sigma_max=500.0, sigma_data=1.0, sigma_schedule="exponential",
+        sigma_min=SIGMA_MIN, sigma_max=SIGMA_MAX, sigma_data=1.0, sigma_schedule="exponential",
         solver_order=2, prediction_type="v_prediction", rho=7.0,
         final_sigmas_type="zero", lower_order_final=True, euler_at_final=False,
     )
@@ -121,11 +120,42 @@ def full_components(init_device: str | torch.device | None = None) -> dict:
     return {**models, "tokenizer": tokenizer, "scheduler": scheduler()}
 
 
+# ------------------------------------------------------------------ conditioning (pure; score training runs it too)
+def timing_states(projection, batch: int, seconds: float, device=None):
+    """(start, end) timing states for clips of `seconds`, from the projection model."""
+    secs = projection(start_seconds=torch.tensor([0.0] * batch).to(device),
+                      end_seconds=torch.tensor([float(seconds)] * batch).to(device))
+    return secs.seconds_start_hidden_states, secs.seconds_end_hidden_states
+
+
+def context_inputs(projection, hidden, mask, seconds: float, device=None, dtype=None) -> Inputs:
+    """One prompt branch's DiT inputs: projected text, masked (twice, as StableAudioPipeline.encode_prompt
+    does), then the two timing tokens; the global state is the timing pair."""
+    start, end = timing_states(projection, hidden.shape[0], seconds, device)
+    text = projection(text_hidden_states=hidden.to(device=device, dtype=dtype)).text_hidden_states
+    m = mask.to(device).unsqueeze(-1).to(text.dtype)
+    text = text * m * m
+    return {"encoder_hidden_states": torch.cat([text, start, end], dim=1),
+            "global_hidden_states": torch.cat([start, end], dim=2)}
+
+
+def unconditional_inputs(cond: Inputs) -> Inputs:
+    # The pipeline's unconditional branch: zeros for every cross-attention token (timing ones too).
+    return {"encoder_hidden_states": torch.zeros_like(cond["encoder_hidden_states"]),
+            "global_hidden_states": cond["global_hidden_states"]}
+
+
+def rotary_embedding(dim: int, frames: int, device=None) -> tuple:
+    """The DiT's rotary position embedding for `frames` latent frames (+1 for the global token)."""
+    rot = get_1d_rotary_pos_embed(dim, frames + 1, use_real=True, repeat_interleave_real=False)
+    return tuple(r.to(device) for r in rot)
+
+
 class StableAudioFamily(Family):
     family = "stable-audio"
 
     def __init__(self, pipe, *, backend: str, model_id: str, device: torch.device, dtype: torch.dtype,
-                 encoder_id: str, defaults: Defaults = DEFAULTS, threads: int | None = None,
+                 encoder_id: str, defaults: Defaults | None = None, threads: int | None = None,
                  encoder: TextEncoder | None = None, sample_rate: int | None = None, hop: int | None = None):
         """`pipe` is a StableAudioPipeline, or any object with its transformer, projection_model, scheduler,
         rotary_embed_dim and _execution_device; a pipe without a VAE (the score model) passes `encoder`,
@@ -144,29 +174,12 @@ class StableAudioFamily(Family):
         self._rotary: dict[int, tuple] = {}
 
     # ------------------------------------------------------------------ conditioning
-    def _timing(self, batch: int, seconds: float):
-        device = self.pipe._execution_device
-        secs = self.pipe.projection_model(
-            start_seconds=torch.tensor([0.0] * batch).to(device),
-            end_seconds=torch.tensor([float(seconds)] * batch).to(device),
-        )
-        return secs.seconds_start_hidden_states, secs.seconds_end_hidden_states
-
     def context(self, hidden, mask, seconds) -> Inputs:
-        device = self.pipe._execution_device
-        start, end = self._timing(hidden.shape[0], seconds)
-        # As StableAudioPipeline.encode_prompt: projection, then the mask applied (twice, as there).
-        text = self.pipe.projection_model(
-            text_hidden_states=hidden.to(device=device, dtype=self.pipe.transformer.dtype)).text_hidden_states
-        m = mask.to(device).unsqueeze(-1).to(text.dtype)
-        text = text * m * m
-        return {"encoder_hidden_states": torch.cat([text, start, end], dim=1),
-                "global_hidden_states": torch.cat([start, end], dim=2)}
+        return context_inputs(self.pipe.projection_model, hidden, mask, seconds, self.pipe._execution_device,
+                              self.pipe.transformer.dtype)
 
     def unconditional(self, cond: Inputs, seconds: float) -> Inputs:
-        # The pipeline's unconditional branch: zeros for every cross-attention token (timing ones too).
-        return {"encoder_hidden_states": torch.zeros_like(cond["encoder_hidden_states"]),
-                "global_hidden_states": cond["global_hidden_states"]}
+        return unconditional_inputs(cond)
 
     # ------------------------------------------------------------------ sampling
     def schedule(self, steps: int):
@@ -187,9 +200,7 @@ class StableAudioFamily(Family):
 
     def _rotary_for(self, frames: int):
         if frames not in self._rotary:  # once per length, not every step
-            rot = get_1d_rotary_pos_embed(self.pipe.rotary_embed_dim, frames + 1, use_real=True,
-                                          repeat_interleave_real=False)
-            self._rotary[frames] = tuple(r.to(self.pipe._execution_device) for r in rot)
+            self._rotary[frames] = rotary_embedding(self.pipe.rotary_embed_dim, frames, self.pipe._execution_device)
         return self._rotary[frames]
 
     def predict(self, scheduler, latents, t, inputs) -> torch.Tensor:
@@ -213,6 +224,9 @@ class StableAudioFamily(Family):
     def modules(self) -> dict[str, torch.nn.Module]:
         return {k: getattr(self.pipe, k) for k in ("text_encoder", "projection_model", "transformer", "vae")}
 
+    def pipeline_kwargs(self, seconds: float) -> dict:
+        return {"audio_end_in_s": seconds}
+
 
 def load(backend: str, model_id: str | None, device: torch.device, dtype: str | None,
          cpu_offload: bool = False) -> StableAudioFamily:
@@ -224,7 +238,7 @@ def load(backend: str, model_id: str | None, device: torch.device, dtype: str | 
             pipe = StableAudioPipeline(**tiny_components())
         pipe.to(device)  # the tiny model stays fp32: it exists for CPU tests
         family = StableAudioFamily(pipe, backend=backend, model_id=model_id or "tiny-random", device=device,
-                                   dtype=torch.float32, encoder_id=TINY_ID, defaults=TINY_DEFAULTS,
+                                   dtype=torch.float32, encoder_id=TINY_ID,
                                    threads=1 if device.type == "cpu" else None)
     elif backend == "random-full":
         with quiet(), torch.random.fork_rng(devices=[]):

@@ -15,8 +15,8 @@ import math
 import numpy as np
 
 from synth.score import layout as L
-from synth.score.drums import PATTERN_NAMES, bars_in, groove_hits
-from synth.score.score import ROLES, Groove, Note, Score, Voice
+from synth.score.drums import PATTERN_NAMES, Groove, bars_in, groove_hits
+from synth.score.score import ROLES, Note, Score, Voice
 from synth.score.theory import snap, triad
 
 GRID = 4           # decoded onsets snap to 1/GRID beat (16th notes)

@@ -9,7 +9,33 @@ from __future__ import annotations
 
 import math
 
-from synth.score.score import DrumHit, Groove
+from dataclasses import dataclass
+
+# Drum lanes -> GM percussion key (channel 10): kick, snare, closed hi-hat, ride.
+DRUM_KEYS = (36, 38, 42, 51)
+DRUM_LANE_NAMES = ("kick", "snare", "hi-hat", "ride")
+
+
+@dataclass(frozen=True)
+class DrumHit:
+    start: float     # beats
+    lane: int        # index into DRUM_KEYS
+    velocity: int
+
+
+@dataclass(frozen=True)
+class Groove:
+    pattern: str               # a name in PATTERNS
+    level: int                 # velocity of an unaccented hit, 1..127 (accents add up to 10)
+    fills: tuple[int, ...] = ()  # bars (0 = the clip's first) that end with a snare fill
+
+    def to_dict(self) -> dict:
+        return {"pattern": self.pattern, "level": self.level, "fills": list(self.fills)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Groove":
+        return cls(str(d["pattern"]), int(d["level"]), tuple(int(b) for b in d.get("fills", ())))
+
 
 STEPS = 16  # 16th notes per 4/4 bar
 # Above this tempo a 16th is shorter than ~2 latent frames (46 ms each): two 16ths in a row would blur

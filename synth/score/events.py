@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from synth.score.gm import DRUM_CHANNEL
-from synth.score.score import DRUM_KEYS, ROLES, Score
+from synth.score.drums import DRUM_KEYS
+from synth.score.score import ROLES, Score
 
 CHANNEL = {role: i for i, role in enumerate(ROLES)}  # melody 0, harmony 1, bass 2; drums 9
 PAN = {"melody": 64, "harmony": 40, "bass": 64}      # a little stereo: the chords sit left of centre

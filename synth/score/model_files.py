@@ -69,6 +69,8 @@ def load(folder=None, device: torch.device | str = "cpu", dtype: torch.dtype = t
     """(transformer, projection, config, normalisation) from `folder` (default: the packaged model)."""
     from safetensors.torch import load_file
 
+    from synth.hf_quiet import quiet
+
     folder = Path(folder).expanduser() if folder is not None else PACKAGED
     cfg_path, w_path = folder / CONFIG, folder / WEIGHTS
     if not cfg_path.is_file() or not w_path.is_file():
@@ -86,6 +88,7 @@ def load(folder=None, device: torch.device | str = "cpu", dtype: torch.dtype = t
     for prefix, module in (("transformer.", transformer), ("projection.", projection)):
         part = {k[len(prefix):]: v.float() for k, v in state.items() if k.startswith(prefix)}
         module.load_state_dict(part, strict=True)
-    transformer.to(device=device, dtype=dtype).eval()
-    projection.to(device=device, dtype=dtype).eval()
+    with quiet():  # diffusers warns about casting with `to()` even where nothing is kept in float32
+        transformer.to(device=device, dtype=dtype).eval()
+        projection.to(device=device, dtype=dtype).eval()
     return transformer, projection, config, Normalisation.from_dict(config["normalisation"])

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from synth.score.drums import DrumHit, Groove, check_groove
 from synth.score.gm import check_program
 from synth.score.theory import check_key
 
 ROLES = ("melody", "harmony", "bass")
-# Drum lanes -> GM percussion key (channel 10): kick, snare, closed hi-hat, ride.
-DRUM_KEYS = (36, 38, 42, 51)
-DRUM_LANE_NAMES = ("kick", "snare", "hi-hat", "ride")
 
 
 @dataclass(frozen=True)
@@ -25,27 +23,6 @@ class Note:
     duration: float  # beats
     pitch: int       # MIDI key
     velocity: int    # 1..127
-
-
-@dataclass(frozen=True)
-class DrumHit:
-    start: float     # beats
-    lane: int        # index into DRUM_KEYS
-    velocity: int
-
-
-@dataclass(frozen=True)
-class Groove:
-    pattern: str               # a name in synth.score.drums.PATTERNS
-    level: int                 # velocity of an unaccented hit, 1..127 (accents add up to 10)
-    fills: tuple[int, ...] = ()  # bars (0 = the clip's first) that end with a snare fill
-
-    def to_dict(self) -> dict:
-        return {"pattern": self.pattern, "level": self.level, "fills": list(self.fills)}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Groove":
-        return cls(str(d["pattern"]), int(d["level"]), tuple(int(b) for b in d.get("fills", ())))
 
 
 @dataclass
@@ -77,8 +54,6 @@ class Score:
         if len(set(roles)) != len(roles):
             raise ValueError(f"a score has at most one voice per role, got {roles}")
         if self.groove is not None:
-            from synth.score.drums import check_groove  # drums.py builds on this module
-
             check_groove(self.groove)
 
     def voice(self, role: str) -> Voice | None:

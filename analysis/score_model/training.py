@@ -1,0 +1,344 @@
+"""`latent-synth analysis train-score-model`: train the score model on a score corpus, on the CPU.
+
+Every step draws pieces, crops them at a bar line to a random length (so the duration tokens mean
+something), picks one of each piece's captions, drops the text ~10% of the time by zeroing every
+cross-attention token (text and timing alike, as the sampler's unconditional branch does), and
+regresses the DiT on the v target of `analysis.score_model.objective`, each channel group (tempo, key, drums,
+notes, instruments: `synth.score.layout.groups`) weighted in the mean. The run stops at --minutes (or
+--steps) with the learning rate annealed over that budget, and saves the EMA weights.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from analysis.score_model.objective import sample_sigmas, training_batch
+from synth.score import model_files
+from synth.score.curves import score_to_curves
+from synth.score import layout as L
+from synth.score.layout import FRAME_RATE, HOP, MAX_FRAMES, N_CHANNELS, SAMPLE_RATE, frame_of
+from synth.score.normalisation import STD_FLOOR, Normalisation
+from synth.score.score import Score
+
+TEXT_POSITIONS = 128  # TextEncoder pads MiniLM states to 128 positions at render time
+# Loss weight per channel group (synth.score.layout.groups); groups not named weigh 1.
+DEFAULT_GROUP_WEIGHTS = {"tempo": 1.0, "drums": 1.0}
+
+
+@dataclass
+class ScoreTrainConfig:
+    minutes: float = 45.0            # wall-clock training budget (the lr schedule anneals over it)
+    steps: int | None = None         # or a fixed number of steps
+    tokens: int = 1024               # latent frames per batch (batch size = tokens // crop length)
+    min_frames: int = 32
+    max_frames: int = MAX_FRAMES
+    lr: float = 1e-3
+    warmup: int = 100
+    weight_decay: float = 0.01
+    cfg_dropout: float = 0.1
+    ema: float = 0.995
+    width: int = 128
+    layers: int = 4
+    heads: int = 4
+    kv_heads: int = 2
+    cond_dim: int = 128
+    val_fraction: float = 0.03
+    seed: int = 0
+    group_weights: dict = field(default_factory=lambda: dict(DEFAULT_GROUP_WEIGHTS))
+
+
+def channel_weights(group_weights: dict) -> torch.Tensor:
+    """Per-channel loss weights [N_CHANNELS] from group weights, scaled to mean 1 (so the loss keeps its
+    unweighted scale when every group weighs the same)."""
+    groups = L.groups()
+    unknown = set(group_weights) - set(groups)
+    if unknown:
+        raise ValueError(f"unknown channel group(s) {', '.join(sorted(unknown))}: pick from {', '.join(groups)}")
+    w = torch.ones(N_CHANNELS)
+    for name, value in group_weights.items():
+        if not value > 0:
+            raise ValueError(f"group weight {name}={value}: must be positive")
+        w[groups[name]] = float(value)
+    return w / w.mean()
+
+
+def _schedule(progress: float, step: int, cfg: ScoreTrainConfig) -> float:
+    warm = min(1.0, (step + 1) / cfg.warmup)
+    return cfg.lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def _bar_starts(bpm: float) -> np.ndarray:
+    bar = 4 * 60.0 / bpm
+    return np.array([frame_of(k * bar) for k in range(int(MAX_FRAMES / FRAME_RATE / bar) + 1)])
+
+
+class Conditioner:
+    """The family's own `context` and `unconditional` code (synth.families.stable_audio), batched for
+    training: a dropped row gets the unconditional branch, so training and rendering cannot drift."""
+
+    def __init__(self, projection):
+        self.projection = projection
+
+    def __call__(self, hidden, mask, seconds: float, drop: torch.Tensor):
+        from synth.families.stable_audio import context_inputs, unconditional_inputs
+
+        cond = context_inputs(self.projection, hidden, mask, seconds)
+        uncond = unconditional_inputs(cond)
+        encoder_states = torch.where(drop.view(-1, 1, 1), uncond["encoder_hidden_states"],
+                                     cond["encoder_hidden_states"])
+        return encoder_states, cond["global_hidden_states"]
+
+
+def _rotary(cache: dict, transformer, frames: int):
+    from synth.families.stable_audio import rotary_embedding
+
+    if frames not in cache:
+        cache[frames] = rotary_embedding(transformer.config.attention_head_dim // 2, frames)
+    return cache[frames]
+
+
+def _loss(transformer, conditioner, rot, x0, hidden, mask, seconds, drop, sigma, noise, weights=None):
+    """Mean squared error on the v target, each channel weighted by `weights` [C] (None: all 1)."""
+    encoder_states, global_states = conditioner(hidden, mask, seconds, drop)
+    model_in, t, target = training_batch(x0, noise, sigma)
+    out = transformer(model_in, t, encoder_hidden_states=encoder_states, global_hidden_states=global_states,
+                      rotary_embedding=rot, return_dict=False)[0]
+    err = (out - target) ** 2
+    return (err * weights.view(1, -1, 1)).mean() if weights is not None else err.mean()
+
+
+def prepare(rows: list[dict], progress: bool = True):
+    """Raw curves of every piece [N, C, MAX_FRAMES] float16, and each piece's bar-start frames."""
+    it = rows
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(rows, desc="score curves", unit="piece")
+    curves = np.zeros((len(rows), N_CHANNELS, MAX_FRAMES), np.float16)
+    bars = []
+    for i, row in enumerate(it):
+        score = Score.from_dict(row["score"])
+        curves[i] = score_to_curves(score, MAX_FRAMES)
+        bars.append(_bar_starts(score.bpm))
+    return curves, bars
+
+
+def train_score_model(corpus_dir, out_dir, cfg: ScoreTrainConfig, command: str, progress: bool = True,
+                      encoder_factory=None) -> dict:
+    from analysis.plots import figure, save_figure
+    from analysis.score_model.corpus import MANIFEST, read_score_corpus
+    from analysis.score_model.tokens import token_states
+    from synth.encoders import load_encoder
+
+    t_wall, t_cpu = time.perf_counter(), time.process_time()
+    rows = read_score_corpus(corpus_dir)
+    if len(rows) < 10:
+        raise ValueError(f"score corpus {str(corpus_dir)!r} has {len(rows)} pieces; train on at least 10")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    order = list(range(len(rows)))
+    rng.shuffle(order)
+    n_val = max(1, int(len(rows) * cfg.val_fraction))
+    val, train = order[:n_val], order[n_val:]
+
+    raw, bars = prepare(rows, progress)
+    fit_on = raw[rng.sample(train, min(len(train), 1000))].astype(np.float32)
+    norm = Normalisation.fit(fit_on)
+    data = torch.from_numpy(np.stack([norm.normalise(c.astype(np.float32)) for c in raw]).astype(np.float16))
+    del raw, fit_on
+
+    captions, owner = [], []
+    for i, row in enumerate(rows):
+        for c in row["captions"]:
+            captions.append(c)
+            owner.append(i)
+    by_piece: dict[int, list[int]] = {}
+    for ci, pi in enumerate(owner):
+        by_piece.setdefault(pi, []).append(ci)
+    encoders: list = []
+
+    def factory():  # load the encoder once, and only when the cache needs it
+        if not encoders:
+            encoders.append(encoder_factory() if encoder_factory else load_encoder("minilm", device="cpu"))
+        return encoders[0]
+
+    tokens = token_states(captions, corpus_dir, factory, progress=progress)
+    encoder_name = factory().name
+
+    arch = model_files.architecture(width=cfg.width, layers=cfg.layers, heads=cfg.heads, kv_heads=cfg.kv_heads,
+                                    cond_dim=cfg.cond_dim, text_dim=int(tokens.states.shape[1]))
+    transformer, projection = model_files.build(arch, seed=cfg.seed)
+    transformer.train()
+    projection.train()
+    params = list(transformer.parameters()) + list(projection.parameters())
+    n_params = sum(p.numel() for p in params)
+    ema_tr, ema_pr = copy.deepcopy(transformer).eval(), copy.deepcopy(projection).eval()
+    ema_params = list(ema_tr.parameters()) + list(ema_pr.parameters())
+    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
+    weights = channel_weights(cfg.group_weights)
+    conditioner = Conditioner(projection)
+    rot_cache: dict = {}
+    log_min, log_max = math.log(cfg.min_frames), math.log(cfg.max_frames)
+
+    budget = cfg.minutes * 60.0
+    t_train = time.perf_counter()
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.steps if cfg.steps else int(budget), desc="train score model",
+                   unit="step" if cfg.steps else "s")
+    history, window, step = [], [], 0
+    while True:
+        elapsed = time.perf_counter() - t_train
+        frac = step / cfg.steps if cfg.steps else elapsed / budget
+        if frac >= 1.0:
+            break
+        frames = int(round(math.exp(rng.uniform(log_min, log_max)) / 8) * 8)
+        frames = max(cfg.min_frames, min(cfg.max_frames, frames))
+        batch = max(1, cfg.tokens // frames)
+        pieces = [rng.choice(train) for _ in range(batch)]
+        starts = [int(rng.choice(bars[p][bars[p] <= MAX_FRAMES - frames])) for p in pieces]
+        x0 = torch.stack([data[p, :, s:s + frames] for p, s in zip(pieces, starts)]).float()
+        hidden, mask = tokens.padded([rng.choice(by_piece[p]) for p in pieces], TEXT_POSITIONS)
+        drop = torch.rand(batch, generator=gen) < cfg.cfg_dropout
+        sigma = sample_sigmas(batch, gen)
+        noise = torch.randn(x0.shape, generator=gen)
+        for g in opt.param_groups:
+            g["lr"] = _schedule(frac, step, cfg)
+        loss = _loss(transformer, conditioner, _rotary(rot_cache, transformer, frames), x0, hidden, mask,
+                     frames * HOP / SAMPLE_RATE, drop, sigma, noise, weights)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        decay = min(cfg.ema, (1 + step) / (10 + step))
+        with torch.no_grad():
+            torch._foreach_lerp_(ema_params, params, 1 - decay)
+        window.append(loss.item())
+        step += 1
+        if step % 10 == 0:
+            history.append({"step": step, "seconds": round(time.perf_counter() - t_train, 1),
+                            "loss": float(np.mean(window))})
+            window = []
+        if bar is not None:
+            if cfg.steps:
+                bar.update(1)
+            else:
+                bar.n = min(int(budget), int(time.perf_counter() - t_train))
+                bar.refresh()
+            bar.set_postfix(step=step, loss=f"{window[-1] if window else history[-1]['loss']:.3f}", frames=frames)
+    if bar is not None:
+        bar.close()
+    train_seconds = time.perf_counter() - t_train
+
+    val_loss = validation_loss(ema_tr, ema_pr, data, val, bars, tokens, by_piece, cfg.seed)
+    config = {
+        "architecture": arch,
+        "encoder": encoder_name,
+        "normalisation": norm.to_dict(),
+        "training": {"config": asdict(cfg), "steps": step, "train_seconds": round(train_seconds, 1),
+                     "parameters": n_params, "pieces": len(rows), "captions": len(captions),
+                     "final_loss": history[-1]["loss"] if history else loss.item(), "val_loss": val_loss,
+                     "command": command},
+    }
+    manifest_path = Path(corpus_dir) / MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    wall, cpu = time.perf_counter() - t_wall, time.process_time() - t_cpu
+    config["training"].update(wall_seconds=round(wall, 1), cpu_seconds=round(cpu, 1))
+    model_files.save(out, ema_tr, ema_pr, config, model_card(config, manifest, corpus_dir))
+    plt = figure()
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    if history:
+        ax.plot([h["step"] for h in history], [h["loss"] for h in history], lw=1)
+    ax.set_xlabel("step")
+    ax.set_ylabel("v-prediction MSE (mean of 10 steps)")
+    ax.set_yscale("log")
+    ax.set_title(f"score model: {step} steps, {train_seconds / 60:.1f} min")
+    save_figure(fig, out / "loss_curve.png")
+    from analysis.plots import write_json
+
+    write_json(out / "loss_history.json", history)
+    return config["training"]
+
+
+@torch.no_grad()
+def validation_loss(transformer, projection, data, val, bars, tokens, by_piece, seed: int,
+                    frames: int = 108) -> dict:
+    """Loss on held-out pieces (their first caption, cropped at bar 0) at fixed noise levels."""
+    gen = torch.Generator().manual_seed(seed + 1)
+    conditioner = Conditioner(projection)
+    rot = _rotary({}, transformer, frames)
+    x0 = data[val, :, :frames].float()
+    hidden, mask = tokens.padded([by_piece[p][0] for p in val], TEXT_POSITIONS)
+    drop = torch.zeros(len(val), dtype=torch.bool)
+    out = {}
+    for s in (0.3, 1.0, 3.0, 10.0):
+        noise = torch.randn(x0.shape, generator=gen)
+        sigma = torch.full((len(val),), s)
+        out[f"sigma_{s:g}"] = round(float(_loss(transformer, conditioner, rot, x0, hidden, mask,
+                                                frames * HOP / SAMPLE_RATE, drop, sigma, noise)), 4)
+    return out
+
+
+def corpus_command(manifest: dict, corpus_dir) -> str:
+    """The `score-corpus` call that makes this corpus again (the generator is deterministic per seed)."""
+    return (f"latent-synth analysis score-corpus --n {manifest.get('pieces', '?')} --seed {manifest.get('seed', 0)} "
+            f"--captions {manifest.get('captions_per_piece', 3)} --out {corpus_dir}")
+
+
+def model_card(config: dict, manifest: dict, corpus_dir) -> str:
+    tr = config["training"]
+    arch = config["architecture"]["transformer"]
+    c = tr["config"]
+    return f"""# Score model (latent-synth backend `score`)
+
+Our own small text-to-score model: the Stable Audio Open architecture (diffusers `StableAudioDiTModel` +
+`StableAudioProjectionModel`, `CosineDPMSolverMultistepScheduler`, v-prediction) over a symbolic latent of
+{arch['in_channels']} control-curve channels at 21.5 frames/s (layout: `synth/score/layout.py`), conditioned on
+all-MiniLM-L6-v2 token states ({config['encoder']}). Its scores are played through a General MIDI SoundFont
+with FluidSynth. Everything measured on this model is a property of this model, not of Stable Audio.
+
+## Data
+A procedural corpus from `latent-synth analysis score-corpus`: {tr['pieces']} pieces, {tr['captions']} captions
+(generator version {manifest.get('generator_version', '?')}, seed {manifest.get('seed', '?')}). Each piece has known
+parameters (GM instruments for melody / harmony / bass, drum pattern or none, tempo 50-180 bpm, key and mode,
+register, dynamics, articulation, density, emotion and genre) and captions built from them.
+Counts: {json.dumps(manifest.get('counts', {}))}
+
+## Command
+```
+{corpus_command(manifest, corpus_dir)}
+{tr['command']}
+```
+
+## Training
+- DiT: {arch['num_layers']} layers, width {arch['attention_head_dim'] * arch['num_attention_heads']}, {arch['num_attention_heads']} heads
+  ({arch['num_key_value_attention_heads']} key/value heads), cross-attention width {arch['cross_attention_dim']};
+  {tr['parameters']:,} parameters with the projection model; weights stored in float16.
+- {tr['steps']} steps of ~{c['tokens']} latent frames (crops of {c['min_frames']}-{c['max_frames']} frames cut at bar
+  lines), AdamW lr {c['lr']} with warm-up and cosine decay over the budget, EMA {c['ema']}, text dropped
+  {c['cfg_dropout']:.0%} of the time (all cross-attention tokens zeroed, the sampler's unconditional input).
+- Time: {tr['train_seconds'] / 60:.1f} min of training, {tr['wall_seconds'] / 60:.1f} min wall clock in all,
+  {tr['cpu_seconds'] / 60:.1f} min CPU time (a shared 2-core CPU).
+- Channel normalisation (mean / std per channel, std floored at {STD_FLOOR}) is in `config.json`.
+
+## Metrics
+- Final training loss (v-prediction MSE, mean of the last 10 steps): {tr['final_loss']:.4f}
+- Held-out pieces ({c['val_fraction']:.0%} of the corpus), 5 s crops, loss by noise level: {json.dumps(tr['val_loss'])}
+- Caption-level quality (instrument family, tempo, drums on held-out captions): `python bench/score_quality.py`;
+  the measured figures are in docs/score_model.md.
+
+## Render defaults
+The backend's steps, cfg and preview steps live in its spec (`synth/families/specs.py`, SCORE_STEPS), measured there.
+"""
