@@ -25,6 +25,7 @@ import torch
 from diffusers.utils.torch_utils import randn_tensor
 
 from synth.encoders import T5GEMMA_ID, T5GEMMA_MAX_LENGTH, TINY_T5_DIM, TINY_T5GEMMA_ID, TextEncoder
+from synth.families import sa3_convert
 from synth.families.base import Defaults, Family, Inputs
 from synth.families.loading import check_offload, cpu_has_fast_bf16, from_pretrained, quiet, resolve_dtype
 
@@ -52,12 +53,13 @@ GATED_HELP = (
 )
 
 
-def scheduler():
-    # Distilled checkpoints: x0 = x - sigma * v, then re-noise with fresh noise at every step. The DiT
-    # takes timesteps in [0, 1], so the schedule's sigmas are passed through unscaled.
+def scheduler(stochastic: bool = True):
+    # Distilled checkpoints (`rf_denoiser`): x0 = x - sigma * v, then re-noise with fresh noise at every
+    # step; base checkpoints (`rectified_flow`): deterministic Euler. The DiT takes timesteps in [0, 1],
+    # so the schedule's sigmas are passed through unscaled.
     from diffusers import FlowMatchEulerDiscreteScheduler
 
-    return FlowMatchEulerDiscreteScheduler(num_train_timesteps=1, stochastic_sampling=True)
+    return FlowMatchEulerDiscreteScheduler(num_train_timesteps=1, stochastic_sampling=stochastic)
 
 
 def logsnr_sigmas(steps: int) -> list[float]:
@@ -225,14 +227,16 @@ def load(backend: str, model_id: str | None, device: torch.device, dtype: str | 
         dt = resolve_dtype(dtype, device, cpu_auto=cpu_auto_dtype())
         check_offload(cpu_offload, device)
         name = model_id or DEFAULT_MODEL_ID
-        pipe = from_pretrained(StableAudio3Pipeline, name, dt, GATED_HELP)
+        source = sa3_convert.resolve(str(name), GATED_HELP)  # a stable-audio-tools checkpoint converts once
+        pipe = from_pretrained(StableAudio3Pipeline, source, dt, GATED_HELP)
         if cpu_offload:
             pipe.enable_model_cpu_offload(device=device)
         else:
             pipe.to(device)
-        size = "small" if "small" in str(name).lower() else "medium"
+        small = "small" in str(name).lower() or pipe.transformer.config.embed_dim < 1536
         family = StableAudio3Family(pipe, backend=backend, model_id=str(name), device=device, dtype=dt,
-                                    encoder_id=T5GEMMA_ID, max_seconds=MAX_SECONDS[size])
+                                    encoder_id=sa3_convert.converted_encoder_id(source) or T5GEMMA_ID,
+                                    max_seconds=MAX_SECONDS["small" if small else "medium"])
     else:
         raise ValueError(f"not a Stable Audio 3 backend: {backend!r}")
     pipe.set_progress_bar_config(disable=True)
