@@ -160,3 +160,20 @@ def concat_inputs(branches: Sequence[Inputs]) -> Inputs:
 def generators(seeds: Sequence[int]) -> list[torch.Generator]:
     # CPU generators: the same seed gives the same noise on every device, alone or in a batch.
     return [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
+
+
+def step_noise(generators: Sequence[torch.Generator], shape: Sequence[int], steps: int,
+               device: torch.device) -> list[torch.Tensor]:
+    """Each step's noise [B, *shape] for a sampler that re-noises at every step, drawn up front.
+
+    Each seed's generator gives the same numbers in the same order as drawing at each step would (so a
+    seed renders bit for bit as before, alone or in a batch), but the host draws them before the loop and
+    copies them from pinned memory without waiting: on a GPU no step stalls on a CPU draw or a blocking
+    host-to-device copy."""
+    per_seed = [[torch.randn((1, *shape), generator=g, dtype=torch.float32) for _ in range(steps)]
+                for g in generators]
+    noise = [torch.cat([seed[i] for seed in per_seed]) for i in range(steps)]
+    if device.type == "cuda":
+        return [n.pin_memory().to(device, non_blocking=True) for n in noise]
+    return [n.to(device) for n in noise]
+

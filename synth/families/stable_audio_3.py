@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import contextlib
 import math
+from dataclasses import dataclass
 
 import torch
 from diffusers.utils.torch_utils import randn_tensor
 
 from synth.encoders import T5GEMMA_ID, T5GEMMA_MAX_LENGTH, TINY_T5_DIM, TINY_T5GEMMA_ID, TextEncoder
 from synth.families import sa3_convert
-from synth.families.base import Defaults, Family, Inputs
+from synth.families.base import Defaults, Family, Inputs, step_noise
 from synth.families.loading import check_offload, cpu_has_fast_bf16, from_pretrained, quiet, resolve_dtype
 
 DEFAULT_MODEL_ID = "stabilityai/stable-audio-3-medium"
@@ -135,6 +136,16 @@ def full_components(size: str = "medium", init_device: str | torch.device | None
             "transformer": transformer, "scheduler": scheduler()}
 
 
+@dataclass
+class FlowPlan:
+    """One render's sampling state: the sigmas on the device, the step reached, and (distilled checkpoints)
+    every step's noise, drawn from the seeds' generators before the first step (base.step_noise)."""
+    sigmas: torch.Tensor
+    stochastic: bool
+    index: int = 0
+    noise: list | None = None
+
+
 class StableAudio3Family(Family):
     family = "stable-audio-3"
 
@@ -181,7 +192,8 @@ class StableAudio3Family(Family):
     def schedule(self, steps: int):
         sched = type(self.pipe.scheduler).from_config(self.pipe.scheduler.config)
         sched.set_timesteps(sigmas=logsnr_sigmas(steps), device=self.pipe._execution_device)
-        return sched, sched.timesteps
+        return FlowPlan(sched.sigmas.to(self.pipe._execution_device), bool(sched.config.stochastic_sampling)), \
+            sched.timesteps
 
     def initial_latents(self, generators, frames: int) -> torch.Tensor:
         shape = (len(generators), int(self.pipe.vae.config.latent_dim), frames)
@@ -190,8 +202,20 @@ class StableAudio3Family(Family):
     def predict(self, scheduler, latents, t, inputs) -> torch.Tensor:
         return self.pipe.transformer(latents, t.expand(latents.shape[0]), return_dict=False, **inputs)[0]
 
-    def step(self, scheduler, pred, t, latents, generators) -> torch.Tensor:
-        return scheduler.step(pred, t, latents, generator=list(generators)).prev_sample
+    def step(self, plan, pred, t, latents, generators) -> torch.Tensor:
+        # FlowMatchEulerDiscreteScheduler.step's arithmetic, operation for operation, minus its host work:
+        # no timestep lookup (.item()), no per-step CPU draw; see FlowPlan.
+        i = plan.index
+        sigma, sigma_next = plan.sigmas[i], plan.sigmas[i + 1]
+        sample = latents.to(torch.float32)
+        if plan.stochastic:
+            if plan.noise is None:
+                plan.noise = step_noise(generators, latents.shape[1:], len(plan.sigmas) - 1, latents.device)
+            prev = (1.0 - sigma_next) * (sample - sigma * pred) + sigma_next * plan.noise[i]
+        else:
+            prev = sample + (sigma_next - sigma) * pred
+        plan.index += 1
+        return prev.to(pred.dtype)
 
     def decode(self, latents, seconds, decode_batch: int = 4) -> torch.Tensor:
         # The SAME decoder builds a dense band mask over its sequence: small batches. Clamped as the pipeline does.
