@@ -52,6 +52,7 @@ class Family:
         self.threads = threads            # torch intra-op threads for a render (None: leave as is)
         self.estimate = estimate          # set when the architecture is an estimate; reported with timings
         self.quantized: str | None = None
+        self.compiled = False
 
     # ------------------------------------------------------------------ geometry
     def frames(self, seconds: float, window: str) -> int:
@@ -117,11 +118,15 @@ class Family:
         return out
 
     def compile(self, mode: str | None = None, backend: str = "inductor") -> None:
-        """torch.compile the denoiser in place (CUDA graphs with mode="reduce-overhead" on a GPU)."""
+        """torch.compile the denoiser in place (CUDA graphs with mode="reduce-overhead" on a GPU). Graphs:
+        one per batch size (prompt branches x seeds); every clip length shares it."""
         pipe = getattr(self, "pipe", None)
         if pipe is None or getattr(pipe, "transformer", None) is None:
             raise NotImplementedError(f"the {self.backend} backend has no compiled path")
-        pipe.transformer = torch.compile(pipe.transformer, mode=mode, backend=backend, dynamic=False)
+        # One graph for every clip length: the loop marks the latents' length dynamic (synth/denoise.py),
+        # so a length not played before costs no recompilation (CUDA graphs record one more shape).
+        pipe.transformer = torch.compile(pipe.transformer, mode=mode, backend=backend, dynamic=None)
+        self.compiled = True
 
     def quantize(self, kind: str = "int8") -> None:
         """Dynamic int8 quantisation of the denoiser's and decoder's Linear layers (per output channel),
