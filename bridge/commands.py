@@ -18,7 +18,10 @@ def _engine_flags(p) -> None:
     p.add_argument("--quantize", choices=("int8",), default=None,
                    help="CPU: dynamic int8 Linear layers (about 2x faster for full-size Stable Audio 3)")
     p.add_argument("--compile", action="store_true", default=None,
-                   help="torch.compile the denoiser (CUDA graphs on a GPU): slower first clip, faster after")
+                   help="torch.compile the denoiser (CUDA graphs on a GPU): slower start, faster clips "
+                        "(serve: the default on CUDA)")
+    p.add_argument("--no-compile", dest="compile", action="store_false", default=None,
+                   help="do not compile (serve starts at once; each clip is slower on a GPU)")
     p.add_argument("--soundfont", metavar="FILE", default=None,
                    help="score backend: a General MIDI .sf2 (default: FluidR3_GM, else TimGM6mb, installed)")
     p.add_argument("--presets", metavar="DIR", default="presets", help="presets folder (default: ./presets)")

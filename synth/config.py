@@ -35,7 +35,7 @@ class SynthConfig:
     device: str = "auto"                  # auto | cpu | cuda | cuda:N
     dtype: str = "auto"                   # auto = fp16 on CUDA, fp32 on CPU
     cpu_offload: bool = False             # stable-audio(-3) only: diffusers model CPU offload
-    compile: bool = False                 # torch.compile the denoiser (CUDA graphs on a GPU)
+    compile: bool | None = None           # torch.compile the denoiser; None: serve on CUDA yes, else no
     quantize: str | None = None           # "int8": dynamic int8 Linear layers (CPU, float32 only)
     soundfont: str | None = None          # score backend: a General MIDI .sf2; None = the first one installed
     sae: str | None = None                # SAE folder (cfg.json + sae_weights.safetensors)
@@ -68,7 +68,9 @@ class SynthConfig:
             self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:")
         ):
             raise bad("device", f"{self.device!r} is not auto, cpu, cuda, cuda:N or mps")
-        for name in ("cpu_offload", "normalize", "compile"):
+        if self.compile is not None and not isinstance(self.compile, bool):
+            raise bad("compile", f"expected true, false or null, got {self.compile!r}")
+        for name in ("cpu_offload", "normalize"):
             if not isinstance(getattr(self, name), bool):
                 raise bad(name, f"expected true or false, got {getattr(self, name)!r}")
         for name in ("model_id", "sae", "soundfont"):

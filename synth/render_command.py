@@ -42,6 +42,7 @@ def register(subparsers) -> None:
                                                      "for full-size Stable Audio 3 on an AVX2 CPU)")
     p.add_argument("--compile", action="store_true", default=None,
                    help="torch.compile the denoiser (CUDA graphs on a GPU): slower first clip, faster after")
+    p.add_argument("--no-compile", dest="compile", action="store_false", default=None, help="do not compile (the default here)")
     p.add_argument("--device", metavar="DEV", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--dtype", metavar="T", help="auto | float16 | bfloat16 | float32")
     p.add_argument("--cpu-offload", action="store_true", default=None,

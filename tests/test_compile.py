@@ -61,3 +61,36 @@ def test_slider_moves_and_new_lengths_do_not_recompile():
     engine.render(dataclasses.replace(base, prompts=[*three, PromptSlot("glass", 0.2)], duration=2.5))
     engine.render(base, seeds=[4, 5])
     assert counters["stats"]["unique_graphs"] <= graphs + 1
+
+
+def test_serve_compiles_by_default_only_on_cuda(monkeypatch):
+    import torch
+
+    from bridge import daemon
+    from synth.families import loading
+
+    assert daemon.serve_compile(SynthConfig(backend="tiny-sa3", device="cpu")).compile is False
+    assert daemon.serve_compile(SynthConfig(backend="tiny-sa3", device="cpu", compile=True)).compile is True
+    monkeypatch.setattr(loading, "resolve_device", lambda device: torch.device("cuda"))
+    assert daemon.serve_compile(SynthConfig(backend="tiny-sa3", device="auto")).compile is True
+    assert daemon.serve_compile(SynthConfig(backend="tiny-sa3", compile=False)).compile is False
+
+
+def test_a_compiled_daemon_warms_up_before_it_reports_ready(tmp_path):
+    from torch._dynamo.utils import counters
+
+    from bridge.daemon import Daemon
+
+    config = SynthConfig(backend="tiny-sa3", device="cpu")
+    engine = build_engine(config)
+    engine.family.compile(backend="aot_eager")
+    counters.clear()
+    d = Daemon(engine, config, tmp_path / "clips", tmp_path / "presets", port=0)
+    assert d.status()["ready"] is False
+    try:
+        d.start()
+        status = d.status()
+        assert status["ready"] is True and status["warmup_seconds"] > 0
+        assert counters["stats"]["unique_graphs"] == 1  # the graph was built before the first note
+    finally:
+        d.stop(30)
