@@ -22,6 +22,9 @@ def _engine_flags(p) -> None:
                         "(serve: the default on CUDA)")
     p.add_argument("--no-compile", dest="compile", action="store_false", default=None,
                    help="do not compile (serve starts at once; each clip is slower on a GPU)")
+    p.add_argument("--sde-noise", choices=("auto", "tree", "steps"), default=None,
+                   help="Stable Audio Open's sampler noise: tree = diffusers' Brownian tree (bit-equal), steps = "
+                        "fresh per-step noise, no host work (auto: steps on CUDA)")
     p.add_argument("--soundfont", metavar="FILE", default=None,
                    help="score backend: a General MIDI .sf2 (default: FluidR3_GM, else TimGM6mb, installed)")
     p.add_argument("--presets", metavar="DIR", default="presets", help="presets folder (default: ./presets)")

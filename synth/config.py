@@ -27,6 +27,9 @@ class ConfigError(ValueError):
     """A bad config value; the message names the field (and the file when there is one)."""
 
 
+SDE_NOISES = ("auto", "tree", "steps")
+
+
 @dataclass
 class SynthConfig:
     backend: str = "tiny"
@@ -37,6 +40,7 @@ class SynthConfig:
     cpu_offload: bool = False             # stable-audio(-3) only: diffusers model CPU offload
     compile: bool | None = None           # torch.compile the denoiser; None: serve on CUDA yes, else no
     quantize: str | None = None           # "int8": dynamic int8 Linear layers (CPU, float32 only)
+    sde_noise: str = "auto"               # Stable Audio Open's SDE noise: auto | tree (diffusers') | steps
     soundfont: str | None = None          # score backend: a General MIDI .sf2; None = the first one installed
     sae: str | None = None                # SAE folder (cfg.json + sae_weights.safetensors)
     window: str = "clip"                  # clip = denoise only the frames needed; full = 1024 frames then crop
@@ -56,6 +60,8 @@ class SynthConfig:
             raise bad("backend", f"{self.backend!r} is not one of {', '.join(BACKENDS)}")
         if self.size not in SIZES:
             raise bad("size", f"{self.size!r} is not one of {', '.join(SIZES)}")
+        if self.sde_noise not in SDE_NOISES:
+            raise bad("sde_noise", f"{self.sde_noise!r} is not one of {', '.join(SDE_NOISES)}")
         if self.quantize not in (None, "int8"):
             raise bad("quantize", f"{self.quantize!r} is not null or int8")
         if self.window not in WINDOWS:
@@ -156,7 +162,8 @@ def _read(path: Path) -> dict:
     return data
 
 
-ENGINE_FLAGS = ("backend", "model_id", "device", "sae", "size", "dtype", "soundfont", "quantize", "compile")
+ENGINE_FLAGS = ("backend", "model_id", "device", "sae", "size", "dtype", "soundfont", "quantize", "compile",
+                "sde_noise")
 
 
 def config_from_flags(args) -> SynthConfig:

@@ -218,6 +218,8 @@ def build_engine(config: SynthConfig, sae=None, sae_id: str | None = None) -> En
         sae_id = sae_id or str(Path(config.sae).expanduser())
     elif sae is None:
         sae, sae_id = default_sae(family)
+    if config.sde_noise != "auto" and hasattr(family, "sde_noise"):
+        family.sde_noise = config.sde_noise
     if config.quantize:
         family.quantize(config.quantize)
     if config.compile:

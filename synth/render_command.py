@@ -42,6 +42,8 @@ def register(subparsers) -> None:
                                                      "for full-size Stable Audio 3 on an AVX2 CPU)")
     p.add_argument("--compile", action="store_true", default=None,
                    help="torch.compile the denoiser (CUDA graphs on a GPU): slower first clip, faster after")
+    p.add_argument("--sde-noise", metavar="KIND", help="Stable Audio Open's sampler noise: tree (diffusers', "
+                   "bit-equal) or steps (fresh per-step noise, no host work); auto = steps on CUDA")
     p.add_argument("--no-compile", dest="compile", action="store_false", default=None, help="do not compile (the default here)")
     p.add_argument("--device", metavar="DEV", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--dtype", metavar="T", help="auto | float16 | bfloat16 | float32")
@@ -210,6 +212,7 @@ def run(args) -> int:
         window=_flag_choice("--window", args.window, ("clip", "full")) if args.window else None,
         wav_subtype=_flag_choice("--subtype", args.subtype, ("FLOAT", "PCM_24")) if args.subtype else None,
         normalize=args.normalize,
+        sde_noise=_flag_choice("--sde-noise", args.sde_noise, ("auto", "tree", "steps")) if args.sde_noise else None,
     )
     state = state_from_args(args, config)
     n = _flag_int("--n", args.n) if args.n is not None else 1

@@ -167,18 +167,25 @@ def generators(seeds: Sequence[int]) -> list[torch.Generator]:
     return [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
 
 
-def step_noise(generators: Sequence[torch.Generator], shape: Sequence[int], steps: int,
-               device: torch.device) -> list[torch.Tensor]:
-    """Each step's noise [B, *shape] for a sampler that re-noises at every step, drawn up front.
 
-    Each seed's generator gives the same numbers in the same order as drawing at each step would (so a
-    seed renders bit for bit as before, alone or in a batch), but the host draws them before the loop and
-    copies them from pinned memory without waiting: on a GPU no step stalls on a CPU draw or a blocking
-    host-to-device copy."""
-    per_seed = [[torch.randn((1, *shape), generator=g, dtype=torch.float32) for _ in range(steps)]
-                for g in generators]
-    noise = [torch.cat([seed[i] for seed in per_seed]) for i in range(steps)]
-    if device.type == "cuda":
-        return [n.pin_memory().to(device, non_blocking=True) for n in noise]
-    return [n.to(device) for n in noise]
+class StepNoise:
+    """Fresh N(0, 1) noise [B, *shape] at each call, for samplers that draw noise at every step.
 
+    Each seed's own CPU generator draws its rows, so a seed gets the same numbers alone or in a batch, on
+    any device; the rows go to the device from pinned memory without blocking, so the host never waits
+    for the GPU to drain (a pageable copy would) and runs ahead while the GPU computes."""
+
+    def __init__(self, generators: Sequence[torch.Generator], shape: Sequence[int], device: torch.device):
+        self.generators, self.shape, self.device = list(generators), tuple(shape), torch.device(device)
+
+    def draw(self) -> torch.Tensor:
+        rows = torch.cat([torch.randn((1, *self.shape), generator=g, dtype=torch.float32) for g in self.generators])
+        if self.device.type == "cuda":
+            return rows.pin_memory().to(self.device, non_blocking=True)
+        return rows.to(self.device)
+
+    def __call__(self, sigma=None, sigma_next=None) -> torch.Tensor:
+        # (sigma, sigma_next): the signature of diffusers' BrownianTreeNoiseSampler, which this replaces.
+        # The tree's increments over consecutive steps, divided by their standard deviation, are
+        # independent N(0, 1): the same statistics.
+        return self.draw()

@@ -27,7 +27,7 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from synth.encoders import T5GEMMA_ID, T5GEMMA_MAX_LENGTH, TINY_T5_DIM, TINY_T5GEMMA_ID, TextEncoder
 from synth.families import sa3_convert
-from synth.families.base import Defaults, Family, Inputs, step_noise
+from synth.families.base import Defaults, Family, Inputs, StepNoise
 from synth.families.loading import check_offload, cpu_has_fast_bf16, from_pretrained, quiet, resolve_dtype
 
 DEFAULT_MODEL_ID = "stabilityai/stable-audio-3-medium"
@@ -139,11 +139,11 @@ def full_components(size: str = "medium", init_device: str | torch.device | None
 @dataclass
 class FlowPlan:
     """One render's sampling state: the sigmas on the device, the step reached, and (distilled checkpoints)
-    every step's noise, drawn from the seeds' generators before the first step (base.step_noise)."""
+    the seeds' step noise (base.StepNoise: the same numbers the scheduler's own draw would give)."""
     sigmas: torch.Tensor
     stochastic: bool
     index: int = 0
-    noise: list | None = None
+    noise: StepNoise | None = None
 
 
 class StableAudio3Family(Family):
@@ -204,14 +204,14 @@ class StableAudio3Family(Family):
 
     def step(self, plan, pred, t, latents, generators) -> torch.Tensor:
         # FlowMatchEulerDiscreteScheduler.step's arithmetic, operation for operation, minus its host work:
-        # no timestep lookup (.item()), no per-step CPU draw; see FlowPlan.
+        # no timestep lookup (.item()), no blocking copy of the noise; see FlowPlan.
         i = plan.index
         sigma, sigma_next = plan.sigmas[i], plan.sigmas[i + 1]
         sample = latents.to(torch.float32)
         if plan.stochastic:
             if plan.noise is None:
-                plan.noise = step_noise(generators, latents.shape[1:], len(plan.sigmas) - 1, latents.device)
-            prev = (1.0 - sigma_next) * (sample - sigma * pred) + sigma_next * plan.noise[i]
+                plan.noise = StepNoise(generators, latents.shape[1:], latents.device)
+            prev = (1.0 - sigma_next) * (sample - sigma * pred) + sigma_next * plan.noise.draw()
         else:
             prev = sample + (sigma_next - sigma) * pred
         plan.index += 1
