@@ -172,3 +172,12 @@ def test_components_configs_are_read_from_model_config_and_shapes(tiny):
             want = configs[name][key]
             assert (list(value) if isinstance(value, (list, tuple)) else value) == \
                 (list(want) if isinstance(want, (list, tuple)) else want), (name, key)
+
+
+def test_the_t5gemma_encoder_loads_from_a_checkpoint_folder(tmp_path, tiny):
+    from synth.encoders import t5gemma_from
+
+    folder = make.write_checkpoint(tmp_path / "ckpt")
+    model, tokenizer = t5gemma_from(str(folder), torch.float32)
+    for (name, p), (_, q) in zip(model.state_dict().items(), tiny.pipe.text_encoder.state_dict().items()):
+        assert torch.equal(p, q), name
