@@ -122,7 +122,8 @@ def test_bad_checkpoints_get_one_line_saying_what_to_do(tmp_path, monkeypatch):
     config = json.loads((folder / "model_config.json").read_text())
     cases = {"model_type": ({**config, "model_type": "autoencoder"}, "diffusion_cond"),
              "objective": ({**config, "model": {**config["model"], "diffusion_objective": "v"}}, "'v'"),
-             "same": ({**config, "model": {**config["model"], "pretransform": {}}}, "SAME autoencoder")}
+             "same": ({**config, "model": {**config["model"], "pretransform": {}}}, "SAME autoencoder"),
+             "shape": (json.loads(json.dumps(config).replace('"channels": 16', '"channels": 24')), "size mismatch")}
     for name, (bad, needle) in cases.items():
         (folder / "model_config.json").write_text(json.dumps(bad))
         with pytest.raises(BackendError) as e:

@@ -141,7 +141,11 @@ def load_weights(path: Path) -> dict:
 
 def load_into(module, weights: dict, what: str, computed: tuple[str, ...] = ()):
     """Load `weights`; every parameter must come from the checkpoint except buffers the module computes."""
-    missing, _unused = module.load_state_dict(weights, strict=False)
+    try:
+        missing, _unused = module.load_state_dict(weights, strict=False)
+    except RuntimeError as exc:  # a shape that disagrees with model_config.json
+        detail = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line), str(exc).splitlines()[0])
+        raise sa3_keys.CheckpointError(f"{what}: {detail}") from None
     missing = [k for k in missing if k not in computed]
     if missing:
         raise sa3_keys.CheckpointError(f"{what}: {len(missing)} weights missing from the checkpoint, e.g. {missing[0]}")
