@@ -112,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.perf_counter() - t
         print(f"{engine.model_id} on {engine.device}: {args.batch} seeds x {args.seconds:g} s, {state.steps} steps, "
               f"one batch: {elapsed:.2f} s ({elapsed / args.batch:.3f} s per clip), audio {tuple(audio.shape)}")
+        if args.json:
+            Path(args.json).write_text(json.dumps({
+                "backend": backend, **family.describe(), "batch": args.batch, "seconds": args.seconds,
+                "steps": state.steps, "batch_seconds": elapsed, "per_clip": elapsed / args.batch,
+                "peak_mib": peak_memory_mb(engine.device)}, indent=2) + "\n")
         return 0
 
     out_dir = Path(tempfile.mkdtemp(prefix="latent-synth-bench-"))

@@ -51,12 +51,24 @@ def load_engine(config):
     return build_engine(config)
 
 
+def serve_compile(config):
+    """`compile: null` (the default): the daemon compiles on a CUDA device, where it pays off within a few
+    clips; on a CPU compiling costs minutes and gains little."""
+    if config.compile is not None:
+        return config
+    from synth.families.loading import resolve_device
+
+    return config.override(compile=resolve_device(config.device).type == "cuda")
+
+
 class Daemon:
     def __init__(self, engine, config, out_dir, presets_dir, host="127.0.0.1", port=9000, allow=(),
                  midi_port=None, midi_virtual=None, midi_map=None, auto=False, debounce=0.25, server=None,
                  mapping: MidiMap | None = None):
         self.engine = engine
         self.started = time.monotonic()
+        self.ready = False               # true once warmed up and rendering
+        self.warmup_seconds = 0.0        # the compiled engine's first (graph-building) render
         self.renderer = ClipRenderer(engine, config, out_dir, on_clip=self._announce)
         self.queue = RenderQueue(self.renderer, on_error=self._render_failed)
         self.controller = Controller(
@@ -109,9 +121,25 @@ class Daemon:
         return removed
 
     def start(self) -> None:
+        """Answer OSC at once (/synth/status says `ready: false` meanwhile); renders asked for during the
+        warm-up wait in the queue and run after it."""
         self.clean_up_after_crash()
-        self.queue.start()
         self.server.start()
+        self.warm_up()
+        self.queue.start()
+        self.ready = True
+
+    def warm_up(self) -> None:
+        """A compiled engine builds its graph on its first render: do that now, not on the first note."""
+        if not getattr(getattr(self.engine, "family", None), "compiled", False):
+            return
+        t = time.monotonic()
+        try:
+            self.engine.render(self.controller.state)  # the startup state: its branches, its length
+        except Exception:  # a failed warm-up is a slow first note, not a dead daemon
+            log.exception("warm-up render failed; the first clip will compile instead")
+        self.warmup_seconds = round(time.monotonic() - t, 3)
+        log.info("compiled and warmed up in %.1f s", self.warmup_seconds)
 
     def describe(self) -> str:
         host, port = self.server.address
@@ -134,7 +162,7 @@ class Daemon:
 def run_serve(args) -> int:
     from synth.engine_flags import config_from_flags
 
-    config = config_from_flags(args)
+    config = serve_compile(config_from_flags(args))
     out_dir = args.out or config.out_dir
     if args.debounce < 0:
         raise ValueError(f"--debounce must be >= 0, got {args.debounce}")

@@ -7,6 +7,8 @@
     clips                                    clips written (previews included)
     last_render_seconds                      engine time of the last render, null before the first
     uptime_seconds
+    ready, warmup_seconds                    false while a compiled engine warms up (builds its graph)
+                                             before its first clip; how long that took (0 uncompiled)
     peak_memory_mb, peak_memory_of           peak GPU memory allocated ("gpu") when the engine runs
                                              on CUDA, else the process's peak resident set ("rss")
     osc_messages, midi_events                datagrams and MIDI events received (midi_events: null
@@ -55,6 +57,8 @@ def daemon_status(daemon) -> dict:
         "clips": renderer.clips,
         "last_render_seconds": renderer.last_render_seconds,
         "uptime_seconds": round(time.monotonic() - daemon.started, 3),
+        "ready": bool(getattr(daemon, "ready", True)),
+        "warmup_seconds": getattr(daemon, "warmup_seconds", 0.0),
         "peak_memory_mb": None if peak is None else round(peak, 1),
         "peak_memory_of": source,
         "osc_messages": daemon.server.received,

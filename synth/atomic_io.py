@@ -59,6 +59,26 @@ def atomic_path(path, suffix: str = TEMP_SUFFIX) -> Iterator[Path]:
         Path(tmp).unlink(missing_ok=True)
 
 
+@contextmanager
+def atomic_dir(path) -> Iterator[Path]:
+    """Yield a hidden temp folder beside `path`; when the block succeeds it becomes `path` by one rename,
+    else it is removed. If another process got there first, its folder is kept and ours dropped."""
+    import shutil
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}-", suffix=TEMP_SUFFIX, dir=path.parent))
+    try:
+        yield tmp
+        try:
+            os.rename(tmp, path)
+        except OSError:
+            if not path.is_dir():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def write_durably(path, data: bytes, final_name: str | None = None) -> None:
     """Write `data` to `path` and fsync it, so a full disk fails here (ENOSPC) rather than later.
     `final_name` is the name the file will be published under (for the crash-test hook)."""

@@ -27,6 +27,9 @@ class ConfigError(ValueError):
     """A bad config value; the message names the field (and the file when there is one)."""
 
 
+SDE_NOISES = ("auto", "tree", "steps")
+
+
 @dataclass
 class SynthConfig:
     backend: str = "tiny"
@@ -35,8 +38,9 @@ class SynthConfig:
     device: str = "auto"                  # auto | cpu | cuda | cuda:N
     dtype: str = "auto"                   # auto = fp16 on CUDA, fp32 on CPU
     cpu_offload: bool = False             # stable-audio(-3) only: diffusers model CPU offload
-    compile: bool = False                 # torch.compile the denoiser (CUDA graphs on a GPU)
+    compile: bool | None = None           # torch.compile the denoiser; None: serve on CUDA yes, else no
     quantize: str | None = None           # "int8": dynamic int8 Linear layers (CPU, float32 only)
+    sde_noise: str = "auto"               # Stable Audio Open's SDE noise: auto | tree (diffusers') | steps
     soundfont: str | None = None          # score backend: a General MIDI .sf2; None = the first one installed
     sae: str | None = None                # SAE folder (cfg.json + sae_weights.safetensors)
     window: str = "clip"                  # clip = denoise only the frames needed; full = 1024 frames then crop
@@ -56,6 +60,8 @@ class SynthConfig:
             raise bad("backend", f"{self.backend!r} is not one of {', '.join(BACKENDS)}")
         if self.size not in SIZES:
             raise bad("size", f"{self.size!r} is not one of {', '.join(SIZES)}")
+        if self.sde_noise not in SDE_NOISES:
+            raise bad("sde_noise", f"{self.sde_noise!r} is not one of {', '.join(SDE_NOISES)}")
         if self.quantize not in (None, "int8"):
             raise bad("quantize", f"{self.quantize!r} is not null or int8")
         if self.window not in WINDOWS:
@@ -68,7 +74,9 @@ class SynthConfig:
             self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:")
         ):
             raise bad("device", f"{self.device!r} is not auto, cpu, cuda, cuda:N or mps")
-        for name in ("cpu_offload", "normalize", "compile"):
+        if self.compile is not None and not isinstance(self.compile, bool):
+            raise bad("compile", f"expected true, false or null, got {self.compile!r}")
+        for name in ("cpu_offload", "normalize"):
             if not isinstance(getattr(self, name), bool):
                 raise bad(name, f"expected true or false, got {getattr(self, name)!r}")
         for name in ("model_id", "sae", "soundfont"):

@@ -76,6 +76,9 @@ def _denoise(family, conds, seeds, seconds, steps, cfg, window, output) -> torch
     branches = uncond + cond + steer           # the pipelines' order: unconditional first
     n_branch = len(branches)
     inputs = concat_inputs(branches)
+    if family.compiled:
+        for value in inputs.values():
+            torch._dynamo.maybe_mark_dynamic(value, 0)
 
     scheduler, timesteps = family.schedule(steps)
     gens = generators(seeds)
@@ -83,6 +86,9 @@ def _denoise(family, conds, seeds, seconds, steps, cfg, window, output) -> torch
     offset = 1 if do_cfg else 0
     for t in timesteps:
         model_in = torch.cat([latents] * n_branch) if n_branch > 1 else latents
+        if family.compiled:  # clip length and batch vary: keep them symbolic rather than recompile for each
+            torch._dynamo.maybe_mark_dynamic(model_in, model_in.dim() - 1)  # (negative dims are not understood)
+            torch._dynamo.maybe_mark_dynamic(model_in, 0)
         pred = family.predict(scheduler, model_in, t, inputs)
         parts = pred.chunk(n_branch) if n_branch > 1 else (pred,)
         guided = combine_guidance(

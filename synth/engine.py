@@ -210,9 +210,14 @@ def build_engine(config: SynthConfig, sae=None, sae_id: str | None = None) -> En
         sae_id = sae_id or str(Path(config.sae).expanduser())
     elif sae is None:
         sae, sae_id = default_sae(family)
+    if config.sde_noise != "auto" and hasattr(family, "sde_noise"):
+        family.sde_noise = config.sde_noise
     if config.quantize:
         family.quantize(config.quantize)
     if config.compile:
+        from synth.compile_cache import use_persistent_cache
+
+        use_persistent_cache()  # a second start loads the compiled graphs from disk
         family.compile(mode="reduce-overhead" if family.device.type == "cuda" else None)
     engine = Engine(family, window=config.window, sae=sae, sae_id=sae_id)
     if config.preview_steps is not None:

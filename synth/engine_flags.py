@@ -6,11 +6,12 @@ None, so the config file (or the packaged defaults) decides.
 """
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 
 from synth.backends import NAMES as BACKENDS  # a cheap table; it does not import torch
 from synth.backends import SIZES
-from synth.config import DTYPES, SynthConfig, load_config
+from synth.config import DTYPES, SDE_NOISES, SynthConfig, load_config
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class EngineFlag:
     metavar: str | None = None
     choices: tuple[str, ...] | None = None
     switch: bool = False                      # a store_true flag (None when absent)
+    negatable: bool = False                   # a switch that also has --no-X (None when neither is given)
 
     @property
     def flag(self) -> str:
@@ -39,8 +41,10 @@ ENGINE_FLAGS: tuple[EngineFlag, ...] = (
                switch=True),
     EngineFlag("quantize", "CPU: dynamic int8 Linear layers (about 2x faster for full-size Stable Audio 3 "
                            "on an AVX2 CPU)", "KIND", ("int8",)),
-    EngineFlag("compile", "torch.compile the denoiser (CUDA graphs on a GPU): slower first clip, faster after",
-               switch=True),
+    EngineFlag("compile", "torch.compile the denoiser (CUDA graphs on a GPU): slower first clip, faster after "
+                          "(serve: the default on CUDA; --no-compile opts out)", switch=True, negatable=True),
+    EngineFlag("sde_noise", "Stable Audio Open's sampler noise: tree = diffusers' Brownian tree (bit-equal), "
+                            "steps = fresh per-step noise, no host work (auto: steps on CUDA)", "KIND", SDE_NOISES),
     EngineFlag("sae", "SAE folder for feature sliders, trained on this backend's text encoder (default: the "
                       "backend's own: the score model's shipped SAE, a random one on tiny backends)", "SAE_DIR"),
 )
@@ -53,7 +57,8 @@ def add_engine_flags(parser, argparse_choices: bool = True) -> None:
                         help="synth.yaml to start from (default: the packaged one)")
     for f in ENGINE_FLAGS:
         if f.switch:
-            parser.add_argument(f.flag, action="store_true", default=None, help=f.help)
+            action = argparse.BooleanOptionalAction if f.negatable else "store_true"
+            parser.add_argument(f.flag, action=action, default=None, help=f.help)
         elif f.choices and argparse_choices:
             parser.add_argument(f.flag, choices=f.choices, default=None, help=f.help)
         else:

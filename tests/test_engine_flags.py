@@ -10,7 +10,7 @@ from synth.engine_flags import ENGINE_FLAGS, config_from_flags
 GIVEN = {"backend": ("tiny-sa3", "tiny-sa3"), "model_id": ("some/model", "some/model"), "size": ("small", "small"),
          "soundfont": ("/x/gm.sf2", "/x/gm.sf2"), "device": ("cpu", "cpu"), "dtype": ("float32", "float32"),
          "cpu_offload": (None, True), "quantize": ("int8", "int8"), "compile": (None, True),
-         "sae": ("/x/sae", "/x/sae")}
+         "sae": ("/x/sae", "/x/sae"), "sde_noise": ("steps", "steps")}
 COMMANDS = {"render": [], "serve": [], "midi-replay": ["f.mid", "--out", "o"],
             "analysis validate": ["--out", "o"], "analysis validate-preset": ["p"], "analysis sonify": ["--out", "o"]}
 
@@ -32,6 +32,12 @@ def argv_for(keys):
 
 def test_the_table_covers_every_engine_field_of_the_config():
     assert {f.key for f in ENGINE_FLAGS} == set(GIVEN)
+
+
+def test_compile_can_be_turned_off_on_every_command():
+    for command, extra in COMMANDS.items():
+        assert config_from_flags(parser().parse_args([*command.split(), *extra, "--no-compile"])).compile is False
+        assert config_from_flags(parser().parse_args([*command.split(), *extra])).compile is None
 
 
 @pytest.mark.parametrize("command", list(COMMANDS))

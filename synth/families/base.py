@@ -47,6 +47,7 @@ class Family:
         self.threads = threads            # torch intra-op threads for a render (None: leave as is)
         self.estimate = estimate          # set when the architecture is an estimate; reported with timings
         self.quantized: str | None = None
+        self.compiled = False
 
     # ------------------------------------------------------------------ geometry
     def frames(self, seconds: float, window: str) -> int:
@@ -120,10 +121,14 @@ class Family:
         return out
 
     def compile(self, mode: str | None = None, backend: str = "inductor") -> None:
-        """torch.compile the denoiser in place (CUDA graphs with mode="reduce-overhead" on a GPU)."""
-        if self.pipe is None:
+        """torch.compile the denoiser in place (CUDA graphs with mode="reduce-overhead" on a GPU). Graphs:
+        one per batch size (prompt branches x seeds); every clip length shares it."""
+        if self.pipe is None or getattr(self.pipe, "transformer", None) is None:
             raise NotImplementedError(f"the {self.backend} backend has no compiled path")
-        self.pipe.transformer = torch.compile(self.pipe.transformer, mode=mode, backend=backend, dynamic=False)
+        # One graph for every clip length: the loop marks the latents' length dynamic (synth/denoise.py),
+        # so a length not played before costs no recompilation (CUDA graphs record one more shape).
+        self.pipe.transformer = torch.compile(self.pipe.transformer, mode=mode, backend=backend, dynamic=None)
+        self.compiled = True
 
     def quantize(self, kind: str = "int8") -> None:
         """Dynamic int8 quantisation of the denoiser's and decoder's Linear layers (per output channel),
@@ -162,3 +167,27 @@ def concat_inputs(branches: Sequence[Inputs]) -> Inputs:
 def generators(seeds: Sequence[int]) -> list[torch.Generator]:
     # CPU generators: the same seed gives the same noise on every device, alone or in a batch.
     return [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
+
+
+
+class StepNoise:
+    """Fresh N(0, 1) noise [B, *shape] at each call, for samplers that draw noise at every step.
+
+    Each seed's own CPU generator draws its rows, so a seed gets the same numbers alone or in a batch, on
+    any device; the rows go to the device from pinned memory without blocking, so the host never waits
+    for the GPU to drain (a pageable copy would) and runs ahead while the GPU computes."""
+
+    def __init__(self, generators: Sequence[torch.Generator], shape: Sequence[int], device: torch.device):
+        self.generators, self.shape, self.device = list(generators), tuple(shape), torch.device(device)
+
+    def draw(self) -> torch.Tensor:
+        rows = torch.cat([torch.randn((1, *self.shape), generator=g, dtype=torch.float32) for g in self.generators])
+        if self.device.type == "cuda":
+            return rows.pin_memory().to(self.device, non_blocking=True)
+        return rows.to(self.device)
+
+    def __call__(self, sigma=None, sigma_next=None) -> torch.Tensor:
+        # (sigma, sigma_next): the signature of diffusers' BrownianTreeNoiseSampler, which this replaces.
+        # The tree's increments over consecutive steps, divided by their standard deviation, are
+        # independent N(0, 1): the same statistics.
+        return self.draw()

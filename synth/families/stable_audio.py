@@ -23,7 +23,7 @@ from diffusers.models.embeddings import get_1d_rotary_pos_embed
 from diffusers.utils.torch_utils import randn_tensor
 
 from synth.encoders import DEFAULT_T5, TINY_ID, TextEncoder
-from synth.families.base import Defaults, Family, Inputs
+from synth.families.base import Defaults, Family, Inputs, StepNoise
 from synth.families.loading import check_offload, from_pretrained, resolve_dtype
 from synth.hf_quiet import quiet
 
@@ -172,6 +172,10 @@ class StableAudioFamily(Family):
                          hop=hop if hop is not None else int(pipe.vae.hop_length),
                          max_frames=int(pipe.transformer.config.sample_size), defaults=defaults, threads=threads)
         self._rotary: dict[int, tuple] = {}
+        # The SDE sampler's noise: "tree" = torchsde's Brownian tree on the CPU, bit for bit diffusers';
+        # "steps" = fresh N(0, 1) per step from each seed's generator (base.StepNoise), the same statistics
+        # without the tree's host work. The GPU gets "steps"; the CPU keeps diffusers' samples.
+        self.sde_noise = "steps" if device.type == "cuda" else "tree"
 
     # ------------------------------------------------------------------ conditioning
     def context(self, hidden, mask, seconds) -> Inputs:
@@ -212,6 +216,8 @@ class StableAudioFamily(Family):
         )[0]
 
     def step(self, scheduler, pred, t, latents, generators) -> torch.Tensor:
+        if self.sde_noise == "steps" and getattr(scheduler, "noise_sampler", False) is None:
+            scheduler.noise_sampler = StepNoise(generators, latents.shape[1:], latents.device)
         with warnings.catch_warnings():
             # torchsde warns whenever float32 rounding puts a query a hair outside
             # [sigma_min, sigma_max]; harmless (it clamps), and it would flood the daemon's log.

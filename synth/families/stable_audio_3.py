@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import contextlib
 import math
+from dataclasses import dataclass
 
 import torch
 from diffusers.utils.torch_utils import randn_tensor
 
 from synth.encoders import T5GEMMA_ID, T5GEMMA_MAX_LENGTH, TINY_T5_DIM, TINY_T5GEMMA_ID, TextEncoder
-from synth.families.base import Family, Inputs
+from synth.families import sa3_convert
+from synth.families.base import Family, Inputs, StepNoise
 from synth.families.loading import check_offload, cpu_has_fast_bf16, from_pretrained, resolve_dtype
 from synth.families.specs import SAO_STEPS
 from synth.hf_quiet import quiet
@@ -52,12 +54,13 @@ GATED_HELP = (
 )
 
 
-def scheduler():
-    # Distilled checkpoints: x0 = x - sigma * v, then re-noise with fresh noise at every step. The DiT
-    # takes timesteps in [0, 1], so the schedule's sigmas are passed through unscaled.
+def scheduler(stochastic: bool = True):
+    # Distilled checkpoints (`rf_denoiser`): x0 = x - sigma * v, then re-noise with fresh noise at every
+    # step; base checkpoints (`rectified_flow`): deterministic Euler. The DiT takes timesteps in [0, 1],
+    # so the schedule's sigmas are passed through unscaled.
     from diffusers import FlowMatchEulerDiscreteScheduler
 
-    return FlowMatchEulerDiscreteScheduler(num_train_timesteps=1, stochastic_sampling=True)
+    return FlowMatchEulerDiscreteScheduler(num_train_timesteps=1, stochastic_sampling=stochastic)
 
 
 def logsnr_sigmas(steps: int) -> list[float]:
@@ -133,6 +136,16 @@ def full_components(size: str = "medium", init_device: str | torch.device | None
             "transformer": transformer, "scheduler": scheduler()}
 
 
+@dataclass
+class FlowPlan:
+    """One render's sampling state: the sigmas on the device, the step reached, and (distilled checkpoints)
+    the seeds' step noise (base.StepNoise: the same numbers the scheduler's own draw would give)."""
+    sigmas: torch.Tensor
+    stochastic: bool
+    index: int = 0
+    noise: StepNoise | None = None
+
+
 class StableAudio3Family(Family):
     family = "stable-audio-3"
     full_differs = False  # the pipeline denoises exactly the clip's frames whichever the window
@@ -181,7 +194,8 @@ class StableAudio3Family(Family):
     def schedule(self, steps: int):
         sched = type(self.pipe.scheduler).from_config(self.pipe.scheduler.config)
         sched.set_timesteps(sigmas=logsnr_sigmas(steps), device=self.pipe._execution_device)
-        return sched, sched.timesteps
+        return FlowPlan(sched.sigmas.to(self.pipe._execution_device), bool(sched.config.stochastic_sampling)), \
+            sched.timesteps
 
     def initial_latents(self, generators, frames: int) -> torch.Tensor:
         shape = (len(generators), int(self.pipe.vae.config.latent_dim), frames)
@@ -190,8 +204,20 @@ class StableAudio3Family(Family):
     def predict(self, scheduler, latents, t, inputs) -> torch.Tensor:
         return self.pipe.transformer(latents, t.expand(latents.shape[0]), return_dict=False, **inputs)[0]
 
-    def step(self, scheduler, pred, t, latents, generators) -> torch.Tensor:
-        return scheduler.step(pred, t, latents, generator=list(generators)).prev_sample
+    def step(self, plan, pred, t, latents, generators) -> torch.Tensor:
+        # FlowMatchEulerDiscreteScheduler.step's arithmetic, operation for operation, minus its host work:
+        # no timestep lookup (.item()), no blocking copy of the noise; see FlowPlan.
+        i = plan.index
+        sigma, sigma_next = plan.sigmas[i], plan.sigmas[i + 1]
+        sample = latents.to(torch.float32)
+        if plan.stochastic:
+            if plan.noise is None:
+                plan.noise = StepNoise(generators, latents.shape[1:], latents.device)
+            prev = (1.0 - sigma_next) * (sample - sigma * pred) + sigma_next * plan.noise.draw()
+        else:
+            prev = sample + (sigma_next - sigma) * pred
+        plan.index += 1
+        return prev.to(pred.dtype)
 
     def decode(self, latents, seconds, decode_batch: int = 4) -> torch.Tensor:
         # The SAME decoder builds a dense band mask over its sequence: small batches. Clamped as the pipeline does.
@@ -230,14 +256,16 @@ def load(backend: str, model_id: str | None, device: torch.device, dtype: str | 
         dt = resolve_dtype(dtype, device, cpu_auto=cpu_auto_dtype())
         check_offload(cpu_offload, device)
         name = model_id or DEFAULT_MODEL_ID
-        pipe = from_pretrained(StableAudio3Pipeline, name, dt, GATED_HELP)
+        source = sa3_convert.resolve(str(name), GATED_HELP)  # a stable-audio-tools checkpoint converts once
+        pipe = from_pretrained(StableAudio3Pipeline, source, dt, GATED_HELP)
         if cpu_offload:
             pipe.enable_model_cpu_offload(device=device)
         else:
             pipe.to(device)
-        size = "small" if "small" in str(name).lower() else "medium"
+        small = "small" in str(name).lower() or pipe.transformer.config.embed_dim < 1536
         family = StableAudio3Family(pipe, backend=backend, model_id=str(name), device=device, dtype=dt,
-                                    encoder_id=T5GEMMA_ID, max_seconds=MAX_SECONDS[size])
+                                    encoder_id=sa3_convert.converted_encoder_id(source) or T5GEMMA_ID,
+                                    max_seconds=MAX_SECONDS["small" if small else "medium"])
     else:
         raise ValueError(f"not a Stable Audio 3 backend: {backend!r}")
     pipe.set_progress_bar_config(disable=True)
