@@ -2,7 +2,7 @@
 every aten op between step boundaries.
 
     python bench/host_syncs.py --backend tiny-sa3
-    python bench/host_syncs.py --backend tiny --steps 8
+    python bench/host_syncs.py --backend tiny --sde-noise steps
 
 `syncs` are ops that read a device value back to the host (`.item()`, `bool(tensor)`, `nonzero`): on
 CUDA each one stops the host until the GPU has caught up. `host draws` are random draws on the CPU
@@ -68,22 +68,28 @@ def per_step_counts(family, state: SynthState) -> dict:
     return {"steps": steps}
 
 
-def summary(backend: str, steps: int) -> dict:
+def summary(backend: str, steps: int, sde_noise: str | None = None) -> dict:
     family = load_backend(backend, device="cpu", dtype="float32")
+    if sde_noise and hasattr(family, "sde_noise"):
+        family.sde_noise = sde_noise
     state = SynthState(prompts=[PromptSlot("warm analog pad", 1.0)], seed=1, duration=2.0, steps=steps)
     rows = per_step_counts(family, state)["steps"]
     later = rows[1:]
-    return {"backend": backend, "steps": len(rows), "first_step": rows[0],
+    return {"backend": backend, "sde_noise": getattr(family, "sde_noise", None), "steps": len(rows),
+            "first_step": rows[0],
             "per_later_step": {"syncs": sum(r["syncs"] for r in later) / max(1, len(later)),
-                               "host_draws": sum(r["host_draws"] for r in later) / max(1, len(later))}}
+                               "host_draws": sum(r["host_draws"] for r in later) / max(1, len(later)),
+                               "host_ms": 1000 * sum(r["host_s"] for r in later) / max(1, len(later))}}
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--backend", choices=NAMES, default="tiny-sa3")
     p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--sde-noise", choices=("tree", "steps"), default=None,
+                   help="Stable Audio Open's sampler noise (default: the family's on this device)")
     args = p.parse_args(argv)
-    print(json.dumps(summary(args.backend, args.steps), indent=2))
+    print(json.dumps(summary(args.backend, args.steps, args.sde_noise), indent=2))
     return 0
 
 

@@ -38,11 +38,13 @@ def test_config_compile_compiles_the_family(monkeypatch):
 def test_slider_moves_and_new_lengths_do_not_recompile():
     """The daemon's graphs: 20 prompt-mix and feature moves, then clip lengths not played before, reuse
     the first render's graph (dynamo's counters count every graph it builds)."""
+    import torch
     from torch._dynamo.utils import counters
 
     torch._dynamo.reset()  # graphs cached by earlier tests for the same code would be reused, not counted
     engine = build_engine(SynthConfig(backend="tiny-sa3", device="cpu"))
     engine.family.compile(backend="aot_eager")
+    torch._dynamo.reset()  # forget graphs other tests compiled for the same classes
     counters.clear()
     base = SynthState(prompts=[PromptSlot("warm analog pad", 1.0), PromptSlot("dark drone", 0.5)],
                       duration=1.0, steps=2)
@@ -79,6 +81,7 @@ def test_serve_compiles_by_default_only_on_cuda(monkeypatch):
 
 
 def test_a_compiled_daemon_warms_up_before_it_reports_ready(tmp_path):
+    import torch
     from torch._dynamo.utils import counters
 
     from bridge.daemon import Daemon
@@ -87,6 +90,7 @@ def test_a_compiled_daemon_warms_up_before_it_reports_ready(tmp_path):
     config = SynthConfig(backend="tiny-sa3", device="cpu")
     engine = build_engine(config)
     engine.family.compile(backend="aot_eager")
+    torch._dynamo.reset()  # forget graphs other tests compiled for the same classes
     counters.clear()
     d = Daemon(engine, config, tmp_path / "clips", tmp_path / "presets", port=0)
     assert d.status()["ready"] is False

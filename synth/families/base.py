@@ -121,8 +121,8 @@ class Family:
         return out
 
     def compile(self, mode: str | None = None, backend: str = "inductor") -> None:
-        """torch.compile the denoiser in place (CUDA graphs with mode="reduce-overhead" on a GPU). Graphs:
-        one per batch size (prompt branches x seeds); every clip length shares it."""
+        """torch.compile the denoiser in place (CUDA graphs with mode="reduce-overhead" on a GPU). Every clip
+        length shares one graph; a second batch size (prompt branches x seeds) builds at most one more."""
         if self.pipe is None or getattr(self.pipe, "transformer", None) is None:
             raise NotImplementedError(f"the {self.backend} backend has no compiled path")
         # One graph for every clip length: the loop marks the latents' length dynamic (synth/denoise.py),
@@ -167,7 +167,6 @@ def concat_inputs(branches: Sequence[Inputs]) -> Inputs:
 def generators(seeds: Sequence[int]) -> list[torch.Generator]:
     # CPU generators: the same seed gives the same noise on every device, alone or in a batch.
     return [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
-
 
 
 class StepNoise:
