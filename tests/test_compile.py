@@ -41,7 +41,6 @@ def test_slider_moves_and_new_lengths_do_not_recompile():
     import torch
     from torch._dynamo.utils import counters
 
-    torch._dynamo.reset()  # graphs cached by earlier tests for the same code would be reused, not counted
     engine = build_engine(SynthConfig(backend="tiny-sa3", device="cpu"))
     engine.family.compile(backend="aot_eager")
     torch._dynamo.reset()  # forget graphs other tests compiled for the same classes
@@ -86,7 +85,6 @@ def test_a_compiled_daemon_warms_up_before_it_reports_ready(tmp_path):
 
     from bridge.daemon import Daemon
 
-    torch._dynamo.reset()
     config = SynthConfig(backend="tiny-sa3", device="cpu")
     engine = build_engine(config)
     engine.family.compile(backend="aot_eager")
