@@ -21,7 +21,8 @@ def _engine_flags(p) -> None:
                    help="torch.compile the denoiser (CUDA graphs on a GPU): slower first clip, faster after")
     p.add_argument("--soundfont", metavar="FILE", default=None,
                    help="score backend: a General MIDI .sf2 (default: FluidR3_GM, else TimGM6mb, installed)")
-    p.add_argument("--presets", metavar="DIR", default="presets", help="presets folder (default: ./presets)")
+    p.add_argument("--presets", metavar="DIR", default="presets", help="your presets folder (default: ./presets); the shipped presets are found beside it, and one of "
+                        "yours with the same name wins")
     p.add_argument("--midi-map", metavar="FILE", default=None, help="MIDI mapping YAML")
 
 

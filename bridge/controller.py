@@ -311,7 +311,9 @@ class Controller:
 
     def _preset_list(self, address: str, args: Sequence) -> Sequence[Reply]:
         _no_args(args)
-        return (("/synth/preset/list", self.presets.names()),)
+        sources = self.presets.sources()
+        # names first (what clients load by); then, in the same order, where each comes from
+        return (("/synth/preset/list", list(sources)), ("/synth/preset/sources", list(sources.values())))
 
     # ------------------------------------------------------------------ queries and control
     def _state_query(self, address: str, args: Sequence) -> Sequence[Reply]:
