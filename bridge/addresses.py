@@ -24,7 +24,7 @@ ADDRESSES: tuple[Address, ...] = (
     Address("/synth/prompt", "s", "text of prompt slot 0"),
     Address("/synth/prompt/<slot>", "s", f"text of prompt slot 0-{NUM_SLOTS - 1}"),
     Address("/synth/mix/<slot>", "f", "weight of a prompt slot, 0 to 1", (0.0, 1.0)),
-    Address("/synth/feature/info", "i", "reply /synth/feature/info with the prompts this SAE feature fires on most"),
+    Address("/synth/feature/info", "i", "reply /synth/feature/info with the prompts this SAE feature fires on most and what it measurably does"),
     Address("/synth/feature/<id>", "f", "SAE feature strength, -10 to 10 (units of its top prompts' activation); 0 removes it", FEATURE_RANGE),
     Address("/synth/features/clear", "", "remove all SAE features", (0.0, 1.0)),
     Address("/synth/contrast/<name>", "f", "strength of a contrast (pair of prompts from the config), -10 to 10", CONTRAST_RANGE),
@@ -57,7 +57,7 @@ REPLIES: tuple[Address, ...] = (
     Address("/synth/status", "s", "backend, model, device, SAE, queue, render counts and timing, uptime, peak memory as JSON"),
     Address("/synth/preset/list", "s...", "preset names in name order (the user's folder and the shipped presets)"),
     Address("/synth/preset/sources", "s...", "for each name of /synth/preset/list, in order: user, shipped or user-overrides-shipped"),
-    Address("/synth/feature/info", "is", "feature id, its top prompts joined by ' | ' (correlational labels)"),
+    Address("/synth/feature/info", "iss", "feature id, its top prompts joined by ' | ' (correlational labels), its measured effect"),
     Address("/synth/pong", "", "answer to /synth/ping"),
     Address("/synth/error", "ss", "address, message: anything refused, and renders or writes that failed"),
 )

@@ -128,6 +128,8 @@ class Controller:
         self.resolve: Callable[[SynthState], SynthState] | None = None
         # Set by the daemon: feature_info(id) -> the feature's top prompts; raises ValueError if unknown.
         self.feature_info: Callable[[int], list[str]] | None = None
+        # feature_effect(id) -> what it measurably does (one line), when the engine knows
+        self.feature_effect: Callable[[int], str] | None = None
         self.changes = 0
         self._exact: dict[str, Callable[[str, Sequence], Sequence[Reply]]] = {
             "/synth/prompt": self._prompt,
@@ -350,9 +352,10 @@ class Controller:
             raise CommandError("no SAE is loaded, so there are no features (start serve with --sae DIR)")
         try:
             prompts = self.feature_info(fid)
+            effect = self.feature_effect(fid) if self.feature_effect is not None else "not measured"
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        return (("/synth/feature/info", [fid, " | ".join(prompts)]),)
+        return (("/synth/feature/info", [fid, " | ".join(prompts), effect]),)
 
     def _ping(self, address: str, args: Sequence) -> Sequence[Reply]:
         return (("/synth/pong", []),)

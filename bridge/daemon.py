@@ -73,6 +73,7 @@ class Daemon:
         self.controller.status = self.status
         self.controller.resolve = getattr(engine, "resolve", None)
         self.controller.feature_info = getattr(engine, "feature_info", None)
+        self.controller.feature_effect = getattr(engine, "feature_effect", None)
         self.server = server or OscServer(None, host, port, AllowList(allow))
         self.server.controller = self.controller
         self.midi_in = None
