@@ -115,6 +115,22 @@ def feature_labels(atlas: dict, names: dict[int, str], effects: dict[int, str] |
 
 
 # ------------------------------------------------------------------ steps
+def labels_top(atlas: dict, fid: int) -> list[str]:
+    return next([t["text"] for t in x["top"]] for x in atlas["features"] if x["id"] == fid)
+
+
+def atlas_from_labels(path: Path) -> dict:
+    """An atlas (the fields choose_sliders and feature_labels read) from an SAE's labels.json."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        feats = data["features"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"--reuse-labels: cannot read {path}: {exc}") from None
+    features = [{"id": int(k), "top": [{"text": t, "source": ""} for t in v["top"]], "density": float(v["density"]),
+                 "selectivity": None, "mean_activation": 0.0} for k, v in feats.items()]
+    return {"note": data.get("note", ""), "features": sorted(features, key=lambda x: x["id"])}
+
+
 def build_corpus_step(out: Path, sources: str, only: Sequence[str] | None, probes: bool = True) -> Path:
     from analysis.corpus import build_corpus, write_jsonl
 
@@ -194,21 +210,31 @@ def run(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    corpus = build_corpus_step(out, args.sources, args.only, probes=not args.no_probes)
-    enc_name, factory = encoder_for(args)
-    res = encode_corpus(corpus, factory, out / "activations", encoder_name=enc_name, progress=True)
-    print(f"2/{STEPS} encode: {res.n_rows} prompts with {enc_name} "
-          f"({'cached' if res.cached else f'{res.n_encoded} encoded'}) -> {res.out_dir}")
-    acts = load_activations(out / "activations")
-    sae_dir = train_step(acts, out, args)
+    if args.reuse_labels:
+        if not args.sae:
+            raise ValueError("--reuse-labels reads the atlas from an existing SAE's labels.json: give --sae DIR too")
+        sae_dir = Path(args.sae)
+        sae = load_sae(sae_dir, device="cpu")
+        atlas = atlas_from_labels(sae_dir / "labels.json")
+        enc_name = (sae.metadata or {}).get("encoder", "?")
+        print(f"1-4/{STEPS} atlas: {len(atlas['features'])} labelled features from {sae_dir / 'labels.json'} "
+              f"(--reuse-labels: no corpus encoded)")
+    else:
+        corpus = build_corpus_step(out, args.sources, args.only, probes=not args.no_probes)
+        enc_name, factory = encoder_for(args)
+        res = encode_corpus(corpus, factory, out / "activations", encoder_name=enc_name, progress=True)
+        print(f"2/{STEPS} encode: {res.n_rows} prompts with {enc_name} "
+              f"({'cached' if res.cached else f'{res.n_encoded} encoded'}) -> {res.out_dir}")
+        acts = load_activations(out / "activations")
+        sae_dir = train_step(acts, out, args)
 
-    sae = load_sae(sae_dir, device="cpu")
-    codes = encode_codes(sae, acts.embeddings, progress=True)
-    atlas = build_atlas(codes, acts.rows, top=10, progress=True)
-    write_outputs(out / "atlas", atlas, {"sae": str(sae_dir), "activations": str(out / "activations"),
-                                         "encoder": enc_name}, 50)
-    print(f"4/{STEPS} atlas: {atlas['d_sae']} features over {atlas['n_prompts']} prompts ({atlas['n_dead']} dead) "
-          f"-> {out / 'atlas'}")
+        sae = load_sae(sae_dir, device="cpu")
+        codes = encode_codes(sae, acts.embeddings, progress=True)
+        atlas = build_atlas(codes, acts.rows, top=10, progress=True)
+        write_outputs(out / "atlas", atlas, {"sae": str(sae_dir), "activations": str(out / "activations"),
+                                             "encoder": enc_name}, 50)
+        print(f"4/{STEPS} atlas: {atlas['d_sae']} features over {atlas['n_prompts']} prompts ({atlas['n_dead']} dead) "
+              f"-> {out / 'atlas'}")
 
     W_dec = sae.W_dec.detach().float().numpy()
     labels = {x["id"]: slider_name([t["text"] for t in x["top"]]) for x in atlas["features"] if x["top"]}
@@ -224,7 +250,7 @@ def run(args) -> int:
         chosen += [{"id": c, "address": f"/synth/contrast/{c}", "strength": args.contrast_strength} for c in contrasts]
         taken: set[str] = set(contrasts)
         for fid in ids:
-            names[fid] = slider_name([t["text"] for t in atlas["features"][fid]["top"]], taken)
+            names[fid] = slider_name(labels_top(atlas, fid), taken)
             taken.add(names[fid])
         names.update({c: c for c in contrasts})
     feature_names = {k: v for k, v in names.items() if isinstance(k, int)}
@@ -288,8 +314,9 @@ def screen_step(args, out: Path, sae_dir: Path, atlas: dict, ids: Sequence[int],
     from analysis.validate import backend_note, feature_cache
     from synth.state import Contrast, PromptSlot, SynthState
 
+    by_id = {x["id"]: x for x in atlas["features"]}
     candidates = [{"key": f"feature_{f}", "id": f, "address": f"/synth/feature/{f}", "strength": args.strength,
-                   "label": labels[f], "top": [t["text"] for t in atlas["features"][f]["top"]]} for f in ids]
+                   "label": labels[f], "top": [t["text"] for t in by_id[f]["top"]]} for f in ids]
     candidates += [{"key": f"contrast_{c}", "id": c, "address": f"/synth/contrast/{c}",
                     "strength": args.contrast_strength, "label": contrasts[c][0], "top": [" / ".join(contrasts[c])]}
                    for c in contrasts]
@@ -373,6 +400,9 @@ def register(sub) -> None:
     p.add_argument("--sae", metavar="DIR", default=None,
                    help="screen this existing SAE (trained on the backend's encoder, e.g. a bundled one) instead of "
                         "training one; its labels.json is rewritten")
+    p.add_argument("--reuse-labels", action="store_true",
+                   help="with --sae: take the atlas (top prompts, density) from the SAE's labels.json instead of "
+                        "building and encoding a corpus")
     p.add_argument("--screen", type=int, default=64, metavar="N",
                    help="with --backend: candidate features the effect screen renders (default 64; 0 = no screen)")
     p.add_argument("--screen-seeds", type=int, default=4, metavar="N", help="seeds per pole in the screen (default 4)")
