@@ -265,7 +265,8 @@ def run(args) -> int:
     how = ("named by the effect each measurably has (atlas label beside; screen in DIR/screen, validation below)"
            if effects else "named after the prompts each feature fires on most (correlational; measure them with "
                            "`analysis validate-preset`)")
-    description = (f"{len(sliders)} sliders for {label} (encoder {enc_name}), {how}. Play with --sae {sae_dir}.")
+    description = args.description or (f"{len(sliders)} sliders for {label} (encoder {enc_name}), {how}. "
+                                       f"Play with --sae {sae_dir}.")
     preset_path = out / "presets" / f"{name}.yaml"
     save_preset_file(Preset(name=name, state=state, sliders=sliders, description=description), preset_path)
     print(f"6/{STEPS} sliders: {', '.join(f'{s.name} ({s.address})' for s in sliders) or 'none found'} -> {preset_path}")
@@ -394,6 +395,7 @@ def register(sub) -> None:
     p.add_argument("--strength", type=float, default=4.0, help="each slider's range is ±this (default 4)")
     p.add_argument("--prompt", default="music", help="the preset's prompt (default 'music')")
     p.add_argument("--preset", metavar="NAME", default=None, help="preset name (default BACKEND-sliders)")
+    p.add_argument("--description", default=None, help="the preset's description (default: says how it was made)")
     p.add_argument("--about", nargs="+", metavar="WORD", default=None,
                    help="sliders only from features whose prompts are mostly about these words (e.g. the "
                         "instruments and qualities a model knows)")
