@@ -7,7 +7,7 @@ import torch
 from analysis.acoustic_features import FEATURE_NAMES
 from analysis.sae.effect_screen import choose, keep_reason, screen_row, slider_label
 from analysis.sae.effects import (
-    EFFECT_WORDS, effect_of_name, effect_sizes, label_verdict, label_words, score_measures, selectivity,
+    EFFECT_WORDS, effect_of_name, effect_sizes, label_verdict, label_words, named_effect, score_measures, selectivity,
 )
 from analysis.sae.levers import pooled_preserving_scale, shared_direction, without_shared, word_positions
 
@@ -58,7 +58,19 @@ def test_score_measures_and_instrument_verdicts():
     assert label_verdict("piano", {}, None, 0, 0, scored=False)[0] == "no claim"
     assert label_verdict("loud-wind", {"rms_mean": 0.1}, None, 0, 0)[0] == "not shown"
     assert label_verdict("car-engine", {}, None, 0, 0)[0] == "no claim"
-    assert "high-pitched" in label_words("high-pitched") and "high" in label_words("high-pitched")
+    assert label_words("high-pitched") == ["high-pitched"] and label_words("high-speed-car") == ["high-speed", "car"]
+    assert label_words("loud-wind") == ["loud", "wind"]
+    # 'high-speed' claims speed, not pitch: a lower melody does not contradict it
+    assert label_verdict("high-speed", {"melody_pitch": -1.2}, None, 0, 0)[0] == "not shown"
+
+
+def test_a_slider_is_named_by_what_its_label_predicted_when_that_shows():
+    d = {f: 0.0 for f in FEATURE_NAMES} | {"spectral_flux_std": 5.0, "rms_mean": -1.5, "onset_density": 1.0}
+    assert named_effect(d, "rms_mean") == ("rms_mean", -1.5)          # 'gentle' -> softer, though flux moves more
+    assert named_effect(d, None) == ("rms_mean", -1.5)                # else the largest headline effect
+    assert named_effect(d | {"rms_mean": 0.1, "onset_density": 0.2}, None) == ("spectral_flux_std", 5.0)
+    row = screen_row(3, "gentle-song", [], clips(rms_mean=-0.3, spectral_flux_std=3.0), clips(), None, None, 5.0)
+    assert row["verdict"] == "agrees" and row["word"] == "softer" and slider_label(row) == "softer (gentle-song)"
 
 
 def test_effect_sizes_skip_missing_values_and_choose_prefers_distinct_words():

@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 from analysis.acoustic_features import FEATURE_NAMES
 from analysis.plots import fmt, markdown_table, write_json, write_text
 from analysis.sae.effects import (
-    MIN_D, MIN_SHARE, SCORE_MEASURES, effect_sizes, effect_word, instrument_shift, label_verdict, main_effect,
+    MIN_D, MIN_SHARE, SCORE_MEASURES, effect_sizes, effect_word, instrument_shift, label_verdict, named_effect,
     score_measures, selectivity,
 )
 from synth.atomic_io import atomic_write_text
@@ -64,10 +64,7 @@ def screen_row(fid, label: str, top: Sequence[str], pos: list[dict], neg: list[d
                pos_scores: list[dict] | None, neg_scores: list[dict] | None, seconds: float) -> dict:
     """One candidate's measured effect: pure, from the per-clip measurements of its two poles."""
     d = effect_sizes(pos, neg, FEATURE_NAMES)
-    target, d_target = main_effect(d)
-    row = {"id": fid, "label": label, "top": list(top[:3]), "d": d, "target": target, "d_target": d_target,
-           "selectivity": selectivity(d, target) if target else math.nan,
-           "word": effect_word(target, d_target) if target else None, "score": None}
+    row = {"id": fid, "label": label, "top": list(top[:3]), "d": d, "score": None}
     family, share_pos, share_neg = None, 0.0, 0.0
     verdict_d = dict(d)
     if pos_scores is not None and neg_scores is not None:
@@ -78,8 +75,11 @@ def screen_row(fid, label: str, top: Sequence[str], pos: list[dict], neg: list[d
         row["score"] = {"d": score_d, "melody_family": FAMILIES[family] if family is not None else None,
                         "share_pos": share_pos, "share_neg": share_neg}
         verdict_d.update(score_d)
-    row["verdict"], row["why"] = label_verdict(label, verdict_d, family, share_pos, share_neg,
-                                               scored=row["score"] is not None)
+    row["verdict"], row["why"], agreeing = label_verdict(label, verdict_d, family, share_pos, share_neg,
+                                                         scored=row["score"] is not None)
+    target, d_target = named_effect(d, agreeing)
+    row.update(target=target, d_target=d_target, selectivity=selectivity(d, target) if target else math.nan,
+               word=effect_word(target, d_target) if target else None)
     return row
 
 
@@ -135,7 +135,9 @@ def write_screen(out: Path, rows: Sequence[dict], meta: dict) -> None:
         "# Effect screen", "",
         f"{meta['candidates']} candidate features, each at +{meta['strength']:g} against −{meta['strength']:g} over "
         f"{meta['seeds']} seeds on `{meta['backend']}` (prompt `{meta['prompt']}`, {meta['seconds']:g} s clips). "
-        f"d = Cohen's d of the acoustic feature that moves most (+ minus −); selectivity = its |d| over the mean "
+        f"effect = the acoustic feature the slider is named by: the one its atlas label predicts where that shows, "
+        f"else the largest of onset density, centroid, RMS and flatness with |d| ≥ {meta['min_d']}, else the "
+        f"largest; d = its Cohen's d (+ minus −); selectivity = its |d| over the mean "
         f"|d| of the other 10 features. Kept: |d| ≥ {meta['min_d']}, selectivity ≥ {meta['min_selectivity']}, label not "
         f"contradicted. The atlas label is correlational (the prompts a feature fires on).", "",
         f"Atlas label against measured effect: {agree} of {claims} labels that predict something agree, "

@@ -35,6 +35,7 @@ SCORE_MEASURES = ("bpm", "melody_pitch", "melody_velocity", "notes_per_second", 
 SCORE_WORDS = {"bpm": ("faster", "slower"), "melody_pitch": ("higher", "lower"),
                "melody_velocity": ("played harder", "played softer"),
                "notes_per_second": ("more notes", "fewer notes"), "drums": ("more drums", "fewer drums")}
+HEADLINE = ("onset_density", "spectral_centroid_mean", "rms_mean", "spectral_flatness_mean")  # not tempo: noisy on 5 s
 MIN_D = 0.8            # |d| below this is not an effect worth a name (screen seeds are few)
 MIN_SHARE = 0.4        # an instrument effect: the melody family's share rises by at least this much
 
@@ -111,13 +112,25 @@ def selectivity(d: Mapping[str, float], target: str) -> float:
     return abs(d[target]) / rest if rest > 0 else math.inf
 
 
-def main_effect(d: Mapping[str, float]) -> tuple[str | None, float]:
-    """(the acoustic feature with the largest |d|, its d); (None, nan) when none is finite."""
-    finite = {k: v for k, v in d.items() if k in EFFECT_WORDS and math.isfinite(v)}
+def main_effect(d: Mapping[str, float], among: Sequence[str] = tuple(EFFECT_WORDS)) -> tuple[str | None, float]:
+    """(the acoustic feature `among` these with the largest |d|, its d); (None, nan) when none is finite."""
+    finite = {k: v for k, v in d.items() if k in among and math.isfinite(v)}
     if not finite:
         return None, math.nan
     k = max(finite, key=lambda k: abs(finite[k]))
     return k, finite[k]
+
+
+def named_effect(d: Mapping[str, float], agreeing: str | None, min_d: float = MIN_D) -> tuple[str | None, float]:
+    """The acoustic feature a slider is named by: the one its atlas label predicted, where that effect is
+    there (|d| >= min_d); else the largest of the HEADLINE features that passes; else the largest of all.
+    A player hears 'brighter' or 'denser' more readily than 'more even spectral flux'."""
+    if agreeing in EFFECT_WORDS and abs(d.get(agreeing, 0.0)) >= min_d:
+        return agreeing, d[agreeing]
+    k, v = main_effect(d, HEADLINE)
+    if k is not None and abs(v) >= min_d:
+        return k, v
+    return main_effect(d)
 
 
 def effect_word(feature: str, d: float) -> str:
@@ -137,18 +150,28 @@ def effect_of_name(name: str) -> tuple[str, int] | None:
 
 
 def label_words(label: str) -> list[str]:
-    """'high-pitched-loud' -> ['high-pitched-loud', 'high', 'pitched', 'loud', 'high-pitched', 'pitched-loud']:
-    the words and their hyphenated pairs (slider names join a feature's two commonest words with '-')."""
+    """The label's words (slider names join a feature's two commonest words with '-'). A hyphenated pair
+    with a meaning of its own stays whole: 'high-speed-car' -> ['high-speed', 'car'], not 'high' (pitch)."""
     out = []
     for token in re.findall(r"[a-z][a-z'-]+", label.lower()):
         parts = [p for p in token.split("-") if p]
-        out += [token, *parts, *("-".join(parts[i:i + 2]) for i in range(len(parts) - 1))]
+        i = 0
+        while i < len(parts):
+            pair = "-".join(parts[i:i + 2])
+            if i + 1 < len(parts) and (pair in LABEL_CLAIMS or pair in INSTRUMENT_WORDS):
+                out.append(pair)
+                i += 2
+            else:
+                out.append(parts[i])
+                i += 1
     return list(dict.fromkeys(out))
 
 
 def label_verdict(label: str, d: Mapping[str, float], family: int | None, share_pos: float, share_neg: float,
-                  min_d: float = MIN_D, min_share: float = MIN_SHARE, scored: bool = True) -> tuple[str, str]:
-    """Does the measured effect agree with what the atlas label says? -> (verdict, why), verdict one of
+                  min_d: float = MIN_D, min_share: float = MIN_SHARE,
+                  scored: bool = True) -> tuple[str, str, str | None]:
+    """Does the measured effect agree with what the atlas label says? -> (verdict, why, the measure that
+    agrees or None), verdict one of
     'agrees', 'contradicts' (an effect the label predicts goes the other way by |d| >= min_d),
     'not shown' (the label predicts something that does not happen), 'no claim' (the label names
     nothing measurable, e.g. 'wind-noise' on a music model). Instruments are checked only when the
@@ -160,18 +183,20 @@ def label_verdict(label: str, d: Mapping[str, float], family: int | None, share_
         if scored and w in INSTRUMENT_WORDS:
             instruments.append((w, INSTRUMENT_WORDS[w]))
     if not claims and not instruments:
-        return "no claim", f"'{label}' names nothing this screen measures"
+        return "no claim", f"'{label}' names nothing this screen measures", None
     for w, fam in instruments:
         ok = family is not None and (family == fam or (fam == 10 and family in SYNTH_FAMILIES))
         if ok and share_pos - share_neg >= min_share:
-            return "agrees", f"'{w}': the melody turns {FAMILIES[family]} ({share_neg:.0%} -> {share_pos:.0%})"
-    for m, s, w in claims:
+            agreeing = next((m for m, s, _ in claims if m in EFFECT_WORDS and d.get(m, 0.0) * s >= min_d), None)
+            return "agrees", f"'{w}': the melody turns {FAMILIES[family]} ({share_neg:.0%} -> {share_pos:.0%})", agreeing
+    # an acoustic confirmation first (it names the slider), then one in the score
+    for m, s, w in sorted(claims, key=lambda c: c[0] not in EFFECT_WORDS):
         v = d.get(m, math.nan)
         if math.isfinite(v) and v * s >= min_d:
-            return "agrees", f"'{w}': {m} d {v:+.2f}"
+            return "agrees", f"'{w}': {m} d {v:+.2f}", (m if m in EFFECT_WORDS else None)
     for m, s, w in claims:
         v = d.get(m, math.nan)
         if math.isfinite(v) and v * s <= -min_d:
-            return "contradicts", f"'{w}' predicts {m} {'up' if s > 0 else 'down'}, measured d {v:+.2f}"
+            return "contradicts", f"'{w}' predicts {m} {'up' if s > 0 else 'down'}, measured d {v:+.2f}", None
     said = ", ".join(dict.fromkeys([w for _, _, w in claims] + [w for w, _ in instruments]))
-    return "not shown", f"'{said}' predicts an effect that is below |d| {min_d} (or share +{min_share:.0%})"
+    return "not shown", f"'{said}' predicts an effect that is below |d| {min_d} (or share +{min_share:.0%})", None
