@@ -9,6 +9,7 @@ import mido
 import pytest
 
 from analysis.sonify import run as sonify
+from synth.presets import load_preset_file
 from osc_helpers import Daemon
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,18 +35,25 @@ def test_feature_info_names_the_bundled_features(client):
 def test_the_shipped_preset_plays_named_sliders_and_writes_the_score(daemon, client):
     daemon.presets.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "presets" / "score-sliders.yaml", daemon.presets)
+    slider = next(s for s in load_preset_file(REPO / "presets" / "score-sliders.yaml").sliders
+                  if s.address.startswith("/synth/feature/"))
+    fid = int(slider.address.rsplit("/", 1)[1])
     client.send("/synth/preset/load", "score-sliders")
     client.send("/synth/state")
     state = json.loads(client.expect("/synth/state")[0])
-    assert state["name"] == "score-sliders" and str(PIANO) in state["features"]
+    assert state["name"] == "score-sliders" and str(fid) in state["features"]
     assert state["steps"] == 12 and state["cfg"] == 2.0          # the score backend's own defaults
+    # /synth/feature/info says what the slider measurably does, in the words of its name
+    client.send("/synth/feature/info", fid)
+    _, prompts, effect = client.expect("/synth/feature/info")
+    assert prompts and effect.startswith(slider.name.split(" (")[0] + ": ")
     client.send("/synth/duration", 4.0)
-    client.send(f"/synth/feature/{PIANO}", 4.0)
+    client.send(f"/synth/feature/{fid}", 4.0)
     client.send("/synth/render")
     path, seed, seconds, kind = client.expect("/synth/rendered", 120)
     assert (seed, kind) == (1, "final") and seconds == pytest.approx(4.0, abs=0.01)
     side = json.loads(Path(path).with_suffix(".json").read_text())
-    assert side["backend"] == "score" and side["state"]["features"][str(PIANO)] == 4.0
+    assert side["backend"] == "score" and side["state"]["features"][str(fid)] == 4.0
     score = side["score"]
     assert 50 <= score["bpm"] <= 180 and score["voices"]
     midi = mido.MidiFile(Path(path).with_suffix(".mid"))
