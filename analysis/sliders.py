@@ -271,7 +271,7 @@ def run(args) -> int:
     save_preset_file(Preset(name=name, state=state, sliders=sliders, description=description), preset_path)
     print(f"6/{STEPS} sliders: {', '.join(f'{s.name} ({s.address})' for s in sliders) or 'none found'} -> {preset_path}")
     if args.backend and args.validate_n > 0 and sliders:
-        validate_step(args, out, preset_path, sae_dir)
+        validate_step(args, out, preset_path, sae_dir, {names[r["id"]]: r.get("agreeing") for r in chosen})
     elif len(ids) < args.sliders:
         print(f"note: only {len(ids)} features passed the density {DENSITY_RANGE} and distinctness "
               f"(|cos| <= {MAX_COSINE}) filters")
@@ -348,33 +348,52 @@ def screen_step(args, out: Path, sae_dir: Path, atlas: dict, ids: Sequence[int],
     return rows, features + kept_contrasts
 
 
-def validate_step(args, out: Path, preset_path: Path, sae_dir: Path) -> None:
-    """validate-preset over --validate-n seeds; drop each slider whose named effect it does not confirm."""
+def validate_step(args, out: Path, preset_path: Path, sae_dir: Path, agreeing: dict[str, str | None]) -> None:
+    """validate-preset over --validate-n seeds, then each slider is named by its validated effect (the
+    same rule as the screen, on the features that changed at Holm p < 0.05; `agreeing`: slider name ->
+    the acoustic feature its atlas label predicted and the screen saw), or dropped when nothing changed.
+    The validated effect and its selectivity go into the validation block and labels.json."""
     import argparse
 
     from analysis import validate_preset
-    from analysis.sae.effects import effect_of_name
-    from synth.presets import load_preset_file, save_preset_file
+    from analysis.sae.effects import selectivity, validated_name
+    from synth.atomic_io import atomic_write_text
+    from synth.presets import Slider, load_preset_file, save_preset_file
 
     vargs = argparse.Namespace(**{**vars(args), "preset": str(preset_path), "n": args.validate_n, "seed": 0,
                                   "out": str(out / "validation"), "steps": None, "duration": None,
                                   "presets": None, "sae": str(sae_dir)})
     validate_preset.run(vargs)
     preset = load_preset_file(preset_path)
-    keep = []
-    for slider in preset.sliders:
-        claim = effect_of_name(slider.name)
-        got = preset.validation["sliders"].get(slider.name, {}).get("features", {})
-        if claim is None or claim[0] not in got or got[claim[0]] * claim[1] <= 0:
-            print(f"  DROPPED slider '{slider.name}': validate-preset (n={args.validate_n}) does not confirm "
-                  f"{claim[0] if claim else 'its effect'} in the named direction (Holm p < 0.05): {got or 'nothing'}")
-            preset.validation["sliders"].pop(slider.name, None)
-        else:
-            keep.append(slider)
-    if len(keep) < len(preset.sliders):
-        preset.sliders = keep
-        save_preset_file(preset, preset_path)
-    print(f"7/{STEPS} validation: {len(keep)} sliders confirmed at n={args.validate_n} -> {preset_path}")
+    labels_path = sae_dir / "labels.json"
+    labels = json.loads(labels_path.read_text(encoding="utf-8"))
+    keep, measured = [], {}
+    for i, slider in enumerate(preset.sliders):
+        entry = preset.validation["sliders"].pop(slider.name, {})
+        named = validated_name(slider.name, entry.get("features", {}), agreeing.get(slider.name))
+        if named is None:
+            print(f"  DROPPED slider '{slider.name}': nothing changed at Holm p < 0.05 over {args.validate_n} seeds")
+            continue
+        name, feature, d = named
+        every = json.loads((out / "validation" / f"slider_{i:02d}" / "results.json").read_text())["features"]
+        sel = selectivity({f: v["cohens_d"] for f, v in every.items() if v["cohens_d"] is not None}, feature)
+        entry["effect"] = {"feature": feature, "d": d, "selectivity": sel}
+        measured[name] = entry
+        if name != slider.name:
+            print(f"  renamed '{slider.name}' -> '{name}': at n={args.validate_n} {feature} d {d:+.2f} names it")
+        keep.append(Slider(name, slider.address, slider.min, slider.max))
+        if slider.address.startswith("/synth/feature/"):
+            fid = slider.address.rsplit("/", 1)[1]
+            text = labels["features"][fid].get("effect", "")
+            labels["features"][fid].update(name=name, effect=(
+                f"{name.split(' (')[0]}: {feature} d {d:+.2f} over {args.validate_n} seeds per end (validate-preset, "
+                f"Holm p < 0.05), selectivity {sel:.1f}x; screen: {text.split(': ', 1)[-1]}"))
+    preset.sliders, preset.validation["sliders"] = keep, measured
+    playing = {int(s.address.rsplit("/", 1)[1]) for s in keep if s.address.startswith("/synth/feature/")}
+    preset.state = preset.state.replace(features={f: v for f, v in preset.state.features.items() if f in playing})
+    save_preset_file(preset, preset_path)
+    atomic_write_text(labels_path, json.dumps(labels, indent=1) + "\n")
+    print(f"7/{STEPS} validation: {len(keep)} sliders named by their effect at n={args.validate_n} -> {preset_path}")
 
 
 def register(sub) -> None:

@@ -100,17 +100,24 @@ def test_sliders_writes_sae_atlas_labels_and_preset(sliders_run):
     preset = load_preset_file(out / "presets" / "tiny-sa3-sliders.yaml")
     kept = [r for r in screen["rows"] if r["drop"] is None]
     assert kept, "with --min-d 0.05 some candidate is kept"
-    # every kept slider went through validate-preset; those it did not confirm were dropped, saying why
+    # every kept slider went through validate-preset: named by its validated effect, or dropped saying why
     assert "7/7 validation" in first and preset.validation["n"] == 3
     chosen = min(sum(isinstance(r["id"], int) for r in kept), 4) + sum(isinstance(r["id"], str) for r in kept)
     assert first.count("DROPPED slider") + len(preset.sliders) == chosen
+    for s in preset.sliders:
+        assert set(preset.validation["sliders"][s.name]["effect"]) == {"feature", "d", "selectivity"}
     assert set(preset.validation["sliders"]) == {s.name for s in preset.sliders}
     for s in preset.sliders:
         feature, sign = effect_of_name(s.name)   # named by its measured effect, atlas label beside
         assert preset.validation["sliders"][s.name]["features"][feature] * sign > 0
-    for r in kept:
-        if isinstance(r["id"], int):   # /synth/feature/info's measured effect
-            assert labels[str(r["id"])]["effect"].startswith(f"{r['word']}: {r['target']} d ")
+    sliders = {s.address.rsplit("/", 1)[1]: s.name for s in preset.sliders}
+    for r in screen["rows"]:   # /synth/feature/info's measured effect: validated for sliders, else the screen's
+        if isinstance(r["id"], int):
+            effect = labels[str(r["id"])]["effect"]
+            if str(r["id"]) in sliders:
+                assert effect.startswith(sliders[str(r["id"])].split(" (")[0] + ": ") and "validate-preset" in effect
+            else:
+                assert effect.startswith(f"{r['word']}: {r['target']} d ")
 
 
 def test_sae_from_own_encoder_renders_and_others_are_refused(sliders_run, tmp_path):

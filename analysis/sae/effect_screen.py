@@ -78,7 +78,7 @@ def screen_row(fid, label: str, top: Sequence[str], pos: list[dict], neg: list[d
     row["verdict"], row["why"], agreeing = label_verdict(label, verdict_d, family, share_pos, share_neg,
                                                          scored=row["score"] is not None)
     target, d_target = named_effect(d, agreeing)
-    row.update(target=target, d_target=d_target, selectivity=selectivity(d, target) if target else math.nan,
+    row.update(target=target, d_target=d_target, agreeing=agreeing, selectivity=selectivity(d, target) if target else math.nan,
                word=effect_word(target, d_target) if target else None)
     return row
 

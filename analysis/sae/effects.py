@@ -133,6 +133,17 @@ def named_effect(d: Mapping[str, float], agreeing: str | None, min_d: float = MI
     return main_effect(d)
 
 
+def validated_name(name: str, significant: Mapping[str, float], agreeing: str | None) -> tuple[str, str, float] | None:
+    """(new name, feature, d) for a slider from its validation (`significant`: feature -> d at Holm
+    p < alpha), by the same rule as the screen, keeping the atlas label in brackets; None when nothing
+    changed significantly. A screen of a few seeds guesses; the n-seed validation names."""
+    target, d = named_effect(significant, agreeing)
+    if target is None:
+        return None
+    label = name.split(" (", 1)[1] if " (" in name else ""
+    return f"{effect_word(target, d)}{' (' + label if label else ''}", target, d
+
+
 def effect_word(feature: str, d: float) -> str:
     up, down = EFFECT_WORDS.get(feature) or SCORE_WORDS[feature]
     return up if d > 0 else down
