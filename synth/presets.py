@@ -284,7 +284,7 @@ class PresetStore:
         return list(self.sources())
 
     def _where(self) -> str:
-        return f"{self.folder}" + (f" or the shipped presets" if self.shipped is not None else "")
+        return f"{self.folder}" + (" or the shipped presets" if self.shipped is not None else "")
 
     def load(self, name: str) -> Preset:
         path = self.find(name)
