@@ -159,6 +159,14 @@ def ask_status(client: Client) -> dict:
     return json.loads(client.expect("/synth/status", 10)[0])
 
 
+def user_presets(client) -> list[str]:
+    """/synth/preset/list without the presets shipped in the package (its /synth/preset/sources says which)."""
+    client.send("/synth/preset/list")
+    names = client.expect("/synth/preset/list", 10)
+    sources = client.expect("/synth/preset/sources", 10)
+    return [n for n, src in zip(names, sources) if src != "shipped"]
+
+
 def one_line_error(client: Client, address: str, *args) -> str:
     client.send(address, *args)
     got_address, message = client.expect("/synth/error", 10)
@@ -449,8 +457,7 @@ def scenario_kill(workdir) -> Result:
         second = Daemon(workdir)
         try:
             c = second.client()
-            c.send("/synth/preset/list")
-            names = c.expect("/synth/preset/list", 10)
+            names = user_presets(c)
             c.send("/synth/preset/load", "keep")
             cfg = ask_state(c)["cfg"]
             c.send("/synth/duration", 1.0)
@@ -533,8 +540,7 @@ def _disk_full_round(client: Client, out: Path, presets: Path, make_full, make_r
     clip_error = client.expect("/synth/error", 60)[1]
     client.send("/synth/cfg", 9.0)
     preset_error = one_line_error(client, "/synth/preset/save", "keep")
-    client.send("/synth/preset/list")
-    names = client.expect("/synth/preset/list", 10)
+    names = user_presets(client)
     figures = {"clip write: /synth/error": clip_error, "preset save: /synth/error": preset_error,
                "partial files left": len(temp_files(out, presets)) + len(visible_wavs(out)) - 1,
                "preset intact": (presets / "keep.yaml").read_text() == earlier, "list works": names == ["keep"]}
@@ -672,8 +678,7 @@ def scenario_corrupt(daemon: Daemon, workdir) -> Result:
     (daemon.presets / "broken.yaml").write_text("name: broken\nstate: {prompts: [{text: pad, weight: 1.0}\n")
     (daemon.presets / "truncated.yaml").write_text(text[: len(text) // 2].replace("name: good", "name: truncated"))
     client = daemon.client()
-    client.send("/synth/preset/list")
-    names = client.expect("/synth/preset/list", 10)
+    names = user_presets(client)
     errors = {name: one_line_error(client, "/synth/preset/load", name) for name in ("broken", "truncated")}
     client.send("/synth/preset/load", "good")
     loaded = ask_state(client)
