@@ -1,6 +1,6 @@
 """Benchmark: what a steering slider does to the score model's *scores*, over N seeds.
 
-    python bench/steering_scores.py                          # the 8 features of presets/score-sliders.yaml
+    python bench/steering_scores.py                          # the features of presets/score-sliders.yaml
     python bench/steering_scores.py --features 1590,2965 --strength 4 --seeds 50 --mode guidance --gain 2
 
 Acoustic features (`analysis validate`) see a change of instrument only through its timbre. The score

@@ -37,7 +37,7 @@ import yaml  # noqa: E402
 from bridge.testing.osc_daemon import Client, Daemon, build, jack_server, missing_jack_tools, rss_mb  # noqa: E402
 from bridge.testing.stage import (  # noqa: E402
     FolderWatcher, Inbox, Result, ask_state, ask_status, fill, in_process_daemon, interleave, mount_tmpfs,
-    one_line_error, paced, serve_fails_fast, simulated_disk_full, temp_files, tiny_engine, visible_wavs,
+    one_line_error, paced, serve_fails_fast, simulated_disk_full, temp_files, tiny_engine, user_presets, visible_wavs,
 )
 
 RSS_BUDGET_MB = 50.0
@@ -268,8 +268,7 @@ def scenario_kill(workdir) -> Result:
         second = Daemon(workdir)
         try:
             c = second.client()
-            c.send("/synth/preset/list")
-            names = c.expect("/synth/preset/list", 10)
+            names = user_presets(c)
             c.send("/synth/preset/load", "keep")
             cfg = ask_state(c)["cfg"]
             c.send("/synth/duration", 1.0)
@@ -311,8 +310,7 @@ def _disk_full_round(client: Client, out: Path, presets: Path, make_full, make_r
     clip_error = client.expect("/synth/error", 60)[1]
     client.send("/synth/cfg", 9.0)
     preset_error = one_line_error(client, "/synth/preset/save", "keep")
-    client.send("/synth/preset/list")
-    names = client.expect("/synth/preset/list", 10)
+    names = user_presets(client)
     figures = {"clip write: /synth/error": clip_error, "preset save: /synth/error": preset_error,
                "partial files left": len(temp_files(out, presets)) + len(visible_wavs(out)) - 1,
                "preset intact": (presets / "keep.yaml").read_text() == earlier, "list works": names == ["keep"]}
@@ -450,8 +448,7 @@ def scenario_corrupt(daemon: Daemon, workdir) -> Result:
     (daemon.presets / "broken.yaml").write_text("name: broken\nstate: {prompts: [{text: pad, weight: 1.0}\n")
     (daemon.presets / "truncated.yaml").write_text(text[: len(text) // 2].replace("name: good", "name: truncated"))
     client = daemon.client()
-    client.send("/synth/preset/list")
-    names = client.expect("/synth/preset/list", 10)
+    names = user_presets(client)
     errors = {name: one_line_error(client, "/synth/preset/load", name) for name in ("broken", "truncated")}
     client.send("/synth/preset/load", "good")
     loaded = ask_state(client)

@@ -6,7 +6,8 @@ from synth.engine_flags import add_engine_flags  # a cheap table; it does not im
 
 def _engine_flags(p) -> None:
     add_engine_flags(p)
-    p.add_argument("--presets", metavar="DIR", default="presets", help="presets folder (default: ./presets)")
+    p.add_argument("--presets", metavar="DIR", default="presets", help="your presets folder (default: ./presets); the shipped presets are found beside it, and one of "
+                        "yours with the same name wins")
     p.add_argument("--midi-map", metavar="FILE", default=None, help="MIDI mapping YAML")
 
 

@@ -129,6 +129,8 @@ class Controller:
         self.resolve: Callable[[SynthState], SynthState] | None = None
         # Set by the daemon: feature_info(id) -> the feature's top prompts; raises ValueError if unknown.
         self.feature_info: Callable[[int], list[str]] | None = None
+        # feature_effect(id) -> what it measurably does (one line), when the engine knows
+        self.feature_effect: Callable[[int], str] | None = None
         self.changes = 0
         self._exact: dict[str, Callable[[str, Sequence], Sequence[Reply]]] = {
             "/synth/prompt": self._prompt,
@@ -312,7 +314,9 @@ class Controller:
 
     def _preset_list(self, address: str, args: Sequence) -> Sequence[Reply]:
         _no_args(args)
-        return (("/synth/preset/list", self.presets.names()),)
+        sources = self.presets.sources()
+        # names first (what clients load by); then, in the same order, where each comes from
+        return (("/synth/preset/list", list(sources)), ("/synth/preset/sources", list(sources.values())))
 
     # ------------------------------------------------------------------ queries and control
     def _state_query(self, address: str, args: Sequence) -> Sequence[Reply]:
@@ -349,9 +353,10 @@ class Controller:
             raise CommandError(NO_SAE)
         try:
             prompts = self.feature_info(fid)
+            effect = self.feature_effect(fid) if self.feature_effect is not None else "not measured"
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        return (("/synth/feature/info", [fid, " | ".join(prompts)]),)
+        return (("/synth/feature/info", [fid, " | ".join(prompts), effect]),)
 
     def _ping(self, address: str, args: Sequence) -> Sequence[Reply]:
         return (("/synth/pong", []),)

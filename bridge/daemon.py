@@ -24,7 +24,7 @@ from bridge.osc_server import AllowList, OscServer
 from bridge.render_queue import RenderQueue
 from bridge.status import daemon_status
 from synth.atomic_io import remove_stale_temps
-from synth.presets import PresetStore
+from synth.presets import SHIPPED_PRESETS, PresetStore
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class Daemon:
         self.controller = Controller(
             config.state(),
             render=self.queue.submit,
-            presets=PresetStore(presets_dir),
+            presets=PresetStore(presets_dir, SHIPPED_PRESETS),
             contrast_defs=config.contrast_defs(),
             d_sae=engine_d_sae(engine),
             auto=auto,
@@ -85,6 +85,7 @@ class Daemon:
         self.controller.status = self.status
         self.controller.resolve = getattr(engine, "resolve", None)
         self.controller.feature_info = getattr(engine, "feature_info", None)
+        self.controller.feature_effect = getattr(engine, "feature_effect", None)
         self.server = server or OscServer(None, host, port, AllowList(allow))
         self.server.controller = self.controller
         self.midi_in = None

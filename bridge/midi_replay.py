@@ -13,7 +13,7 @@ from bridge.clip_renderer import ClipRenderer
 from bridge.controller import Controller
 from bridge.daemon import engine_d_sae, load_engine, load_mapping
 from bridge.midi_input import MidiTranslator
-from synth.presets import PresetStore
+from synth.presets import SHIPPED_PRESETS, PresetStore
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def run_midi_replay(args) -> int:
     controller = Controller(
         config.state(),
         render=renderer,  # inline: every note-on gets its clip
-        presets=PresetStore(args.presets),
+        presets=PresetStore(args.presets, SHIPPED_PRESETS),
         contrast_defs=config.contrast_defs(),
         d_sae=engine_d_sae(engine),
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from synth.parameters import apply_numeric
-from synth.presets import Preset, PresetError, PresetStore, Slider
+from synth.presets import SHIPPED, SHIPPED_PRESETS, USER, Preset, PresetError, PresetStore, Slider
 from synth.state import PromptSlot, StateError, SynthState
 
 
@@ -29,13 +29,13 @@ def _base_state(path) -> SynthState:
 
 
 def cmd_list(args) -> int:
-    for name in PresetStore(args.presets).names():
-        print(name)
+    for name, source in PresetStore(args.presets, SHIPPED_PRESETS).sources().items():
+        print(name if source == USER else f"{name}\t({source}{', read-only' if source == SHIPPED else ''})")
     return 0
 
 
 def cmd_show(args) -> int:
-    preset = PresetStore(args.presets).load(args.name)
+    preset = PresetStore(args.presets, SHIPPED_PRESETS).load(args.name)
     if args.json:
         print(json.dumps(preset.to_dict(), indent=2))
     else:
@@ -68,7 +68,7 @@ def cmd_save(args) -> int:
 
 
 def cmd_delete(args) -> int:
-    store = PresetStore(args.presets)
+    store = PresetStore(args.presets, SHIPPED_PRESETS)
     store.delete(args.name)
     print(f"deleted {store.path(args.name)}")
     return 0

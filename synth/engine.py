@@ -82,6 +82,11 @@ class Engine:
             raise ValueError(f"SAE {self.sae_id} has no labels.json (make one with `latent-synth analysis sliders`)")
         return list(self.sae.labels.get(fid, []))
 
+    def feature_effect(self, fid: int) -> str:
+        """What feature `fid` measurably does (the sliders' effect screen), or why that is unknown."""
+        self.feature_info(fid)   # the same checks and errors
+        return self.sae.effects.get(fid) or "not measured (not screened by `latent-synth analysis sliders --backend`)"
+
     # ------------------------------------------------------------------ conditioning
     def resolve(self, state: SynthState) -> SynthState:
         """The state with unset steps / cfg filled in with this backend's defaults (what is rendered)."""
@@ -113,6 +118,19 @@ class Engine:
             audio, extras = denoise(self.family, [cond] * len(seeds), seeds, state.seconds(), state.steps,
                                     state.cfg, window=window or self.window, output="detailed")
         return audio.numpy(), extras
+
+    def score_summaries(self, state: SynthState, seeds: Sequence[int], delta: torch.Tensor | None = None) -> list[dict]:
+        """Each seed's decoded score summary (the sidecar's `score`) without rendering audio; only for
+        families that write a score (ValueError otherwise)."""
+        summaries = getattr(self.family, "summaries", None)
+        if summaries is None:
+            raise ValueError(f"the {self.family.backend} backend writes no score")
+        state = self.resolve(state)
+        with self._lock:
+            cond = self.conditioning(state, delta)
+            latents = denoise(self.family, [cond] * len(seeds), [int(s) for s in seeds], state.seconds(), state.steps,
+                              state.cfg, window="clip", output="latent")
+        return summaries(latents, state.seconds())
 
     def render_states(self, states: Sequence[SynthState], window: str | None = None,
                       deltas: Sequence[torch.Tensor | None] | None = None) -> np.ndarray:

@@ -243,25 +243,53 @@ def morph(a: SynthState, b: SynthState, amount: float) -> SynthState:
     )
 
 
-class PresetStore:
-    """One folder of NAME.yaml files."""
+# The presets that ship with the package (a link to the checkout's top-level presets/ folder, which
+# setuptools copies into the wheel): read-only defaults beside the user's own folder.
+SHIPPED_PRESETS = Path(__file__).resolve().parent / "shipped_presets"
+USER, SHIPPED, OVERRIDES = "user", "shipped", "user-overrides-shipped"
 
-    def __init__(self, folder):
+
+class PresetStore:
+    """One folder of NAME.yaml files (the user's, where saves go), optionally over a read-only folder of
+    shipped presets: a user preset of the same name wins."""
+
+    def __init__(self, folder, shipped=None):
         self.folder = Path(folder)
+        self.shipped = Path(shipped) if shipped is not None else None
 
     def path(self, name: str) -> Path:
+        """Where `name` is saved: always the user's folder."""
         return self.folder / f"{validate_name(name)}{SUFFIX}"
+
+    def find(self, name: str) -> Path | None:
+        """The file `name` loads from: the user's, else the shipped one; None when neither exists."""
+        for folder in (self.folder, self.shipped):
+            if folder is not None and (folder / f"{validate_name(name)}{SUFFIX}").is_file():
+                return folder / f"{name}{SUFFIX}"
+        return None
+
+    @staticmethod
+    def _names_in(folder: Path | None) -> set[str]:
+        if folder is None or not folder.is_dir():
+            return set()
+        return {p.stem for p in folder.glob(f"*{SUFFIX}") if p.is_file() and _NAME.match(p.stem)}
+
+    def sources(self) -> dict[str, str]:
+        """{name: USER | SHIPPED | OVERRIDES} in name order (the order MIDI program changes use)."""
+        user, shipped = self._names_in(self.folder), self._names_in(self.shipped)
+        return {n: (OVERRIDES if n in shipped else USER) if n in user else SHIPPED for n in sorted(user | shipped)}
 
     def names(self) -> list[str]:
         """Preset names in name order (the order MIDI program changes use)."""
-        if not self.folder.is_dir():
-            return []
-        return sorted(p.stem for p in self.folder.glob(f"*{SUFFIX}") if p.is_file() and _NAME.match(p.stem))
+        return list(self.sources())
+
+    def _where(self) -> str:
+        return f"{self.folder}" + (" or the shipped presets" if self.shipped is not None else "")
 
     def load(self, name: str) -> Preset:
-        path = self.path(name)
-        if not path.is_file():
-            raise PresetError(f"no preset named {name!r} in {self.folder}")
+        path = self.find(name)
+        if path is None:
+            raise PresetError(f"no preset named {name!r} in {self._where()}")
         preset = load_preset_file(path)
         if preset.name != name:
             raise _fail(path, "name", f"{preset.name!r} does not match the file name {name!r}")
@@ -278,4 +306,7 @@ class PresetStore:
         try:
             path.unlink()
         except FileNotFoundError:
+            if self.find(name) is not None:
+                raise PresetError(f"preset {name!r} ships with the package and is read-only; save one of "
+                                  f"the same name in {self.folder} to override it") from None
             raise PresetError(f"no preset named {name!r} in {self.folder}") from None

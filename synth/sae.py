@@ -51,6 +51,7 @@ class SparseAutoencoder(torch.nn.Module):
         self.register_buffer("threshold", torch.zeros(d_sae))
         self.metadata: dict = dict(metadata or {})
         self.labels: dict[int, list[str]] = {}  # feature id -> its top prompts (labels.json, written by `analysis sliders`)
+        self.effects: dict[int, str] = {}       # feature id -> its measured effect (labels.json, the sliders' effect screen)
 
     # --- math -------------------------------------------------------------------------------
     def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
@@ -236,18 +237,19 @@ def load_sae(path, device=None) -> SparseAutoencoder:
             getattr(sae, name).copy_(t)
     if device is not None:
         sae = sae.to(device)
-    sae.labels = _read_labels(path / LABELS_FILE)
+    sae.labels, sae.effects = _read_labels(path / LABELS_FILE)
     return sae.eval()
 
 
-def _read_labels(path: Path) -> dict[int, list[str]]:
-    """labels.json's top prompts per feature; {} when absent. A broken file is reported and skipped:
-    labels are a convenience, the weights are what matter."""
+def _read_labels(path: Path) -> tuple[dict[int, list[str]], dict[int, str]]:
+    """labels.json's top prompts per feature, and the measured effect of the screened ones; ({}, {}) when
+    absent. A broken file is reported and skipped: labels are a convenience, the weights are what matter."""
     if not path.is_file():
-        return {}
+        return {}, {}
     try:
         feats = json.loads(path.read_text(encoding="utf-8"))["features"]
-        return {int(k): [str(t) for t in v["top"]] for k, v in feats.items()}
+        return ({int(k): [str(t) for t in v["top"]] for k, v in feats.items()},
+                {int(k): str(v["effect"]) for k, v in feats.items() if "effect" in v})
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         log.warning("ignoring unreadable SAE labels %s: %s", path, exc)
-        return {}
+        return {}, {}

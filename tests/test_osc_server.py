@@ -269,7 +269,8 @@ def test_unwritable_presets_folder_is_an_error_reply(tmp_path):
 
 
 def test_feature_info_replies_with_the_features_top_prompts(tmp_path):
-    """/synth/feature/info <id> -> /synth/feature/info i s, from the SAE's labels.json, through a real engine."""
+    """/synth/feature/info <id> -> /synth/feature/info i s s (prompts, measured effect), from the SAE's
+    labels.json, through a real engine."""
     from synth.config import SynthConfig
     from synth.engine import build_engine
     from synth.sae import random_sae, save_sae
@@ -278,13 +279,15 @@ def test_feature_info_replies_with_the_features_top_prompts(tmp_path):
     sae.metadata["encoder"] = "tiny-t5"
     save_sae(sae, tmp_path / "sae")
     (tmp_path / "sae" / "labels.json").write_text(json.dumps(
-        {"features": {"3": {"top": ["solo piano", "piano chords"]}}}))
+        {"features": {"3": {"top": ["solo piano", "piano chords"], "effect": "brighter: d +1.20"}}}))
     engine = build_engine(SynthConfig(backend="tiny", device="cpu", sae=str(tmp_path / "sae")))
     controller = Controller(SynthState(), render=lambda *a: None, presets=PresetStore(tmp_path / "p"),
                             d_sae=engine.d_sae)
-    controller.feature_info = engine.feature_info
-    assert controller.handle("/synth/feature/info", [3.0]) == (("/synth/feature/info", [3, "solo piano | piano chords"]),)
-    assert controller.handle("/synth/feature/info", [4]) == (("/synth/feature/info", [4, ""]),)  # labelled SAE, quiet feature
+    controller.feature_info, controller.feature_effect = engine.feature_info, engine.feature_effect
+    assert controller.handle("/synth/feature/info", [3.0]) == (
+        ("/synth/feature/info", [3, "solo piano | piano chords", "brighter: d +1.20"]),)
+    (_, (fid, prompts, effect)), = controller.handle("/synth/feature/info", [4])   # labelled SAE, quiet feature
+    assert (fid, prompts) == (4, "") and effect.startswith("not measured")
     (address, (where, message)), = controller.handle("/synth/feature/info", [16])
     assert address == "/synth/error" and where == "/synth/feature/info" and "16 features" in message
     (address, (_, message)), = controller.handle("/synth/feature/info", ["x"])

@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from synth.presets import (
-    Preset, PresetError, PresetStore, Slider, load_preset_file, morph, save_preset_file, validate_name,
+    OVERRIDES, SHIPPED, SHIPPED_PRESETS, USER, Preset, PresetError, PresetStore, Slider, load_preset_file, morph, save_preset_file, validate_name,
 )
 from synth.state import Contrast, PromptSlot, StateError, SynthState
 
@@ -21,6 +21,40 @@ def test_shipped_presets_load_and_have_sliders():
         assert preset.name == name
         assert preset.sliders, f"{name} has no sliders"
         assert preset.description
+
+
+def test_shipped_presets_are_the_repo_folder_and_ship_as_package_data():
+    import tomllib
+
+    assert SHIPPED_PRESETS.resolve() == REPO_PRESETS.resolve()
+    assert (SHIPPED_PRESETS / "score-sliders.yaml").is_file()
+    data = tomllib.loads((REPO_PRESETS.parent / "pyproject.toml").read_text())
+    assert "shipped_presets/*.yaml" in data["tool"]["setuptools"]["package-data"]["synth"]
+
+
+def test_user_presets_override_shipped_ones(tmp_path):
+    shipped, user = tmp_path / "shipped", tmp_path / "user"
+    PresetStore(shipped).save(Preset("pad", SynthState(seed=1)))
+    PresetStore(shipped).save(Preset("drone", SynthState(seed=2)))
+    store = PresetStore(user, shipped)
+    assert store.names() == ["drone", "pad"] and store.sources() == {"drone": SHIPPED, "pad": SHIPPED}
+    assert store.load("pad").state.seed == 1
+    with pytest.raises(PresetError, match="read-only"):
+        store.delete("pad")
+    assert store.save(Preset("pad", SynthState(seed=7))) == user / "pad.yaml"   # saves never touch shipped
+    store.save(Preset("mine", SynthState(seed=3)))
+    assert store.sources() == {"drone": SHIPPED, "mine": USER, "pad": OVERRIDES}
+    assert store.load("pad").state.seed == 7 and PresetStore(shipped).load("pad").state.seed == 1
+    store.delete("pad")   # removes the user's copy: the shipped one is back
+    assert store.load("pad").state.seed == 1
+    with pytest.raises(PresetError, match="no preset named 'nope' in .*user or the shipped presets"):
+        store.load("nope")
+
+
+def test_preset_cli_shows_a_shipped_preset_from_any_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)   # no ./presets here
+    assert cli("preset", "show", "score-sliders", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["name"] == "score-sliders"
 
 
 def test_round_trip(tmp_path):
@@ -136,7 +170,8 @@ def test_preset_cli_save_list_show_delete(tmp_path, capsys):
                "--slider", "rain", "/synth/mix/1", "0", "1", "--description", "rainy") == 0
     assert capsys.readouterr().out.strip().endswith("night-pad.yaml")
     assert cli("preset", "list", "--presets", d) == 0
-    assert capsys.readouterr().out.split() == ["night-pad"]
+    listed = capsys.readouterr().out.splitlines()
+    assert "night-pad" in listed and "score-sliders\t(shipped, read-only)" in listed
     assert cli("preset", "show", "night-pad", "--presets", d, "--json") == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["state"]["cfg"] == 4.0 and shown["state"]["prompts"][1] == {"text": "rain", "weight": 0.3}

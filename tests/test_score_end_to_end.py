@@ -10,6 +10,7 @@ import pytest
 
 from analysis.steering.sonify import run as sonify
 from bridge.testing.osc_daemon import Daemon
+from synth.presets import load_preset_file
 
 REPO = Path(__file__).resolve().parents[1]
 PIANO = 1590  # the bundled SAE's feature whose top prompts are "Piano", "Rhodes piano", ...
@@ -24,7 +25,7 @@ def daemon(tmp_path_factory):
 
 def test_feature_info_names_the_bundled_features(client):
     client.send("/synth/feature/info", PIANO)
-    fid, text = client.expect("/synth/feature/info")
+    fid, text, effect = client.expect("/synth/feature/info")
     assert fid == PIANO and text.split(" | ")[:2] == ["Piano", "Rhodes piano"]
     client.send("/synth/feature/info", 999999)
     address, message = client.expect("/synth/error")
@@ -34,18 +35,25 @@ def test_feature_info_names_the_bundled_features(client):
 def test_the_shipped_preset_plays_named_sliders_and_writes_the_score(daemon, client):
     daemon.presets.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "presets" / "score-sliders.yaml", daemon.presets)
+    preset = load_preset_file(REPO / "presets" / "score-sliders.yaml")
+    slider = next(s for s in preset.sliders if s.address.startswith("/synth/feature/"))
+    fid = int(slider.address.rsplit("/", 1)[1])
     client.send("/synth/preset/load", "score-sliders")
     client.send("/synth/state")
     state = json.loads(client.expect("/synth/state")[0])
-    assert state["name"] == "score-sliders" and str(PIANO) in state["features"]
+    assert state["name"] == "score-sliders" and str(fid) in state["features"]
     assert state["steps"] == 12 and state["cfg"] == 2.0          # the score backend's own defaults
+    # /synth/feature/info says what the slider measurably does, in the words of its name
+    client.send("/synth/feature/info", fid)
+    _, prompts, effect = client.expect("/synth/feature/info")
+    assert prompts and effect.startswith(slider.name.split(" (")[0] + ": ")
     client.send("/synth/duration", 4.0)
-    client.send(f"/synth/feature/{PIANO}", 4.0)
+    client.send(f"/synth/feature/{fid}", 4.0)
     client.send("/synth/render")
     path, seed, seconds, kind = client.expect("/synth/rendered", 120)
-    assert (seed, kind) == (1, "final") and seconds == pytest.approx(4.0, abs=0.01)
+    assert (seed, kind) == (preset.state.seed, "final") and seconds == pytest.approx(4.0, abs=0.01)
     side = json.loads(Path(path).with_suffix(".json").read_text())
-    assert side["backend"] == "score" and side["state"]["features"][str(PIANO)] == 4.0
+    assert side["backend"] == "score" and side["state"]["features"][str(fid)] == 4.0
     score = side["score"]
     assert 50 <= score["bpm"] <= 180 and score["voices"]
     midi = mido.MidiFile(Path(path).with_suffix(".mid"))

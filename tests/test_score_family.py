@@ -88,6 +88,9 @@ def test_engine_writes_wav_midi_and_score_sidecar(family, tmp_path):
     audio, extras = engine.render_detailed(state, [0])
     assert audio.shape == (1, 2, 2 * 44100) and audio.dtype == np.float32
     assert extras[0]["score"] == json.loads(paths[0].with_suffix(".json").read_text())["score"]
+    # the effect screen's path: the same summaries from the latents alone, no audio rendered
+    summaries = engine.score_summaries(state, [0, 1])
+    assert summaries == [json.loads(p.with_suffix(".json").read_text())["score"] for p in paths]
 
 
 def test_missing_soundfont_and_model_fail_in_one_line(tiny_model, tmp_path):

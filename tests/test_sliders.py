@@ -4,12 +4,14 @@ import contextlib
 import csv
 import io
 import json
+import re
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from analysis.sae.sliders import choose_sliders, slider_name
+from analysis.sae.effects import effect_of_name
 from synth.presets import load_preset_file
 
 WORDS = ["piano", "guitar", "drums", "violin", "synth", "choir", "flute", "rain", "dog", "engine", "bell", "crowd"]
@@ -74,7 +76,9 @@ def sliders_run(tmp_path_factory):
         (src / f"{name}.csv").write_text("audiocap_id,youtube_id,start_time,caption\n")
     out = root / "out"
     args = ["analysis", "sliders", "--backend", "tiny-sa3", "--sources", str(root / "sources"), "--only", "audiocaps",
-            "--no-probes", "--epochs", "2", "--expansion", "4", "--k", "16", "--sliders", "4", "--out", str(out)]
+            "--no-probes", "--epochs", "2", "--expansion", "4", "--k", "16", "--sliders", "4", "--out", str(out),
+            "--screen", "8", "--screen-seeds", "3", "--validate-n", "3", "--duration", "1", "--batch", "3",
+            "--contrast", "loud-soft=loud|soft", "--min-d", "0.05", "--min-selectivity", "1"]
     first = cli(*args)
     again = cli(*args)  # resumable: every step is reused
     return out, first.stdout, again.stdout
@@ -82,24 +86,43 @@ def sliders_run(tmp_path_factory):
 
 def test_sliders_writes_sae_atlas_labels_and_preset(sliders_run):
     out, first, again = sliders_run
-    assert "5/5 sliders" in first and "cached" in again and "reusing" in again
+    assert "6/7 sliders" in first and "cached" in again and "reusing" in again
+    assert re.search(r"\b(\d+) of \1 clips reused", again)   # the rerun renders nothing: the feature cache
+    for name in ("screen.md", "screen.json", "screen.csv"):
+        assert (out / "screen" / name).is_file()
+    screen = json.loads((out / "screen" / "screen.json").read_text())
+    assert {r["id"] for r in screen["rows"]} >= {"loud-soft"} and len(screen["rows"]) >= 2
+    assert "random weights" in (out / "screen" / "screen.md").read_text()
     cfg = json.loads((out / "sae" / "cfg.json").read_text())
     assert cfg["metadata"]["encoder"] == "tiny-t5gemma" and cfg["d_sae"] == 128
     assert (out / "atlas" / "atlas.json").is_file()
     labels = json.loads((out / "sae" / "labels.json").read_text())["features"]
     preset = load_preset_file(out / "presets" / "tiny-sa3-sliders.yaml")
-    assert 1 <= len(preset.sliders) <= 4
+    kept = [r for r in screen["rows"] if r["drop"] is None]
+    assert kept, "with --min-d 0.05 some candidate is kept"
+    # every kept slider went through validate-preset: named by its validated effect, or dropped saying why
+    assert "7/7 validation" in first and preset.validation["n"] == 3
+    chosen = min(sum(isinstance(r["id"], int) for r in kept), 4) + sum(isinstance(r["id"], str) for r in kept)
+    assert first.count("DROPPED slider") + len(preset.sliders) == chosen
     for s in preset.sliders:
-        fid = s.address.rsplit("/", 1)[1]
-        assert s.address.startswith("/synth/feature/") and labels[fid]["name"] == s.name and labels[fid]["top"]
-        # named after its top prompts
-        assert all(w in " ".join(labels[fid]["top"]) for w in s.name.split("-") if not w.isdigit())
+        assert set(preset.validation["sliders"][s.name]["effect"]) == {"feature", "d", "selectivity"}
+    assert set(preset.validation["sliders"]) == {s.name for s in preset.sliders}
+    for s in preset.sliders:
+        feature, sign = effect_of_name(s.name)   # named by its measured effect, atlas label beside
+        assert preset.validation["sliders"][s.name]["features"][feature] * sign > 0
+    sliders = {s.address.rsplit("/", 1)[1]: s.name for s in preset.sliders}
+    for r in screen["rows"]:   # /synth/feature/info's measured effect: validated for sliders, else the screen's
+        if isinstance(r["id"], int):
+            effect = labels[str(r["id"])]["effect"]
+            if str(r["id"]) in sliders:
+                assert effect.startswith(sliders[str(r["id"])].split(" (")[0] + ": ") and "validate-preset" in effect
+            else:
+                assert effect.startswith(f"{r['word']}: {r['target']} d ")
 
 
 def test_sae_from_own_encoder_renders_and_others_are_refused(sliders_run, tmp_path):
     out, _, _ = sliders_run
-    preset = load_preset_file(out / "presets" / "tiny-sa3-sliders.yaml")
-    fid = preset.sliders[0].address.rsplit("/", 1)[1]
+    fid = json.loads((out / "screen" / "screen.json").read_text())["rows"][0]["id"]
     common = ["render", "--prompt", "warm analog pad", "--sae", str(out / "sae"), "--feature", f"{fid}=2",
               "--seed", "7", "--duration", "1", "--out", str(tmp_path)]
     ok = cli(*common, "--backend", "tiny-sa3")

@@ -61,7 +61,8 @@ def register(sub) -> None:
     p.set_defaults(func=_lazy("analysis.steering.validate", "run"))
 
     p = sub.add_parser("validate-preset", help="measure each slider of a preset and store the result in it")
-    p.add_argument("preset", help="preset YAML file, or a preset name in --presets (its `validation` is rewritten)")
+    p.add_argument("preset", help="preset YAML file, or a preset name in --presets or the shipped presets (its "
+                   "`validation` is rewritten)")
     p.add_argument("--presets", default="presets", help="presets folder for a bare name (default ./presets)")
     p.add_argument("--n", type=int, default=20, help="seeds per slider end (default 20)")
     p.add_argument("--seed", type=int, default=0, help="first seed")

@@ -38,14 +38,29 @@ def significant(results: dict) -> tuple[dict[str, float], dict[str, float]]:
     return d, p
 
 
+def write_back(preset, path: Path, store) -> Path:
+    """Save the measured preset where it was read; a shipped preset installed read-only goes to the
+    user's presets folder instead (where it then overrides the shipped one)."""
+    from synth.presets import save_preset_file
+
+    try:
+        save_preset_file(preset, path)
+        return path
+    except PermissionError:
+        saved = store.save(preset)
+        print(f"validate-preset: {path} is read-only; wrote the measured preset to {saved} (it overrides the shipped one)")
+        return saved
+
+
 def run(args, engine=None, config=None, engine_factory=None) -> int:
     """`engine`/`config` default to the ones --config and the flags describe; with --ray, each worker
     builds its own engine (`engine_factory`, default build_engine(config))."""
-    from synth.presets import PresetStore, load_preset_file, save_preset_file
+    from synth.presets import SHIPPED_PRESETS, PresetStore, load_preset_file
 
     path = Path(args.preset)
-    if not path.exists() and path.suffix == "":  # a bare name: look in the presets folder
-        path = PresetStore(getattr(args, "presets", None) or "presets").path(args.preset)
+    store = PresetStore(getattr(args, "presets", None) or "presets", SHIPPED_PRESETS)
+    if not path.exists() and path.suffix == "":  # a bare name: the user's presets folder, else the shipped one
+        path = store.find(args.preset) or store.path(args.preset)
     if args.n < 2:
         raise ValueError(f"--n must be at least 2 (seeds per slider end), got {args.n}")
     preset = load_preset_file(path)
@@ -99,7 +114,7 @@ def run(args, engine=None, config=None, engine_factory=None) -> int:
         "sliders": sliders_out,
     })
     preset.validation = validation
-    save_preset_file(preset, path)
+    path = write_back(preset, path, store)
     if args.out:
         write_json(Path(args.out) / "validation.json", validation)
         rows = [[name, v["address"], ", ".join(f"{f} {fmt(d, 2)}" for f, d in v["features"].items()) or

@@ -132,6 +132,14 @@ def ask_status(client: Client) -> dict:
     return json.loads(client.expect("/synth/status", 10)[0])
 
 
+def user_presets(client) -> list[str]:
+    """/synth/preset/list without the presets shipped in the package (its /synth/preset/sources says which)."""
+    client.send("/synth/preset/list")
+    names = client.expect("/synth/preset/list", 10)
+    sources = client.expect("/synth/preset/sources", 10)
+    return [n for n, src in zip(names, sources) if src != "shipped"]
+
+
 def one_line_error(client: Client, address: str, *args) -> str:
     client.send(address, *args)
     got_address, message = client.expect("/synth/error", 10)

@@ -58,6 +58,10 @@ class ScoreFamily(StableAudioFamily):
         raw = latents[:, :, :frames].float().cpu().numpy()
         return [curves_to_score(self.normalisation.denormalise(x)) for x in raw]
 
+    def summaries(self, latents: torch.Tensor, seconds: float) -> list[dict]:
+        """Latents -> each clip's sidecar `score` summary (notes the clip plays), without rendering audio."""
+        return [summary(score, seconds / score.seconds_per_beat) for score in self.scores(latents, seconds)]
+
     def decode_detailed(self, latents, seconds):
         audio, extras = [], []
         for score in self.scores(latents, seconds):
