@@ -1,0 +1,1 @@
+"""The score model's data, captions and training (see docs/score_model.md)."""
