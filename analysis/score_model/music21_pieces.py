@@ -13,7 +13,7 @@ from analysis.score_params import DYNAMICS, PieceParams
 from synth.score.drums import groove_hits
 from synth.score.layout import FRAMES_PER_BEAT, TRAIN_FRAMES
 from synth.score.score import Groove, Note, Score, Voice
-from synth.score.theory import MODES, degree_pitch, triad
+from synth.score.theory import degree_pitch, triad
 
 # tune type -> (bpm range, caption nouns, extra true phrases)
 TYPES = {
@@ -181,8 +181,3 @@ def tune_piece(tune: dict, rng: random.Random) -> tuple[PieceParams, Score, tupl
     score = Score(bpm=float(bpm), tonic=tonic, mode=mode, voices=voices, drums=hits, groove=groove)
     return params, score, nouns, extra, float(tune["bar"])
 
-
-def in_key_share(notes, tonic: int, mode: str) -> float:
-    """Share of pitches in the (tonic, mode) scale."""
-    pitches = [p for *_, p in notes]
-    return sum((p - tonic) % 12 in MODES[mode] for p in pitches) / max(1, len(pitches))

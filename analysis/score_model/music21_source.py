@@ -144,8 +144,10 @@ def parse_file(path: Path, source: str) -> list[dict]:
     return tunes
 
 
-def load_source(source: str, limit_files: int | None = None, progress: bool = True) -> list[dict]:
-    """The tunes of one source, parsed once and then read from the cache."""
+def load_source(source: str, limit_files: int | None = None, progress: bool = True,
+                cached_only: bool = False) -> list[dict]:
+    """The tunes of one source, parsed once and then read from the cache (`cached_only`: skip files not
+    parsed yet, for a quick reference figure)."""
     from synth.atomic_io import atomic_write_text
 
     folder = cache_dir() / source
@@ -161,6 +163,8 @@ def load_source(source: str, limit_files: int | None = None, progress: bool = Tr
         cached = folder / (path.stem + ".json")
         if cached.is_file():
             tunes.extend(json.loads(cached.read_text()))
+            continue
+        if cached_only:
             continue
         parsed = parse_file(path, source)
         atomic_write_text(cached, json.dumps(parsed, separators=(",", ":")))
