@@ -211,3 +211,11 @@ def test_a_set_tempo_is_met_exactly_in_audio_length_score_and_midi(family, bpm, 
         assert len(tempos) == 1 and abs(tempos[0] / bpm - 1) < 0.005
         ticks = [sum(m.time for m in t[:i + 1]) for t in mid.tracks for i, m in enumerate(t) if m.type == "note_on"]
         assert all(tick % (mid.ticks_per_beat // 4) == 0 for tick in ticks)
+
+
+def test_the_longest_clip_is_a_number_of_beats_not_of_seconds(family):
+    assert family.max_seconds == pytest.approx(L.MAX_FRAMES / 4 * 60 / L.BPM_RANGE[0])  # 96 beats at 50 bpm
+    family.for_batch(_conds([50.0])).check_seconds(100.0)
+    family.for_batch(_conds([180.0])).check_seconds(30.0)
+    with pytest.raises(ValueError, match=r"40.00 s at 180 bpm is 120.0 beats; .* at most 96 beats \(24 bars\)"):
+        family.for_batch(_conds([180.0])).check_seconds(40.0)

@@ -62,7 +62,9 @@ class ScoreFamily(StableAudioFamily):
         super().__init__(modules, backend="score", model_id=model_id, device=device, dtype=dtype,
                          encoder_id=encoder.name, defaults=defaults, threads=threads, encoder=encoder,
                          sample_rate=SAMPLE_RATE, hop=HOP)
-        self.max_seconds = L.MAX_SECONDS
+        # The latent holds MAX_FRAMES 16ths: the longest clip is that many at the slowest trained tempo; at a
+        # given tempo `check_seconds` (on the bound family) holds it to the 16ths themselves.
+        self.max_seconds = L.beats_in(L.MAX_FRAMES) * 60.0 / L.BPM_RANGE[0]
         self.normalisation = normalisation
         self.renderer = renderer
         self.tempo_head = tempo_head
@@ -93,6 +95,13 @@ class ScoreFamily(StableAudioFamily):
         w = torch.tensor(cond.weights, dtype=torch.float32).unsqueeze(1)
         return self.tempo_head.bpm((w * feats.cpu()).sum(0, keepdim=True))[0]
 
+    def check_seconds(self, seconds: float) -> None:
+        super().check_seconds(seconds)
+        for bpm in self.tempi or ():
+            if L.frames_for(seconds, bpm) > self.max_frames:
+                raise ValueError(f"{seconds:.2f} s at {bpm:g} bpm is {seconds * bpm / 60:.1f} beats; the score backend "
+                                 f"plays at most {L.beats_in(self.max_frames):g} beats ({self.max_frames // L.FRAMES_PER_BAR} bars) per clip")
+
     def _tempi(self, batch: int) -> list[float]:
         if self.tempi is None:
             raise RuntimeError("the score family renders through for_batch (it needs each clip's tempo)")
@@ -103,8 +112,7 @@ class ScoreFamily(StableAudioFamily):
             raise ValueError(f"unknown window {window!r} for {self.backend} (use {' or '.join(self.windows)})")
         if window == "full":
             return self.max_frames
-        return min(self.max_frames, max(L.frames_for(seconds, bpm) for bpm in self._tempi(1 if not self.tempi else
-                                                                                       len(self.tempi))))
+        return min(self.max_frames, max(L.frames_for(seconds, bpm) for bpm in self._tempi(len(self.tempi or ()))))
 
     def _timing(self, batch: int, seconds: float):
         # start token = the tempo (bpm / 10, clamped to the trained range), end token = the clip's seconds
