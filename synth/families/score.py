@@ -99,8 +99,9 @@ class ScoreFamily(StableAudioFamily):
         super().check_seconds(seconds)
         for bpm in self.tempi or ():
             if L.frames_for(seconds, bpm) > self.max_frames:
+                bars = self.max_frames // L.FRAMES_PER_BAR
                 raise ValueError(f"{seconds:.2f} s at {bpm:g} bpm is {seconds * bpm / 60:.1f} beats; the score backend "
-                                 f"plays at most {L.beats_in(self.max_frames):g} beats ({self.max_frames // L.FRAMES_PER_BAR} bars) per clip")
+                                 f"plays at most {L.beats_in(self.max_frames):g} beats ({bars} bars) per clip")
 
     def _tempi(self, batch: int) -> list[float]:
         if self.tempi is None:
@@ -108,10 +109,10 @@ class ScoreFamily(StableAudioFamily):
         return self.tempi if len(self.tempi) == batch else [self.tempi[0]] * batch
 
     def frames(self, seconds: float, window: str) -> int:
-        if window not in self.windows:
-            raise ValueError(f"unknown window {window!r} for {self.backend} (use {' or '.join(self.windows)})")
+        """16ths for `seconds` at the batch's fastest tempo (every clip fits); the whole latent for `full`."""
+        full = super().frames(seconds, window)  # also checks the window's name
         if window == "full":
-            return self.max_frames
+            return full
         return min(self.max_frames, max(L.frames_for(seconds, bpm) for bpm in self._tempi(len(self.tempi or ()))))
 
     def _timing(self, batch: int, seconds: float):
