@@ -25,6 +25,7 @@ from typing import Callable, Mapping, Sequence
 import torch
 
 from synth.encoders import Encoded
+from synth.tempo_text import stated_bpm
 
 
 # --------------------------------------------------------------------------- pure tensor math
@@ -177,7 +178,9 @@ class Conditioning:
 
     hidden [K, T, D] and mask [K, T]: K prompt branches (K = 1 in embedding mix mode);
     weights: K normalised mix weights; steered [K, T, D] or None (guidance-mode steering only);
-    gain: the steering guidance weight w (0 unless steering_mode == "guidance").
+    gain: the steering guidance weight w (0 unless steering_mode == "guidance");
+    bpm: the tempo set for it (the state's bpm, else a number its prompts state), or None. Families
+    that play in musical time meet it; the others hear the text alone.
     """
     hidden: torch.Tensor
     mask: torch.Tensor
@@ -185,6 +188,7 @@ class Conditioning:
     steered: torch.Tensor | None
     gain: float
     delta: torch.Tensor   # [D] the total steering direction before gain (for sidecars and tests)
+    bpm: float | None = None
 
     @property
     def branches(self) -> int:
@@ -250,4 +254,16 @@ def build_conditioning(state, encode: Callable[[Sequence[str]], Encoded], sae=No
     elif steering and state.steering_mode == "guidance" and state.steering_gain != 0.0:
         steered = add_at_tokens(hidden, mask, delta)
         gain = float(state.steering_gain)
-    return Conditioning(hidden=hidden, mask=mask, weights=w, steered=steered, gain=gain, delta=delta)
+    return Conditioning(hidden=hidden, mask=mask, weights=w, steered=steered, gain=gain, delta=delta,
+                        bpm=set_bpm(state))
+
+
+def set_bpm(state) -> float | None:
+    """The tempo a state sets: its bpm, else the first number stated by its most heavily weighted prompts."""
+    if state.bpm is not None:
+        return float(state.bpm)
+    for p in sorted(state.active_prompts(), key=lambda p: -float(p.weight)):
+        bpm = stated_bpm(p.text)
+        if bpm is not None:
+            return bpm
+    return None

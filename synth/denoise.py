@@ -66,6 +66,7 @@ def _stack(conds: Sequence[Conditioning], i: int, steered: bool) -> tuple[torch.
 
 def _denoise(family, conds, seeds, seconds, steps, cfg, window, output) -> torch.Tensor:
     _check_batch(conds, seeds)
+    family = family.for_batch(conds)
     family.check_seconds(seconds)
     k, has_steer = conds[0].branches, conds[0].steered is not None
     do_cfg = cfg > 1.0  # as diffusers: guidance_scale <= 1 means no unconditional branch

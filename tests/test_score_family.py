@@ -56,18 +56,31 @@ def test_family_is_stable_audio_architecture_on_minilm(family):
     assert (family.sample_rate, family.hop, family.max_frames) == (44100, 2048, L.MAX_FRAMES)
 
 
-def test_training_conditioning_is_the_loops_conditioning(family):
+def _conds(bpms):
+    from synth.conditioning import Conditioning
+
+    return [Conditioning(hidden=torch.zeros(1, 4, 384), mask=torch.ones(1, 4), weights=(1.0,), steered=None, gain=0.0,
+                         delta=torch.zeros(384), bpm=b) for b in bpms]
+
+
+@pytest.mark.parametrize("bpm, frames", [(120.0, 40), (96.0, 32)])  # 5 s either way
+def test_training_conditioning_is_the_loops_conditioning(family, bpm, frames):
     enc = family.encoder.encode(["slow sad cello melody", "fast rock with drums"])
-    cond = family.context(enc.hidden, enc.mask, 5.0)
+    bound = family.for_batch(_conds([bpm, bpm]))
+    assert bound.frames(5.0, "clip") == frames and family.tempi is None  # the loaded family stays unbound
+    cond = bound.context(enc.hidden, enc.mask, 5.0)
     train = Conditioner(family.pipe.projection_model)
     with torch.no_grad():
-        ehs, glob = train(enc.hidden, enc.mask, 5.0, drop=torch.tensor([False, False]))
-        dropped, glob_d = train(enc.hidden, enc.mask, 5.0, drop=torch.tensor([True, True]))
-    assert torch.equal(ehs, cond["encoder_hidden_states"]) and torch.equal(glob, cond["global_hidden_states"])
-    uncond = family.unconditional(cond, 5.0)
+        ehs, glob = train(enc.hidden, enc.mask, frames, torch.tensor([bpm, bpm]), drop=torch.tensor([False, False]))
+        dropped, glob_d = train(enc.hidden, enc.mask, frames, torch.tensor([bpm, bpm]), drop=torch.tensor([True, True]))
+    assert torch.allclose(ehs, cond["encoder_hidden_states"], atol=1e-6)
+    assert torch.allclose(glob, cond["global_hidden_states"], atol=1e-6)
+    other = family.for_batch(_conds([bpm + 30, bpm + 30])).context(enc.hidden, enc.mask, 5.0)
+    assert not torch.allclose(other["global_hidden_states"], cond["global_hidden_states"])  # the tempo is an input
+    uncond = bound.unconditional(cond, 5.0)
     # dropped text is the sampler's unconditional input: every cross-attention token zero, timing kept global
     assert torch.equal(dropped, uncond["encoder_hidden_states"]) and not dropped.any()
-    assert torch.equal(glob_d, uncond["global_hidden_states"])
+    assert torch.allclose(glob_d, uncond["global_hidden_states"], atol=1e-6)
 
 
 def test_engine_writes_wav_midi_and_score_sidecar(family, tmp_path):
@@ -79,7 +92,7 @@ def test_engine_writes_wav_midi_and_score_sidecar(family, tmp_path):
     paths = engine.render_to_files(state, tmp_path, seeds=[0, 1])
     for p in paths:
         side = json.loads(p.with_suffix(".json").read_text())
-        assert set(side["score"]) == {"bpm", "drums", "voices"}
+        assert set(side["score"]) == {"bpm", "drums", "voices", "tempo_from"}
         assert isinstance(side["score"]["bpm"], float) and isinstance(side["score"]["drums"], bool)
         assert all(set(v) == CONTRACT_KEYS and v["role"] in ("melody", "harmony", "bass") and 0 <= v["program"] <= 127
                    for v in side["score"]["voices"])
@@ -107,23 +120,27 @@ def test_a_model_of_another_latent_layout_is_refused_in_one_line(tiny_model, tmp
     old.mkdir()
     (old / "model.safetensors").write_bytes((tiny_model / "model.safetensors").read_bytes())
     cfg = json.loads((tiny_model / "config.json").read_text())
-    assert cfg["version"] == L.VERSION == 2
+    assert cfg["version"] == L.VERSION == 3
     del cfg["version"]  # version 1 folders had none
     (old / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(BackendError) as exc:
         load_backend("score", model_id=str(old), device="cpu")
     assert "version 1 score model" in str(exc.value) and "train-score-model" in str(exc.value)
     assert "\n" not in str(exc.value)
+    cfg["version"] = 2  # version 2 wrote its tempo into the latent, in clock time
+    (old / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(BackendError, match="version 2 score model.*reads version 3"):
+        load_backend("score", model_id=str(old), device="cpu")
 
 
 def test_channel_group_weights_scale_the_loss_per_group():
     from analysis.score_model.cli import WEIGHTS_HELP
     from analysis.score_model.training import DEFAULT_GROUP_WEIGHTS, channel_weights
 
-    w = channel_weights({"tempo": 3.0})
+    w = channel_weights({"drums": 3.0})
     groups = L.groups()
     assert float(w.mean()) == pytest.approx(1.0)
-    assert float(w[groups["tempo"][0]] / w[groups["notes"][0]]) == pytest.approx(3.0)
+    assert float(w[groups["drums"][0]] / w[groups["notes"][0]]) == pytest.approx(3.0)
     assert torch.allclose(channel_weights({}), torch.ones(L.N_CHANNELS))
     with pytest.raises(ValueError, match="unknown channel group"):
         channel_weights({"tempi": 2.0})
@@ -137,7 +154,7 @@ def test_train_score_model_command_writes_a_loadable_model(tmp_path):
     corpus, out = tmp_path / "corpus", tmp_path / "model"
     assert main(["analysis", "score-corpus", "--n", "12", "--out", str(corpus), "--quiet"]) == 0
     assert main(["analysis", "train-score-model", "--corpus", str(corpus), "--out", str(out), "--steps", "3",
-                 "--width", "32", "--layers", "1", "--tokens", "256", "--weight", "tempo=2.5", "--quiet"]) == 0
+                 "--width", "32", "--layers", "1", "--tokens", "256", "--weight", "drums=2.5", "--quiet"]) == 0
     for name in ("model.safetensors", "config.json", "MODEL_CARD.md", "loss_curve.png", "loss_history.json"):
         assert (out / name).is_file(), name
     card = (out / "MODEL_CARD.md").read_text()
@@ -145,6 +162,63 @@ def test_train_score_model_command_writes_a_loadable_model(tmp_path):
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["version"] == L.VERSION and cfg["training"]["steps"] == 3
     assert cfg["normalisation"]["channels"] == list(L.CHANNELS)
-    assert cfg["training"]["config"]["group_weights"]["tempo"] == 2.5 and "--weight tempo=2.5" in card
+    assert cfg["training"]["config"]["group_weights"]["drums"] == 2.5 and "--weight drums=2.5" in card
+    assert set(cfg["training"]["tempo_head"]) >= {"median_abs_error", "within_10pct"}
     fam = load_backend("score", model_id=str(out), device="cpu")
-    assert fam.model_id == str(out)
+    assert fam.model_id == str(out) and fam.tempo_head is not None
+
+
+def test_tempo_priority_set_then_stated_then_the_tempo_head(family, tiny_model):
+    from synth.conditioning import set_bpm
+    from synth.state import PromptSlot, SynthState
+
+    stated = SynthState(prompts=[PromptSlot("a jig at 116 bpm", 1.0), PromptSlot("slow air, tempo 60", 0.5)])
+    assert set_bpm(stated) == 116.0                     # the most heavily weighted prompt's number
+    assert set_bpm(stated.replace(bpm=92.0)) == 92.0    # an explicit bpm (--bpm, /synth/bpm, the jam clock) wins
+    assert set_bpm(SynthState(prompts=[PromptSlot("a fast reel", 1.0)])) is None
+    bound = family.for_batch(_conds([None, 140.0]))
+    assert bound.tempo_sources == ["default", "set"] and bound.tempi == [L.DEFAULT_BPM, 140.0]  # no head: default
+
+
+def test_the_tempo_head_fits_and_reads_pooled_states():
+    from synth.score.tempo import TempoHead, pooled
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 8, generator=gen)
+    bpm = 2.0 ** (6.5 + 0.3 * x[:, 0] - 0.2 * x[:, 3])
+    head = TempoHead.fit(x, bpm, ridge=1e-3)
+    assert head.bpm(x[:5]) == pytest.approx([round(min(180, max(50, float(b))), 1) for b in bpm[:5]], abs=0.2)
+    assert head.bpm(torch.full((1, 8), 50.0)) in ([50.0], [180.0])  # clamped to the trained range
+    assert TempoHead.from_tensors(head.tensors()).bpm(x[:3]) == head.bpm(x[:3])
+    h = torch.tensor([[[1.0, 0.0], [3.0, 2.0], [9.0, 9.0]]])
+    assert torch.equal(pooled(h, torch.tensor([[1, 1, 0]])), torch.tensor([[2.0, 1.0]]))  # padding left out
+
+
+@pytest.mark.parametrize("bpm, bars, duration", [(116.0, 4, None), (87.0, 3, None), (140.0, None, 3.3)])
+def test_a_set_tempo_is_met_exactly_in_audio_length_score_and_midi(family, bpm, bars, duration):
+    """The jam-mode contract: bars at a bpm give exactly round(bars * 240 / bpm * 44100) samples, the score
+    and its .mid play at that bpm, and every note starts on its 16th grid."""
+    from synth.engine import Engine
+    from synth.state import PromptSlot, SynthState
+
+    engine = Engine(family)
+    state = SynthState(prompts=[PromptSlot("a bright jig on tin whistle at 70 bpm", 1.0)], bpm=bpm, bars=bars,
+                       steps=2, cfg=2.0, **({"duration": duration} if duration else {}))
+    audio, extras = engine.render_detailed(state, [0, 1])
+    seconds = bars * 240 / bpm if bars else duration
+    assert audio.shape == (2, 2, round(seconds * 44100))
+    for ex in extras:
+        assert ex["score"]["bpm"] == bpm and ex["score"]["tempo_from"] == "set"
+        mid = mido.MidiFile(file=io.BytesIO(ex["midi"]))
+        tempos = [mido.tempo2bpm(m.tempo) for t in mid.tracks for m in t if m.type == "set_tempo"]
+        assert len(tempos) == 1 and abs(tempos[0] / bpm - 1) < 0.005
+        ticks = [sum(m.time for m in t[:i + 1]) for t in mid.tracks for i, m in enumerate(t) if m.type == "note_on"]
+        assert all(tick % (mid.ticks_per_beat // 4) == 0 for tick in ticks)
+
+
+def test_the_longest_clip_is_a_number_of_beats_not_of_seconds(family):
+    assert family.max_seconds == pytest.approx(L.MAX_FRAMES / 4 * 60 / L.BPM_RANGE[0])  # 96 beats at 50 bpm
+    family.for_batch(_conds([50.0])).check_seconds(100.0)
+    family.for_batch(_conds([180.0])).check_seconds(30.0)
+    with pytest.raises(ValueError, match=r"40.00 s at 180 bpm is 120.0 beats; .* at most 96 beats \(24 bars\)"):
+        family.for_batch(_conds([180.0])).check_seconds(40.0)

@@ -10,7 +10,7 @@ import pytest
 from analysis.score_model.compose import compose
 from analysis.score_model.params import sample_params
 from synth.score import layout as L
-from synth.score.curves import curves_to_score, decode_tempo, score_to_curves
+from synth.score.curves import curves_to_score, score_to_curves
 from synth.score.drums import DrumHit, Groove, groove_hits
 from synth.score.midi import score_to_midi
 from synth.score.normalisation import STD_FLOOR, Normalisation
@@ -20,79 +20,73 @@ from synth.score.summary import summary
 from synth.score.theory import triad
 
 
-def _notes(voice, frames, bpm):
-    inside = [n for n in voice.notes if n.start * 60 / bpm * L.FRAME_RATE < frames - 0.5]
+def _notes(voice, frames):
+    inside = [n for n in voice.notes if n.start * L.FRAMES_PER_BEAT < frames - 0.5]
     return sorted((n.start, n.pitch, n.velocity) for n in inside)
 
 
 def test_channel_layout_is_documented_and_complete():
-    assert L.VERSION == 2
-    assert L.N_CHANNELS == 20 + 3 + 13 + 3 * 28 == len(set(L.CHANNELS)) == 120
-    for name in ("tempo_0", "tempo_19", "mode", "drums_none", "drums_epic", "drum_level", "drum_fill", "melody_onset",
+    assert L.VERSION == 3
+    assert L.N_CHANNELS == 3 + 13 + 3 * 28 == len(set(L.CHANNELS)) == 100
+    for name in ("mode", "drums_none", "drums_epic", "drum_level", "drum_fill", "melody_onset",
                  "harmony_pitch", "bass_family_15", "bass_member_7"):
         assert name in L.INDEX
-    assert abs(L.FRAME_RATE - 44100 / 2048) < 1e-9
+    assert not any(c.startswith("tempo") for c in L.CHANNELS)  # the tempo is given, not written
+    assert (L.FRAMES_PER_16TH, L.FRAMES_PER_BEAT, L.FRAMES_PER_BAR) == (1, 4, 16)
     groups = L.groups()
     assert sorted(i for g in groups.values() for i in g) == list(range(L.N_CHANNELS))  # a partition
-    assert L.bin_bpm(0) == 50.0 and L.bin_bpm(L.TEMPO_BINS - 1) > L.BPM_RANGE[1]
+
+
+def test_frames_are_the_16ths_inside_the_clip():
+    assert L.frames_for(8.0, 120.0) == 64          # 16 beats
+    assert L.frames_for(2.0, 116.0) == 16          # 3.87 beats: 15.47 16ths start inside 2 s
+    assert L.frames_for(4 * 4 * 60 / 116, 116) == 64  # exactly 4 bars: no 65th 16th
 
 
 def test_round_trip_keeps_the_notes_of_generated_pieces():
     rng = random.Random(7)
     for i in range(40):
         score = compose(sample_params(rng), rng)
-        frames = (L.MAX_FRAMES, 108, 41)[i % 3]  # the whole window, a 5 s clip, a cut mid-bar
-        back = curves_to_score(score_to_curves(score, frames))
-        assert back.bpm == score.bpm and (back.tonic, back.mode) == (score.tonic, score.mode)
+        frames = (L.TRAIN_FRAMES, 40, 37)[i % 3]  # the whole piece, 10 beats, a cut mid-bar
+        bpm = (score.bpm, 60.0, 172.5)[i % 3]     # the latent holds no tempo: any tempo plays it
+        back = curves_to_score(score_to_curves(score, frames), bpm)
+        assert back.bpm == bpm and (back.tonic, back.mode) == (score.tonic, score.mode)
         for voice in score.voices:
             got = back.voice(voice.role)
             assert got is not None and got.program == voice.program
-            assert _notes(got, frames, score.bpm) == _notes(voice, frames, score.bpm)
-        want_hits = sorted((h.start, h.lane, h.velocity) for h in score.drums
-                           if h.start * 60 / score.bpm * L.FRAME_RATE < frames - 0.5)
+            assert _notes(got, frames) == _notes(voice, frames)
+        hits = groove_hits(score.groove, bpm, 20) if score.groove else []
+        want_hits = sorted((h.start, h.lane, h.velocity) for h in hits if h.start * L.FRAMES_PER_BEAT < frames - 0.5)
         assert sorted((h.start, h.lane, h.velocity) for h in back.drums) == want_hits
         assert (back.groove is None) == (score.groove is None)
         if score.groove:
             assert (back.groove.pattern, back.groove.level) == (score.groove.pattern, score.groove.level)
 
 
-def test_every_trained_tempo_round_trips_through_the_tempo_bins():
-    for bpm in range(L.BPM_RANGE[0], L.BPM_RANGE[1] + 1):
-        code = score_to_curves(Score(float(bpm)), 8)[L.TEMPO0:L.TEMPO0 + L.TEMPO_BINS]
-        assert code.sum(axis=0) == pytest.approx(1.0) and (code > 0).sum(axis=0).max() <= 2  # two-hot
-        assert decode_tempo(score_to_curves(Score(float(bpm)), 8)) == bpm
-
-
-def test_tempo_decodes_from_the_strongest_bin_and_stays_in_the_trained_range():
-    curves = np.zeros((L.N_CHANNELS, 50), np.float32)
-    curves[L.TEMPO0 + 7] = 1.0  # a clean one-hot: the bin's centre
-    assert decode_tempo(curves) == round(L.bin_bpm(7), 2)
-    curves[L.TEMPO0 + 8] = 0.3  # a weaker neighbour pulls toward it in proportion
-    assert decode_tempo(curves) == round(L.bin_bpm(7 + 0.3 / 1.3), 2)
-    curves[L.TEMPO0 + 2] = -5.0  # negative values (guidance overshoot) carry no weight
-    curves[L.TEMPO0 + 7, :25] = 4.0  # the mean over frames decides, not one frame
-    assert L.bin_bpm(7) < decode_tempo(curves) < L.bin_bpm(8)
-    curves[:] = 0
-    curves[L.TEMPO0 + 19] = 9.0  # bin 19 is 186.6 bpm: clamped to the trained 180
-    assert decode_tempo(curves) == 180.0
+def test_decoded_notes_sit_on_the_16th_grid_with_their_lengths():
+    score = Score(100.0, 2, "minor", [Voice("melody", 73, [Note(0.0, 1.0, 62, 90), Note(1.25, 0.25, 64, 90),
+                                                          Note(1.5, 0.25, 64, 90), Note(2.0, 2.0, 65, 80)])])
+    back = curves_to_score(score_to_curves(score, 32), 100.0).voice("melody")
+    assert [(n.start, n.duration, n.pitch) for n in back.notes] == [(0.0, 1.0, 62), (1.25, 0.25, 64), (1.5, 0.25, 64),
+                                                                  (2.0, 2.0, 65)]  # repeated 16ths stay two notes
 
 
 def test_drums_are_a_groove_decoded_from_the_strongest_pattern():
     groove = Groove("funk", 70, (1, 3))
     score = Score(100.0, voices=[Voice("melody", 0, [Note(0.0, 1.0, 60, 80)])], drums=groove_hits(groove, 100.0, 5),
                   groove=groove)
-    curves = score_to_curves(score, 160)
-    back = curves_to_score(curves)
-    # 160 frames at 100 bpm: 12.4 beats, so bar 3 (and its fill) lies outside the clip
+    curves = score_to_curves(score, 50)
+    back = curves_to_score(curves, 100.0)
+    # 50 16ths: 12.5 beats, so bar 3 (and its fill) lies outside the clip
     assert back.groove == Groove("funk", 70, (1,))
-    assert back.drums == [h for h in score.drums if h.start < 12.4]
+    assert back.drums == [h for h in score.drums if h.start < 12.5]
     assert any(h.start == 7.25 and h.lane == 1 for h in back.drums)  # bar 1's fill (step 13)
     curves[L.PATTERN0:L.PATTERN0 + L.N_PATTERNS] = 0.0
     curves[L.INDEX["drums_none"]] = 0.6
     curves[L.INDEX["drums_rock"]] = 0.5
-    assert curves_to_score(curves).drums == [] and curves_to_score(curves).groove is None
+    assert curves_to_score(curves, 100).drums == [] and curves_to_score(curves, 100).groove is None
     curves[L.INDEX["drums_rock"]] = 0.7
-    assert curves_to_score(curves).groove.pattern == "rock" and curves_to_score(curves).drums
+    assert curves_to_score(curves, 100).groove.pattern == "rock" and curves_to_score(curves, 100).drums
     with pytest.raises(ValueError, match="groove"):
         score_to_curves(Score(100.0, drums=[DrumHit(0.0, 0, 100)]), 16)  # hits alone cannot be encoded
     with pytest.raises(ValueError, match="drum pattern"):
@@ -105,20 +99,10 @@ def test_fast_grooves_play_eighths():
     assert any(h.start * 4 % 2 for h in slow) and not any(h.start * 4 % 2 for h in fast)
 
 
-def test_decoding_quantises_onsets_to_the_16th_grid():
-    score = Score(100.0, 2, "minor", [Voice("melody", 73, [Note(0.0, 1.0, 62, 90)])])
-    curves = score_to_curves(score, 64)
-    base = L.voice_base("melody")
-    curves[base] = 0.0
-    curves[base, 13] = 0.9  # 13 frames = 0.604 s = 1.006 beats at 100 bpm: quantised to beat 1
-    back = curves_to_score(curves)
-    assert [n.start for n in back.voice("melody").notes] == [1.0]
-
-
 def test_harmony_is_decoded_as_diatonic_triads():
     chords = [Note(0.0, 2.0, p, 70) for p in triad(57, 0, "major")]  # A minor in C major
     score = Score(120.0, 0, "major", [Voice("harmony", 48, chords)])
-    back = curves_to_score(score_to_curves(score, 64)).voice("harmony")
+    back = curves_to_score(score_to_curves(score, 64), 120.0).voice("harmony")
     assert sorted(n.pitch for n in back.notes) == [57, 60, 64]
 
 
@@ -189,6 +173,7 @@ def test_fluidsynth_renders_stereo_deterministically():
     r.render(Score(90.0, voices=[Voice("melody", 73, [Note(0.0, 2.0, 72, 60)])]), 1.0)  # something else between
     b = r.render(score, 1.5)
     assert a.shape == (2, int(1.5 * 44100)) and a.dtype == np.float32
+    assert r.render(Score(116.0), 4 * 4 * 60 / 116).shape == (2, round(4 * 4 * 60 / 116 * 44100))  # rounded, not cut
     assert np.array_equal(a, b)
     assert 0.01 < np.abs(a).max() <= 1.0 and not np.array_equal(a[0], a[1])  # sound, and stereo
     silent = r.render(Score(120.0), 0.5)

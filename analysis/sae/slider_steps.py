@@ -86,7 +86,7 @@ def validate_step(args, out: Path, preset_path: Path, sae_dir: Path, agreeing: d
     The validated effect and its selectivity go into the validation block and labels.json."""
     import argparse
 
-    from analysis import validate_preset
+    from analysis.steering import validate_preset
     from analysis.sae.effects import selectivity, validated_name
     from synth.atomic_io import atomic_write_text
     from synth.presets import Slider, load_preset_file, save_preset_file

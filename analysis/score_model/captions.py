@@ -73,8 +73,9 @@ def _accompaniment(rng: random.Random, p: PieceParams) -> list[str]:
     return out
 
 
-def caption(p: PieceParams, rng: random.Random) -> str:
-    """One caption for `p`."""
+def caption(p: PieceParams, rng: random.Random, nouns=W.PIECE_NOUNS, extra: tuple[str, ...] = ()) -> str:
+    """One caption for `p`; `nouns` name the piece ("tune", or "jig" for a known tune type), `extra`
+    are further true phrases one of which may be added ("in 6/8", "a traditional Irish tune")."""
     adjectives: list[str] = []
     tails: list[str] = []
     if p.emotion and rng.random() < 0.8:
@@ -83,8 +84,10 @@ def caption(p: PieceParams, rng: random.Random) -> str:
             adjectives.append(rng.choice(W.MOOD_WORDS[p.emotion]))
     if p.genre and rng.random() < 0.75:
         adjectives.append(rng.choice(W.GENRE_WORDS[p.genre]))
-    for table, value, prob in ((W.DYNAMICS, p.dynamics, 0.3), (W.REGISTER, p.register, 0.3),
-                               (W.ARTICULATION, p.articulation, 0.25), (W.DENSITY, p.density, 0.2)):
+    # Register, dynamics and sustain are said often: they are what a musician asks for most.
+    for table, value, prob in ((W.DYNAMICS, p.dynamics, 0.45), (W.REGISTER, p.register, 0.45),
+                               (W.ARTICULATION, p.articulation, 0.35),
+                               (W.DENSITY, p.density, 0.6 if p.density == "held" else 0.25)):
         word = rng.choice(table[value]) if rng.random() < prob else ""
         if word:
             (adjectives if len(word.split()) == 1 or rng.random() < 0.5 else tails).append(word)
@@ -107,10 +110,12 @@ def caption(p: PieceParams, rng: random.Random) -> str:
         tails.append(rng.choice(W.MODE_WORDS[p.mode]))
     if lead:
         tails.extend(_accompaniment(rng, p))
+    if extra and rng.random() < 0.4:
+        tails.append(rng.choice(extra))
     rng.shuffle(adjectives)
     rng.shuffle(tails)
     head = " ".join(adjectives)
-    noun = rng.choice(W.PIECE_NOUNS)
+    noun = rng.choice(nouns)
     form = rng.randrange(5)
     if lead is None:
         body = f"{head} {noun}".strip() if head or rng.random() < 0.5 else noun
@@ -129,11 +134,11 @@ def caption(p: PieceParams, rng: random.Random) -> str:
     return _articles(" ".join(text.split()).strip(" ,"))
 
 
-def captions(p: PieceParams, rng: random.Random, n: int) -> list[str]:
+def captions(p: PieceParams, rng: random.Random, n: int, nouns=W.PIECE_NOUNS, extra: tuple[str, ...] = ()) -> list[str]:
     """`n` distinct captions (fewer if the piece's attributes allow fewer)."""
     out: list[str] = []
     for _ in range(n * 6):
-        c = caption(p, rng)
+        c = caption(p, rng, nouns, extra)
         if c and c not in out:
             out.append(c)
         if len(out) == n:

@@ -9,7 +9,7 @@ import shlex
 
 # analysis.score_model.training.DEFAULT_GROUP_WEIGHTS, spelled out so `--help` needs no torch import
 # (tests/test_score_family.py checks the two agree).
-WEIGHTS_HELP = "tempo=1 drums=1"
+WEIGHTS_HELP = "drums=1 notes=1"
 
 
 def register(sub) -> None:
@@ -18,6 +18,15 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="folder for corpus.jsonl and manifest.json")
     p.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
     p.add_argument("--captions", type=int, default=3, metavar="K", help="captions per piece (default 3)")
+    p.add_argument("--sources", default="procedural", metavar="LIST",
+                   help="comma-separated: procedural (the generator: --n pieces), music21 (real folk tunes and Bach "
+                        "chorales from the music21 corpus; parsed once, cached in ~/.cache/latent-synth/music21)")
+    p.add_argument("--music21", default=None, metavar="LIST",
+                   help="music21 sources as NAME or NAME:FILES (the first FILES files), comma-separated, from "
+                        "oneills1850, bach, ryansMammoth, essenFolksong (default: "
+                        "oneills1850,bach,essenFolksong:6,ryansMammoth:200)")
+    p.add_argument("--music21-repeats", type=int, default=2, metavar="R",
+                   help="pieces per music21 tune, each in its own key, tempo and orchestration (default 2)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_score_corpus)
 
@@ -31,7 +40,7 @@ def register(sub) -> None:
     p.add_argument("--width", type=int, default=128, help="DiT width (default 128)")
     p.add_argument("--layers", type=int, default=4, help="DiT layers (default 4)")
     p.add_argument("--weight", action="append", default=[], metavar="GROUP=W",
-                   help="loss weight of a channel group (tempo, key, drums, notes, instruments); repeatable "
+                   help="loss weight of a channel group (key, drums, notes, instruments); repeatable "
                         f"(default: {WEIGHTS_HELP}, the rest 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
@@ -55,14 +64,16 @@ def _weights(items: list[str]) -> dict:
         except ValueError:
             sep = ""
         if not sep:
-            raise ValueError(f"--weight {item!r}: expected GROUP=NUMBER, e.g. tempo=3")
+            raise ValueError(f"--weight {item!r}: expected GROUP=NUMBER, e.g. notes=2")
     return out
 
 
 def cmd_score_corpus(args) -> int:
-    from analysis.score_model.corpus import build_score_corpus
+    from analysis.score_model.corpus import MUSIC21_DEFAULT, build_score_corpus, parse_sources
 
-    manifest = build_score_corpus(args.n, args.out, seed=args.seed, n_captions=args.captions, progress=not args.quiet)
+    manifest = build_score_corpus(args.n, args.out, seed=args.seed, n_captions=args.captions, progress=not args.quiet,
+                                  sources=parse_sources(args.sources), music21=args.music21 or MUSIC21_DEFAULT,
+                                  music21_repeats=args.music21_repeats)
     print(json.dumps(manifest))
     print(f"wrote {args.out}")
     return 0

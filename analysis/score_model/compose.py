@@ -7,7 +7,7 @@ import random
 
 from analysis.score_model.params import PieceParams
 from synth.score.drums import FAST_BPM, Groove, groove_hits
-from synth.score.layout import MAX_FRAMES, SAMPLE_RATE, HOP
+from synth.score.layout import FRAMES_PER_BAR, TRAIN_FRAMES
 from synth.score.score import Note, Score, Voice
 from synth.score.theory import degree_pitch, triad
 
@@ -19,22 +19,22 @@ PROGRESSIONS = {
 }
 # Probability of a melody onset at each 16th of a bar, per density.
 _ONSET_P = {
-    "sparse": [0.95, 0, 0, 0, 0.25, 0, 0.05, 0, 0.5, 0, 0, 0, 0.25, 0, 0.05, 0],
+    "held": [1, 0, 0, 0, 0, 0, 0, 0, 0.3, 0, 0, 0, 0, 0, 0, 0],   # pads, drones, held chords: long notes
+    "sparse": [1, 0, 0, 0, 0.6, 0, 0.1, 0, 0.8, 0, 0.1, 0, 0.6, 0, 0.1, 0],
     "medium": [1, 0, 0.35, 0, 0.8, 0, 0.4, 0, 0.9, 0, 0.35, 0, 0.8, 0, 0.4, 0.05],
     "dense": [1, 0.4, 0.85, 0.4, 1, 0.4, 0.85, 0.4, 1, 0.4, 0.85, 0.4, 1, 0.4, 0.85, 0.45],
 }
 _LENGTH = {"staccato": 0.4, "normal": 0.85, "legato": 1.0}
+# Melodic motion in scale degrees: mostly steps, as in the folk tunes and chorales of the music21 corpus
+# (O'Neill's tunes move by step 66% of the time, Bach's soprano lines 85%).
+_MOVES = ((-1, 1, 0, -2, 2, -3, 3, -4, 4), (0.36, 0.36, 0.08, 0.07, 0.07, 0.02, 0.02, 0.01, 0.01))
 _VELOCITY = {"soft": (32, 56), "medium": (64, 86), "loud": (96, 122)}
 _CENTER = {"low": 50, "mid": 65, "high": 79}
 
 
-def piece_seconds() -> float:
-    return MAX_FRAMES * HOP / SAMPLE_RATE
-
-
-def compose(p: PieceParams, rng: random.Random, seconds: float | None = None) -> Score:
-    seconds = piece_seconds() if seconds is None else seconds
-    bars = math.ceil(seconds / (4 * 60.0 / p.bpm)) + 1
+def compose(p: PieceParams, rng: random.Random, bars: int | None = None) -> Score:
+    """A piece of `bars` 4/4 bars (default: the longest training crop and one more)."""
+    bars = TRAIN_FRAMES // FRAMES_PER_BAR + 1 if bars is None else bars
     prog = rng.choice(PROGRESSIONS[p.mode])
     chords = [prog[b % len(prog)] for b in range(bars)]
     lo_v, hi_v = _VELOCITY[p.dynamics]
@@ -69,15 +69,16 @@ def _melody(p: PieceParams, rng, chords, base_vel) -> list[Note]:
     notes = []
     for i, step in enumerate(onsets):
         bar, s = divmod(step, STEPS)
-        if s in (0, 8):  # strong beats land on a chord tone near the line
-            root = chords[bar]
-            tones = [root + k + 7 * o for k in (0, 2, 4) for o in range(-4, 5)]
-            deg = min(tones, key=lambda d: (abs(d - deg), rng.random()))
+        root = chords[bar]
+        tones = [root + k + 7 * o for k in (0, 2, 4) for o in range(-4, 5)]
+        near = min(tones, key=lambda d: (abs(d - deg), rng.random()))
+        if s in (0, 8) and abs(near - deg) <= 1:  # strong beats land on a chord tone a step away
+            deg = near
         else:
-            deg += rng.choices((-2, -1, 0, 1, 2, 3, -3), weights=(0.12, 0.32, 0.08, 0.32, 0.1, 0.03, 0.03))[0]
+            deg += rng.choices(*_MOVES)[0]
         deg += (home - deg) // 5 if abs(home - deg) > 5 else 0  # pull back toward the register
         gap = (onsets[i + 1] if i + 1 < len(onsets) else step + 8) - step
-        length = max(0.5, min(gap, 8) * _LENGTH[p.articulation])
+        length = max(0.5, min(gap, 16 if p.density == "held" else 8) * _LENGTH[p.articulation])
         pitch = degree_pitch(deg, p.tonic, p.mode)
         if 0 <= pitch <= 127:
             notes.append(Note(step / 4.0, length / 4.0, pitch, _vel(rng, base_vel, 1.0 if s == 0 else 0.0)))
@@ -91,7 +92,7 @@ def _root(degree: int, p: PieceParams, low: int) -> int:
 
 
 def _harmony(p: PieceParams, rng, chords, base_vel) -> list[Note]:
-    pulse = rng.choice({"sparse": (16, 16, 8), "medium": (16, 8, 4), "dense": (8, 4, 4)}[p.density])
+    pulse = rng.choice({"held": (16,), "sparse": (16, 16, 8), "medium": (16, 8, 4), "dense": (8, 4, 4)}[p.density])
     vel = base_vel - 12
     notes = []
     for bar, degree in enumerate(chords):
@@ -104,7 +105,7 @@ def _harmony(p: PieceParams, rng, chords, base_vel) -> list[Note]:
 
 
 def _bass(p: PieceParams, rng, chords, base_vel) -> list[Note]:
-    pulse = rng.choice({"sparse": (16, 8), "medium": (8, 4), "dense": (4, 2)}[p.density])
+    pulse = rng.choice({"held": (16,), "sparse": (16, 8), "medium": (8, 4), "dense": (4, 2)}[p.density])
     notes = []
     for bar, degree in enumerate(chords):
         root = _root(degree, p, 36)

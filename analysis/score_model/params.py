@@ -15,7 +15,7 @@ from synth.score.layout import BPM_RANGE  # one range for the generator and the 
 REGISTERS = ("low", "mid", "high")
 DYNAMICS = ("soft", "medium", "loud")
 ARTICULATIONS = ("staccato", "normal", "legato")
-DENSITIES = ("sparse", "medium", "dense")
+DENSITIES = ("held", "sparse", "medium", "dense")  # held: long notes (pads, drones, held chords)
 EMOTIONS = ("happy", "sad", "calm", "energetic")
 
 
@@ -71,16 +71,16 @@ GENRES = {
 # emotion -> distributions (values are (choices, weights))
 EMOTION_PRIORS = {
     "happy": dict(mode=(("major", "minor"), (0.9, 0.1)), bpm=(105, 155), dynamics=(DYNAMICS, (0.1, 0.5, 0.4)),
-                  register=(REGISTERS, (0.1, 0.5, 0.4)), density=(DENSITIES, (0.15, 0.5, 0.35)),
+                  register=(REGISTERS, (0.1, 0.5, 0.4)), density=(DENSITIES, (0.0, 0.15, 0.5, 0.35)),
                   articulation=(ARTICULATIONS, (0.35, 0.5, 0.15)), p_drums=0.7),
     "sad": dict(mode=(("major", "minor"), (0.1, 0.9)), bpm=(50, 82), dynamics=(DYNAMICS, (0.65, 0.3, 0.05)),
-                register=(REGISTERS, (0.5, 0.4, 0.1)), density=(DENSITIES, (0.55, 0.4, 0.05)),
+                register=(REGISTERS, (0.5, 0.4, 0.1)), density=(DENSITIES, (0.1, 0.4, 0.45, 0.05)),
                 articulation=(ARTICULATIONS, (0.05, 0.25, 0.7)), p_drums=0.2),
     "calm": dict(mode=(("major", "minor"), (0.7, 0.3)), bpm=(52, 88), dynamics=(DYNAMICS, (0.8, 0.2, 0.0)),
-                 register=(REGISTERS, (0.25, 0.5, 0.25)), density=(DENSITIES, (0.6, 0.35, 0.05)),
+                 register=(REGISTERS, (0.25, 0.5, 0.25)), density=(DENSITIES, (0.2, 0.45, 0.3, 0.05)),
                  articulation=(ARTICULATIONS, (0.05, 0.25, 0.7)), p_drums=0.1),
     "energetic": dict(mode=(("major", "minor"), (0.55, 0.45)), bpm=(130, 180), dynamics=(DYNAMICS, (0.0, 0.2, 0.8)),
-                      register=(REGISTERS, (0.15, 0.45, 0.4)), density=(DENSITIES, (0.0, 0.3, 0.7)),
+                      register=(REGISTERS, (0.15, 0.45, 0.4)), density=(DENSITIES, (0.0, 0.0, 0.3, 0.7)),
                       articulation=(ARTICULATIONS, (0.4, 0.5, 0.1)), p_drums=0.95),
 }
 
@@ -102,6 +102,15 @@ def _pick(rng: random.Random, spec, default=None):
 def _any_melody(rng: random.Random) -> int:
     fam = rng.choices(range(16), weights=FAMILY_WEIGHTS)[0]
     return fam * 8 + rng.randrange(8)
+
+
+PADS = range(88, 96)  # GM synth pads: a pad melody mostly holds its notes
+
+
+def _density(rng: random.Random, spec, melody: int, genre: str | None) -> str:
+    if (melody in PADS or genre == "ambient") and rng.random() < 0.6:
+        return "held"
+    return _pick(rng, spec, rng.choices(DENSITIES, weights=(0.15, 0.25, 0.35, 0.25))[0])
 
 
 def sample_params(rng: random.Random) -> PieceParams:
@@ -128,11 +137,13 @@ def sample_params(rng: random.Random) -> PieceParams:
     drums = pattern if (not solo and rng.random() < p_drums) else None
     if solo:
         harmony = bass = None
+    register = _pick(rng, e.get("register"), rng.choice(REGISTERS))
+    dynamics = _pick(rng, e.get("dynamics"), rng.choice(DYNAMICS))
+    articulation = _pick(rng, e.get("articulation"), rng.choice(ARTICULATIONS))
+    density = _density(rng, e.get("density"), melody, genre)
     return PieceParams(
         bpm=bpm, tonic=rng.randrange(12), mode=mode, melody=melody, harmony=harmony, bass=bass, drums=drums,
-        register=_pick(rng, e.get("register"), rng.choice(REGISTERS)),
-        dynamics=_pick(rng, e.get("dynamics"), rng.choice(DYNAMICS)),
-        articulation=_pick(rng, e.get("articulation"), rng.choice(ARTICULATIONS)),
-        density=_pick(rng, e.get("density"), rng.choice(DENSITIES)),
+        register=register, dynamics=dynamics, articulation="legato" if density == "held" else articulation,
+        density=density,
         emotion=emotion, genre=genre, solo=solo,
     )

@@ -1,11 +1,13 @@
 """`latent-synth analysis train-score-model`: train the score model on a score corpus, on the CPU.
 
-Every step draws pieces, crops them at a bar line to a random length (so the duration tokens mean
-something), picks one of each piece's captions, drops the text ~10% of the time by zeroing every
+Every step draws pieces, crops them at one of their bar lines to a random length in 16ths (latent
+layout version 3: a frame is a 16th), sets the timing tokens to the piece's tempo (start: bpm / 10) and
+the crop's length in seconds at that tempo (end), picks one of each piece's captions, drops the text ~10% of the time by zeroing every
 cross-attention token (text and timing alike, as the sampler's unconditional branch does), and
 regresses the DiT on the v target of `analysis.score_model.objective`, each channel group (tempo, key, drums,
 notes, instruments: `synth.score.layout.groups`) weighted in the mean. The run stops at --minutes (or
---steps) with the learning rate annealed over that budget, and saves the EMA weights.
+--steps) with the learning rate annealed over that budget, and saves the EMA weights with the tempo
+head (`synth.score.tempo`: a ridge regression from each caption's pooled states to its piece's log2 bpm).
 """
 from __future__ import annotations
 
@@ -24,13 +26,14 @@ from analysis.score_model.objective import sample_sigmas, training_batch
 from synth.score import model_files
 from synth.score.curves import score_to_curves
 from synth.score import layout as L
-from synth.score.layout import FRAME_RATE, HOP, MAX_FRAMES, N_CHANNELS, SAMPLE_RATE, frame_of
+from synth.score.layout import FRAMES_PER_BAR, FRAMES_PER_BEAT, N_CHANNELS, TRAIN_FRAMES
 from synth.score.normalisation import STD_FLOOR, Normalisation
 from synth.score.score import Score
+from synth.score.tempo import TempoHead
 
 TEXT_POSITIONS = 128  # TextEncoder pads MiniLM states to 128 positions at render time
 # Loss weight per channel group (synth.score.layout.groups); groups not named weigh 1.
-DEFAULT_GROUP_WEIGHTS = {"tempo": 1.0, "drums": 1.0}
+DEFAULT_GROUP_WEIGHTS = {"drums": 1.0, "notes": 1.0}
 
 
 @dataclass
@@ -38,8 +41,8 @@ class ScoreTrainConfig:
     minutes: float = 45.0            # wall-clock training budget (the lr schedule anneals over it)
     steps: int | None = None         # or a fixed number of steps
     tokens: int = 1024               # latent frames per batch (batch size = tokens // crop length)
-    min_frames: int = 32
-    max_frames: int = MAX_FRAMES
+    min_frames: int = 16
+    max_frames: int = TRAIN_FRAMES
     lr: float = 1e-3
     warmup: int = 100
     weight_decay: float = 0.01
@@ -75,9 +78,15 @@ def _schedule(progress: float, step: int, cfg: ScoreTrainConfig) -> float:
     return cfg.lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-def _bar_starts(bpm: float) -> np.ndarray:
-    bar = 4 * 60.0 / bpm
-    return np.array([frame_of(k * bar) for k in range(int(MAX_FRAMES / FRAME_RATE / bar) + 1)])
+def _bar_frames(row: dict) -> int:
+    """16ths per bar of a corpus piece (its meter; 4/4 when it names none)."""
+    return int(round(float(row.get("bar_beats", 4)) * FRAMES_PER_BEAT))
+
+
+def _length_frames(score: Score) -> int:
+    """16ths up to the end of the last note, rounded up to a beat."""
+    end = max([n.start + n.duration for v in score.voices for n in v.notes] + [0.0])
+    return int(math.ceil(end)) * FRAMES_PER_BEAT
 
 
 class Conditioner:
@@ -87,10 +96,13 @@ class Conditioner:
     def __init__(self, projection):
         self.projection = projection
 
-    def __call__(self, hidden, mask, seconds: float, drop: torch.Tensor):
-        from synth.families.stable_audio import context_inputs, unconditional_inputs
+    def __call__(self, hidden, mask, frames: int, bpm: torch.Tensor, drop: torch.Tensor):
+        """`bpm` [B] the pieces' tempi: start token bpm / 10, end token the crop's seconds at that tempo, through
+        the family's own conditioning code (ScoreFamily._timing does the same arithmetic at render time)."""
+        from synth.families.stable_audio import context_inputs, timing_states, unconditional_inputs
 
-        cond = context_inputs(self.projection, hidden, mask, seconds)
+        seconds = frames / FRAMES_PER_BEAT * 60.0 / bpm
+        cond = context_inputs(self.projection, hidden, mask, timing_states(self.projection, bpm / 10.0, seconds))
         uncond = unconditional_inputs(cond)
         encoder_states = torch.where(drop.view(-1, 1, 1), uncond["encoder_hidden_states"],
                                      cond["encoder_hidden_states"])
@@ -105,9 +117,9 @@ def _rotary(cache: dict, transformer, frames: int):
     return cache[frames]
 
 
-def _loss(transformer, conditioner, rot, x0, hidden, mask, seconds, drop, sigma, noise, weights=None):
+def _loss(transformer, conditioner, rot, x0, hidden, mask, bpm, drop, sigma, noise, weights=None):
     """Mean squared error on the v target, each channel weighted by `weights` [C] (None: all 1)."""
-    encoder_states, global_states = conditioner(hidden, mask, seconds, drop)
+    encoder_states, global_states = conditioner(hidden, mask, x0.shape[-1], bpm, drop)
     model_in, t, target = training_batch(x0, noise, sigma)
     out = transformer(model_in, t, encoder_hidden_states=encoder_states, global_hidden_states=global_states,
                       rotary_embedding=rot, return_dict=False)[0]
@@ -116,19 +128,35 @@ def _loss(transformer, conditioner, rot, x0, hidden, mask, seconds, drop, sigma,
 
 
 def prepare(rows: list[dict], progress: bool = True):
-    """Raw curves of every piece [N, C, MAX_FRAMES] float16, and each piece's bar-start frames."""
+    """Raw curves of every piece [N, C, TRAIN_FRAMES] float16, each piece's bar-start frames (crops fit
+    inside the piece) and its bpm."""
     it = rows
     if progress:
         from tqdm import tqdm
 
         it = tqdm(rows, desc="score curves", unit="piece")
-    curves = np.zeros((len(rows), N_CHANNELS, MAX_FRAMES), np.float16)
-    bars = []
+    curves = np.zeros((len(rows), N_CHANNELS, TRAIN_FRAMES), np.float16)
+    bars, bpm = [], []
     for i, row in enumerate(it):
         score = Score.from_dict(row["score"])
-        curves[i] = score_to_curves(score, MAX_FRAMES)
-        bars.append(_bar_starts(score.bpm))
-    return curves, bars
+        curves[i] = score_to_curves(score, TRAIN_FRAMES)
+        length = min(TRAIN_FRAMES, max(FRAMES_PER_BAR, _length_frames(score)))
+        bars.append((np.arange(0, TRAIN_FRAMES, _bar_frames(row)), length))
+        bpm.append(float(score.bpm))
+    return curves, bars, torch.tensor(bpm)
+
+
+def _crop_start(rng: random.Random, bars, frames: int) -> int | None:
+    starts, length = bars
+    fit = starts[starts + frames <= length]
+    return int(rng.choice(fit)) if len(fit) else None
+
+
+def _pooled(tokens) -> torch.Tensor:
+    """Each caption's mean token state [N, D] (what the tempo head reads at render time)."""
+    sums = torch.cumsum(torch.cat([torch.zeros(1, tokens.states.shape[1]), tokens.states.float()]), 0)
+    off = tokens.offsets
+    return (sums[off[1:]] - sums[off[:-1]]) / (off[1:] - off[:-1]).clamp_min(1).unsqueeze(1).float()
 
 
 def train_score_model(corpus_dir, out_dir, cfg: ScoreTrainConfig, command: str, progress: bool = True,
@@ -151,7 +179,7 @@ def train_score_model(corpus_dir, out_dir, cfg: ScoreTrainConfig, command: str, 
     n_val = max(1, int(len(rows) * cfg.val_fraction))
     val, train = order[:n_val], order[n_val:]
 
-    raw, bars = prepare(rows, progress)
+    raw, bars, piece_bpm = prepare(rows, progress)
     fit_on = raw[rng.sample(train, min(len(train), 1000))].astype(np.float32)
     norm = Normalisation.fit(fit_on)
     data = torch.from_numpy(np.stack([norm.normalise(c.astype(np.float32)) for c in raw]).astype(np.float16))
@@ -174,6 +202,11 @@ def train_score_model(corpus_dir, out_dir, cfg: ScoreTrainConfig, command: str, 
 
     tokens = token_states(captions, corpus_dir, factory, progress=progress)
     encoder_name = factory().name
+    train_set = set(train)
+    fit_rows = [ci for ci, pi in enumerate(owner) if pi in train_set]
+    pooled = _pooled(tokens)
+    tempo = TempoHead.fit(pooled[fit_rows], piece_bpm[[owner[ci] for ci in fit_rows]])
+    tempo_eval = tempo_error(tempo, pooled, piece_bpm, owner, val, rows)
 
     arch = model_files.architecture(width=cfg.width, layers=cfg.layers, heads=cfg.heads, kv_heads=cfg.kv_heads,
                                     cond_dim=cfg.cond_dim, text_dim=int(tokens.states.shape[1]))
@@ -204,11 +237,16 @@ def train_score_model(corpus_dir, out_dir, cfg: ScoreTrainConfig, command: str, 
         frac = step / cfg.steps if cfg.steps else elapsed / budget
         if frac >= 1.0:
             break
-        frames = int(round(math.exp(rng.uniform(log_min, log_max)) / 8) * 8)
+        frames = int(round(math.exp(rng.uniform(log_min, log_max)) / FRAMES_PER_BEAT) * FRAMES_PER_BEAT)
         frames = max(cfg.min_frames, min(cfg.max_frames, frames))
         batch = max(1, cfg.tokens // frames)
-        pieces = [rng.choice(train) for _ in range(batch)]
-        starts = [int(rng.choice(bars[p][bars[p] <= MAX_FRAMES - frames])) for p in pieces]
+        pieces, starts = [], []
+        while len(pieces) < batch:  # pieces long enough for this crop (short tunes take short crops)
+            p = rng.choice(train)
+            s0 = _crop_start(rng, bars[p], frames)
+            if s0 is not None:
+                pieces.append(p)
+                starts.append(s0)
         x0 = torch.stack([data[p, :, s:s + frames] for p, s in zip(pieces, starts)]).float()
         hidden, mask = tokens.padded([rng.choice(by_piece[p]) for p in pieces], TEXT_POSITIONS)
         drop = torch.rand(batch, generator=gen) < cfg.cfg_dropout
@@ -217,7 +255,7 @@ def train_score_model(corpus_dir, out_dir, cfg: ScoreTrainConfig, command: str, 
         for g in opt.param_groups:
             g["lr"] = _schedule(frac, step, cfg)
         loss = _loss(transformer, conditioner, _rotary(rot_cache, transformer, frames), x0, hidden, mask,
-                     frames * HOP / SAMPLE_RATE, drop, sigma, noise, weights)
+                     piece_bpm[pieces], drop, sigma, noise, weights)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -242,7 +280,7 @@ def train_score_model(corpus_dir, out_dir, cfg: ScoreTrainConfig, command: str, 
         bar.close()
     train_seconds = time.perf_counter() - t_train
 
-    val_loss = validation_loss(ema_tr, ema_pr, data, val, bars, tokens, by_piece, cfg.seed)
+    val_loss = validation_loss(ema_tr, ema_pr, data, val, piece_bpm, tokens, by_piece, cfg.seed)
     config = {
         "architecture": arch,
         "encoder": encoder_name,
@@ -250,13 +288,14 @@ def train_score_model(corpus_dir, out_dir, cfg: ScoreTrainConfig, command: str, 
         "training": {"config": asdict(cfg), "steps": step, "train_seconds": round(train_seconds, 1),
                      "parameters": n_params, "pieces": len(rows), "captions": len(captions),
                      "final_loss": history[-1]["loss"] if history else loss.item(), "val_loss": val_loss,
+                     "tempo_head": tempo_eval,
                      "command": command},
     }
     manifest_path = Path(corpus_dir) / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     wall, cpu = time.perf_counter() - t_wall, time.process_time() - t_cpu
     config["training"].update(wall_seconds=round(wall, 1), cpu_seconds=round(cpu, 1))
-    model_files.save(out, ema_tr, ema_pr, config, model_card(config, manifest, corpus_dir))
+    model_files.save(out, ema_tr, ema_pr, config, model_card(config, manifest, corpus_dir), tempo=tempo)
     plt = figure()
     fig, ax = plt.subplots(figsize=(7, 3.5))
     if history:
@@ -272,10 +311,30 @@ def train_score_model(corpus_dir, out_dir, cfg: ScoreTrainConfig, command: str, 
     return config["training"]
 
 
+def tempo_error(head: TempoHead, pooled: torch.Tensor, piece_bpm: torch.Tensor, owner: list[int], val: list[int],
+                rows: list[dict]) -> dict:
+    """The tempo head on held-out pieces' captions: median |error| in percent, and the share within 10%,
+    over captions that name a tempo word but no number (what the head is for) and over all."""
+    from synth.tempo_text import stated_bpm
+
+    val_set = set(val)
+    idx = [ci for ci, pi in enumerate(owner) if pi in val_set]
+    caps = [c for row in rows for c in row["captions"]]
+    pred = torch.tensor(head.bpm(pooled[idx]))
+    true = piece_bpm[[owner[ci] for ci in idx]]
+    err = (pred / true - 1).abs()
+    wordy = torch.tensor([stated_bpm(caps[ci]) is None for ci in idx])
+    out = {"captions": len(idx), "median_abs_error": round(float(err.median()) * 100, 1),
+           "within_10pct": round(float((err <= 0.1).float().mean()), 3)}
+    if wordy.any():
+        out["no_number_median_abs_error"] = round(float(err[wordy].median()) * 100, 1)
+    return out
+
+
 @torch.no_grad()
-def validation_loss(transformer, projection, data, val, bars, tokens, by_piece, seed: int,
-                    frames: int = 108) -> dict:
-    """Loss on held-out pieces (their first caption, cropped at bar 0) at fixed noise levels."""
+def validation_loss(transformer, projection, data, val, piece_bpm, tokens, by_piece, seed: int,
+                    frames: int = 32) -> dict:
+    """Loss on held-out pieces (their first caption, the first `frames` 16ths) at fixed noise levels."""
     gen = torch.Generator().manual_seed(seed + 1)
     conditioner = Conditioner(projection)
     rot = _rotary({}, transformer, frames)
@@ -287,14 +346,27 @@ def validation_loss(transformer, projection, data, val, bars, tokens, by_piece, 
         noise = torch.randn(x0.shape, generator=gen)
         sigma = torch.full((len(val),), s)
         out[f"sigma_{s:g}"] = round(float(_loss(transformer, conditioner, rot, x0, hidden, mask,
-                                                frames * HOP / SAMPLE_RATE, drop, sigma, noise)), 4)
+                                                piece_bpm[val], drop, sigma, noise)), 4)
     return out
 
 
 def corpus_command(manifest: dict, corpus_dir) -> str:
     """The `score-corpus` call that makes this corpus again (the generator is deterministic per seed)."""
-    return (f"latent-synth analysis score-corpus --n {manifest.get('pieces', '?')} --seed {manifest.get('seed', 0)} "
-            f"--captions {manifest.get('captions_per_piece', 3)} --out {corpus_dir}")
+    sources = manifest.get("sources", ["procedural"])
+    cmd = (f"latent-synth analysis score-corpus --n {manifest.get('procedural', manifest.get('pieces', '?'))} "
+           f"--seed {manifest.get('seed', 0)} --captions {manifest.get('captions_per_piece', 3)}")
+    if sources != ["procedural"]:
+        cmd += f" --sources {','.join(sources)}"
+    if manifest.get("music21"):
+        cmd += f" --music21 {manifest['music21']} --music21-repeats {manifest.get('music21_repeats', 2)}"
+    return cmd + f" --out {corpus_dir}"
+
+
+def data_mix(manifest: dict) -> str:
+    """The corpus's sources and their piece counts, for the model card."""
+    counts = manifest.get("counts", {})
+    parts = [f"{k.split(':', 1)[1]}: {v}" for k, v in counts.items() if k.startswith("source:")]
+    return ", ".join(parts) if parts else f"procedural: {manifest.get('pieces', '?')}"
 
 
 def model_card(config: dict, manifest: dict, corpus_dir) -> str:
@@ -305,15 +377,22 @@ def model_card(config: dict, manifest: dict, corpus_dir) -> str:
 
 Our own small text-to-score model: the Stable Audio Open architecture (diffusers `StableAudioDiTModel` +
 `StableAudioProjectionModel`, `CosineDPMSolverMultistepScheduler`, v-prediction) over a symbolic latent of
-{arch['in_channels']} control-curve channels at 21.5 frames/s (layout: `synth/score/layout.py`), conditioned on
-all-MiniLM-L6-v2 token states ({config['encoder']}). Its scores are played through a General MIDI SoundFont
+{arch['in_channels']} control-curve channels in musical time, one frame per 16th note (layout version
+{L.VERSION}: `synth/score/layout.py`), conditioned on all-MiniLM-L6-v2 token states ({config['encoder']})
+and on the tempo it is played at (start-seconds token = bpm / 10). A tempo head (ridge regression on pooled
+states) picks the tempo when none is set or stated. Its scores are played through a General MIDI SoundFont
 with FluidSynth. Everything measured on this model is a property of this model, not of Stable Audio.
 
 ## Data
-A procedural corpus from `latent-synth analysis score-corpus`: {tr['pieces']} pieces, {tr['captions']} captions
-(generator version {manifest.get('generator_version', '?')}, seed {manifest.get('seed', '?')}). Each piece has known
-parameters (GM instruments for melody / harmony / bass, drum pattern or none, tempo 50-180 bpm, key and mode,
-register, dynamics, articulation, density, emotion and genre) and captions built from them.
+From `latent-synth analysis score-corpus`: {tr['pieces']} pieces, {tr['captions']} captions (generator version
+{manifest.get('generator_version', '?')}, seed {manifest.get('seed', '?')}).
+Mix: {data_mix(manifest)}.
+- procedural: the generator's pieces with known parameters (GM instruments for melody / harmony / bass,
+  drum pattern or none, tempo 50-180 bpm, key and mode, register, dynamics, articulation, density, emotion
+  and genre) and captions built from them;
+- music21: real melodies (O'Neill's 1850 and Ryan's Mammoth Collection tunes, Essen folksongs, Bach
+  chorales with their bass lines) from PyPI's music21 corpus, chords found from their notes, orchestration
+  and drums assigned as the generator does, captions from the tune type, meter, key, tempo and feel.
 Counts: {json.dumps(manifest.get('counts', {}))}
 
 ## Command
@@ -326,8 +405,8 @@ Counts: {json.dumps(manifest.get('counts', {}))}
 - DiT: {arch['num_layers']} layers, width {arch['attention_head_dim'] * arch['num_attention_heads']}, {arch['num_attention_heads']} heads
   ({arch['num_key_value_attention_heads']} key/value heads), cross-attention width {arch['cross_attention_dim']};
   {tr['parameters']:,} parameters with the projection model; weights stored in float16.
-- {tr['steps']} steps of ~{c['tokens']} latent frames (crops of {c['min_frames']}-{c['max_frames']} frames cut at bar
-  lines), AdamW lr {c['lr']} with warm-up and cosine decay over the budget, EMA {c['ema']}, text dropped
+- {tr['steps']} steps of ~{c['tokens']} latent frames (crops of {c['min_frames']}-{c['max_frames']} 16ths cut at the
+  piece's bar lines), AdamW lr {c['lr']} with warm-up and cosine decay over the budget, EMA {c['ema']}, text dropped
   {c['cfg_dropout']:.0%} of the time (all cross-attention tokens zeroed, the sampler's unconditional input).
 - Time: {tr['train_seconds'] / 60:.1f} min of training, {tr['wall_seconds'] / 60:.1f} min wall clock in all,
   {tr['cpu_seconds'] / 60:.1f} min CPU time (a shared 2-core CPU).
@@ -335,7 +414,8 @@ Counts: {json.dumps(manifest.get('counts', {}))}
 
 ## Metrics
 - Final training loss (v-prediction MSE, mean of the last 10 steps): {tr['final_loss']:.4f}
-- Held-out pieces ({c['val_fraction']:.0%} of the corpus), 5 s crops, loss by noise level: {json.dumps(tr['val_loss'])}
+- Held-out pieces ({c['val_fraction']:.0%} of the corpus), 2-bar crops, loss by noise level: {json.dumps(tr['val_loss'])}
+- Tempo head on the held-out pieces' captions (|error| in %, share within 10%): {json.dumps(tr.get('tempo_head', {}))}
 - Caption-level quality (instrument family, tempo, drums on held-out captions): `python bench/score_quality.py`;
   the measured figures are in docs/score_model.md.
 

@@ -78,8 +78,10 @@ REGISTER = {"low": ("low", "deep", "low-register", "in a low register", "low-pit
             "high": ("high", "high-pitched", "in a high register", "soaring high", "bright high")}
 ARTICULATION = {"staccato": ("staccato", "short detached notes", "plucky", "choppy", "bouncy short notes"),
                 "normal": ("",),
-                "legato": ("legato", "smooth", "flowing", "long sustained notes", "connected phrases")}
-DENSITY = {"sparse": ("sparse", "minimal", "few notes", "spacious"),
+                "legato": ("legato", "smooth", "flowing", "long phrases", "connected phrases")}
+DENSITY = {"held": ("sustained", "long held notes", "held chords", "drone", "drone-like", "slow-moving", "pad-like",
+                    "sustained notes", "held tones", "long notes"),
+           "sparse": ("sparse", "minimal", "few notes", "spacious"),
            "medium": ("",),
            "dense": ("busy", "dense", "lots of notes", "rapid runs", "intricate")}
 MODE_WORDS = {"major": ("major key", "in a major key", "major"), "minor": ("minor key", "in a minor key", "minor")}
@@ -96,7 +98,8 @@ DRUM_PATTERN_WORDS = {
     "breakbeat": ("a breakbeat", "broken beat drums", "breakbeat drums"),
     "funk": ("a funky drum groove", "funk drums", "a syncopated funk beat"),
     "lofi": ("a lazy boom-bap beat", "boom bap drums", "lo-fi drums"),
-    "folk": ("light folk percussion", "a simple kick and ride", "soft folk drums"),
+    "folk": ("light folk percussion", "a simple kick and ride", "soft folk drums", "bodhran", "a bodhran beat",
+             "frame drum"),
     "pop": ("a pop beat", "pop drums", "a steady pop groove"),
     "epic": ("thundering epic drums", "big cinematic drums", "pounding drums"),
 }
@@ -122,7 +125,7 @@ MOOD_WORDS = {"happy": ("sunny", "warm", "hopeful", "feel-good"), "sad": ("dark"
 GENRE_WORDS = {
     "rock": ("rock", "rock song", "rock track"), "jazz": ("jazz", "jazzy", "jazz combo"),
     "classical": ("classical", "orchestral", "chamber music"), "electronic": ("electronic", "edm", "synth-pop", "techno"),
-    "ambient": ("ambient", "ambient soundscape", "drone"), "folk": ("folk", "acoustic folk", "country"),
+    "ambient": ("ambient", "ambient soundscape", "ambient drift"), "folk": ("folk", "acoustic folk", "country"),
     "pop": ("pop", "pop song", "radio pop"), "funk": ("funk", "funky", "groovy funk"),
     "lofi": ("lo-fi", "lofi hip hop", "chillhop"), "cinematic": ("cinematic", "film score", "epic soundtrack"),
 }

@@ -58,6 +58,11 @@ class Family:
             return self.max_frames
         return min(self.max_frames, max(1, math.ceil(seconds * self.sample_rate / self.hop)))
 
+    def for_batch(self, conds) -> "Family":
+        """The family to render these conditionings with (one per clip). A family that plays in musical
+        time returns a copy bound to each clip's tempo (`Conditioning.bpm`); the others are themselves."""
+        return self
+
     def check_seconds(self, seconds: float) -> None:
         if not 0 < seconds <= self.max_seconds + 1e-9:
             raise ValueError(f"clip length {seconds:.2f} s is over the {self.backend} backend's limit of "

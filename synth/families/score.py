@@ -6,9 +6,16 @@ CosineDPMSolverMultistepScheduler, exactly as Stable Audio Open) -> control curv
 in `synth.score.layout`) -> a Score -> FluidSynth. It subclasses `StableAudioFamily`, so prompt mixing,
 SAE and contrast steering, guidance modes and the clip window run on it through the same hooks; only
 the decoder differs. Everything measured on it is a property of this model, not of Stable Audio.
+
+The latent is in musical time (a frame is a 16th note, `synth.score.layout` version 3), so each clip is
+played at a tempo chosen before denoising, in this order: an explicit bpm (the state's), else a number
+its prompts state ("92 bpm"; both arrive as `Conditioning.bpm`), else the model's tempo head reading
+the text's tempo words (`synth.score.tempo`). The tempo is also the model's start-seconds token
+(bpm / 10, clamped to the trained range), so it writes for the tempo it will be played at.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,13 +24,15 @@ import torch
 from synth.encoders import MINILM_ID, load_encoder
 from synth.families.base import Defaults
 from synth.families.loading import BackendError, resolve_dtype
-from synth.families.stable_audio import StableAudioFamily, scheduler
+from synth.families.stable_audio import timing_states, StableAudioFamily, scheduler
 from synth.score import model_files
 from synth.score.curves import curves_to_score
+from synth.score import layout as L
 from synth.score.layout import HOP, SAMPLE_RATE
 from synth.score.midi import score_to_midi
 from synth.score.soundfont import SoundFontError
 from synth.score.summary import summary
+from synth.score.tempo import TempoHead, pooled
 
 SAE_DIR = Path(__file__).resolve().parents[1] / "models" / "minilm_sae"
 
@@ -45,18 +54,80 @@ class ScoreFamily(StableAudioFamily):
     family = "score"
 
     def __init__(self, modules: ScoreModules, normalisation, renderer, *, model_id: str, device: torch.device,
-                 dtype: torch.dtype, encoder, defaults: Defaults | None = None, threads: int | None = None):
+                 dtype: torch.dtype, encoder, defaults: Defaults | None = None, threads: int | None = None,
+                 tempo_head: TempoHead | None = None):
         super().__init__(modules, backend="score", model_id=model_id, device=device, dtype=dtype,
                          encoder_id=encoder.name, defaults=defaults, threads=threads, encoder=encoder,
                          sample_rate=SAMPLE_RATE, hop=HOP)
+        # The latent holds MAX_FRAMES 16ths: the longest clip is that many at the slowest trained tempo; at a
+        # given tempo `check_seconds` (on the bound family) holds it to the 16ths themselves.
+        self.max_seconds = L.beats_in(L.MAX_FRAMES) * 60.0 / L.BPM_RANGE[0]
         self.normalisation = normalisation
         self.renderer = renderer
+        self.tempo_head = tempo_head
+        self.tempi: list[float] | None = None     # set on the copy `for_batch` returns: one bpm per clip
+        self.tempo_sources: list[str] | None = None
 
+    # ------------------------------------------------------------------ tempo
+    def for_batch(self, conds) -> "ScoreFamily":
+        bound = copy.copy(self)
+        bound.tempi, bound.tempo_sources = [], []
+        for c in conds:
+            if c.bpm is not None:
+                bound.tempi.append(float(c.bpm))
+                bound.tempo_sources.append("set")
+            else:
+                bound.tempi.append(self.predicted_bpm(c))
+                bound.tempo_sources.append("model" if self.tempo_head is not None else "default")
+        return bound
+
+    def predicted_bpm(self, cond) -> float:
+        """The tempo head's bpm for a conditioning's text (its branches mixed by their weights; a guidance-
+        mode steering direction counts with its gain), or the layout's default without a head."""
+        if self.tempo_head is None:
+            return L.DEFAULT_BPM
+        feats = pooled(cond.hidden, cond.mask)
+        if cond.steered is not None:
+            feats = feats + cond.gain * (pooled(cond.steered, cond.mask) - feats)
+        w = torch.tensor(cond.weights, dtype=torch.float32).unsqueeze(1)
+        return self.tempo_head.bpm((w * feats.cpu()).sum(0, keepdim=True))[0]
+
+    def check_seconds(self, seconds: float) -> None:
+        super().check_seconds(seconds)
+        for bpm in self.tempi or ():
+            if L.frames_for(seconds, bpm) > self.max_frames:
+                bars = self.max_frames // L.FRAMES_PER_BAR
+                raise ValueError(f"{seconds:.2f} s at {bpm:g} bpm is {seconds * bpm / 60:.1f} beats; the score backend "
+                                 f"plays at most {L.beats_in(self.max_frames):g} beats ({bars} bars) per clip")
+
+    def _tempi(self, batch: int) -> list[float]:
+        if self.tempi is None:
+            raise RuntimeError("the score family renders through for_batch (it needs each clip's tempo)")
+        return self.tempi if len(self.tempi) == batch else [self.tempi[0]] * batch
+
+    def frames(self, seconds: float, window: str) -> int:
+        """16ths for `seconds` at the batch's fastest tempo (every clip fits); the whole latent for `full`."""
+        full = super().frames(seconds, window)  # also checks the window's name
+        if window == "full":
+            return full
+        return min(self.max_frames, max(L.frames_for(seconds, bpm) for bpm in self._tempi(len(self.tempi or ()))))
+
+    def _timing(self, batch: int, seconds: float):
+        # start token = the tempo (bpm / 10, clamped to the trained range), end token = the clip's seconds
+        lo, hi = L.BPM_RANGE
+        return timing_states(self.pipe.projection_model, [min(hi, max(lo, b)) / 10.0 for b in self._tempi(batch)],
+                             [float(seconds)] * batch, self.pipe._execution_device)
+
+    # ------------------------------------------------------------------ decoding
     def scores(self, latents: torch.Tensor, seconds: float):
-        """Latents [B, C, L] (normalised curves) -> one Score per clip, from the frames inside `seconds`."""
-        frames = min(latents.shape[-1], self.frames(seconds, "clip"))
-        raw = latents[:, :, :frames].float().cpu().numpy()
-        return [curves_to_score(self.normalisation.denormalise(x)) for x in raw]
+        """Latents [B, C, L] (normalised curves) -> one Score per clip at its tempo, from the 16ths that
+        start inside `seconds`."""
+        raw = latents.float().cpu().numpy()
+        out = []
+        for x, bpm in zip(raw, self._tempi(len(raw))):
+            frames = min(x.shape[-1], L.frames_for(seconds, bpm))
+            out.append(curves_to_score(self.normalisation.denormalise(x[:, :frames]), bpm))
+        return out
 
     def summaries(self, latents: torch.Tensor, seconds: float) -> list[dict]:
         """Latents -> each clip's sidecar `score` summary (notes the clip plays), without rendering audio."""
@@ -64,10 +135,12 @@ class ScoreFamily(StableAudioFamily):
 
     def decode_detailed(self, latents, seconds):
         audio, extras = [], []
-        for score in self.scores(latents, seconds):
+        sources = self.tempo_sources or ["set"] * latents.shape[0]
+        for score, source in zip(self.scores(latents, seconds), sources):
             audio.append(torch.from_numpy(self.renderer.render(score, seconds)))
             end_beat = seconds / score.seconds_per_beat
-            extras.append({"score": summary(score, end_beat), "midi": score_to_midi(score, end_beat=end_beat)})
+            extras.append({"score": {**summary(score, end_beat), "tempo_from": source},
+                           "midi": score_to_midi(score, end_beat=end_beat)})
         return torch.stack(audio), extras
 
     def decode(self, latents, seconds):
@@ -102,7 +175,7 @@ def load(backend: str, model_id: str | None, device: torch.device, dtype: str | 
     if device.type == "cpu":
         dt = torch.float32  # CPUs have no fast half-precision kernels; the model is small
     try:
-        transformer, projection, config, norm = model_files.load(model_id, device=device, dtype=dt)
+        transformer, projection, config, norm, tempo_head = model_files.load(model_id, device=device, dtype=dt)
     except (FileNotFoundError, ValueError) as exc:
         raise BackendError(str(exc)) from None
     encoder = load_encoder("minilm", device=str(device))
@@ -113,4 +186,4 @@ def load(backend: str, model_id: str | None, device: torch.device, dtype: str | 
     # One CPU thread: its batches are a few hundred frames, where a second thread costs more in
     # synchronisation than it gains (and far more on a CPU shared with other jobs).
     return ScoreFamily(modules, norm, renderer, model_id=str(model_id or model_files.PACKAGED), device=device,
-                       dtype=dt, encoder=encoder, threads=1 if device.type == "cpu" else None)
+                       dtype=dt, encoder=encoder, threads=1 if device.type == "cpu" else None, tempo_head=tempo_head)

@@ -121,17 +121,18 @@ def full_components(init_device: str | torch.device | None = None) -> dict:
 
 
 # ------------------------------------------------------------------ conditioning (pure; score training runs it too)
-def timing_states(projection, batch: int, seconds: float, device=None):
-    """(start, end) timing states for clips of `seconds`, from the projection model."""
-    secs = projection(start_seconds=torch.tensor([0.0] * batch).to(device),
-                      end_seconds=torch.tensor([float(seconds)] * batch).to(device))
+def timing_states(projection, start_seconds, end_seconds, device=None):
+    """(start, end) timing states from each clip's start and end values [B] (seconds for Stable Audio Open;
+    the score family puts its tempo in the start token)."""
+    secs = projection(start_seconds=torch.as_tensor(start_seconds, dtype=torch.float32).to(device),
+                      end_seconds=torch.as_tensor(end_seconds, dtype=torch.float32).to(device))
     return secs.seconds_start_hidden_states, secs.seconds_end_hidden_states
 
 
-def context_inputs(projection, hidden, mask, seconds: float, device=None, dtype=None) -> Inputs:
+def context_inputs(projection, hidden, mask, timing, device=None, dtype=None) -> Inputs:
     """One prompt branch's DiT inputs: projected text, masked (twice, as StableAudioPipeline.encode_prompt
-    does), then the two timing tokens; the global state is the timing pair."""
-    start, end = timing_states(projection, hidden.shape[0], seconds, device)
+    does), then the two timing tokens `timing` = (start, end) states; the global state is the timing pair."""
+    start, end = timing
     text = projection(text_hidden_states=hidden.to(device=device, dtype=dtype)).text_hidden_states
     m = mask.to(device).unsqueeze(-1).to(text.dtype)
     text = text * m * m
@@ -178,8 +179,13 @@ class StableAudioFamily(Family):
         self.sde_noise = "steps" if device.type == "cuda" else "tree"
 
     # ------------------------------------------------------------------ conditioning
+    def _timing(self, batch: int, seconds: float):
+        return timing_states(self.pipe.projection_model, [0.0] * batch, [float(seconds)] * batch,
+                             self.pipe._execution_device)
+
     def context(self, hidden, mask, seconds) -> Inputs:
-        return context_inputs(self.pipe.projection_model, hidden, mask, seconds, self.pipe._execution_device,
+        return context_inputs(self.pipe.projection_model, hidden, mask, self._timing(hidden.shape[0], seconds),
+                              self.pipe._execution_device,
                               self.pipe.transformer.dtype)
 
     def unconditional(self, cond: Inputs, seconds: float) -> Inputs:

@@ -1,10 +1,8 @@
 """Score <-> control curves (raw, before normalisation); the channel layout is in `synth.score.layout`.
 
-Encoding is exact on the frame grid. Decoding reads notes back: the tempo bin is the argmax of the
-tempo bins' means over frames, refined by its larger neighbour (which makes the two-hot code exact);
-an onset is a local peak of the onset curve, quantised to the 16th-note grid of the decoded tempo (a
-frame is 46 ms, coarser than a fast 16th's timing needs); a note lasts while its gate stays up, until
-the next onset; its key is the median of the pitch curve over the note, snapped to the decoded key;
+A frame is a 16th note, so encoding is exact for notes on the 16th grid and the decoded score sits on
+the grid of whatever tempo it is played at. Decoding reads notes back: a note starts on every frame
+whose onset curve is at least 0.5; it lasts while its gate stays up, until the next onset; its key is the median of the pitch curve over the note, snapped to the decoded key;
 instruments and the drum pattern are the argmax of their mean one-hot codes, and the drum part is that
 pattern played at the decoded tempo (`synth.score.drums`).
 """
@@ -19,7 +17,6 @@ from synth.score.drums import PATTERN_NAMES, Groove, bars_in, groove_hits
 from synth.score.score import ROLES, Note, Score, Voice
 from synth.score.theory import snap, triad
 
-GRID = 4           # decoded onsets snap to 1/GRID beat (16th notes)
 THRESHOLD = 0.5    # onset / gate / fill curves are 0..1 when exact
 
 
@@ -36,8 +33,6 @@ def score_to_curves(score: Score, frames: int) -> np.ndarray:
     if score.drums and score.groove is None:
         raise ValueError("a score's drums are encoded as its groove (synth.score.drums); this score has hits only")
     out = np.zeros((L.N_CHANNELS, frames), np.float32)
-    spb = score.seconds_per_beat
-    out[L.TEMPO0:L.TEMPO0 + L.TEMPO_BINS] = _two_hot(score.bpm)[:, None]
     out[L.INDEX["tonic_cos"]] = math.cos(2 * math.pi * score.tonic / 12)
     out[L.INDEX["tonic_sin"]] = math.sin(2 * math.pi * score.tonic / 12)
     out[L.INDEX["mode"]] = 1.0 if score.mode == "major" else -1.0
@@ -46,7 +41,7 @@ def score_to_curves(score: Score, frames: int) -> np.ndarray:
     if groove:
         out[L.INDEX["drum_level"]] = groove.level / 127.0
         for bar in groove.fills:
-            a, b = _last_beat(bar, spb)
+            a, b = _last_beat(bar)
             out[L.INDEX["drum_fill"], max(0, a):max(0, min(frames, b))] = 1.0
     for voice in score.voices:
         base = L.voice_base(voice.role)
@@ -54,10 +49,10 @@ def score_to_curves(score: Score, frames: int) -> np.ndarray:
         pitch = np.full(frames, np.nan, np.float32)
         vel = np.full(frames, np.nan, np.float32)
         for n in events:
-            on = L.frame_of(n.start * spb)
-            if on >= frames:
+            on = _frame(n.start)
+            if on >= frames or on < 0:
                 continue
-            off = min(frames, max(on + 1, L.frame_of((n.start + n.duration) * spb)))
+            off = min(frames, max(on + 1, _frame(n.start + n.duration)))
             out[base, on] = 1.0
             out[base + 1, on:off] = 1.0
             pitch[on] = (n.pitch - 60) / 12.0
@@ -70,19 +65,13 @@ def score_to_curves(score: Score, frames: int) -> np.ndarray:
     return out
 
 
-def _two_hot(bpm: float) -> np.ndarray:
-    """The tempo bins' values for `bpm`: linear interpolation between the two nearest bin centres."""
-    pos = min(max(L.tempo_position(bpm), 0.0), L.TEMPO_BINS - 1.0)
-    k = min(int(pos), L.TEMPO_BINS - 2)
-    a = pos - k
-    code = np.zeros(L.TEMPO_BINS, np.float32)
-    code[k], code[k + 1] = 1.0 - a, a
-    return code
+def _frame(beat: float) -> int:
+    return int(round(float(beat) * L.FRAMES_PER_BEAT))
 
 
-def _last_beat(bar: int, spb: float) -> tuple[int, int]:
+def _last_beat(bar: int) -> tuple[int, int]:
     """Frames [a, b) of bar `bar`'s last beat (where a fill sits)."""
-    return L.frame_of((4 * bar + 3) * spb), L.frame_of((4 * bar + 4) * spb)
+    return (bar + 1) * L.FRAMES_PER_BAR - L.FRAMES_PER_BEAT, (bar + 1) * L.FRAMES_PER_BAR
 
 
 def _hold(values: np.ndarray) -> np.ndarray:
@@ -97,56 +86,27 @@ def _hold(values: np.ndarray) -> np.ndarray:
     return filled
 
 
-def _peaks(curve: np.ndarray, threshold: float) -> np.ndarray:
-    """Frames where `curve` crosses `threshold` at a local maximum (the first of a plateau)."""
-    prev = np.concatenate([[-np.inf], curve[:-1]])
-    nxt = np.concatenate([curve[1:], [-np.inf]])
-    return np.flatnonzero((curve >= threshold) & (curve > prev) & (curve >= nxt))
-
-
-def _quantise(frames: np.ndarray, bpm: float) -> np.ndarray:
-    beats = frames / L.FRAME_RATE * bpm / 60.0
-    return np.round(beats * GRID) / GRID
-
-
-def decode_tempo(curves: np.ndarray) -> float:
-    """bpm from the tempo bins: the argmax bin, moved toward its larger neighbour in proportion to their
-    means (exact for the two-hot code), clamped to the trained range and rounded to 0.01 bpm."""
-    m = np.clip(curves[L.TEMPO0:L.TEMPO0 + L.TEMPO_BINS].mean(axis=1), 0.0, None)
-    k = int(np.argmax(m))
-    j = k - 1 if k == L.TEMPO_BINS - 1 or (k > 0 and m[k - 1] > m[k + 1]) else k + 1
-    total = m[k] + m[j]
-    pos = (k * m[k] + j * m[j]) / total if total > 0 else float(k)
-    # Guidance can push a bin's curve past anything seen in training; the range is what was trained.
-    return round(min(float(L.BPM_RANGE[1]), max(float(L.BPM_RANGE[0]), L.bin_bpm(pos))), 2)
-
-
-def decode_key(curves: np.ndarray) -> tuple[float, int, str]:
-    bpm = decode_tempo(curves)
+def decode_key(curves: np.ndarray) -> tuple[int, str]:
     angle = math.atan2(float(curves[L.INDEX["tonic_sin"]].mean()), float(curves[L.INDEX["tonic_cos"]].mean()))
     tonic = int(round(angle * 12 / (2 * math.pi))) % 12
     mode = "major" if float(curves[L.INDEX["mode"]].mean()) >= 0 else "minor"
-    return bpm, tonic, mode
+    return tonic, mode
 
 
-def _decode_voice(curves: np.ndarray, role: str, bpm: float, tonic: int, mode: str) -> Voice | None:
+def _decode_voice(curves: np.ndarray, role: str, tonic: int, mode: str) -> Voice | None:
     base = L.voice_base(role)
     onset, gate, pitch, vel = curves[base], curves[base + 1], curves[base + 2], curves[base + 3]
     frames = curves.shape[1]
-    peaks = _peaks(onset, THRESHOLD)
+    peaks = np.flatnonzero(onset >= THRESHOLD)
     if not len(peaks):
         return None
-    starts = _quantise(peaks, bpm)
-    keep = np.concatenate([[True], starts[1:] != starts[:-1]])  # two peaks on one grid slot: one note
-    peaks, starts = peaks[keep], starts[keep]
-    beat_per_frame = bpm / 60.0 / L.FRAME_RATE
     notes: list[Note] = []
-    for i, (f, start) in enumerate(zip(peaks, starts)):
+    for i, f in enumerate(peaks):
         limit = peaks[i + 1] if i + 1 < len(peaks) else frames
         end = f + 1
         while end < limit and gate[end] >= THRESHOLD:
             end += 1
-        duration = max(end * beat_per_frame - start, 0.5 * beat_per_frame)
+        start, duration = f / L.FRAMES_PER_BEAT, (end - f) / L.FRAMES_PER_BEAT
         key = snap(60.0 + 12.0 * float(np.median(pitch[f:end])), tonic, mode)
         velocity = int(np.clip(round(127.0 * float(np.mean(vel[f:end]))), 1, 127))
         keys = triad(key, tonic, mode) if role == "harmony" else (key,)
@@ -156,7 +116,7 @@ def _decode_voice(curves: np.ndarray, role: str, bpm: float, tonic: int, mode: s
     return Voice(role, fam * 8 + member, notes)
 
 
-def decode_groove(curves: np.ndarray, bpm: float) -> Groove | None:
+def decode_groove(curves: np.ndarray) -> Groove | None:
     """The drum pattern with the largest mean (None for drums_none), its level and its fill bars."""
     choice = int(np.argmax(curves[L.PATTERN0:L.PATTERN0 + L.N_PATTERNS].mean(axis=1)))
     if choice == 0:
@@ -164,10 +124,9 @@ def decode_groove(curves: np.ndarray, bpm: float) -> Groove | None:
     frames = curves.shape[1]
     level = int(np.clip(round(127.0 * float(curves[L.INDEX["drum_level"]].mean())), 1, 127))
     fill = curves[L.INDEX["drum_fill"]]
-    spb = 60.0 / bpm
     fills = []
-    for bar in range(bars_in(frames / L.FRAME_RATE / spb)):
-        a, b = _last_beat(bar, spb)
+    for bar in range(bars_in(L.beats_in(frames))):
+        a, b = _last_beat(bar)
         if a < frames and float(fill[a:max(a + 1, min(frames, b))].mean()) >= THRESHOLD:
             fills.append(bar)
     return Groove(PATTERN_NAMES[choice - 1], level, tuple(fills))
@@ -176,19 +135,18 @@ def decode_groove(curves: np.ndarray, bpm: float) -> Groove | None:
 def _decode_drums(groove: Groove | None, bpm: float, frames: int):
     if groove is None:
         return []
-    spb = 60.0 / bpm
-    hits = groove_hits(groove, bpm, bars_in(frames / L.FRAME_RATE / spb))
-    return [h for h in hits if L.frame_of(h.start * spb) < frames]
+    hits = groove_hits(groove, bpm, bars_in(L.beats_in(frames)))
+    return [h for h in hits if _frame(h.start) < frames]
 
 
-def curves_to_score(curves: np.ndarray) -> Score:
-    """Raw curves [N_CHANNELS, frames] -> Score."""
+def curves_to_score(curves: np.ndarray, bpm: float) -> Score:
+    """Raw curves [N_CHANNELS, frames] -> Score played at `bpm` (frames are 16ths)."""
     if curves.ndim != 2 or curves.shape[0] != L.N_CHANNELS:
         raise ValueError(f"score curves must be [{L.N_CHANNELS}, frames], got {tuple(curves.shape)}")
     curves = np.nan_to_num(np.asarray(curves, np.float32))
-    bpm, tonic, mode = decode_key(curves)
-    voices = [v for role in ROLES if (v := _decode_voice(curves, role, bpm, tonic, mode)) is not None]
-    groove = decode_groove(curves, bpm)
-    return Score(bpm=bpm, tonic=tonic, mode=mode, voices=voices, drums=_decode_drums(groove, bpm, curves.shape[1]),
+    tonic, mode = decode_key(curves)
+    voices = [v for role in ROLES if (v := _decode_voice(curves, role, tonic, mode)) is not None]
+    groove = decode_groove(curves)
+    return Score(bpm=float(bpm), tonic=tonic, mode=mode, voices=voices, drums=_decode_drums(groove, bpm, curves.shape[1]),
                  groove=groove)
 

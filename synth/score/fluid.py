@@ -76,7 +76,8 @@ class FluidRenderer:
         return out
 
     def render(self, score: Score, seconds: float, room: bool = True) -> np.ndarray:
-        """[2, int(seconds * sample_rate)] float32; notes still sounding at the end are cut."""
+        """[2, round(seconds * sample_rate)] float32 (so N bars at B bpm are exactly round(N * 240 / B * rate)
+        samples); notes still sounding at the end are cut."""
         with self._lock:
             synth, sfid = self._open()
             try:
@@ -86,7 +87,7 @@ class FluidRenderer:
         return add_room(audio, self.sample_rate) if room else audio
 
     def _play(self, synth, sfid: int, score: Score, seconds: float) -> np.ndarray:
-        n = int(seconds * self.sample_rate)
+        n = int(round(seconds * self.sample_rate))
         spb = score.seconds_per_beat
         for ch, program in programs(score).items():
             synth.program_select(ch, sfid, 0, program)

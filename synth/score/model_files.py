@@ -1,4 +1,4 @@
-"""The score model's folder: `model.safetensors` (DiT + projection weights), `config.json` (the latent
+"""The score model's folder: `model.safetensors` (DiT + projection weights + tempo head), `config.json` (the latent
 layout `version`, their architectures, the channel normalisation, how it was trained) and `MODEL_CARD.md`.
 The package ships one at `synth/models/score/`; `analysis train-score-model` writes others."""
 from __future__ import annotations
@@ -9,28 +9,29 @@ from pathlib import Path
 
 import torch
 
-from synth.score.layout import HOP, MAX_FRAMES, N_CHANNELS, SAMPLE_RATE, VERSION
+from synth.score.layout import MAX_FRAMES, N_CHANNELS, VERSION
 from synth.score.normalisation import Normalisation
+from synth.score.tempo import TempoHead
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 CARD = "MODEL_CARD.md"
 FORMAT = "latent-synth-score-model/1"
+TIMING_MAX = 24
 PACKAGED = Path(__file__).resolve().parents[1] / "models" / "score"
 
 
 def architecture(width: int = 128, layers: int = 6, heads: int = 4, kv_heads: int = 2, cond_dim: int = 128,
                  text_dim: int = 384) -> dict:
     """The DiT and projection configs of a score model of the given size."""
-    max_seconds = MAX_FRAMES * HOP / SAMPLE_RATE
     return {
         "transformer": dict(sample_size=MAX_FRAMES, in_channels=N_CHANNELS, num_layers=layers,
                             attention_head_dim=width // heads, num_attention_heads=heads,
                             num_key_value_attention_heads=kv_heads, out_channels=N_CHANNELS,
                             cross_attention_dim=cond_dim, time_proj_dim=64, global_states_input_dim=2 * cond_dim,
                             cross_attention_input_dim=cond_dim),
-        "projection": dict(text_encoder_dim=text_dim, conditioning_dim=cond_dim, min_value=0,
-                           max_value=int(-(-max_seconds // 1))),
+        # The timing tokens carry bpm / 10 (start) and the clip's seconds (end): both within 0..TIMING_MAX.
+        "projection": dict(text_encoder_dim=text_dim, conditioning_dim=cond_dim, min_value=0, max_value=TIMING_MAX),
     }
 
 
@@ -44,7 +45,7 @@ def build(arch: dict, seed: int | None = None):
         return StableAudioDiTModel(**arch["transformer"]), StableAudioProjectionModel(**arch["projection"])
 
 
-def save(folder, transformer, projection, config: dict, card: str) -> Path:
+def save(folder, transformer, projection, config: dict, card: str, tempo: TempoHead | None = None) -> Path:
     """Write the folder's three files atomically (each one)."""
     from safetensors.torch import save_file
 
@@ -56,6 +57,8 @@ def save(folder, transformer, projection, config: dict, card: str) -> Path:
                for k, v in transformer.state_dict().items()}
     tensors.update({f"projection.{k}": v.detach().to(torch.float16).contiguous().cpu()
                     for k, v in projection.state_dict().items()})
+    if tempo is not None:
+        tensors.update(tempo.tensors())  # float32: 385 numbers, and log2 bpm wants the precision
     with atomic_path(folder / WEIGHTS, suffix=".safetensors") as tmp:
         save_file(tensors, str(tmp), metadata={"format": FORMAT})
         os.chmod(tmp, 0o666 & ~current_umask())  # save_file recreates the file with private permissions
@@ -66,7 +69,8 @@ def save(folder, transformer, projection, config: dict, card: str) -> Path:
 
 
 def load(folder=None, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
-    """(transformer, projection, config, normalisation) from `folder` (default: the packaged model)."""
+    """(transformer, projection, config, normalisation, tempo head or None) from `folder` (default: the
+    packaged model)."""
     from safetensors.torch import load_file
 
     from synth.hf_quiet import quiet
@@ -91,4 +95,4 @@ def load(folder=None, device: torch.device | str = "cpu", dtype: torch.dtype = t
     with quiet():  # diffusers warns about casting with `to()` even where nothing is kept in float32
         transformer.to(device=device, dtype=dtype).eval()
         projection.to(device=device, dtype=dtype).eval()
-    return transformer, projection, config, Normalisation.from_dict(config["normalisation"])
+    return transformer, projection, config, Normalisation.from_dict(config["normalisation"]), TempoHead.from_tensors(state)
