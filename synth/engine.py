@@ -122,15 +122,15 @@ class Engine:
     def score_summaries(self, state: SynthState, seeds: Sequence[int], delta: torch.Tensor | None = None) -> list[dict]:
         """Each seed's decoded score summary (the sidecar's `score`) without rendering audio; only for
         families that write a score (ValueError otherwise)."""
-        summaries = getattr(self.family, "summaries", None)
-        if summaries is None:
+        if not self.family.spec.writes_score:
             raise ValueError(f"the {self.family.backend} backend writes no score")
         state = self.resolve(state)
         with self._lock:
-            cond = self.conditioning(state, delta)
-            latents = denoise(self.family, [cond] * len(seeds), [int(s) for s in seeds], state.seconds(), state.steps,
+            conds = [self.conditioning(state, delta)] * len(seeds)
+            family = self.family.for_batch(conds)  # the score family binds each clip's tempo here
+            latents = denoise(family, conds, [int(s) for s in seeds], state.seconds(), state.steps,
                               state.cfg, window="clip", output="latent")
-        return summaries(latents, state.seconds())
+        return family.summaries(latents, state.seconds())
 
     def render_states(self, states: Sequence[SynthState], window: str | None = None,
                       deltas: Sequence[torch.Tensor | None] | None = None) -> np.ndarray:

@@ -129,18 +129,22 @@ class ScoreFamily(StableAudioFamily):
             out.append(curves_to_score(self.normalisation.denormalise(x[:, :frames]), bpm))
         return out
 
+    def _sidecar_scores(self, latents: torch.Tensor, seconds: float):
+        """(Score, the sidecar's `score` summary of the notes the clip plays, its end beat) per clip."""
+        sources = self.tempo_sources or ["set"] * latents.shape[0]
+        for score, source in zip(self.scores(latents, seconds), sources):
+            end_beat = seconds / score.seconds_per_beat
+            yield score, {**summary(score, end_beat), "tempo_from": source}, end_beat
+
     def summaries(self, latents: torch.Tensor, seconds: float) -> list[dict]:
-        """Latents -> each clip's sidecar `score` summary (notes the clip plays), without rendering audio."""
-        return [summary(score, seconds / score.seconds_per_beat) for score in self.scores(latents, seconds)]
+        """Latents -> each clip's sidecar `score` summary, without rendering audio (the batch-bound family)."""
+        return [side for _, side, _ in self._sidecar_scores(latents, seconds)]
 
     def decode_detailed(self, latents, seconds):
         audio, extras = [], []
-        sources = self.tempo_sources or ["set"] * latents.shape[0]
-        for score, source in zip(self.scores(latents, seconds), sources):
+        for score, side, end_beat in self._sidecar_scores(latents, seconds):
             audio.append(torch.from_numpy(self.renderer.render(score, seconds)))
-            end_beat = seconds / score.seconds_per_beat
-            extras.append({"score": {**summary(score, end_beat), "tempo_from": source},
-                           "midi": score_to_midi(score, end_beat=end_beat)})
+            extras.append({"score": side, "midi": score_to_midi(score, end_beat=end_beat)})
         return torch.stack(audio), extras
 
     def decode(self, latents, seconds):
