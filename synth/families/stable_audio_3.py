@@ -25,7 +25,7 @@ import torch
 from diffusers.utils.torch_utils import randn_tensor
 
 from synth.encoders import T5GEMMA_ID, T5GEMMA_MAX_LENGTH, TINY_T5_DIM, TINY_T5GEMMA_ID, TextEncoder
-from synth.families.base import Defaults, Family, Inputs
+from synth.families.base import Defaults, Family, Inputs, pad_to_hop
 from synth.families.loading import check_offload, cpu_has_fast_bf16, from_pretrained, quiet, resolve_dtype
 
 DEFAULT_MODEL_ID = "stabilityai/stable-audio-3-medium"
@@ -199,6 +199,17 @@ class StableAudio3Family(Family):
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {k: getattr(self.pipe, k) for k in ("text_encoder", "duration_embedder", "transformer", "vae")}
+
+    # ------------------------------------------------------------------ known content
+    def noised(self, x0, noise, sigma):
+        # Rectified flow: x = (1 - sigma) * x0 + sigma * noise (FlowMatchEulerDiscreteScheduler.scale_noise).
+        return (1.0 - float(sigma)) * x0 + float(sigma) * noise
+
+    @torch.inference_mode()
+    def encode_audio(self, audio):
+        vae = self.pipe.vae
+        x = pad_to_hop(audio, self.hop).to(device=self.pipe._execution_device, dtype=vae.dtype)
+        return vae.encode(x).latents.float()
 
 
 def load(backend: str, model_id: str | None, device: torch.device, dtype: str | None,
