@@ -39,6 +39,7 @@ ADDRESSES: tuple[Address, ...] = (
     Address("/synth/mixmode", "s", "how prompt slots are mixed: embedding or guidance"),
     Address("/synth/auto", "i", "auto-render on every change (after a debounce): 0 or 1", (0.0, 1.0)),
     Address("/synth/render", "[i]", "render one clip, or n clips with seeds seed..seed+n-1", (0.0, 1.0)),
+    Address("/synth/variation", "sf", "render a variation of a clip: its path (a WAV; a .mid on score), strength 0 < s <= 1"),
     Address("/synth/preview/steps", "i", "auto-render preview steps, 0 to 1000; 0 turns previews off", (0.0, 50.0)),
     Address("/synth/preset/save", "s", "save the current state as a preset"),
     Address("/synth/preset/load", "s", "load a preset"),

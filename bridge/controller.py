@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import threading
 from typing import Callable, Mapping, Sequence
 
@@ -144,6 +145,7 @@ class Controller:
             "/synth/status": self._status_query,
             "/synth/feature/info": self._feature_info,
             "/synth/preview/steps": self._preview_steps,
+            "/synth/variation": self._variation,
             "/synth/learn": self._learn,
             "/synth/ping": self._ping,
         }
@@ -248,6 +250,19 @@ class Controller:
         if state.seed + n - 1 > SEED_MAX:
             raise CommandError(f"seeds {state.seed}..{state.seed + n - 1} pass the largest seed {SEED_MAX}")
         self._render(RenderJob(state, list(range(state.seed, state.seed + n)), 0.0, address))
+        return NO_REPLIES
+
+    def _variation(self, address: str, args: Sequence) -> Sequence[Reply]:
+        if len(args) != 2 or not isinstance(args[0], str):
+            raise CommandError("expects a clip's path and a strength (s f)")
+        strength = _one_number(args[1:])
+        if not 0.0 < strength <= 1.0:
+            raise CommandError(f"strength {strength!r} is outside (0, 1]")
+        path = os.path.expanduser(args[0])
+        if not os.path.isfile(path):
+            raise CommandError(f"no such file: {path}")
+        state = self._state
+        self._render(RenderJob(state, [state.seed], 0.0, address, init=(path, float(strength))))
         return NO_REPLIES
 
     def _preview_steps(self, address: str, args: Sequence) -> Sequence[Reply]:
