@@ -7,16 +7,19 @@ binding for Core Audio (macOS) and WASAPI/ASIO (Windows). Both call back from th
 callbacks only copy frames out of a ring buffer (`RingBuffer`), which a feeder thread fills a few
 periods ahead, so no render, lock or allocation ever runs where the audio is made.
 
-Every output maps its stream frames (the n-th frame written) to time.monotonic() seconds and back,
-so the MIDI clock's bar lines, which arrive as times, land on frames.
+Every output has its own clock (`now()`, seconds): JACK's frame time, which the DAW's clock also
+counts in (a dummy server runs ~0.1% off the wall clock), else time.monotonic(); it maps its stream
+frames (the n-th frame written) to that clock and back, so the MIDI clock's bar lines land on frames.
 """
 from __future__ import annotations
 
 import sys
 import time
+from collections import deque
 
 import numpy as np
 
+CLOCK_STATUS = frozenset({0xF8, 0xFA, 0xFB, 0xFC, 0xF2})   # clock, start, continue, stop, song position
 CLIENT_NAME = "latent-synth-audio"  # the MIDI input is the JACK client "latent-synth"
 
 
@@ -94,6 +97,9 @@ class Output:
         if got < len(left) and (got or skipped):
             self.underruns += 1
 
+    def now(self) -> float:
+        return time.monotonic()
+
     def frame_to_time(self, frame: int) -> float:
         f0, t0 = self._anchor
         return t0 + (frame - f0) / self.sample_rate
@@ -122,6 +128,9 @@ class JackOutput(Output):
         self.sample_rate = int(self.client.samplerate)
         self.period = int(self.client.blocksize)
         self.ports = [self.client.outports.register("out_L"), self.client.outports.register("out_R")]
+        # The DAW's MIDI clock, read again here for its exact frame times (see mirror_clock).
+        self.clock_in = self.client.midi_inports.register("clock_in")
+        self.clock_events: deque = deque(maxlen=4096)   # (JACK frame, status byte, data bytes)
         self._jack_anchor = (0, 0)
         self.client.set_process_callback(self._process)
         self.client.set_shutdown_callback(self._shutdown)
@@ -141,6 +150,29 @@ class JackOutput(Output):
         self.played += got
         if got < frames and (got or skipped or before):
             self.underruns += 1
+        for offset, buf in self.clock_in.incoming_midi_events():
+            data = bytes(buf)   # a cffi buffer: indexing it gives bytes, not ints
+            if data and data[0] in CLOCK_STATUS:
+                self.clock_events.append((self.client.last_frame_time + offset, data[0], data[1:3]))
+
+    def mirror_clock(self, midi_port: str | None) -> None:
+        """Connect clock_in to what feeds the daemon's MIDI input `midi_port` (a JACK port name: the
+        DAW's clock port itself, or our virtual input, whose sources are mirrored). JACK MIDI events
+        carry their frame, so the tempo and bar lines come out exact; the MIDI input's own stamps
+        are wall-clock times of late JACK cycles, tens of ms off on a loaded machine."""
+        import jack
+
+        if not midi_port:
+            return
+        try:
+            port = self.client.get_port_by_name(midi_port)
+            sources = [port] if port.is_output else list(self.client.get_all_connections(port))
+            have = {p.name for p in self.client.get_all_connections(self.clock_in)}
+            for src in sources:
+                if src.name not in have and src.is_midi:
+                    self.client.connect(src, self.clock_in)
+        except jack.JackError:
+            pass   # the port went away or is not JACK's: the MIDI input's own times are used
 
     def _shutdown(self, status, reason) -> None:
         self.dead = f"the JACK server went away ({reason})"
@@ -162,15 +194,17 @@ class JackOutput(Output):
             except jack.JackError as exc:
                 raise AudioOutputError(f"cannot connect {src.name} to {dst.name}: {exc}") from None
 
+    # JACK's frame time wraps after 2**32 frames (24.8 hours at 48 kHz); a jam that long re-anchors.
+    def now(self) -> float:
+        return self.client.frame_time / self.sample_rate
+
     def frame_to_time(self, frame: int) -> float:
         f0, j0 = self._jack_anchor
-        now_j, now_t = self.client.frame_time, time.monotonic()
-        return now_t + (j0 + (frame - f0) - now_j) / self.sample_rate
+        return (j0 + frame - f0) / self.sample_rate
 
     def time_to_frame(self, t: float) -> int:
         f0, j0 = self._jack_anchor
-        now_j, now_t = self.client.frame_time, time.monotonic()
-        return int(round(f0 + (now_j + (t - now_t) * self.sample_rate) - j0))
+        return int(round(t * self.sample_rate)) - j0 + f0
 
     def close(self) -> None:
         try:

@@ -19,6 +19,7 @@ from bridge.clip_renderer import PREVIEW_DIR, ClipRenderer
 from bridge.controller import Controller
 from bridge.failures import RenderFailed, render_failure_message
 from bridge.jam_player import JamPlayer
+from bridge.midi_input import CLIENT_NAME as MIDI_CLIENT
 from bridge.midi_input import MidiTranslator, open_midi_input
 from bridge.midi_map import MidiMap, load_midi_map
 from bridge.osc_server import AllowList, OscServer
@@ -86,6 +87,8 @@ class Daemon:
             mapping = mapping if mapping is not None else load_mapping(midi_map)
             self.translator = MidiTranslator(mapping, self.controller, midi_map)
             self.translator.clock = self.jam.clock
+            # Under JACK, the jam output reads the same clock again, with exact frame times.
+            self.jam.midi_port = midi_port or f"{MIDI_CLIENT}:{midi_virtual}"
             try:
                 self.midi_in = open_midi_input(self.translator, port=midi_port, virtual=midi_virtual)
             except OSError:

@@ -15,6 +15,8 @@ import time
 
 log = logging.getLogger(__name__)
 
+CLIENT_NAME = "latent-synth-notes"   # a virtual --midi-out port's client (JACK: latent-synth-notes:PORT)
+
 
 class MidiOut:
     def __init__(self, port: str):
@@ -22,7 +24,8 @@ class MidiOut:
 
         try:
             names = mido.get_output_names()
-            self.port = mido.open_output(port) if port in names else mido.open_output(port, virtual=True)
+            self.port = (mido.open_output(port) if port in names
+                         else mido.open_output(port, virtual=True, client_name=CLIENT_NAME))
         except (OSError, IOError, SystemError, RuntimeError, ValueError) as exc:
             raise OSError(f"cannot open MIDI output {port!r}: {exc}") from None
         self.name = self.port.name

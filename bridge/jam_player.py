@@ -29,6 +29,8 @@ from synth.loop_files import write_loop
 log = logging.getLogger(__name__)
 
 SYNCS = ("internal", "midi-clock")
+CLOCK_KINDS = {0xF8: "clock", 0xFA: "start", 0xFB: "continue", 0xFC: "stop", 0xF2: "songpos"}
+FRAME_CLOCK_FRESH = 1.0    # seconds: the output's own clock events are in use
 FILL_PERIODS = 8           # ring buffer kept this many output periods ahead
 MIN_LEAD = 0.25            # seconds before a bar line the next render starts, at least
 LEAD_FACTOR = 1.5          # ... and this times the recent render time
@@ -78,7 +80,7 @@ def to_output_rate(audio: np.ndarray, rate: int, out_rate: int, bpm: float, bars
 
 class JamPlayer:
     def __init__(self, engine, state_fn, out_dir, *, announce, error, audio_out: str | None = None,
-                 open_output_fn=open_output, subtype: str = "FLOAT", midi_out=None):
+                 open_output_fn=open_output, subtype: str = "FLOAT", midi_out=None, midi_port: str | None = None):
         self.renderer = PhraseRenderer(engine)
         self.engine = engine
         self.state_fn = state_fn          # () -> the controller's current SynthState
@@ -89,6 +91,8 @@ class JamPlayer:
         self.open_output_fn = open_output_fn
         self.subtype = subtype
         self.midi_out = midi_out          # bridge.jam_midi_out.MidiOut or None (score families)
+        self.midi_port = midi_port        # the daemon's MIDI input as a JACK port name (clock mirroring)
+        self._frame_clock = 0.0           # output time the output last delivered clock events itself
         self.bars = DEFAULT_BARS
         self.continuity = 1.0
         self.sync = "internal"
@@ -109,6 +113,7 @@ class JamPlayer:
         self.phrases_rendered = 0
         self.phrases_failed = 0
         self._threads: list[threading.Thread] = []
+        self._next_mirror = 0.0
 
     # ------------------------------------------------------------------ control (any thread)
     def open(self) -> None:
@@ -118,6 +123,10 @@ class JamPlayer:
         if self.output is not None:
             self.output.close()
         self.output = self.open_output_fn(self.audio_out)
+        with self.clock_lock:
+            self.tracker.rebase()   # tick times from now on are on the output's clock
+        if self.sync == "midi-clock" and hasattr(self.output, "mirror_clock"):
+            self.output.mirror_clock(self.midi_port)
         fallback = InternalGrid(self.output.sample_rate, self.bpm())
         grid = ClockGrid(self.tracker, self.output, fallback, self.clock_lock) if self.sync == "midi-clock" else fallback
         with self._lock:
@@ -163,6 +172,8 @@ class JamPlayer:
         if sync not in SYNCS:
             raise ValueError(f"sync {sync!r} is not one of {', '.join(SYNCS)}")
         self.sync = sync
+        if sync == "midi-clock" and self.output is not None and hasattr(self.output, "mirror_clock"):
+            self.output.mirror_clock(self.midi_port)
         if self.output is not None:
             fallback = InternalGrid(self.output.sample_rate, self.bpm())
             with self._lock:
@@ -179,8 +190,35 @@ class JamPlayer:
 
     # ------------------------------------------------------------------ MIDI clock (MIDI thread)
     def clock(self, msg, t: float) -> None:
+        """A MIDI clock or transport message that arrived at time.monotonic() `t` (the MIDI thread)."""
+        out = self.output
+        if out is not None:   # onto the output's clock, which the bar lines are scheduled on
+            if out.now() - self._frame_clock < FRAME_CLOCK_FRESH:
+                return        # the output hears the same clock with exact frame times
+            t = out.now() - (time.monotonic() - t)
+        self.tracker.exact = False
+        self._transport(msg.type, t, getattr(msg, "pos", None))
+
+    def _frame_clock_events(self) -> None:
+        """Clock events the output timed itself (JACK's clock_in), in arrival order."""
+        out = self.output
+        events = getattr(out, "clock_events", None)
+        if not events:
+            return
+        if out.now() - self._frame_clock >= FRAME_CLOCK_FRESH:
+            with self.clock_lock:
+                self.tracker.rebase()   # switching from the MIDI input's times: one clock per fit
+                self.tracker.exact = True
+        while events:
+            frame, status, data = events.popleft()
+            kind = CLOCK_KINDS[status]
+            pos = (data[0] | (data[1] << 7)) if kind == "songpos" and len(data) == 2 else None
+            self._frame_clock = out.now()
+            self._transport(kind, frame / out.sample_rate, pos)
+
+    def _transport(self, kind: str, t: float, pos) -> None:
         with self.clock_lock:
-            change = self.tracker.feed(msg.type, t, getattr(msg, "pos", None))
+            change = self.tracker.feed(kind, t, pos)
         if self.sync != "midi-clock" or change is None:
             return
         if change in ("start", "continue"):
@@ -219,7 +257,12 @@ class JamPlayer:
                 out.ring.write(block)
                 self._notify()
             self._dispatch_events()
+            self._frame_clock_events()
             self._check_clock()
+            if self.sync == "midi-clock" and time.monotonic() > self._next_mirror:
+                self._next_mirror = time.monotonic() + 1.0
+                if hasattr(out, "mirror_clock"):
+                    out.mirror_clock(self.midi_port)
             if block is None:
                 time.sleep(out.period / out.sample_rate / 2)
 
@@ -227,7 +270,7 @@ class JamPlayer:
         if self.sync != "midi-clock":
             return
         with self.clock_lock:
-            self.tracker.check(time.monotonic())
+            self.tracker.check(self.output.now())
             errors = self.tracker.take_errors()
         for message in errors:
             self.error("/synth/jam/sync", message)
@@ -250,7 +293,7 @@ class JamPlayer:
         if not self._active or seq is None or out is None or seq.pending is not None:
             return False
         if seq.current is None:
-            return True
+            return self.sync != "midi-clock" or self._clock_settled()
         lead = max(MIN_LEAD, LEAD_FACTOR * self._render_seconds) * out.sample_rate + FILL_PERIODS * out.period
         return seq.current.stop - out.played <= lead or seq.current.repeat
 
@@ -261,6 +304,11 @@ class JamPlayer:
                     self._wake.wait(0.005)
                     continue
             self._render_one()
+
+    def _clock_settled(self) -> bool:
+        """Under MIDI clock the first phrase waits for a tempo fitted over a beat."""
+        with self.clock_lock:
+            return self.tracker.settled
 
     def _render_one(self) -> None:
         state, bpm, bars, index = self.state_fn(), self.bpm(), self.bars, self._phrase_index

@@ -1,7 +1,9 @@
 """A DAW's MIDI clock -> tempo and bar grid (pure: messages and their arrival times in, facts out).
 
-24 clock ticks (0xF8) per quarter note set the tempo: a least-squares line through the last
-`window` tick times, so single late or early ticks (USB and scheduler jitter) barely move it.
+24 clock ticks (0xF8) per quarter note set the tempo and the grid: a least-squares line through the
+last `window` tick times, so single late or early ticks (USB, JACK cycles and scheduler jitter, tens
+of ms on a loaded machine) barely move it; bar lines are predicted from that line, not from the last
+tick. A tempo change (the last RECENT ticks off the line by over CHANGE) restarts the fit.
 Start (0xFA) sets the song position to 0, Continue (0xFB) resumes from the last one, Song Position
 (0xF2, in 16th notes) moves it, Stop (0xFC) halts it. Per the MIDI spec the first tick after Start
 or Continue is the downbeat of that position. In 4/4, bar b begins at tick 96 * b.
@@ -19,9 +21,10 @@ from dataclasses import dataclass, field
 PPQN = 24
 TICKS_PER_BAR = 4 * PPQN        # 4/4
 MIN_BPM, MAX_BPM = 20.0, 400.0  # the state's tempo range (synth.state)
-WINDOW = 48                     # ticks in the tempo fit: two beats
-RECENT = 6                      # ticks that decide whether the clock is absurd (reacts within a 16th)
-CHANGE = 0.05                   # the recent ticks off the fit by more than this: the tempo changed
+WINDOW = 96                     # ticks in the tempo fit: one bar
+RECENT = 24                     # ticks that decide whether the clock is absurd or changed: a beat
+CHANGE = 0.08                   # the recent ticks off the fit by more than this: the tempo changed
+MAX_MISSED = 3                  # exact clocks: at most this many lost ticks in a row are filled in
 STALL_BEATS = 2.0               # no tick for this many beats while running: the clock stopped
 
 
@@ -33,12 +36,13 @@ class ClockTracker:
     bpm: float | None = None                # smoothed tempo; None before enough ticks
     last_tick: float | None = None          # arrival time of the last tick
     ticks: int = 0
+    exact: bool = False                     # times are exact (JACK frames): fill in lost ticks
     errors: list[str] = field(default_factory=list)   # one-line complaints, taken by the caller
     _times: deque = field(default_factory=deque)
     _stalled: bool = False
     _refused: bool = False
-    _steady: int = 0                  # ticks since the last tempo change
-    _stable: float | None = None      # the last tempo that held for a beat
+    _centre: tuple | None = None      # (song tick, time) of the fitted line's centre
+    _history: deque = field(default_factory=lambda: deque(maxlen=RECENT))   # the last RECENT tempi
 
     # ------------------------------------------------------------------ input
     def feed(self, kind: str, t: float, pos: int | None = None) -> str | None:
@@ -49,18 +53,18 @@ class ClockTracker:
             return None
         if kind == "start":
             self.position, self.running = 0, True
-            self._times.clear()
+            self._reset_fit()
             return "start"
         if kind == "continue":
             self.running = True
-            self._times.clear()
+            self._reset_fit()
             return "continue"
         if kind == "stop":
             self.running = False
             return "stop"
         if kind == "songpos":
             self.position = int(pos or 0) * (PPQN // 4)
-            self._times.clear()
+            self._reset_fit()
             return "songpos"
         return None
 
@@ -68,7 +72,16 @@ class ClockTracker:
         self.ticks += 1
         if self._stalled:
             self._stalled = False
-            self._times.clear()   # a fresh fit: the gap is not a tempo
+            self._reset_fit()   # a fresh fit: the gap is not a tempo
+        elif self.exact and self.bpm and self.last_tick is not None and self._times:
+            # Exact times (JACK frames): a gap of k intervals is k-1 lost ticks; count them, so the
+            # position and the fit stay on the DAW's grid.
+            gap = t - self.last_tick
+            missed = int(round(gap * self.bpm * PPQN / 60.0)) - 1
+            for k in range(missed if 1 <= missed <= MAX_MISSED else 0):
+                self._times.append(self.last_tick + (k + 1) * gap / (missed + 1))
+                if self.running:
+                    self.position += 1
         self._times.append(t)
         while len(self._times) > self.window:
             self._times.popleft()
@@ -81,23 +94,34 @@ class ClockTracker:
             return
         if not MIN_BPM <= recent <= MAX_BPM:
             if not self._refused:
-                self.bpm = self._stable  # forget what the run-up to the absurd tempo left behind
+                # Forget what the run-up to the absurd tempo left behind: the tempo RECENT ticks ago.
+                self.bpm = self._history[0] if self._history else None
                 self.errors.append(f"MIDI clock at {recent:.1f} bpm is outside {MIN_BPM:g}..{MAX_BPM:g} bpm; "
                                    f"keeping {self._bpm_text()}")
                 self._refused = True
-            self._times.clear()
+            self._reset_fit()
             return
         self._refused = False
         bpm = fit_bpm(times)
         if abs(recent - bpm) > CHANGE * bpm:
-            # A tempo change, not jitter: fit only the ticks since, so it is followed within a 16th.
+            # A tempo change, not jitter: fit only the ticks since, so it is followed within a beat.
             for _ in range(len(times) - RECENT):
                 self._times.popleft()
-            bpm, self._steady = recent, 0
+            bpm = recent
         self.bpm = bpm
-        self._steady += 1
-        if self._steady >= PPQN:
-            self._stable = bpm
+        self._history.append(bpm)
+        # The line's centre: (song tick, time) at the mean of the fitted ticks.
+        n = len(self._times)
+        self._centre = (self.position - 1 - (n - 1) / 2.0 if self.running else None, sum(self._times) / n)
+
+    def _reset_fit(self) -> None:
+        self._times.clear()
+        self._centre = None
+
+    def rebase(self) -> None:
+        """Forget tick times (kept: tempo and position): the caller moves to another clock."""
+        self._reset_fit()
+        self.last_tick = None
 
     def check(self, now: float) -> None:
         """Call now and then: notices a clock that stopped ticking while the transport runs."""
@@ -113,24 +137,37 @@ class ClockTracker:
     def _bpm_text(self) -> str:
         return f"{self.bpm:.2f} bpm" if self.bpm is not None else "the internal tempo"
 
+    @property
+    def settled(self) -> bool:
+        """A tempo fitted over a beat since the last change: good enough to render a phrase at."""
+        return self.bpm is not None and len(self._times) >= RECENT
+
     def take_errors(self) -> list[str]:
         out, self.errors = self.errors, []
         return out
 
     # ------------------------------------------------------------------ the grid
-    def tick_time(self, tick: int) -> float | None:
-        """Predicted arrival time of song tick `tick` from the last tick and the fitted tempo."""
+    def _anchor(self) -> tuple[float, float] | None:
+        """(song tick, time) a prediction starts from: the fitted line's centre, else the last tick."""
         if self.bpm is None or self.last_tick is None:
             return None
-        return self.last_tick + (tick - (self.position - 1)) * 60.0 / (self.bpm * PPQN)
+        if self._centre is not None and self._centre[0] is not None:
+            return self._centre
+        return self.position - 1, self.last_tick
+
+    def tick_time(self, tick: int) -> float | None:
+        """Predicted time of song tick `tick` on the fitted line."""
+        anchor = self._anchor()
+        if anchor is None:
+            return None
+        return anchor[1] + (tick - anchor[0]) * 60.0 / (self.bpm * PPQN)
 
     def next_bar(self, after: float) -> tuple[int, float] | None:
         """(bar index, time) of the first bar line at or after time `after`; None without a tempo."""
-        if self.bpm is None or self.last_tick is None:
+        anchor = self._anchor()
+        if anchor is None:
             return None
-        tick_s = 60.0 / (self.bpm * PPQN)
-        last = self.position - 1
-        at = last + (after - self.last_tick) / tick_s
+        at = anchor[0] + (after - anchor[1]) * self.bpm * PPQN / 60.0
         bar = max(0, math.ceil(at / TICKS_PER_BAR - 1e-9))
         return bar, self.tick_time(bar * TICKS_PER_BAR)
 

@@ -179,6 +179,7 @@ class PolledInput:
     # Seconds between polls of an empty queue: 1 ms while a controller is moving, 5 ms after a
     # second without events (polling every 1 ms costs ~2 % of a core even when nothing plays).
     ACTIVE_POLL, IDLE_POLL, IDLE_AFTER = 0.001, 0.005, 1.0
+    ANCHOR_SLACK, MAX_BACKLOG = 0.002, 2.0
 
     def __init__(self, rt, name: str, feed):
         self._rt = rt
@@ -229,9 +230,12 @@ class PolledInput:
                 self._closed.wait(self.IDLE_POLL if idle else self.ACTIVE_POLL)
                 continue
             last_event = time.monotonic()
-            # Arrival times for MIDI clock: after an empty queue, now; inside a backlog (a render held
-            # the GIL), the previous one plus rtmidi's own delta, so queued ticks keep their spacing.
-            stamp = last_event if drained else stamp + float(got[1])
+            # Arrival times for MIDI clock from rtmidi's own deltas (stamped by the MIDI API, so a
+            # render holding the GIL, or our polling, does not move them); re-anchored to now only
+            # when they cannot be right: in the future, or further behind than any backlog.
+            stamp = stamp + float(got[1])
+            if drained and not -self.ANCHOR_SLACK < last_event - stamp < self.MAX_BACKLOG:
+                stamp = last_event
             drained = False
             try:
                 msg = mido.Message.from_bytes(got[0])

@@ -77,3 +77,13 @@ def test_ticks_that_stop_mid_bar_are_reported():
 def test_fit_needs_three_ticks_and_equal_times_are_infinite():
     assert fit_bpm([0.0, 0.1]) is None
     assert fit_bpm([1.0, 1.0, 1.0]) == float("inf")
+
+
+def test_exact_clock_counts_a_lost_tick_and_keeps_the_grid():
+    tr = ClockTracker(exact=True)
+    tr.feed("start", 0.0)
+    dt = 60.0 / (120 * PPQN)
+    for i in list(range(50)) + list(range(51, 100)):   # tick 50 lost (a missed JACK cycle)
+        tr.feed("clock", i * dt)
+    assert tr.position == 100 and tr.bpm == pytest.approx(120.0, rel=1e-6)
+    assert tr.next_bar(1.5) == (1, pytest.approx(2.0))
