@@ -193,7 +193,7 @@ class JamPlayer:
         """A MIDI clock or transport message that arrived at time.monotonic() `t` (the MIDI thread)."""
         out = self.output
         if out is not None:   # onto the output's clock, which the bar lines are scheduled on
-            if out.now() - self._frame_clock < FRAME_CLOCK_FRESH:
+            if getattr(out, "clock_mirrored", False):
                 return        # the output hears the same clock with exact frame times
             t = out.now() - (time.monotonic() - t)
         self.tracker.exact = False
