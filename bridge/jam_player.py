@@ -341,7 +341,8 @@ class JamPlayer:
             midi = score_to_midi(phrase.score, end_beat=phrase.seconds / phrase.score.seconds_per_beat)
         try:
             path = write_loop(self.out_dir, phrase, self._loop_n, midi=midi, subtype=self.subtype,
-                              meta={"backend": self.engine.kind, "model_id": self.engine.model_id})
+                              meta={"backend": self.engine.kind, "model_id": self.engine.model_id,
+                                    "phrase": phrase.index + 1, "continuity": self.continuity})
         except OSError as exc:
             self.error("/synth/jam", f"cannot write the loop into {self.out_dir}: {exc.strerror or exc}")
             return
@@ -353,6 +354,7 @@ class JamPlayer:
         seq, out = self.seq, self.output
         return {"jam": {"active": self._active, "sync": self.sync, "bpm": self.bpm(), "bars": self.bars,
                         "continuity": self.continuity, "phrases_played": seq.phrases if seq else 0,
+                        "playing": seq.current.meta.index + 1 if seq and seq.current else None,
                         "phrases_rendered": self.phrases_rendered, "phrases_failed": self.phrases_failed,
                         "output": out.name if out else None, "sample_rate": out.sample_rate if out else None,
                         "underruns": out.underruns if out else 0,
