@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 SYNCS = ("internal", "midi-clock")
 CLOCK_KINDS = {0xF8: "clock", 0xFA: "start", 0xFB: "continue", 0xFC: "stop", 0xF2: "songpos"}
 FRAME_CLOCK_FRESH = 1.0    # seconds: the output's own clock events are in use
-FILL_PERIODS = 8           # ring buffer kept this many output periods ahead
+FILL_PERIODS = 24          # ring buffer kept this many output periods ahead (128 ms at 256 / 48 kHz)
 MIN_LEAD = 0.25            # seconds before a bar line the next render starts, at least
 LEAD_FACTOR = 1.5          # ... and this times the recent render time
 CLOCK_BPM_DECIMALS = 1     # a tracked tempo renders rounded (names read 120bpm, not 119.98bpm)
@@ -260,7 +260,7 @@ class JamPlayer:
             self._frame_clock_events()
             self._check_clock()
             if self.sync == "midi-clock" and time.monotonic() > self._next_mirror:
-                self._next_mirror = time.monotonic() + 1.0
+                self._next_mirror = time.monotonic() + 0.1
                 if hasattr(out, "mirror_clock"):
                     out.mirror_clock(self.midi_port)
             if block is None:

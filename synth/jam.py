@@ -101,7 +101,7 @@ class PhraseRenderer:
         check_bars(bars)
         check_continuity(continuity)
         fam = self.family
-        state = state.replace(bpm=float(bpm), bars=float(bars), seed=(state.seed + index) % (2**31))
+        state = self.engine.resolve(state.replace(bpm=float(bpm), bars=float(bars), seed=(state.seed + index) % (2**31)))
         seconds = phrase_seconds(bpm, bars)
         n = phrase_samples(bpm, bars, fam.sample_rate)
         ctx = self.context_frames(previous, continuity, math.ceil(seconds * fam.sample_rate / fam.hop))

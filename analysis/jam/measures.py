@@ -1,7 +1,7 @@
 """Pure measures for jam mode (arrays and scores in, numbers out); bench/jam.py gathers the data.
 
 - boundary_offsets: where phrase boundaries fall in a recording, against the clock's bar lines;
-- boundary_flux: spectral flux across each phrase boundary against inside the phrases;
+- boundary_flux: spectral change across each phrase boundary against inside the phrases;
 - step_share: the share of boundaries where the melody moves by a step (<= 2 semitones);
 - notes_kept: how many of a source score's melody notes a variation keeps.
 """
@@ -10,21 +10,20 @@ from __future__ import annotations
 import numpy as np
 
 STEP = 2          # semitones: a melodic step, not a leap
-EDGE_WINDOW = 48  # frames: phrases are faded to zero at their edges (synth.jam.FADE at 44.1 kHz ~ 70 at 48 kHz)
+EDGE_WINDOW = 16  # frames: phrases are faded to zero at their edges (synth.jam.FADE at 44.1 kHz ~ 70 at 48 kHz)
+DIP = 0.1         # a phrase edge: the envelope falls below this share of the window's median
 
 
 def quiet_envelope(audio: np.ndarray, window: int = EDGE_WINDOW) -> np.ndarray:
-    """Moving maximum of |x| over both channels ([N, 2] or [N]) across `window` frames."""
+    """Moving mean of |x| (the louder channel of [N, 2], or [N]) across `window` frames."""
     x = np.abs(audio).max(axis=1) if audio.ndim == 2 else np.abs(audio)
-    from scipy.ndimage import maximum_filter1d
-
-    return maximum_filter1d(x, size=window, mode="nearest")
+    return np.convolve(x, np.ones(window) / window, mode="same")
 
 
-def boundary_offsets(audio: np.ndarray, bar_frames: list[int], search: int) -> list[int]:
+def boundary_offsets(audio: np.ndarray, bar_frames: list[int], search: int, dip: float = DIP) -> list[int]:
     """For each clock bar line (a frame in `audio`), the offset of the deepest dip (the faded phrase
     edge) within +-`search` frames: boundary frame minus bar line. Bar lines too near an end are
-    skipped, as are those where nothing sounds (no dip to find)."""
+    skipped, as are those where nothing sounds or nothing dips to `dip` of the median (no edge)."""
     env = quiet_envelope(audio)
     out = []
     for bar in bar_frames:
@@ -32,30 +31,37 @@ def boundary_offsets(audio: np.ndarray, bar_frames: list[int], search: int) -> l
         if a < 0 or b > len(env):
             continue
         seg = env[a:b]
-        if seg.max() < 1e-4:
+        k = int(np.argmin(seg))
+        if seg.max() < 1e-4 or seg[k] > dip * np.median(seg):
             continue
-        out.append(int(a + int(np.argmin(seg)) - bar))
+        out.append(int(a + k - bar))
     return out
 
 
-def _flux(y: np.ndarray, n_fft: int = 1024, hop: int = 256) -> np.ndarray:
-    """Positive spectral flux per hop of mono `y` (the half-wave rectified magnitude difference)."""
-    frames = np.lib.stride_tricks.sliding_window_view(y, n_fft)[::hop] * np.hanning(n_fft)
-    mag = np.abs(np.fft.rfft(frames, axis=1))
-    return np.maximum(np.diff(mag, axis=0), 0.0).sum(axis=1)
+def _spectrum(y: np.ndarray) -> np.ndarray:
+    mag = np.abs(np.fft.rfft(y * np.hanning(len(y))))
+    return mag / (mag.sum() + 1e-12)
 
 
-def boundary_flux(phrases: list[np.ndarray], hop: int = 256) -> tuple[float, float]:
-    """(median flux at the boundaries, median flux inside) over consecutive phrases [2, N] played back
-    to back: the flux in the hop that straddles each join against every other hop."""
-    y = np.concatenate([p.mean(axis=0) for p in phrases])
-    flux = _flux(y, hop=hop)
-    joins = np.cumsum([p.shape[-1] for p in phrases])[:-1]
-    at = np.zeros(len(flux), bool)
-    for j in joins:
-        k = j // hop
-        at[max(0, k - 4):k + 1] = True   # the frames whose window covers the join
-    return float(np.median(flux[at])), float(np.median(flux[~at]))
+def _change(a: np.ndarray, b: np.ndarray) -> float:
+    """Spectral flux between two windows: the rise in normalised magnitude from a to b."""
+    return float(np.maximum(_spectrum(b) - _spectrum(a), 0.0).sum())
+
+
+def boundary_flux(phrases: list[np.ndarray], win: int = 4096, skip: int = 128) -> tuple[float, float]:
+    """(median flux across the joins, median flux inside) for consecutive phrases [2, N] played back to
+    back: the change from the window just before a join to the one just after it (the `skip` faded
+    samples at each edge left out), against the change between two adjacent windows in the middle of
+    each phrase. A continuation keeps the ratio near 1; a fresh start raises it."""
+    mono = [p.mean(axis=0) for p in phrases]
+    at = [_change(a[-skip - win:-skip], b[skip:skip + win]) for a, b in zip(mono, mono[1:])
+          if len(a) > win + skip and len(b) > win + skip]
+    inside = []
+    for y in mono:
+        mid = len(y) // 2
+        if mid >= win:
+            inside.append(_change(y[mid - win:mid], y[mid:mid + win]))
+    return float(np.median(at)) if at else float("nan"), float(np.median(inside)) if inside else float("nan")
 
 
 def step_share(melodies: list[list[int]]) -> tuple[float, int]:
