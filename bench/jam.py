@@ -75,6 +75,7 @@ class Recorder:
         self.clock_in = self.client.midi_inports.register("clock_in")
         self.midi_out = self.client.midi_outports.register("bad_clock")
         self.audio = np.zeros((int(seconds * SR), 2), np.float32)
+        self.written = np.zeros(len(self.audio), bool)   # False where a loaded machine skipped our cycle
         self.start_frame: int | None = None
         self.n = 0
         self.recording = False
@@ -98,24 +99,38 @@ class Recorder:
                 self.midi_out.write_midi_event(last, data)
             except Exception:
                 pass                       # a full buffer drops the event, as a cable would
-        if self.recording and self.n + frames <= len(self.audio):
+        if self.recording:
             if self.start_frame is None:
                 self.start_frame = now
-            self.audio[self.n:self.n + frames, 0] = self.ins[0].get_array()
-            self.audio[self.n:self.n + frames, 1] = self.ins[1].get_array()
-            self.n += frames
+            at = now - self.start_frame     # by frame time: a cycle JACK skipped us in stays silent
+            if at + frames <= len(self.audio):
+                self.audio[at:at + frames, 0] = self.ins[0].get_array()
+                self.audio[at:at + frames, 1] = self.ins[1].get_array()
+                self.written[at:at + frames] = True
+                self.n = at + frames
 
     def bar_lines(self) -> list[int]:
-        """Frames (in the recording) of the clock's bar lines: tick 96k after each Start."""
-        out, tick = [], None
+        """Frames (in the recording) of the clock's bar lines: tick 96k after each Start. A gap of k
+        tick intervals (cycles a loaded machine skipped) counts k ticks."""
+        out, tick, last, step = [], None, None, None
+        frames = [f for f, s in self.clock if s == 0xF8]
+        nominal = float(np.median(np.diff(frames))) if len(frames) > 2 else None
         for frame, status in self.clock:
             if status == 0xFA:
-                tick = 0
+                tick, last = 0, None
             elif status == 0xF8 and tick is not None:
-                if tick % TICKS_PER_BAR == 0 and self.start_frame is not None:
-                    out.append(frame - self.start_frame)
+                if last is not None and nominal:
+                    step = max(1, int(round((frame - last) / nominal)))
+                    for k in range(1, step):     # bar lines that fell inside the gap
+                        if (tick + k - 1) % TICKS_PER_BAR == 0:
+                            out.append(int(last + (frame - last) * k / step))
+                    tick += step - 1
+                if tick % TICKS_PER_BAR == 0:
+                    out.append(frame)
                 tick += 1
-        return [f for f in out if 0 <= f < self.n]
+                last = frame
+        base = self.start_frame or 0
+        return [f - base for f in out if 0 <= f - base < self.n]
 
     def close(self):
         self.client.deactivate()
@@ -184,7 +199,7 @@ def hook_up(env):
 def alignment(rec: Recorder, bars: int, bpm: float) -> list[int]:
     bar = 4 * 60.0 / bpm * SR
     lines = rec.bar_lines()
-    return boundary_offsets(rec.audio[:rec.n], lines, search=int(bar * bars / 4))
+    return boundary_offsets(rec.audio[:rec.n], lines, search=int(bar * bars / 4), valid=rec.written[:rec.n])
 
 
 def main_run(daemon, client, rec, env, folder, bpm, bars, minutes, rng) -> dict:
@@ -244,6 +259,7 @@ def tempo_runs(client, rec, env, folder, tempi, bars) -> list[dict]:
     for bpm, then in plan:
         start_phrase = (loops(folder) or [{"phrase": 0}])[-1]["phrase"]
         rec.n, rec.start_frame, rec.clock = 0, None, []
+        rec.written[:] = False
         rec.recording = True
         clock.run(bpm)
         got = wait_loops(folder, 3, 90, lambda d: d["phrase"] > start_phrase)

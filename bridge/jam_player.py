@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 SYNCS = ("internal", "midi-clock")
 CLOCK_KINDS = {0xF8: "clock", 0xFA: "start", 0xFB: "continue", 0xFC: "stop", 0xF2: "songpos"}
-FRAME_CLOCK_FRESH = 1.0    # seconds: the output's own clock events are in use
 FILL_PERIODS = 24          # ring buffer kept this many output periods ahead (128 ms at 256 / 48 kHz)
 MIN_LEAD = 0.25            # seconds before a bar line the next render starts, at least
 LEAD_FACTOR = 1.5          # ... and this times the recent render time
@@ -39,7 +38,7 @@ CLOCK_BPM_DECIMALS = 1     # a tracked tempo renders rounded (names read 120bpm,
 
 class ClockGrid:
     """The MIDI clock's bar lines in output frames (the internal grid while no tempo is known)."""
-
+    moving = True   # re-read at every fill: the frame map and the fit move
     def __init__(self, tracker: ClockTracker, output, fallback: InternalGrid, lock: threading.Lock):
         self.tracker, self.output, self.fallback, self.lock = tracker, output, fallback, lock
 
@@ -92,7 +91,6 @@ class JamPlayer:
         self.subtype = subtype
         self.midi_out = midi_out          # bridge.jam_midi_out.MidiOut or None (score families)
         self.midi_port = midi_port        # the daemon's MIDI input as a JACK port name (clock mirroring)
-        self._frame_clock = 0.0           # output time the output last delivered clock events itself
         self.bars = DEFAULT_BARS
         self.continuity = 1.0
         self.sync = "internal"
@@ -123,8 +121,8 @@ class JamPlayer:
         if self.output is not None:
             self.output.close()
         self.output = self.open_output_fn(self.audio_out)
-        with self.clock_lock:
-            self.tracker.rebase()   # tick times from now on are on the output's clock
+        with self.clock_lock:   # tick times from now on are on the output's clock
+            self.tracker.shift(self.output.now() - time.monotonic())
         if self.sync == "midi-clock" and hasattr(self.output, "mirror_clock"):
             self.output.mirror_clock(self.midi_port)
         fallback = InternalGrid(self.output.sample_rate, self.bpm())
@@ -205,15 +203,12 @@ class JamPlayer:
         events = getattr(out, "clock_events", None)
         if not events:
             return
-        if out.now() - self._frame_clock >= FRAME_CLOCK_FRESH:
-            with self.clock_lock:
-                self.tracker.rebase()   # switching from the MIDI input's times: one clock per fit
-                self.tracker.exact = True
+        with self.clock_lock:   # the same clock as the MIDI input's converted times: lost ticks are filled
+            self.tracker.exact = True
         while events:
             frame, status, data = events.popleft()
             kind = CLOCK_KINDS[status]
             pos = (data[0] | (data[1] << 7)) if kind == "songpos" and len(data) == 2 else None
-            self._frame_clock = out.now()
             self._transport(kind, frame / out.sample_rate, pos)
 
     def _transport(self, kind: str, t: float, pos) -> None:

@@ -106,6 +106,10 @@ class JamSequencer:
                 slot, self.pending = self.pending, None
                 self._begin(slot, self.start_at, repeat=False)
                 continue
+            if getattr(self.grid, "moving", False):
+                # The clock's bar lines, re-read as the output's frame map moves (cycles a loaded
+                # machine skipped make the stream late): the phrase ends on the bar line regardless.
+                cur.stop = max(cur.start + 1, int(self.grid.boundary(cur.start + len(cur.audio))))
             if f >= cur.stop:
                 if self.pending is not None:
                     slot, self.pending = self.pending, None

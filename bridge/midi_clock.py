@@ -24,7 +24,7 @@ MIN_BPM, MAX_BPM = 20.0, 400.0  # the state's tempo range (synth.state)
 WINDOW = 96                     # ticks in the tempo fit: one bar
 RECENT = 24                     # ticks that decide whether the clock is absurd or changed: a beat
 CHANGE = 0.08                   # the recent ticks off the fit by more than this: the tempo changed
-MAX_MISSED = 3                  # exact clocks: at most this many lost ticks in a row are filled in
+MAX_MISSED = 47                 # exact clocks: lost ticks filled in, up to a stall (2 beats: a stopped clock)
 STALL_BEATS = 2.0               # no tick for this many beats while running: the clock stopped
 
 
@@ -118,10 +118,13 @@ class ClockTracker:
         self._times.clear()
         self._centre = None
 
-    def rebase(self) -> None:
-        """Forget tick times (kept: tempo and position): the caller moves to another clock."""
-        self._reset_fit()
-        self.last_tick = None
+    def shift(self, delta: float) -> None:
+        """Move every remembered time by `delta` seconds: the caller moves to another clock."""
+        self._times = deque(t + delta for t in self._times)
+        if self.last_tick is not None:
+            self.last_tick += delta
+        if self._centre is not None:
+            self._centre = (self._centre[0], self._centre[1] + delta)
 
     def check(self, now: float) -> None:
         """Call now and then: notices a clock that stopped ticking while the transport runs."""

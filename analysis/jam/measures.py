@@ -20,11 +20,16 @@ def quiet_envelope(audio: np.ndarray, window: int = EDGE_WINDOW) -> np.ndarray:
     return np.convolve(x, np.ones(window) / window, mode="same")
 
 
-def boundary_offsets(audio: np.ndarray, bar_frames: list[int], search: int, dip: float = DIP) -> list[int]:
+def boundary_offsets(audio: np.ndarray, bar_frames: list[int], search: int, dip: float = DIP,
+                     valid: np.ndarray | None = None) -> list[int]:
     """For each clock bar line (a frame in `audio`), the offset of the deepest dip (the faded phrase
     edge) within +-`search` frames: boundary frame minus bar line. Bar lines too near an end are
-    skipped, as are those where nothing sounds or nothing dips to `dip` of the median (no edge)."""
+    skipped, as are those where nothing sounds or nothing dips to `dip` of the median (no edge).
+    `valid` (bool per frame) marks what the recorder really heard: gaps are never taken for edges."""
     env = quiet_envelope(audio)
+    if valid is not None:
+        gap = np.convolve(~valid, np.ones(2 * EDGE_WINDOW + 1), mode="same") > 0
+        env = np.where(gap, np.inf, env)
     out = []
     for bar in bar_frames:
         a, b = bar - search, bar + search
@@ -32,7 +37,8 @@ def boundary_offsets(audio: np.ndarray, bar_frames: list[int], search: int, dip:
             continue
         seg = env[a:b]
         k = int(np.argmin(seg))
-        if seg.max() < 1e-4 or seg[k] > dip * np.median(seg):
+        loud = np.median(seg[np.isfinite(seg)]) if np.isfinite(seg).any() else 0.0
+        if loud < 1e-4 or seg[k] > dip * loud:
             continue
         out.append(int(a + k - bar))
     return out
