@@ -24,7 +24,6 @@ MIN_BPM, MAX_BPM = 20.0, 400.0  # the state's tempo range (synth.state)
 WINDOW = 96                     # ticks in the tempo fit: one bar
 RECENT = 24                     # ticks that decide whether the clock is absurd or changed: a beat
 CHANGE = 0.08                   # the recent ticks off the fit by more than this: the tempo changed
-MAX_MISSED = 47                 # exact clocks: lost ticks filled in, up to a stall (2 beats: a stopped clock)
 STALL_BEATS = 2.0               # no tick for this many beats while running: the clock stopped
 
 
@@ -70,18 +69,21 @@ class ClockTracker:
 
     def _tick(self, t: float) -> None:
         self.ticks += 1
+        missed = 0
+        if self.exact and self.bpm and self.last_tick is not None:
+            # Exact times (JACK frames): a gap of k intervals is k-1 ticks this process did not hear
+            # (cycles a loaded machine skipped it in); count them, so the bar grid stays the DAW's.
+            missed = max(0, int(round((t - self.last_tick) * self.bpm * PPQN / 60.0)) - 1)
+            if missed >= STALL_BEATS * PPQN:
+                missed = 0      # longer than a stall: a stopped (or absurdly slow) clock, not lost ticks
+            if self.running:
+                self.position += missed
         if self._stalled:
             self._stalled = False
             self._reset_fit()   # a fresh fit: the gap is not a tempo
-        elif self.exact and self.bpm and self.last_tick is not None and self._times:
-            # Exact times (JACK frames): a gap of k intervals is k-1 lost ticks; count them, so the
-            # position and the fit stay on the DAW's grid.
-            gap = t - self.last_tick
-            missed = int(round(gap * self.bpm * PPQN / 60.0)) - 1
-            for k in range(missed if 1 <= missed <= MAX_MISSED else 0):
-                self._times.append(self.last_tick + (k + 1) * gap / (missed + 1))
-                if self.running:
-                    self.position += 1
+        elif missed and self._times:
+            step = (t - self.last_tick) / (missed + 1)
+            self._times.extend(self.last_tick + (k + 1) * step for k in range(min(missed, self.window)))
         self._times.append(t)
         while len(self._times) > self.window:
             self._times.popleft()
