@@ -131,7 +131,7 @@ class JackOutput(Output):
         # The DAW's MIDI clock, read again here for its exact frame times (see mirror_clock).
         self.clock_in = self.client.midi_inports.register("clock_in")
         self.clock_events: deque = deque(maxlen=4096)   # (JACK frame, status byte, data bytes)
-        self.clock_mirrored = False   # clock_in hears the MIDI input's sources: use only its events
+        self.clock_mirrored = False   # the MIDI input is a JACK port clock_in mirrors: use only clock_in
         self._jack_anchor = (0, 0)
         self.client.set_process_callback(self._process)
         self.client.set_shutdown_callback(self._shutdown)
@@ -172,7 +172,7 @@ class JackOutput(Output):
             for src in sources:
                 if src.name not in have and src.is_midi:
                     self.client.connect(src, self.clock_in)
-            self.clock_mirrored = bool(self.client.get_all_connections(self.clock_in))
+            self.clock_mirrored = True   # a JACK port: its clock comes here, exactly, from now on
         except jack.JackError:
             self.clock_mirrored = False   # not a JACK port, or gone: the MIDI input's own times are used
 

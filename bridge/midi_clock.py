@@ -40,6 +40,7 @@ class ClockTracker:
     _times: deque = field(default_factory=deque)
     _stalled: bool = False
     _refused: bool = False
+    _slow: int = 0                    # ticks in a row that came after a stall
     _centre: tuple | None = None      # (song tick, time) of the fitted line's centre
     _history: deque = field(default_factory=lambda: deque(maxlen=RECENT))   # the last RECENT tempi
 
@@ -81,7 +82,15 @@ class ClockTracker:
         if self._stalled:
             self._stalled = False
             self._reset_fit()   # a fresh fit: the gap is not a tempo
-        elif missed and self._times:
+            self._slow += 1
+            if self._slow >= 2 and not self._refused:
+                # Tick after tick comes a stall apart: not a paused clock but an absurdly slow one.
+                self.errors.append(f"MIDI clock at {60.0 / (PPQN * (t - self.last_tick)):.2f} bpm is outside "
+                                   f"{MIN_BPM:g}..{MAX_BPM:g} bpm; keeping {self._bpm_text()}")
+                self._refused = True
+        else:
+            self._slow = 0
+        if missed and self._times and not self._slow:
             step = (t - self.last_tick) / (missed + 1)
             self._times.extend(self.last_tick + (k + 1) * step for k in range(min(missed, self.window)))
         self._times.append(t)

@@ -87,3 +87,15 @@ def test_exact_clock_counts_a_lost_tick_and_keeps_the_grid():
         tr.feed("clock", i * dt)
     assert tr.position == 100 and tr.bpm == pytest.approx(120.0, rel=1e-6)
     assert tr.next_bar(1.5) == (1, pytest.approx(2.0))
+
+
+def test_a_clock_at_almost_zero_bpm_is_refused_as_absurd():
+    tr = ClockTracker()
+    tr.feed("start", 0.0)
+    t = play(tr, 120.0, 48)
+    for k in range(4):                       # then a tick every 4 s: "0 bpm"
+        tr.check(t + 4.0 * k + 2.0)
+        tr.feed("clock", t + 4.0 * (k + 1))
+    errors = tr.take_errors()
+    assert any("stopped mid-bar" in e for e in errors)
+    assert any("0.62 bpm is outside 20..400" in e for e in errors), errors
