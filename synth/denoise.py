@@ -36,8 +36,9 @@ class Guide:
     latent: clean latent [1 or B, C, F]; cropped or zero-padded to the frames denoised.
     known: the leading frames held at the schedule's noise level after every step (RePaint); they come
         out equal to `latent` there, and the model fills the rest to fit them.
-    strength: 1 starts from pure noise; below 1 the render starts from `latent` noised to that level and
-        runs only the last `strength` of the steps (SDEdit), so 0.1 stays close and 0.9 strays far."""
+    strength: 1 starts from pure noise; below 1 the render starts from `latent` noised to that share of
+        noise (the family's `strength_sigma`: a rectified-flow time, the same on every family) and runs
+        the steps from there (SDEdit), so 0.1 stays close and 0.9 strays far."""
     latent: torch.Tensor
     known: int = 0
     strength: float = 1.0
@@ -51,9 +52,12 @@ class Guide:
             raise ValueError(f"strength {self.strength!r} is outside (0, 1]")
 
 
-def start_index(steps: int, strength: float) -> int:
-    """The first of `steps` steps an SDEdit render at `strength` runs (at least the last step runs)."""
-    return min(steps - 1, int(round((1.0 - float(strength)) * steps)))
+def start_index(sigmas: Sequence[float], target: float) -> int:
+    """The first step whose noise level is at most `target` (at least the last step runs)."""
+    for i, sigma in enumerate(sigmas[:-1]):
+        if sigma <= target:
+            return i
+    return len(sigmas) - 2
 
 
 def fit_frames(latent: torch.Tensor, batch: int, frames: int) -> torch.Tensor:
@@ -145,7 +149,8 @@ def _denoise(family, conds, seeds, seconds, steps, cfg, window, output, guide=No
         x0 = fit_frames(guide.latent.to(device=latents.device, dtype=latents.dtype), len(seeds), frames)
         noise = guide_noise(seeds, tuple(x0.shape[1:]), latents.device, latents.dtype)
         if guide.strength < 1.0:
-            first = start_index(len(timesteps), guide.strength)
+            levels = [family.sigma(scheduler, i) for i in range(len(timesteps) + 1)]
+            first = start_index(levels, family.strength_sigma(guide.strength))
             latents = family.noised(x0, noise, family.sigma(scheduler, first))
             if hasattr(scheduler, "set_begin_index"):
                 scheduler.set_begin_index(first)

@@ -110,6 +110,10 @@ class Family:
         """The noise level of the latents before step `index` of `scheduler` (index = steps: clean)."""
         return float(scheduler.sigmas[index])
 
+    def strength_sigma(self, strength: float) -> float:
+        """The noise level a variation at `strength` (0..1, the share of noise) starts from."""
+        raise NotImplementedError(f"the {self.backend} backend cannot take known content")
+
     def noised(self, x0: torch.Tensor, noise: torch.Tensor, sigma: float) -> torch.Tensor:
         """A clean latent brought to noise level `sigma` of this family's sampler."""
         raise NotImplementedError(f"the {self.backend} backend cannot take known content")

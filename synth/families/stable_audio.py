@@ -215,6 +215,10 @@ class StableAudioFamily(Family):
         # The cosine DPM-solver works in EDM form: x = x0 + sigma * noise.
         return x0 + float(sigma) * noise
 
+    def strength_sigma(self, strength):
+        # The EDM level of rectified-flow time s: (1 - s) x0 + s n is (x0 + s / (1 - s) n) scaled.
+        return float("inf") if strength >= 1.0 else float(strength) / (1.0 - float(strength))
+
     @torch.inference_mode()
     def encode_audio(self, audio):
         vae = self.pipe.vae

@@ -201,6 +201,9 @@ class StableAudio3Family(Family):
         return {k: getattr(self.pipe, k) for k in ("text_encoder", "duration_embedder", "transformer", "vae")}
 
     # ------------------------------------------------------------------ known content
+    def strength_sigma(self, strength):
+        return float(strength)   # rectified flow: the strength is the noise share itself
+
     def noised(self, x0, noise, sigma):
         # Rectified flow: x = (1 - sigma) * x0 + sigma * noise (FlowMatchEulerDiscreteScheduler.scale_noise).
         return (1.0 - float(sigma)) * x0 + float(sigma) * noise
