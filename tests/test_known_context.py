@@ -67,7 +67,7 @@ def test_variation_distance_grows_with_strength(backend):
 
 def test_guide_helpers():
     levels = [500.0, 50.0, 5.0, 0.5, 0.05, 0.0]
-    assert start_index(levels, float("inf")) == 0 and start_index(levels, 0.43) == 3 and start_index(levels, 0.0) == 4
+    assert start_index(levels, float("inf")) == 0 and start_index(levels, 0.5) == 3 and start_index(levels, 0.0) == 4
     x = torch.ones(1, 2, 3)
     assert fit_frames(x, 2, 5).shape == (2, 2, 5) and fit_frames(x, 2, 5)[:, :, 3:].abs().sum() == 0
     with pytest.raises(ValueError, match="strength"):
