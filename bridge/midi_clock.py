@@ -41,6 +41,7 @@ class ClockTracker:
     _stalled: bool = False
     _refused: bool = False
     _slow: int = 0                    # ticks in a row that came after a stall
+    _filled: deque = field(default_factory=lambda: deque(maxlen=RECENT))   # which recent ticks had a gap filled
     _centre: tuple | None = None      # (song tick, time) of the fitted line's centre
     _history: deque = field(default_factory=lambda: deque(maxlen=RECENT))   # the last RECENT tempi
 
@@ -70,8 +71,9 @@ class ClockTracker:
 
     def _tick(self, t: float) -> None:
         self.ticks += 1
+        previous = self.last_tick
         missed = 0
-        if self.exact and self.bpm and self.last_tick is not None:
+        if self.exact and self.settled and self.last_tick is not None and self._filled.count(True) < RECENT // 4:
             # Exact times (JACK frames): a gap of k intervals is k-1 ticks this process did not hear
             # (cycles a loaded machine skipped it in); count them, so the bar grid stays the DAW's.
             missed = max(0, int(round((t - self.last_tick) * self.bpm * PPQN / 60.0)) - 1)
@@ -83,9 +85,9 @@ class ClockTracker:
             self._stalled = False
             self._reset_fit()   # a fresh fit: the gap is not a tempo
             self._slow += 1
-            if self._slow >= 2 and not self._refused:
+            if self._slow >= 2 and not self._refused and previous is not None:
                 # Tick after tick comes a stall apart: not a paused clock but an absurdly slow one.
-                self.errors.append(f"MIDI clock at {60.0 / (PPQN * (t - self.last_tick)):.2f} bpm is outside "
+                self.errors.append(f"MIDI clock at {60.0 / (PPQN * (t - previous)):.2f} bpm is outside "
                                    f"{MIN_BPM:g}..{MAX_BPM:g} bpm; keeping {self._bpm_text()}")
                 self._refused = True
         else:
@@ -93,6 +95,8 @@ class ClockTracker:
         if missed and self._times and not self._slow:
             step = (t - self.last_tick) / (missed + 1)
             self._times.extend(self.last_tick + (k + 1) * step for k in range(min(missed, self.window)))
+        # Gaps filled among the last ticks: many in a row are not lost ticks but a slower tempo.
+        self._filled.append(bool(missed))
         self._times.append(t)
         while len(self._times) > self.window:
             self._times.popleft()
@@ -127,7 +131,9 @@ class ClockTracker:
 
     def _reset_fit(self) -> None:
         self._times.clear()
+        self._filled.clear()
         self._centre = None
+        self.last_tick = None if self.exact else self.last_tick   # no gap is counted across a restart
 
     def shift(self, delta: float) -> None:
         """Move every remembered time by `delta` seconds: the caller moves to another clock."""

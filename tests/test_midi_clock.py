@@ -99,3 +99,13 @@ def test_a_clock_at_almost_zero_bpm_is_refused_as_absurd():
     errors = tr.take_errors()
     assert any("stopped mid-bar" in e for e in errors)
     assert any("0.62 bpm is outside 20..400" in e for e in errors), errors
+
+
+def test_exact_clock_restarted_at_half_the_tempo_is_not_read_as_lost_ticks():
+    tr = ClockTracker(exact=True)
+    tr.feed("start", 0.0)
+    t = play(tr, 120.0, 200)
+    tr.feed("stop", t)
+    tr.feed("start", t + 1.0)
+    play(tr, 60.0, 100, t0=t + 1.0)
+    assert tr.bpm == pytest.approx(60.0, rel=0.01) and tr.position == 100
