@@ -23,6 +23,7 @@ TICKS_PER_BAR = 4 * PPQN        # 4/4
 MIN_BPM, MAX_BPM = 20.0, 400.0  # the state's tempo range (synth.state)
 WINDOW = 96                     # ticks in the tempo fit: one bar
 RECENT = 24                     # ticks that decide whether the clock is absurd or changed: a beat
+SETTLED = 0.02                  # a fit's two halves within this share of the tempo: it has settled
 CHANGE = 0.08                   # the recent ticks off the fit by more than this: the tempo changed
 STALL_BEATS = 2.0               # no tick for this many beats while running: the clock stopped
 
@@ -159,8 +160,13 @@ class ClockTracker:
 
     @property
     def settled(self) -> bool:
-        """A tempo fitted over a beat since the last change: good enough to render a phrase at."""
-        return self.bpm is not None and len(self._times) >= RECENT
+        """A tempo fitted over a beat since the last change, whose two halves agree within SETTLED:
+        good enough to render a phrase at."""
+        if self.bpm is None or len(self._times) < RECENT:
+            return False
+        times = list(self._times)[-RECENT:]
+        a, b = fit_bpm(times[:RECENT // 2]), fit_bpm(times[RECENT // 2:])
+        return a is not None and b is not None and abs(a - b) <= SETTLED * self.bpm
 
     def take_errors(self) -> list[str]:
         out, self.errors = self.errors, []
