@@ -170,8 +170,15 @@ class JamPlayer:
         if sync not in SYNCS:
             raise ValueError(f"sync {sync!r} is not one of {', '.join(SYNCS)}")
         self.sync = sync
-        if sync == "midi-clock" and self.output is not None and hasattr(self.output, "mirror_clock"):
-            self.output.mirror_clock(self.midi_port)
+        if sync == "midi-clock":
+            # Open the output now (silent until a start), so the clock is read on its frame-exact
+            # input before the DAW's Start arrives; without an output, /synth/jam/start says why.
+            try:
+                self.open()
+            except AudioOutputError as exc:
+                log.info("jam output not open yet: %s", exc)
+            if self.output is not None and hasattr(self.output, "mirror_clock"):
+                self.output.mirror_clock(self.midi_port)
         if self.output is not None:
             fallback = InternalGrid(self.output.sample_rate, self.bpm())
             with self._lock:

@@ -74,7 +74,8 @@ class ClockTracker:
         self.ticks += 1
         previous = self.last_tick
         missed = 0
-        if self.exact and self.settled and self.last_tick is not None and self._filled.count(True) < RECENT // 4:
+        if (self.exact and self.bpm and len(self._times) >= RECENT // 2 and self.last_tick is not None
+                and self._filled.count(True) < RECENT - 2):   # a fit of this run's ticks, not every tick a gap
             # Exact times (JACK frames): a gap of k intervals is k-1 ticks this process did not hear
             # (cycles a loaded machine skipped it in); count them, so the bar grid stays the DAW's.
             missed = max(0, int(round((t - self.last_tick) * self.bpm * PPQN / 60.0)) - 1)
@@ -96,7 +97,7 @@ class ClockTracker:
         if missed and self._times and not self._slow:
             step = (t - self.last_tick) / (missed + 1)
             self._times.extend(self.last_tick + (k + 1) * step for k in range(min(missed, self.window)))
-        # Gaps filled among the last ticks: many in a row are not lost ticks but a slower tempo.
+        # Gaps filled among the last ticks: a gap at nearly every tick is not loss but a slower tempo.
         self._filled.append(bool(missed))
         self._times.append(t)
         while len(self._times) > self.window:
