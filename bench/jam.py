@@ -471,7 +471,9 @@ def main(argv=None) -> int:
         stack.callback(rec.close)
         denv = {k: env[k] for k in ("JACK_DEFAULT_SERVER", "JACK_NO_AUDIO_RESERVATION") if k in env}
         denv["MIDO_BACKEND"] = "mido.backends.rtmidi/UNIX_JACK"
-        extra = ["--midi-out", "notes"] if args.backend == "score" else []
+        from synth.backends import WRITES_SCORE
+
+        extra = ["--midi-out", "notes"] if args.backend in WRITES_SCORE else []
         daemon = Daemon(work / "daemon", "--backend", args.backend, "--midi-virtual", "clock", *extra, env=denv)
         stack.callback(daemon.kill)
         client = daemon.client()

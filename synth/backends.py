@@ -28,6 +28,9 @@ BACKENDS: dict[str, tuple[str, str]] = {
 }
 NAMES = tuple(BACKENDS)
 SIZES = ("medium", "small")
+# Backends whose family decodes to a score (Family.writes_score), known without loading the model:
+# jam mode's --midi-out and bench/jam.py ask this before a daemon runs.
+WRITES_SCORE = frozenset({"score"})
 
 
 def load_backend(backend: str, model_id: str | None = None, device: str | None = "auto",
