@@ -136,3 +136,10 @@ def test_score_init_is_the_exact_score_latent(tmp_path):
         init_latent(fam, wav, 3.0)
     with pytest.raises(InitError, match="does not exist"):
         init_latent(fam, tmp_path / "nope.mid", 3.0)
+
+
+@pytest.mark.parametrize("backend", ["tiny", "tiny-sa3", "score"])
+def test_the_registry_knows_which_families_write_a_score(backend):
+    from synth.backends import WRITES_SCORE
+
+    assert family(backend)[0].writes_score == (backend in WRITES_SCORE)
