@@ -17,6 +17,7 @@ import numpy as np
 
 from bridge.failures import RenderFailed, is_out_of_memory, non_finite, os_error_advice, out_of_memory
 from bridge.render_queue import PREVIEW, RenderJob
+from synth.init_source import InitError
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,10 @@ class ClipRenderer:
     def __call__(self, job: RenderJob) -> list[Path]:
         started = time.perf_counter()
         try:
-            audio, extras = self.engine.render_detailed(job.state, seeds=job.seeds)
+            guide = variation_guide(self.engine, job)
+            audio, extras = self.engine.render_detailed(job.state, seeds=job.seeds, guide=guide)
+        except InitError as exc:  # an unreadable or wrong kind of file: say so in one line
+            raise RenderFailed(str(exc)) from exc
         except Exception as exc:
             if is_out_of_memory(exc):
                 self.engine.release_memory()  # so the next, smaller render can fit
@@ -60,6 +64,7 @@ class ClipRenderer:
                     clip, state, folder, render_seconds=render_seconds,
                     subtype=self.config.wav_subtype, normalize=self.config.normalize,
                     batch=len(job.seeds), source=job.reason, kind=job.kind, extras=extra,
+                    **({"variation": {"init": job.init[0], "strength": job.init[1]}} if job.init else {}),
                 )
             except OSError as exc:
                 raise RenderFailed(os_error_advice(exc, f"write the clip into {folder}")) from exc
@@ -74,6 +79,16 @@ class ClipRenderer:
         if broken:
             raise non_finite(broken)
         return paths
+
+
+def variation_guide(engine, job: RenderJob):
+    """The Guide of a /synth/variation job (its clip encoded into the latent), or None."""
+    if job.init is None:
+        return None
+    from synth.denoise import Guide
+
+    path, strength = job.init
+    return Guide(engine.init_latent(path, job.state.seconds()), strength=strength)
 
 
 def prune_previews(folder: Path, keep: int) -> None:

@@ -50,6 +50,14 @@ def register(subparsers) -> None:
     p.add_argument("--auto", action="store_true", help="start with auto-render on (also /synth/auto 1)")
     p.add_argument("--debounce", type=float, default=0.25, metavar="SECONDS",
                    help="auto-render waits this long after the last change (default 0.25)")
+    p.add_argument("--jam", action="store_true", help="start jam mode at once: phrases in time on the audio output "
+                   "(also /synth/jam/start)")
+    p.add_argument("--audio-out", metavar="NAME", default=None,
+                   help="jam audio output: JACK ports to connect to on Linux (default: the physical playback "
+                        "ports), the device name on macOS / Windows (default: the system's)")
+    p.add_argument("--midi-out", metavar="PORT", default=None,
+                   help="score backend: send each jam phrase's notes on this MIDI output (a virtual port of "
+                        "that name when none exists)")
     p.add_argument("--shutdown-timeout", type=float, default=300.0, metavar="SECONDS",
                    help="on SIGINT/SIGTERM, wait this long for the render in flight (default 300)")
     _engine_flags(p)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import threading
 from typing import Callable, Mapping, Sequence
 
@@ -127,6 +128,8 @@ class Controller:
         # Set by the daemon: resolve(state) fills in the backend's default steps / cfg where the state
         # leaves them unset, so /synth/state shows the values a render uses.
         self.resolve: Callable[[SynthState], SynthState] | None = None
+        # Set by the daemon: the bridge.jam_player.JamPlayer; None = no jam (midi-replay, tests).
+        self.jam = None
         # Set by the daemon: feature_info(id) -> the feature's top prompts; raises ValueError if unknown.
         self.feature_info: Callable[[int], list[str]] | None = None
         # feature_effect(id) -> what it measurably does (one line), when the engine knows
@@ -147,6 +150,12 @@ class Controller:
             "/synth/status": self._status_query,
             "/synth/feature/info": self._feature_info,
             "/synth/preview/steps": self._preview_steps,
+            "/synth/variation": self._variation,
+            "/synth/jam/start": self._jam_start,
+            "/synth/jam/stop": self._jam_stop,
+            "/synth/jam/bars": self._jam_bars,
+            "/synth/jam/continuity": self._jam_continuity,
+            "/synth/jam/sync": self._jam_sync,
             "/synth/learn": self._learn,
             "/synth/ping": self._ping,
         }
@@ -251,6 +260,67 @@ class Controller:
         if state.seed + n - 1 > SEED_MAX:
             raise CommandError(f"seeds {state.seed}..{state.seed + n - 1} pass the largest seed {SEED_MAX}")
         self._render(RenderJob(state, list(range(state.seed, state.seed + n)), 0.0, address))
+        return NO_REPLIES
+
+    def _variation(self, address: str, args: Sequence) -> Sequence[Reply]:
+        if len(args) != 2 or not isinstance(args[0], str):
+            raise CommandError("expects a clip's path and a strength (s f)")
+        strength = _one_number(args[1:])
+        if not 0.0 < strength <= 1.0:
+            raise CommandError(f"strength {strength!r} is outside (0, 1]")
+        path = os.path.expanduser(args[0])
+        if not os.path.isfile(path):
+            raise CommandError(f"no such file: {path}")
+        state = self._state
+        self._render(RenderJob(state, [state.seed], 0.0, address, init=(path, float(strength))))
+        return NO_REPLIES
+
+    # ------------------------------------------------------------------ jam mode
+    def _jam_player(self):
+        if self.jam is None:
+            raise CommandError("jam mode needs the daemon (latent-synth serve)")
+        return self.jam
+
+    def _jam_start(self, address: str, args: Sequence) -> Sequence[Reply]:
+        _no_args(args)
+        jam = self._jam_player()
+        try:
+            jam.start()
+        except OSError as exc:   # no audio output: JACK not running, device missing
+            raise CommandError(" ".join(str(exc).split())) from None
+        return NO_REPLIES
+
+    def _jam_stop(self, address: str, args: Sequence) -> Sequence[Reply]:
+        _no_args(args)
+        self._jam_player().stop()
+        return NO_REPLIES
+
+    def _jam_bars(self, address: str, args: Sequence) -> Sequence[Reply]:
+        bars = _whole(_one_number(args), 1, 8, "bars")
+        try:
+            self._jam_player().set_bars(bars)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        return NO_REPLIES
+
+    def _jam_continuity(self, address: str, args: Sequence) -> Sequence[Reply]:
+        value = _one_number(args)
+        try:
+            self._jam_player().set_continuity(value)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        return NO_REPLIES
+
+    def _jam_sync(self, address: str, args: Sequence) -> Sequence[Reply]:
+        sync = _one_string(args, "sync source")
+        jam = self._jam_player()
+        try:
+            jam.set_sync(sync)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        if sync == "midi-clock" and self.learn is None:
+            return (error_reply(address, "midi-clock is set, but there is no MIDI input to hear the clock on "
+                                         "(start serve with --midi PORT or --midi-virtual NAME)"),)
         return NO_REPLIES
 
     def _preview_steps(self, address: str, args: Sequence) -> Sequence[Reply]:

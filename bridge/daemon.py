@@ -18,6 +18,8 @@ from pathlib import Path
 from bridge.clip_renderer import PREVIEW_DIR, ClipRenderer
 from bridge.controller import Controller
 from bridge.failures import RenderFailed, render_failure_message
+from bridge.jam_player import JamPlayer
+from bridge.midi_input import CLIENT_NAME as MIDI_CLIENT
 from bridge.midi_input import MidiTranslator, open_midi_input
 from bridge.midi_map import MidiMap, load_midi_map
 from bridge.osc_server import AllowList, OscServer
@@ -64,7 +66,7 @@ def serve_compile(config):
 class Daemon:
     def __init__(self, engine, config, out_dir, presets_dir, host="127.0.0.1", port=9000, allow=(),
                  midi_port=None, midi_virtual=None, midi_map=None, auto=False, debounce=0.25, server=None,
-                 mapping: MidiMap | None = None):
+                 mapping: MidiMap | None = None, audio_out: str | None = None, midi_out: str | None = None):
         self.engine = engine
         self.started = time.monotonic()
         self.ready = False               # true once warmed up and rendering
@@ -88,11 +90,18 @@ class Daemon:
         self.controller.feature_effect = getattr(engine, "feature_effect", None)
         self.server = server or OscServer(None, host, port, AllowList(allow))
         self.server.controller = self.controller
+        self.jam = JamPlayer(engine, lambda: self.controller.state, self.renderer.out_dir, announce=self._announce,
+                             error=self._error, audio_out=audio_out, subtype=config.wav_subtype,
+                             midi_out=self._open_midi_out(midi_out, engine))
+        self.controller.jam = self.jam
         self.midi_in = None
         self.translator = None
         if midi_port or midi_virtual:
             mapping = mapping if mapping is not None else load_mapping(midi_map)
             self.translator = MidiTranslator(mapping, self.controller, midi_map)
+            self.translator.clock = self.jam.clock
+            # Under JACK, the jam output reads the same clock again, with exact frame times.
+            self.jam.midi_port = midi_port or f"{MIDI_CLIENT}:{midi_virtual}"
             try:
                 self.midi_in = open_midi_input(self.translator, port=midi_port, virtual=midi_virtual)
             except OSError:
@@ -104,6 +113,19 @@ class Daemon:
         # Known failures are one line; anything else is a bug worth its traceback in the log.
         log.error("%s (%s)", message, job.reason, exc_info=None if isinstance(exc, RenderFailed) else exc)
         self.server.broadcast("/synth/error", ["/synth/render", message])
+
+    def _open_midi_out(self, port, engine):
+        if port is None:
+            return None
+        if not engine.family.writes_score:
+            raise ValueError(f"--midi-out sends the score's notes; the {engine.kind} backend writes no score")
+        from bridge.jam_midi_out import MidiOut
+
+        return MidiOut(port)
+
+    def _error(self, address: str, message: str) -> None:
+        log.warning("%s: %s", address, message)
+        self.server.broadcast("/synth/error", [address, message])
 
     def _announce(self, path, seed, seconds, kind) -> None:
         self.server.broadcast("/synth/rendered", [str(path), int(seed), float(seconds), kind])
@@ -150,6 +172,7 @@ class Daemon:
     def stop(self, timeout: float | None = None) -> bool:
         """Stop taking input, let the render in flight finish (clips are written whole), close."""
         self.server.stop()
+        self.jam.close()
         if self.midi_in is not None:
             try:
                 self.midi_in.close()
@@ -176,6 +199,7 @@ def run_serve(args) -> int:
         daemon = Daemon(
             engine, config, out_dir, args.presets, midi_port=args.midi, midi_virtual=args.midi_virtual,
             midi_map=args.midi_map, auto=args.auto, debounce=args.debounce, server=server, mapping=mapping,
+            audio_out=args.audio_out, midi_out=args.midi_out,
         )
     except BaseException:
         server.close()
@@ -191,6 +215,11 @@ def run_serve(args) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     daemon.start()
+    if args.jam:
+        try:
+            daemon.jam.start()
+        except OSError as exc:  # no audio output: one line, and OSC keeps serving (/synth/jam/start retries)
+            print(f"latent-synth serve: jam not started: {' '.join(str(exc).split())}", file=sys.stderr, flush=True)
     print(f"latent-synth serve: ready ({daemon.describe()})", flush=True)
     while not stop.wait(0.5):
         pass

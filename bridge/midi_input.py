@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 CLIENT_NAME = "latent-synth"
 TRIGGER_THRESHOLD = 64  # a CC mapped to a trigger address (/synth/render) fires at values >= 64
+CLOCK_TYPES = frozenset({"clock", "start", "stop", "continue", "songpos"})  # the DAW's transport
 
 
 class MidiTranslator:
@@ -32,6 +33,9 @@ class MidiTranslator:
         self._msb: dict[tuple[int, int], int] = {}   # (channel, msb cc) -> last MSB
         self._lsb: dict[tuple[int, int], int] = {}
         self.events = 0
+        # Set by the jam player: clock(msg, t) takes MIDI clock and transport messages (t: arrival,
+        # time.monotonic() seconds); without it they are ignored.
+        self.clock = None
         controller.learn = self.arm_learn
 
     def arm_learn(self, address: str) -> None:
@@ -39,9 +43,14 @@ class MidiTranslator:
             self._learn_target = address
 
     # ------------------------------------------------------------------ translation
-    def feed(self, msg) -> list[tuple[str, list]]:
-        """Translate and dispatch one mido message; return the replies (errors included)."""
+    def feed(self, msg, t: float | None = None) -> list[tuple[str, list]]:
+        """Translate and dispatch one mido message that arrived at `t` (time.monotonic(); default now);
+        return the replies (errors included)."""
         self.events += 1
+        if msg.type in CLOCK_TYPES:
+            if self.clock is not None:
+                self.clock(msg, time.monotonic() if t is None else t)
+            return []
         replies: list = []
         for address, args in self.translate(msg):
             for reply in self.controller.handle(address, args):
@@ -129,9 +138,9 @@ def open_midi_input(translator: MidiTranslator, port: str | None = None, virtual
     rtmidi the port is read by our own thread (PolledInput); other mido backends use mido's callback."""
     import mido
 
-    def feed(msg):
+    def feed(msg, t=None):
         try:
-            translator.feed(msg)
+            translator.feed(msg, t)
         except Exception:  # the reading thread must survive anything
             log.exception("MIDI message %s failed", msg)
 
@@ -170,6 +179,7 @@ class PolledInput:
     # Seconds between polls of an empty queue: 1 ms while a controller is moving, 5 ms after a
     # second without events (polling every 1 ms costs ~2 % of a core even when nothing plays).
     ACTIVE_POLL, IDLE_POLL, IDLE_AFTER = 0.001, 0.005, 1.0
+    ANCHOR_SLACK, MAX_BACKLOG = 0.002, 2.0
 
     def __init__(self, rt, name: str, feed):
         self._rt = rt
@@ -211,18 +221,27 @@ class PolledInput:
 
         get = self._rt.get_message
         last_event = 0.0
+        stamp, drained = 0.0, True
         while not self._closed.is_set():
             got = get()
             if got is None:
+                drained = True
                 idle = time.monotonic() - last_event > self.IDLE_AFTER
                 self._closed.wait(self.IDLE_POLL if idle else self.ACTIVE_POLL)
                 continue
             last_event = time.monotonic()
+            # Arrival times for MIDI clock from rtmidi's own deltas (stamped by the MIDI API, so a
+            # render holding the GIL, or our polling, does not move them); re-anchored to now only
+            # when they cannot be right: in the future, or further behind than any backlog.
+            stamp = stamp + float(got[1])
+            if drained and not -self.ANCHOR_SLACK < last_event - stamp < self.MAX_BACKLOG:
+                stamp = last_event
+            drained = False
             try:
                 msg = mido.Message.from_bytes(got[0])
             except ValueError:
                 continue  # not a MIDI message mido knows; mido's own ports skip these too
-            self._feed(msg)
+            self._feed(msg, stamp)
 
     def close(self) -> None:
         self._closed.set()

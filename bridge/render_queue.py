@@ -35,6 +35,7 @@ class RenderJob:
     submitted: float = field(default_factory=time.monotonic)
     kind: str = FINAL                  # PREVIEW or FINAL; the 4th argument of /synth/rendered
     then: "RenderJob | None" = None    # queued when this job starts: the final after a preview
+    init: tuple[str, float] | None = None  # (path, strength): a variation of that clip (/synth/variation)
 
 
 def auto_render_job(state: SynthState, reason: str, *, preview_steps: int, refine_after: float,

@@ -13,6 +13,9 @@
                                              on CUDA, else the process's peak resident set ("rss")
     osc_messages, midi_events                datagrams and MIDI events received (midi_events: null
                                              without a MIDI input)
+    jam_repeats, jam                         phrases repeated because the next was not ready at its bar
+                                             line; the jam's state (active, sync, bpm, bars, continuity,
+                                             phrases, output, underruns)
 The controller adds auto, preview_steps and refine_after.
 """
 from __future__ import annotations
@@ -63,4 +66,5 @@ def daemon_status(daemon) -> dict:
         "peak_memory_of": source,
         "osc_messages": daemon.server.received,
         "midi_events": daemon.translator.events if daemon.translator is not None else None,
+        **daemon.jam.status(),
     }

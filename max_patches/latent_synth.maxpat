@@ -2446,6 +2446,242 @@
      ],
      "text": "click to turn audio on"
     }
+   },
+   {
+    "box": {
+     "id": "obj-jam-0",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      960,
+      380,
+      360,
+      20
+     ],
+     "text": "JAM: phrases in time on the daemon's audio out; bpm sets the internal clock"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-jam-m0",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      960,
+      405,
+      170,
+      22
+     ],
+     "text": "/synth/jam/start",
+     "outlettype": [
+      ""
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-jam-m1",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      1140,
+      405,
+      170,
+      22
+     ],
+     "text": "/synth/jam/stop",
+     "outlettype": [
+      ""
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-jam-m2",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      960,
+      435,
+      170,
+      22
+     ],
+     "text": "/synth/jam/sync internal",
+     "outlettype": [
+      ""
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-jam-m3",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      1140,
+      435,
+      170,
+      22
+     ],
+     "text": "/synth/jam/sync midi-clock",
+     "outlettype": [
+      ""
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-jam-b0",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      960,
+      465,
+      90,
+      22
+     ],
+     "text": "/synth/jam/bars 1",
+     "outlettype": [
+      ""
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-jam-b1",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      1055,
+      465,
+      90,
+      22
+     ],
+     "text": "/synth/jam/bars 2",
+     "outlettype": [
+      ""
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-jam-b2",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      1150,
+      465,
+      90,
+      22
+     ],
+     "text": "/synth/jam/bars 4",
+     "outlettype": [
+      ""
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-jam-b3",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      1245,
+      465,
+      90,
+      22
+     ],
+     "text": "/synth/jam/bars 8",
+     "outlettype": [
+      ""
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-jam-cs",
+     "maxclass": "slider",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "patching_rect": [
+      960,
+      500,
+      140,
+      20
+     ],
+     "outlettype": [
+      ""
+     ],
+     "floatoutput": 1,
+     "min": 0.0,
+     "size": 1.0,
+     "orientation": 1
+    }
+   },
+   {
+    "box": {
+     "id": "obj-jam-cp",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      1110,
+      500,
+      190,
+      22
+     ],
+     "text": "prepend /synth/jam/continuity",
+     "outlettype": [
+      ""
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-jam-bn",
+     "maxclass": "flonum",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "patching_rect": [
+      960,
+      530,
+      60,
+      22
+     ],
+     "outlettype": [
+      "",
+      ""
+     ],
+     "minimum": 20.0,
+     "maximum": 400.0
+    }
+   },
+   {
+    "box": {
+     "id": "obj-jam-bp",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      1110,
+      530,
+      150,
+      22
+     ],
+     "text": "prepend /synth/bpm",
+     "outlettype": [
+      ""
+     ]
+    }
    }
   ],
   "lines": [
@@ -3862,6 +4098,150 @@
      "destination": [
       "obj-135",
       1
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-jam-m0",
+      0
+     ],
+     "destination": [
+      "obj-2",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-jam-m1",
+      0
+     ],
+     "destination": [
+      "obj-2",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-jam-m2",
+      0
+     ],
+     "destination": [
+      "obj-2",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-jam-m3",
+      0
+     ],
+     "destination": [
+      "obj-2",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-jam-b0",
+      0
+     ],
+     "destination": [
+      "obj-2",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-jam-b1",
+      0
+     ],
+     "destination": [
+      "obj-2",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-jam-b2",
+      0
+     ],
+     "destination": [
+      "obj-2",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-jam-b3",
+      0
+     ],
+     "destination": [
+      "obj-2",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-jam-cs",
+      0
+     ],
+     "destination": [
+      "obj-jam-cp",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-jam-cp",
+      0
+     ],
+     "destination": [
+      "obj-2",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-jam-bn",
+      0
+     ],
+     "destination": [
+      "obj-jam-bp",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-jam-bp",
+      0
+     ],
+     "destination": [
+      "obj-2",
+      0
      ]
     }
    }

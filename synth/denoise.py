@@ -9,10 +9,14 @@ guidance rule. This loop:
   (composable guidance mixing and guidance-mode steering), for every family alike;
 - denoises only the latent frames the clip needs (`window="clip"`), where the family allows it;
 - uses one CPU `torch.Generator` per seed for the initial latents *and* any noise the scheduler draws,
-  so a seed renders the same audio alone or inside a batch, on any device.
+  so a seed renders the same audio alone or inside a batch, on any device;
+- takes known content as a `Guide`: leading frames held at their noised values at every step
+  (RePaint-style inpainting: jam mode's continuation of the previous phrase) and/or a start from a
+  clean latent noised to a strength (SDEdit: variations of a user's clip).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
@@ -21,6 +25,62 @@ from synth.conditioning import Conditioning, combine_guidance
 from synth.families.base import Family, concat_inputs, generators
 
 WINDOWS = ("clip", "full")
+GUIDE_NOISE_SEED = 0x6A616D  # the guide's noise has its own generators, so the scheduler's draws are unchanged
+
+
+@dataclass(frozen=True)
+class Guide:
+    """Known content for a render, in the family's latent (`Family.encode_audio`, `encode_score`, or a
+    previous render's latents).
+
+    latent: clean latent [1 or B, C, F]; cropped or zero-padded to the frames denoised.
+    known: the leading frames held at the schedule's noise level after every step (RePaint); they come
+        out equal to `latent` there, and the model fills the rest to fit them.
+    strength: 1 starts from pure noise; below 1 the render starts from `latent` noised to that share of
+        noise (the family's `strength_sigma`: a rectified-flow time, the same on every family) and runs
+        the steps from there (SDEdit), so 0.1 stays close and 0.9 strays far."""
+    latent: torch.Tensor
+    known: int = 0
+    strength: float = 1.0
+
+    def __post_init__(self):
+        if self.latent.dim() != 3:
+            raise ValueError(f"guide latent must be [B, C, F], got shape {tuple(self.latent.shape)}")
+        if not 0 <= self.known <= self.latent.shape[-1]:
+            raise ValueError(f"guide: {self.known} known frames, but the latent has {self.latent.shape[-1]}")
+        if not 0.0 < float(self.strength) <= 1.0:
+            raise ValueError(f"strength {self.strength!r} is outside (0, 1]")
+
+
+def start_index(sigmas: Sequence[float], target: float) -> int:
+    """The first step whose noise level is at most `target` (at least the last step runs)."""
+    for i, sigma in enumerate(sigmas[:-1]):
+        if sigma <= target:
+            return i
+    return len(sigmas) - 2
+
+
+def fit_frames(latent: torch.Tensor, batch: int, frames: int) -> torch.Tensor:
+    """`latent` [1 or B, C, F] -> [B, C, frames]: cropped, or zero-padded at the end."""
+    if latent.shape[0] not in (1, batch):
+        raise ValueError(f"guide latent has batch {latent.shape[0]}, the render {batch}")
+    x = latent[:, :, :frames]
+    if x.shape[-1] < frames:
+        x = torch.nn.functional.pad(x, (0, frames - x.shape[-1]))
+    return x.expand(batch, -1, -1)
+
+
+def guide_noise(seeds: Sequence[int], shape: tuple[int, int], device, dtype) -> torch.Tensor:
+    """One fixed noise draw per seed [B, C, F] for noising the guide's latent (deterministic per seed)."""
+    gens = generators([int(s) ^ GUIDE_NOISE_SEED for s in seeds])
+    return torch.stack([torch.randn(shape, generator=g) for g in gens]).to(device=device, dtype=dtype)
+
+
+def hold_known(latents: torch.Tensor, noised_known: torch.Tensor, known: int) -> torch.Tensor:
+    """The leading `known` frames replaced by the guide's noised values (a new tensor)."""
+    if known <= 0:
+        return latents
+    return torch.cat([noised_known[:, :, :known].to(latents.dtype), latents[:, :, known:]], dim=-1)
 
 
 @torch.inference_mode()
@@ -33,10 +93,12 @@ def denoise(
     cfg: float,
     window: str = "clip",
     output: str = "audio",
+    guide: Guide | None = None,
 ) -> torch.Tensor:
     """Render B = len(conds) clips (one seed each) -> audio [B, 2, int(seconds * sr)] float32 on the CPU;
     with `output="latent"` the final latents [B, C, L] (float32, CPU); with `output="detailed"` the pair
-    (audio, one dict of extras per clip) from the family's `decode_detailed` (the score model's score).
+    (audio, one dict of extras per clip) from the family's `decode_detailed` (the score model's score);
+    with `output="full"` the triple (audio, extras, latents).
 
     All conditionings must share the branch structure (same number of prompt branches, steered or
     not, same weights and steering gain); `Engine` groups states so that they do."""
@@ -44,7 +106,7 @@ def denoise(
     if family.threads is not None:
         torch.set_num_threads(int(family.threads))
     try:
-        return _denoise(family, conds, seeds, seconds, steps, cfg, window, output)
+        return _denoise(family, conds, seeds, seconds, steps, cfg, window, output, guide)
     finally:
         torch.set_num_threads(old_threads)
 
@@ -64,7 +126,7 @@ def _stack(conds: Sequence[Conditioning], i: int, steered: bool) -> tuple[torch.
     return hidden, torch.stack([c.mask[i] for c in conds])
 
 
-def _denoise(family, conds, seeds, seconds, steps, cfg, window, output) -> torch.Tensor:
+def _denoise(family, conds, seeds, seconds, steps, cfg, window, output, guide=None) -> torch.Tensor:
     _check_batch(conds, seeds)
     family = family.for_batch(conds)
     family.check_seconds(seconds)
@@ -84,8 +146,22 @@ def _denoise(family, conds, seeds, seconds, steps, cfg, window, output) -> torch
     scheduler, timesteps = family.schedule(steps)
     gens = generators(seeds)
     latents = family.initial_latents(gens, family.frames(seconds, window))
+    known, x0, noise, first = 0, None, None, 0
+    if guide is not None:
+        frames = latents.shape[-1]
+        known = min(guide.known, frames)
+        x0 = fit_frames(guide.latent.to(device=latents.device, dtype=latents.dtype), len(seeds), frames)
+        noise = guide_noise(seeds, tuple(x0.shape[1:]), latents.device, latents.dtype)
+        if guide.strength < 1.0:
+            levels = [family.sigma(scheduler, i) for i in range(len(timesteps) + 1)]
+            first = start_index(levels, family.strength_sigma(guide.strength))
+            latents = family.noised(x0, noise, family.sigma(scheduler, first))
+            if hasattr(scheduler, "set_begin_index"):
+                scheduler.set_begin_index(first)
+            timesteps = timesteps[first:]
+        latents = hold_known(latents, family.noised(x0, noise, family.sigma(scheduler, first)), known)
     offset = 1 if do_cfg else 0
-    for t in timesteps:
+    for i, t in enumerate(timesteps):
         model_in = torch.cat([latents] * n_branch) if n_branch > 1 else latents
         if family.compiled:  # clip length and batch vary: keep them symbolic rather than recompile for each
             torch._dynamo.maybe_mark_dynamic(model_in, model_in.dim() - 1)  # (negative dims are not understood)
@@ -97,9 +173,14 @@ def _denoise(family, conds, seeds, seconds, steps, cfg, window, output) -> torch
             steered=parts[offset + k:] if has_steer else None, gain=conds[0].gain,
         )
         latents = family.step(scheduler, guided, t, latents, gens)
+        if known:
+            latents = hold_known(latents, family.noised(x0, noise, family.sigma(scheduler, first + i + 1)), known)
 
     if output == "latent":
         return latents.float().cpu()
     if output == "detailed":
         return family.decode_detailed(latents, seconds)
+    if output == "full":
+        audio, extras = family.decode_detailed(latents, seconds)
+        return audio, extras, latents.float().cpu()
     return family.decode(latents, seconds)

@@ -22,7 +22,7 @@ from synth.backends import load_backend
 from synth.clip_writer import write_clip, write_midi_beside
 from synth.conditioning import Conditioning, EncodingCache, build_conditioning
 from synth.config import SynthConfig
-from synth.denoise import denoise
+from synth.denoise import Guide, denoise
 from synth.families.base import Family
 from synth.parameters import NO_SAE
 from synth.state import SynthState
@@ -106,9 +106,10 @@ class Engine:
         return self.render_detailed(state, seeds, window, delta)[0]
 
     def render_detailed(self, state: SynthState, seeds: Sequence[int] | None = None, window: str | None = None,
-                        delta: torch.Tensor | None = None) -> tuple[np.ndarray, list[dict]]:
+                        delta: torch.Tensor | None = None, guide: Guide | None = None) -> tuple[np.ndarray, list[dict]]:
         """(audio [B, 2, N], one dict of extras per clip): what `write(..., extras=)` puts beside each WAV
-        (the score model's `.mid` and sidecar `score`; empty for the other families)."""
+        (the score model's `.mid` and sidecar `score`; empty for the other families). `guide`: known
+        content (a variation's source, see synth.denoise.Guide)."""
         seeds = [state.seed] if seeds is None else [int(s) for s in seeds]
         if not seeds:
             raise ValueError("render: no seeds")
@@ -116,13 +117,13 @@ class Engine:
         with self._lock:
             cond = self.conditioning(state, delta)
             audio, extras = denoise(self.family, [cond] * len(seeds), seeds, state.seconds(), state.steps,
-                                    state.cfg, window=window or self.window, output="detailed")
+                                    state.cfg, window=window or self.window, output="detailed", guide=guide)
         return audio.numpy(), extras
 
     def score_summaries(self, state: SynthState, seeds: Sequence[int], delta: torch.Tensor | None = None) -> list[dict]:
         """Each seed's decoded score summary (the sidecar's `score`) without rendering audio; only for
         families that write a score (ValueError otherwise)."""
-        if not self.family.spec.writes_score:
+        if not self.family.writes_score:
             raise ValueError(f"the {self.family.backend} backend writes no score")
         state = self.resolve(state)
         with self._lock:
@@ -131,6 +132,23 @@ class Engine:
             latents = denoise(family, conds, [int(s) for s in seeds], state.seconds(), state.steps,
                               state.cfg, window="clip", output="latent")
         return family.summaries(latents, state.seconds())
+
+    def render_guided(self, state: SynthState, guide: Guide | None, seconds: float) -> tuple[np.ndarray, dict, torch.Tensor]:
+        """One clip of `seconds` (state.seed, the clip window) with known content: (audio [2, N], extras,
+        latents [C, F]). Jam mode continues a phrase with it: the latents are the next phrase's context."""
+        state = self.resolve(state)
+        with self._lock:
+            cond = build_conditioning(state.validate(d_sae=self.d_sae), self.cache.encode, self.sae)
+            self.family.check_seconds(seconds)
+            audio, extras, latents = denoise(self.family, [cond], [state.seed], seconds, state.steps, state.cfg,
+                                             window="clip", output="full", guide=guide)
+        return audio[0].numpy(), extras[0], latents[0]
+
+    def init_latent(self, path, seconds: float) -> torch.Tensor:
+        """A user's clip (a WAV, or a .mid on score families) as this family's clean latent [1, C, F]."""
+        from synth.init_source import init_latent
+
+        return init_latent(self.family, path, seconds)
 
     def render_states(self, states: Sequence[SynthState], window: str | None = None,
                       deltas: Sequence[torch.Tensor | None] | None = None) -> np.ndarray:
@@ -187,15 +205,16 @@ class Engine:
         return path
 
     def render_to_files(self, state: SynthState, out_dir, seeds: Sequence[int] | None = None,
-                        window: str | None = None, subtype: str = "FLOAT", normalize: bool = False) -> list[Path]:
+                        window: str | None = None, subtype: str = "FLOAT", normalize: bool = False,
+                        guide: Guide | None = None, **extra) -> list[Path]:
         """Render `seeds` in one batch and write one clip per seed. Each sidecar's render_seconds is the
-        time from this call until the batch's audio was ready to write."""
+        time from this call until the batch's audio was ready to write; `extra` goes into each sidecar."""
         t0 = time.perf_counter()
         seeds = [state.seed] if seeds is None else [int(s) for s in seeds]
-        audio, extras = self.render_detailed(state, seeds, window)
+        audio, extras = self.render_detailed(state, seeds, window, guide=guide)
         elapsed = round(time.perf_counter() - t0, 4)
         return [self.write(clip, state.replace(seed=seed), out_dir, render_seconds=elapsed, subtype=subtype,
-                           normalize=normalize, extras=ex, window=window or self.window, batch=len(seeds))
+                           normalize=normalize, extras=ex, window=window or self.window, batch=len(seeds), **extra)
                 for seed, clip, ex in zip(seeds, audio, extras)]
 
 

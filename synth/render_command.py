@@ -20,6 +20,7 @@ from synth.backends import spec_for
 from synth.engine_flags import add_engine_flags, check_choice, config_from_flags
 from synth.state import NUM_SLOTS, Contrast, PromptSlot, SynthState
 
+DEFAULT_STRENGTH = 0.5  # --init without --strength: halfway between the source and a fresh clip
 NEEDS_SAE = ("--feature needs --sae SAE_DIR (an SAE trained on this backend's text encoder; make one with "
              "`latent-synth analysis sliders --backend {backend}`)")
 
@@ -53,6 +54,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", metavar="DIR", help="output folder (default: out_dir from the config)")
     p.add_argument("--subtype", metavar="S", help="FLOAT (32-bit float, default) | PCM_24")
     p.add_argument("--normalize", action="store_true", default=None, help="peak-normalise to -1 dBFS")
+    p.add_argument("--init", metavar="FILE", help="a variation of this clip: a WAV (Stable Audio) or a .mid (score)")
+    p.add_argument("--strength", metavar="S", help="with --init: how far to move from it, 0 < S <= 1 (default 0.5)")
     p.set_defaults(func=run)
 
 
@@ -161,6 +164,18 @@ def state_from_args(args, config) -> SynthState:
     return base.replace(**changes)
 
 
+def _variation_strength(args) -> float:
+    """--strength as a number in (0, 1]; refused without --init, so a typo is not silently ignored."""
+    if args.strength is None:
+        return DEFAULT_STRENGTH
+    if not args.init:
+        raise ValueError("--strength needs --init FILE (the clip to vary)")
+    value = _flag_float("--strength", args.strength)
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"--strength {args.strength!r}: must be in (0, 1]")
+    return value
+
+
 def _check_out_dir(text: str) -> Path:
     folder = Path(text).expanduser()
     try:
@@ -184,6 +199,9 @@ def run(args) -> int:
     if not 1 <= n <= 1000:
         raise ValueError(f"--n {args.n!r}: must be between 1 and 1000")
     seeds = [state.seed + i for i in range(n)]
+    strength = _variation_strength(args)
+    if args.init and not Path(args.init).expanduser().is_file():
+        raise OSError(f"--init {args.init!r}: no such file")
 
     # Fail before loading the model where we can.
     if config.sae:
@@ -204,8 +222,14 @@ def run(args) -> int:
     load_s = time.perf_counter() - t0
     if state.features and engine.sae is None:
         raise ValueError(NEEDS_SAE.format(backend=config.backend))
-    paths = engine.render_to_files(state, out_dir, seeds=seeds, window=config.window,
-                                   subtype=config.wav_subtype, normalize=config.normalize)
+    guide, extra = None, {}
+    if args.init:
+        from synth.denoise import Guide
+
+        guide = Guide(engine.init_latent(args.init, state.seconds()), strength=strength)
+        extra = {"variation": {"init": str(Path(args.init).expanduser()), "strength": strength}}
+    paths = engine.render_to_files(state, out_dir, seeds=seeds, window=config.window, subtype=config.wav_subtype,
+                                   normalize=config.normalize, guide=guide, **extra)
     total = time.perf_counter() - t0
     print(f"rendered {len(paths)} clip(s) of {state.seconds():.2f} s with {engine.model_id} on {engine.device} "
           f"in {total - load_s:.2f} s (model load {load_s:.2f} s)", file=sys.stderr)

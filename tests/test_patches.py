@@ -122,6 +122,16 @@ def test_maxpat_plays_what_arrives_and_shows_status_and_kind():
     assert sum(box["maxclass"] == "toggle" for box in boxes.values()) >= 4  # auto, play, arrival, loop
 
 
+JAM = {"/synth/jam/start", "/synth/jam/stop", "/synth/jam/bars", "/synth/jam/continuity", "/synth/jam/sync", "/synth/bpm"}
+
+
+def test_both_patches_have_a_jam_section():
+    assert JAM <= set(maxpat_addresses(maxpat())) and JAM <= set(pd_addresses())
+    texts = [b["box"].get("text", "") for b in maxpat()["boxes"]]
+    assert {f"/synth/jam/bars {b}" for b in (1, 2, 4, 8)} <= set(texts)
+    assert {"/synth/jam/sync internal", "/synth/jam/sync midi-clock"} <= set(texts)
+
+
 def test_address_extraction_catches_a_bad_address():
     patcher = maxpat()
     patcher["boxes"].append({"box": {"id": "x", "maxclass": "message", "text": "/synth/volume 1"}})

@@ -63,6 +63,26 @@ def test_the_shipped_preset_plays_named_sliders_and_writes_the_score(daemon, cli
     assert played == {v["role"]: v["notes"] for v in score["voices"]}   # the sidecar counts what the MIDI plays
 
 
+def test_variation_of_a_dragged_in_midi_file_over_osc(daemon, client):
+    client.send("/synth/duration", 3.0)
+    client.send("/synth/render")
+    source = Path(client.expect("/synth/rendered", 120)[0]).with_suffix(".mid")
+    client.send("/synth/variation", str(source), 0.3)
+    path, _, seconds, kind = client.expect("/synth/rendered", 120)
+    side = json.loads(Path(path).with_suffix(".json").read_text())
+    assert kind == "final" and seconds == pytest.approx(3.0, abs=0.01)
+    assert side["variation"] == {"init": str(source), "strength": pytest.approx(0.3)} and Path(path).with_suffix(".mid").is_file()
+    for args, needle in (((str(source), 1.5), "outside"), (("/no/such.mid", 0.5), "no such file"), ((0.5,), "(s f)")):
+        client.send("/synth/variation", *args)
+        address, message = client.expect("/synth/error")
+        assert address == "/synth/variation" and needle in message
+    client.send("/synth/variation", path, 0.5)          # a WAV on the score backend: refused in one line
+    address, message = client.expect("/synth/error", 60)
+    assert address == "/synth/render" and ".mid file" in message
+    client.send("/synth/ping")
+    assert client.expect("/synth/pong") == []
+
+
 class Args:
     def __init__(self, **kw):
         base = dict(features=f"{PIANO},2965", n_features=2, atlas=None, strengths="-4,0,4", contrast=[],

@@ -115,7 +115,7 @@ def decodes_scores(runner) -> bool:
     from synth.families.base import Family
 
     family = getattr(getattr(runner, "engine", None), "family", None) if isinstance(runner, LocalRunner) else None
-    return isinstance(family, Family) and family.spec.writes_score
+    return isinstance(family, Family) and family.writes_score
 
 
 def write_score_files(wav: Path, extras: dict, state, engine) -> dict | None:

@@ -113,6 +113,28 @@ class Family:
         """The clip length as the family's own diffusers pipeline takes it (benches call it as a reference)."""
         raise NotImplementedError(f"the {self.backend} backend has no pipeline to call")
 
+    @property
+    def writes_score(self) -> bool:
+        """Decodes to a score (MIDI out, .mid loops, .mid variations): the backend's spec says so."""
+        return self.spec.writes_score
+
+    # ------------------------------------------------------------------ known content (jam, variations)
+    def sigma(self, scheduler, index: int) -> float:
+        """The noise level of the latents before step `index` of `scheduler` (index = steps: clean)."""
+        return float(scheduler.sigmas[index])
+
+    def strength_sigma(self, strength: float) -> float:
+        """The noise level a variation at `strength` (0..1, the share of noise) starts from."""
+        raise NotImplementedError(f"the {self.backend} backend cannot take known content")
+
+    def noised(self, x0: torch.Tensor, noise: torch.Tensor, sigma: float) -> torch.Tensor:
+        """A clean latent brought to noise level `sigma` of this family's sampler."""
+        raise NotImplementedError(f"the {self.backend} backend cannot take known content")
+
+    def encode_audio(self, audio: torch.Tensor) -> torch.Tensor:
+        """Audio [B, 2, N] at `sample_rate` -> clean latent [B, C, ceil(N / hop)] (the autoencoder)."""
+        raise NotImplementedError(f"the {self.backend} backend has no audio encoder")
+
     # ------------------------------------------------------------------ shared
     def describe(self) -> dict:
         """Facts for sidecars, /synth/status and benchmark reports."""
@@ -167,6 +189,12 @@ def concat_inputs(branches: Sequence[Inputs]) -> Inputs:
     if len(branches) == 1:
         return dict(branches[0])
     return {k: torch.cat([b[k] for b in branches]) for k in branches[0]}
+
+
+def pad_to_hop(audio: torch.Tensor, hop: int) -> torch.Tensor:
+    """Audio [B, 2, N] zero-padded to a whole number of latent frames (for an autoencoder)."""
+    extra = (-audio.shape[-1]) % hop
+    return torch.nn.functional.pad(audio, (0, extra)) if extra else audio
 
 
 def generators(seeds: Sequence[int]) -> list[torch.Generator]:

@@ -26,7 +26,7 @@ from synth.families.base import Defaults
 from synth.families.loading import BackendError, resolve_dtype
 from synth.families.stable_audio import timing_states, StableAudioFamily, scheduler
 from synth.score import model_files
-from synth.score.curves import curves_to_score
+from synth.score.curves import curves_to_score, score_to_curves
 from synth.score import layout as L
 from synth.score.layout import HOP, SAMPLE_RATE
 from synth.score.midi import score_to_midi
@@ -149,6 +149,14 @@ class ScoreFamily(StableAudioFamily):
 
     def decode(self, latents, seconds):
         return self.decode_detailed(latents, seconds)[0]
+
+    def encode_score(self, score, frames: int) -> torch.Tensor:
+        """A Score -> its exact latent [1, C, frames] (normalised curves), the inverse of `scores`."""
+        raw = score_to_curves(score, frames)
+        return torch.from_numpy(self.normalisation.normalise(raw)).float().unsqueeze(0)
+
+    def encode_audio(self, audio):
+        raise NotImplementedError("the score backend's latent is a score: give it a .mid file, not audio")
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"text_encoder": self.encoder.model, "projection_model": self.pipe.projection_model,

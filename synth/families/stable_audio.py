@@ -23,7 +23,7 @@ from diffusers.models.embeddings import get_1d_rotary_pos_embed
 from diffusers.utils.torch_utils import randn_tensor
 
 from synth.encoders import DEFAULT_T5, TINY_ID, TextEncoder
-from synth.families.base import Defaults, Family, Inputs, StepNoise
+from synth.families.base import Defaults, Family, Inputs, StepNoise, pad_to_hop
 from synth.families.loading import check_offload, from_pretrained, resolve_dtype
 from synth.hf_quiet import quiet
 
@@ -232,6 +232,21 @@ class StableAudioFamily(Family):
 
     def decode(self, latents, seconds, decode_batch: int = 8) -> torch.Tensor:
         return self.decode_in_batches(lambda x: self.pipe.vae.decode(x).sample, latents, seconds, decode_batch)
+
+    # ------------------------------------------------------------------ known content
+    def noised(self, x0, noise, sigma):
+        # The cosine DPM-solver works in EDM form: x = x0 + sigma * noise.
+        return x0 + float(sigma) * noise
+
+    def strength_sigma(self, strength):
+        # The EDM level of rectified-flow time s: (1 - s) x0 + s n is (x0 + s / (1 - s) n) scaled.
+        return float("inf") if strength >= 1.0 else float(strength) / (1.0 - float(strength))
+
+    @torch.inference_mode()
+    def encode_audio(self, audio):
+        vae = self.pipe.vae
+        x = pad_to_hop(audio, self.hop).to(device=self.pipe._execution_device, dtype=vae.dtype)
+        return vae.encode(x).latent_dist.mode().float()  # the posterior's mean: no extra randomness
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {k: getattr(self.pipe, k) for k in ("text_encoder", "projection_model", "transformer", "vae")}

@@ -27,7 +27,7 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from synth.encoders import T5GEMMA_ID, T5GEMMA_MAX_LENGTH, TINY_T5_DIM, TINY_T5GEMMA_ID, TextEncoder
 from synth.families import sa3_convert
-from synth.families.base import Family, Inputs, StepNoise
+from synth.families.base import Family, Inputs, StepNoise, pad_to_hop
 from synth.families.loading import check_offload, cpu_has_fast_bf16, from_pretrained, resolve_dtype
 from synth.families.specs import SAO_STEPS
 from synth.hf_quiet import quiet
@@ -230,6 +230,20 @@ class StableAudio3Family(Family):
 
     def pipeline_kwargs(self, seconds: float) -> dict:
         return {"duration": seconds}
+
+    # ------------------------------------------------------------------ known content
+    def strength_sigma(self, strength):
+        return float(strength)   # rectified flow: the strength is the noise share itself
+
+    def noised(self, x0, noise, sigma):
+        # Rectified flow: x = (1 - sigma) * x0 + sigma * noise (FlowMatchEulerDiscreteScheduler.scale_noise).
+        return (1.0 - float(sigma)) * x0 + float(sigma) * noise
+
+    @torch.inference_mode()
+    def encode_audio(self, audio):
+        vae = self.pipe.vae
+        x = pad_to_hop(audio, self.hop).to(device=self.pipe._execution_device, dtype=vae.dtype)
+        return vae.encode(x).latents.float()
 
 
 def load(backend: str, model_id: str | None, device: torch.device, dtype: str | None,

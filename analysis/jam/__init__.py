@@ -1,0 +1,1 @@
+"""Jam mode's measurements (bench/jam.py): bar alignment, continuity at phrase boundaries, variations."""

@@ -1,0 +1,91 @@
+"""Pure measures for jam mode (arrays and scores in, numbers out); bench/jam.py gathers the data.
+
+- boundary_offsets: where phrase boundaries fall in a recording, against the clock's bar lines;
+- boundary_flux: spectral change across each phrase boundary against inside the phrases;
+- step_share: the share of boundaries where the melody moves by a step (<= 2 semitones);
+- notes_kept: how many of a source score's melody notes a variation keeps.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+STEP = 2          # semitones: a melodic step, not a leap
+EDGE_WINDOW = 16  # frames: phrases are faded to zero at their edges (synth.jam.FADE at 44.1 kHz ~ 70 at 48 kHz)
+DIP = 0.1         # a phrase edge: the envelope falls below this share of the window's median
+
+
+def quiet_envelope(audio: np.ndarray, window: int = EDGE_WINDOW) -> np.ndarray:
+    """Moving mean of |x| (the louder channel of [N, 2], or [N]) across `window` frames."""
+    x = np.abs(audio).max(axis=1) if audio.ndim == 2 else np.abs(audio)
+    return np.convolve(x, np.ones(window) / window, mode="same")
+
+
+def boundary_offsets(audio: np.ndarray, bar_frames: list[int], search: int, dip: float = DIP,
+                     valid: np.ndarray | None = None) -> list[int]:
+    """For each clock bar line (a frame in `audio`), the offset of the deepest dip (the faded phrase
+    edge) within +-`search` frames: boundary frame minus bar line. Bar lines too near an end are
+    skipped, as are those where nothing sounds or nothing dips to `dip` of the median (no edge).
+    `valid` (bool per frame) marks what the recorder really heard: gaps are never taken for edges."""
+    env = quiet_envelope(audio)
+    if valid is not None:
+        gap = np.convolve(~valid, np.ones(2 * EDGE_WINDOW + 1), mode="same") > 0
+        env = np.where(gap, np.inf, env)
+    out = []
+    for bar in bar_frames:
+        a, b = bar - search, bar + search
+        if a < 0 or b > len(env):
+            continue
+        seg = env[a:b]
+        k = int(np.argmin(seg))
+        loud = np.median(seg[np.isfinite(seg)]) if np.isfinite(seg).any() else 0.0
+        if loud < 1e-4 or seg[k] > dip * loud:
+            continue
+        out.append(int(a + k - bar))
+    return out
+
+
+def _spectrum(y: np.ndarray) -> np.ndarray:
+    mag = np.abs(np.fft.rfft(y * np.hanning(len(y))))
+    return mag / (mag.sum() + 1e-12)
+
+
+def _change(a: np.ndarray, b: np.ndarray) -> float:
+    """Spectral flux between two windows: the rise in normalised magnitude from a to b."""
+    return float(np.maximum(_spectrum(b) - _spectrum(a), 0.0).sum())
+
+
+def boundary_flux(phrases: list[np.ndarray], win: int = 4096, skip: int = 128) -> tuple[float, float]:
+    """(median flux across the joins, median flux inside) for consecutive phrases [2, N] played back to
+    back: the change from the window just before a join to the one just after it (the `skip` faded
+    samples at each edge left out), against the change between two adjacent windows in the middle of
+    each phrase. A continuation keeps the ratio near 1; a fresh start raises it."""
+    mono = [p.mean(axis=0) for p in phrases]
+    at = [_change(a[-skip - win:-skip], b[skip:skip + win]) for a, b in zip(mono, mono[1:])
+          if len(a) > win + skip and len(b) > win + skip]
+    inside = []
+    for y in mono:
+        mid = len(y) // 2
+        if mid >= win:
+            inside.append(_change(y[mid - win:mid], y[mid:mid + win]))
+    return float(np.median(at)) if at else float("nan"), float(np.median(inside)) if inside else float("nan")
+
+
+def step_share(melodies: list[list[int]]) -> tuple[float, int]:
+    """(share of joins where the melody moves by <= STEP semitones, joins counted) over consecutive
+    phrases' melody pitches; joins where either phrase has no melody are not counted."""
+    moves = [abs(b[0] - a[-1]) for a, b in zip(melodies, melodies[1:]) if a and b]
+    return (sum(m <= STEP for m in moves) / len(moves) if moves else float("nan")), len(moves)
+
+
+def notes_kept(source, variation, tolerance: float = 0.125) -> float:
+    """Share of the source's pitched notes (all voices) that the variation has at the same pitch and
+    start (within `tolerance` beats)."""
+    src = [(v.role, n.start, n.pitch) for v in source.voices for n in v.notes]
+    if not src:
+        return float("nan")
+    got = {}
+    for v in variation.voices:
+        for n in v.notes:
+            got.setdefault((v.role, n.pitch), []).append(n.start)
+    kept = sum(any(abs(s - t) <= tolerance for t in got.get((role, pitch), ())) for role, s, pitch in src)
+    return kept / len(src)

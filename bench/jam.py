@@ -1,0 +1,531 @@
+"""Benchmark: jam mode in time with a DAW's clock, on JACK, with real peers written by others.
+
+    python bench/jam.py --backend score --bpm 120 --bars 1 --minutes 2
+
+Starts its own daemon (`serve --midi-virtual clock`, and `--midi-out` on score), JACK's dummy server
+if none runs (`jackd --no-realtime -d dummy -r 48000 -p 256`), `jack_midi_clock` as the DAW's clock
+(rolled with `jack_transport`), `jack_capture` for a WAV of the run, and its own JACK client that
+records the daemon's ports and the clock in one process cycle (so bar lines and audio share frames).
+Prints repeats, tempo following, bar alignment, slider latency, continuity 1 vs 0, bad input and
+variations, and ends with a line starting `jam:`. On `score` every figure is our own small model's.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))  # run from a checkout without installing
+
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
+
+from analysis.jam.measures import boundary_flux, boundary_offsets, notes_kept, step_share  # noqa: E402
+from bridge.testing.osc_daemon import Daemon, jack_server, stop_process  # noqa: E402
+
+SR = 48000
+PERIOD = 256
+TICKS_PER_BAR = 96
+PIANO = "/synth/cfg"   # the slider the latency test moves: every backend has it, each value is unique
+
+
+# ---------------------------------------------------------------------- JACK peers
+@contextmanager
+def jack_env():
+    """The running JACK server's environment, or a private dummy server's."""
+    env = dict(os.environ)
+    if subprocess.run(["jack_lsp"], env=env, capture_output=True, timeout=10).returncode == 0:
+        yield env
+        return
+    with jack_server() as env:
+        yield env
+
+
+def jack(env, *cmd, stdin: str | None = None):
+    return subprocess.run(list(cmd), env=env, capture_output=True, text=True, timeout=30, input=stdin)
+
+
+def connect(env, src, dst, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while jack(env, "jack_connect", src, dst).returncode:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"cannot connect {src} -> {dst}: {jack(env, 'jack_lsp').stdout.split()}")
+        time.sleep(0.2)
+
+
+class Recorder:
+    """A JACK client recording two audio inputs and a MIDI clock input with their frame times; it can
+    also send MIDI (absurd clocks) from its `bad_clock` output at given frames."""
+
+    def __init__(self, seconds: float):
+        import jack as jk
+
+        self.client = jk.Client("jam-bench", no_start_server=True)
+        self.ins = [self.client.inports.register("rec_L"), self.client.inports.register("rec_R")]
+        self.clock_in = self.client.midi_inports.register("clock_in")
+        self.midi_out = self.client.midi_outports.register("bad_clock")
+        self.audio = np.zeros((int(seconds * SR), 2), np.float32)
+        self.written = np.zeros(len(self.audio), bool)   # False where a loaded machine skipped our cycle
+        self.start_frame: int | None = None
+        self.n = 0
+        self.recording = False
+        self.clock: list[tuple[int, int]] = []   # (frame, status)
+        self.outgoing: list[tuple[int, bytes]] = []
+        self.client.set_process_callback(self._process)
+        self.client.activate()
+
+    def _process(self, frames):
+        now = self.client.last_frame_time
+        for offset, buf in self.clock_in.incoming_midi_events():
+            data = bytes(buf)
+            if data and data[0] in (0xF8, 0xFA, 0xFB, 0xFC):
+                self.clock.append((now + offset, data[0]))
+        self.midi_out.clear_buffer()
+        last = 0
+        while self.outgoing and self.outgoing[0][0] < now + frames:
+            at, data = self.outgoing.pop(0)
+            last = max(last, at - now)     # JACK wants events in time order within a cycle
+            try:
+                self.midi_out.write_midi_event(last, data)
+            except Exception:
+                pass                       # a full buffer drops the event, as a cable would
+        if self.recording:
+            if self.start_frame is None:
+                self.start_frame = now
+            at = now - self.start_frame     # by frame time: a cycle JACK skipped us in stays silent
+            if at + frames <= len(self.audio):
+                self.audio[at:at + frames, 0] = self.ins[0].get_array()
+                self.audio[at:at + frames, 1] = self.ins[1].get_array()
+                self.written[at:at + frames] = True
+                self.n = at + frames
+
+    def bar_lines(self) -> list[int]:
+        """Frames (in the recording) of the clock's bar lines: tick 96k after each Start. A gap of k
+        tick intervals (cycles a loaded machine skipped) counts k ticks."""
+        out, tick, last, step = [], None, None, None
+        frames = [f for f, s in self.clock if s == 0xF8]
+        nominal = float(np.median(np.diff(frames))) if len(frames) > 2 else None
+        for frame, status in self.clock:
+            if status == 0xFA:
+                tick, last = 0, None
+            elif status == 0xF8 and tick is not None:
+                if last is not None and nominal:
+                    step = max(1, int(round((frame - last) / nominal)))
+                    for k in range(1, step):     # bar lines that fell inside the gap
+                        if (tick + k - 1) % TICKS_PER_BAR == 0:
+                            out.append(int(last + (frame - last) * k / step))
+                    tick += step - 1
+                if tick % TICKS_PER_BAR == 0:
+                    out.append(frame)
+                tick += 1
+                last = frame
+        base = self.start_frame or 0
+        return [f - base for f in out if 0 <= f - base < self.n]
+
+    def close(self):
+        self.client.deactivate()
+        self.client.close()
+
+
+class Clock:
+    """jack_midi_clock at a tempo, rolled and stopped with jack_transport, wired to the daemon and us."""
+
+    def __init__(self, env):
+        self.env, self.proc = env, None
+
+    def run(self, bpm: float):
+        self.close()
+        jack(self.env, "jack_transport", stdin="stop\nlocate 0\n")
+        self.proc = subprocess.Popen(["jack_midi_clock", "-b", f"{bpm:g}"], env=self.env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        connect(self.env, "jack_midi_clock:mclk_out", "latent-synth:clock")
+        connect(self.env, "jack_midi_clock:mclk_out", "jam-bench:clock_in")
+        time.sleep(0.5)   # the daemon's output mirrors a new clock source onto its frame-exact input
+        jack(self.env, "jack_transport", stdin="play\n")
+
+    def stop(self):
+        jack(self.env, "jack_transport", stdin="stop\n")
+
+    def close(self):
+        if self.proc is not None:
+            self.stop()
+            stop_process(self.proc)
+            self.proc = None
+
+
+# ---------------------------------------------------------------------- OSC helpers
+def status(client) -> dict:
+    client.send("/synth/status")
+    return json.loads(client.expect("/synth/status", 10)[0])
+
+
+def loops(folder: Path) -> list[dict]:
+    """Every jam loop's sidecar (with its path), in phrase order."""
+    out = []
+    for side in folder.glob("*bars_*.json"):
+        d = json.loads(side.read_text())
+        if d.get("kind") == "jam":
+            d["path"] = side.with_suffix(".wav")
+            out.append(d)
+    return sorted(out, key=lambda d: d["phrase"])
+
+
+def wait_loops(folder: Path, n: int, timeout: float, where=lambda d: True) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = [d for d in loops(folder) if where(d)]
+        if len(got) >= n:
+            return got
+        time.sleep(0.2)
+    return [d for d in loops(folder) if where(d)]
+
+
+def hook_up(env):
+    connect(env, "latent-synth-audio:out_L", "jam-bench:rec_L")
+    connect(env, "latent-synth-audio:out_R", "jam-bench:rec_R")
+
+
+# ---------------------------------------------------------------------- the measurements
+def alignment(rec: Recorder, bars: int, bpm: float) -> list[int]:
+    bar = 4 * 60.0 / bpm * SR
+    lines = rec.bar_lines()
+    return boundary_offsets(rec.audio[:rec.n], lines, search=int(bar * bars / 4), valid=rec.written[:rec.n])
+
+
+def main_run(daemon, client, rec, env, folder, bpm, bars, minutes, rng) -> dict:
+    clock = Clock(env)
+    client.send("/synth/jam/sync", "midi-clock")
+    client.send("/synth/jam/bars", bars)
+    client.send("/synth/jam/continuity", 1.0)
+    clock.run(bpm)
+    wait_loops(folder, 1, 60)
+    hook_up(env)
+    rec.recording = True
+    capture = subprocess.Popen(["jack_capture", "-d", f"{minutes * 60:.0f}", "-f", "wav", "--port",
+                                "latent-synth-audio:out_L", "--port", "latent-synth-audio:out_R",
+                                str(folder.parent / "jam_capture.wav")], env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    changes, playing = [], []
+    end = time.monotonic() + minutes * 60
+    next_change = time.monotonic() + 3.0
+    k = 0
+    while time.monotonic() < end:
+        if time.monotonic() >= next_change:
+            k += 1
+            value = round(2.0 + 0.01 * k, 2)
+            changes.append((rec.client.frame_time, value))
+            client.send(PIANO, value)
+            next_change = time.monotonic() + rng.uniform(1.5, 3.5) * 4 * 60.0 / bpm * bars
+        playing.append((rec.client.frame_time, status(client)["jam"]["playing"]))
+        time.sleep(0.02)
+    rec.recording = False
+    st = status(client)
+    capture.wait(30)
+    clock.close()
+    client.send("/synth/jam/stop")
+    lat = latencies(changes, playing, loops(folder))
+    offsets = alignment(rec, bars, bpm)
+    half = len(offsets) // 2
+    return {"repeats": st["jam_repeats"], "phrases": st["jam"]["phrases_played"], "latency_s": lat,
+            "offsets": offsets, "first_half": offsets[:half], "second_half": offsets[half:],
+            "underruns": st["jam"]["underruns"]}
+
+
+def latencies(changes, playing, sides) -> list[float]:
+    """Seconds from each slider change to the first frame of the first phrase rendered with it."""
+    out = []
+    for frame, value in changes:
+        phrase = next((d["phrase"] for d in sides if abs(d["state"]["cfg"] - value) < 1e-4), None)
+        heard = next((f for f, p in playing if p is not None and phrase is not None and p >= phrase and f >= frame), None)
+        if heard is not None:
+            out.append((heard - frame) / SR)
+    return out
+
+
+def tempo_runs(client, rec, env, folder, tempi, bars) -> list[dict]:
+    clock = Clock(env)
+    out = []
+    plan = [(b, None) for b in tempi] + [(120.0, 90.0)]
+    for bpm, then in plan:
+        start_phrase = (loops(folder) or [{"phrase": 0}])[-1]["phrase"]
+        rec.n, rec.start_frame, rec.clock = 0, None, []
+        rec.written[:] = False
+        rec.recording = True
+        clock.run(bpm)
+        got = wait_loops(folder, 3, 90, lambda d: d["phrase"] > start_phrase)
+        if then is not None:       # the DAW's tempo changes: stop, new tempo, play (Song Position + Continue)
+            changed_at = got[-1]["phrase"]
+            jack(env, "jack_transport", stdin="stop\n")
+            clock.close()
+            clock.proc = subprocess.Popen(["jack_midi_clock", "-b", f"{then:g}"], env=env,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            connect(env, "jack_midi_clock:mclk_out", "latent-synth:clock")
+            connect(env, "jack_midi_clock:mclk_out", "jam-bench:clock_in")
+            time.sleep(0.5)
+            jack(env, "jack_transport", stdin="play\n")
+            got = wait_loops(folder, 3, 90, lambda d: d["phrase"] > changed_at)
+        time.sleep(4 * 60.0 / (then or bpm) * bars)
+        rec.recording = False
+        offsets = alignment(rec, bars, then or bpm)
+        out.append({"clock": f"{bpm:g}" + (f"->{then:g}" if then else ""), "target": then or bpm,
+                    "bpms": [d["bpm"] for d in got[-3:]], "offsets": offsets})
+        clock.stop()
+    clock.close()
+    return out
+
+
+def continuity_runs(client, folder, bars, n) -> dict:
+    client.send("/synth/jam/sync", "internal")
+    client.send("/synth/bpm", 120.0)
+    client.send("/synth/jam/bars", bars)
+    out = {}
+    for c in (1.0, 0.0):
+        client.send("/synth/jam/continuity", c)
+        client.send("/synth/jam/start")
+        start = (loops(folder) or [{"phrase": 0}])[-1]["phrase"]
+        got = wait_loops(folder, n, 60 + n * 8, lambda d: d["phrase"] > start and d["continuity"] == c)[:n]
+        client.send("/synth/jam/stop")
+        audio = [sf.read(d["path"], always_2d=True)[0].T for d in got]
+        at, inside = boundary_flux(audio)
+        melodies = []
+        for d in got:
+            mid = d["path"].with_suffix(".mid")
+            if mid.exists():
+                from synth.score.midi_read import MidiReadError, midi_to_score
+
+                try:
+                    v = midi_to_score(mid.read_bytes()).voice("melody")
+                    melodies.append([x.pitch for x in sorted(v.notes, key=lambda x: x.start)] if v else [])
+                except MidiReadError:
+                    melodies.append([])
+        share, joins = step_share(melodies) if melodies else (float("nan"), 0)
+        out[c] = {"flux_ratio": at / inside if inside else float("nan"), "step_share": share, "joins": joins,
+                  "phrases": len(got)}
+    return out
+
+
+def bad_input(client, rec, env, work) -> list[tuple[str, bool, str]]:
+    """Absurd clocks from our own MIDI output into the daemon's clock input; no audio device; a JACK
+    server that goes away. Each: (case, the daemon said so and kept serving, its message)."""
+    out = []
+    connect(env, "jam-bench:bad_clock", "latent-synth:clock")
+    client.send("/synth/jam/sync", "midi-clock")
+    time.sleep(1.5)   # the daemon mirrors the new source onto its frame-exact clock input
+
+    def send_ticks(interval_s, count, start=True):
+        now = rec.client.frame_time + SR // 10
+        events = [(now, b"\xfa")] if start else []
+        events += [(now + int(i * interval_s * SR) + 1, b"\xf8") for i in range(count)]
+        rec.outgoing.extend(events)
+        return (events[-1][0] - rec.client.frame_time) / SR
+
+    cases = [("1000 bpm clock", 60 / (1000 * 24), 200, "outside 20..400"),
+             ("0 bpm clock (a tick every 4 s)", 4.0, 3, "outside 20..400"),
+             ("ticks that stop mid-bar", 60 / (120 * 24), 60, "stopped mid-bar")]
+    for name, interval, count, needle in cases:
+        client.drain(0.1)
+        wait = send_ticks(interval, count)
+        message = ""
+        deadline = time.monotonic() + wait + 4.0
+        while time.monotonic() < deadline and needle not in message:
+            got = client.recv(0.2)
+            if got and got[0] == "/synth/error":
+                message = got[1][1]
+        client.send("/synth/ping")
+        alive = client.expect("/synth/pong", 5) == []
+        out.append((name, needle in message and alive, message))
+    client.send("/synth/jam/stop")
+    jack(env, "jack_disconnect", "jam-bench:bad_clock", "latent-synth:clock")
+    client.send("/synth/jam/sync", "internal")
+
+    # no audio device: a daemon whose JACK server does not exist
+    d = Daemon(work / "nodev", "--jam", env={"JACK_DEFAULT_SERVER": "lsynth-absent", "JACK_NO_START_SERVER": "1"})
+    try:
+        c = d.client()
+        c.send("/synth/ping")
+        alive = c.expect("/synth/pong", 5) == []
+        line = next((x.strip() for x in d.stderr if "jam not started" in x), "")
+        out.append(("no audio device", alive and bool(line), line))
+        c.close()
+    finally:
+        d.kill()
+    # a JACK server that goes away under a jamming daemon (a server of our own, stopped by its pid)
+    name = f"lsynth-gone-{os.getpid()}"
+    env2 = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_AUDIO_RESERVATION="1")
+    jackd = subprocess.Popen(["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "256"],
+                             env=env2, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while jack(env2, "jack_lsp").returncode and time.monotonic() < deadline:
+            time.sleep(0.2)
+        d = Daemon(work / "gone", "--jam", env={"JACK_DEFAULT_SERVER": name, "JACK_NO_AUDIO_RESERVATION": "1"})
+        try:
+            c = d.client()
+            c.send("/synth/ping")      # so the daemon knows where to send its errors
+            c.expect("/synth/pong", 5)
+            time.sleep(3)
+            stop_process(jackd)
+            message = ""
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and "went away" not in message:
+                got = c.recv(0.5)
+                if got and got[0] == "/synth/error":
+                    message = got[1][1]
+            c.send("/synth/ping")
+            alive = c.expect("/synth/pong", 5) == []
+            out.append(("JACK server goes away", alive and "went away" in message, message))
+            c.close()
+        finally:
+            d.kill()
+    finally:
+        stop_process(jackd)
+    return out
+
+
+def variations(backend: str, n: int, seconds: float = 4.0) -> dict:
+    """Feature distance to the source and notes kept, at strength 0.3 and 0.9, over n source clips."""
+    from analysis.steering.acoustic_features import FEATURE_NAMES, features_from_audio
+    from synth.config import load_config
+    from synth.denoise import Guide
+    from synth.engine import build_engine
+    from synth.score.midi_read import midi_to_score
+    from synth.state import PromptSlot, SynthState
+
+    engine = build_engine(load_config(None).override(backend=backend))
+    prompts = ["slow sad cello melody", "fast happy piano with drums", "calm flute", "funky bass groove"]
+    feats, kept = {0.3: [], 0.9: []}, {0.3: [], 0.9: []}
+    src_feats = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(n):
+            state = SynthState(prompts=[PromptSlot(prompts[i % len(prompts)], 1.0)], duration=seconds, seed=i)
+            audio, extras = engine.render_detailed(state)
+            if engine.family.writes_score:
+                path = Path(tmp) / f"src{i}.mid"
+                path.write_bytes(extras[0]["midi"])
+                source_score = midi_to_score(extras[0]["midi"])
+            else:
+                path = Path(tmp) / f"src{i}.wav"
+                sf.write(path, audio[0].T, engine.sample_rate)
+                source_score = None
+            src_feats.append(features_from_audio(audio[0], engine.sample_rate))
+            latent = engine.init_latent(path, seconds)
+            for s in (0.3, 0.9):
+                var, ex = engine.render_detailed(state.replace(seed=i + 1000), guide=Guide(latent, strength=s))
+                feats[s].append(features_from_audio(var[0], engine.sample_rate))
+                if source_score is not None:
+                    kept[s].append(notes_kept(source_score, midi_to_score(ex[0]["midi"])))
+    names = [f for f in FEATURE_NAMES if all(np.isfinite(d[f]) for d in src_feats)]
+    # Distances in units of each feature's spread over every clip (sources and variations alike).
+    rows = src_feats + feats[0.3] + feats[0.9]
+    names = [f for f in names if all(np.isfinite(r[f]) for r in rows)]
+    sd = np.array([[r[f] for f in names] for r in rows]).std(0)
+    names = [f for f, v in zip(names, sd) if v > 1e-9]
+    sd = sd[sd > 1e-9]
+
+    def dist(rows):
+        return [float(np.linalg.norm((np.array([r[f] for f in names]) - np.array([s[f] for f in names])) / sd))
+                for r, s in zip(rows, src_feats)]
+
+    out = {}
+    for s in (0.3, 0.9):
+        d = dist(feats[s])
+        out[s] = {"distance": statistics.median(d), "kept": statistics.median(kept[s]) if kept[s] else None}
+    out["grows"] = sum(a < b for a, b in zip(dist(feats[0.3]), dist(feats[0.9])))
+    out["n"] = n
+    return out
+
+
+# ---------------------------------------------------------------------- report
+def pct(xs, q):
+    return float(np.percentile(xs, q)) if xs else float("nan")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--backend", default="score")
+    ap.add_argument("--bpm", type=float, default=120.0)
+    ap.add_argument("--bars", type=int, default=1)
+    ap.add_argument("--minutes", type=float, default=2.0)
+    ap.add_argument("--tempi", default="60,90,140,180")
+    ap.add_argument("--continuity-phrases", type=int, default=8)
+    ap.add_argument("--variations", type=int, default=20)
+    ap.add_argument("--json", metavar="FILE")
+    args = ap.parse_args(argv)
+    rng = np.random.default_rng(0)
+    results: dict = {}
+    with ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="jam-bench-")))
+        env = stack.enter_context(jack_env())
+        os.environ.update({k: env[k] for k in ("JACK_DEFAULT_SERVER", "JACK_NO_AUDIO_RESERVATION") if k in env})
+        rec = Recorder(args.minutes * 60 + 60)
+        stack.callback(rec.close)
+        denv = {k: env[k] for k in ("JACK_DEFAULT_SERVER", "JACK_NO_AUDIO_RESERVATION") if k in env}
+        denv["MIDO_BACKEND"] = "mido.backends.rtmidi/UNIX_JACK"
+        from synth.backends import spec_for
+
+        extra = ["--midi-out", "notes"] if spec_for(args.backend).writes_score else []
+        daemon = Daemon(work / "daemon", "--backend", args.backend, "--midi-virtual", "clock", *extra, env=denv)
+        stack.callback(daemon.kill)
+        client = daemon.client()
+        folder = daemon.out
+        t0 = time.monotonic()
+        results["main"] = main_run(daemon, client, rec, env, folder, args.bpm, args.bars, args.minutes, rng)
+        m = results["main"]
+        print(f"real time: {args.minutes:g} min at {args.bpm:g} bpm, {args.bars}-bar phrases: {m['phrases']} phrases, "
+              f"{m['repeats']} repeats, {m['underruns']} output underruns")
+        off = [abs(o) for o in m["offsets"]]
+        print(f"bar alignment: {len(off)} phrase boundaries vs the clock's bar lines: median {pct(off, 50):.0f}, "
+              f"p95 {pct(off, 95):.0f}, max {max(off) if off else float('nan'):.0f} frames; "
+              f"{sum(o <= PERIOD for o in off)}/{len(off)} within {PERIOD}; drift: median offset first half "
+              f"{pct(m['first_half'], 50):.0f}, second half {pct(m['second_half'], 50):.0f} frames")
+        lat = m["latency_s"]
+        phrase_s = args.bars * 240.0 / args.bpm
+        print(f"slider latency ({len(lat)} changes of {PIANO}): median {pct(lat, 50):.2f} s, p10 {pct(lat, 10):.2f}, "
+              f"p90 {pct(lat, 90):.2f}, max {max(lat) if lat else float('nan'):.2f} s "
+              f"(target median <= {phrase_s + 0.5:.2f} s = 1 phrase + 0.5 s)")
+        results["tempo"] = tempo_runs(client, rec, env, folder, [float(x) for x in args.tempi.split(",")], args.bars)
+        for t in results["tempo"]:
+            off = [abs(o) for o in t["offsets"]]
+            print(f"tempo {t['clock']} bpm: loops at {', '.join(f'{b:g}' for b in t['bpms'])} bpm; "
+                  f"boundaries within {PERIOD} frames of the bar line: {sum(o <= PERIOD for o in off)}/{len(off)}")
+        results["continuity"] = continuity_runs(client, folder, args.bars, args.continuity_phrases)
+        for c, r in results["continuity"].items():
+            print(f"continuity {c:g}: {r['phrases']} phrases; spectral flux at boundaries / inside = {r['flux_ratio']:.2f}; "
+                  f"melody moves by a step at {r['step_share']:.0%} of {r['joins']} boundaries")
+        results["bad_input"] = bad_input(client, rec, env, work)
+        for name, ok, message in results["bad_input"]:
+            print(f"bad input: {name}: {'ok' if ok else 'FAILED'}: {message}")
+        client.close()
+        daemon.kill()
+    results["variations"] = variations(args.backend, args.variations)
+    v = results["variations"]
+    kept = (f"; notes kept {v[0.3]['kept']:.0%} at 0.3 vs {v[0.9]['kept']:.0%} at 0.9"
+            if v[0.3]["kept"] is not None else "")
+    print(f"variations ({v['n']} clips): feature distance to the source, median {v[0.3]['distance']:.2f} at strength "
+          f"0.3 vs {v[0.9]['distance']:.2f} at 0.9 (grows on {v['grows']}/{v['n']}){kept}")
+    m = results["main"]
+    off = [abs(o) for o in m["offsets"]]
+    tempo_ok = sum(all(abs(b - t["target"]) <= 0.02 * t["target"] for b in t["bpms"]) for t in results["tempo"])
+    c1, c0 = results["continuity"][1.0], results["continuity"][0.0]
+    print(f"jam: {args.backend} {args.bpm:g} bpm {args.bars} bar(s) {args.minutes:g} min: {m['repeats']} repeats; "
+          f"{sum(o <= PERIOD for o in off)}/{len(off)} boundaries within {PERIOD} frames; tempo followed "
+          f"{tempo_ok}/{len(results['tempo'])}; latency median {pct(m['latency_s'], 50):.2f} s; step share "
+          f"{c1['step_share']:.0%} (continuity 1) vs {c0['step_share']:.0%} (0); bad input "
+          f"{sum(ok for _, ok, _ in results['bad_input'])}/{len(results['bad_input'])} ok; variation distance "
+          f"{v[0.3]['distance']:.2f} -> {v[0.9]['distance']:.2f}; wall {time.monotonic() - t0:.0f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

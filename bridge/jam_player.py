@@ -1,0 +1,375 @@
+"""Jam mode: a continuous stream of phrases in time, on an audio output, from the state as it is.
+
+Three threads besides the audio callback:
+- the feeder keeps the output's ring buffer a few periods ahead with `JamSequencer.fill` (frames);
+- the renderer renders the next phrase when the current one is LEAD before its end, from the state
+  at that moment (so a slider move is heard at the next bar line it can make), continuing the
+  previous phrase (`synth.jam.PhraseRenderer`), and hands it to the sequencer; then writes the loop;
+- the MIDI input thread (the daemon's) feeds the clock tracker when sync is `midi-clock`.
+A phrase that is not ready at its bar line (slow, failed, NaN) is replaced by the previous one
+repeating; /synth/error says so and /synth/status counts `jam_repeats`.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import deque
+
+import numpy as np
+
+from bridge.audio_out import AudioOutputError, open_output
+from bridge.jam_sequencer import InternalGrid, JamSequencer
+from bridge.midi_clock import ClockTracker
+from synth.jam import (DEFAULT_BARS, DEFAULT_BPM, PhraseRenderer, check_bars, check_continuity, edge_fades,
+                       phrase_samples)
+from synth.loop_files import write_loop
+
+log = logging.getLogger(__name__)
+
+SYNCS = ("internal", "midi-clock")
+CLOCK_KINDS = {0xF8: "clock", 0xFA: "start", 0xFB: "continue", 0xFC: "stop", 0xF2: "songpos"}
+FILL_PERIODS = 24          # ring buffer kept this many output periods ahead (128 ms at 256 / 48 kHz)
+MIN_LEAD = 0.25            # seconds before a bar line the next render starts, at least
+LEAD_FACTOR = 1.5          # ... and this times the recent render time
+CLOCK_BPM_DECIMALS = 1     # a tracked tempo renders rounded (names read 120bpm, not 119.98bpm)
+
+
+class ClockGrid:
+    """The MIDI clock's bar lines in output frames (the internal grid while no tempo is known)."""
+    moving = True   # re-read at every fill: the frame map and the fit move
+    def __init__(self, tracker: ClockTracker, output, fallback: InternalGrid, lock: threading.Lock):
+        self.tracker, self.output, self.fallback, self.lock = tracker, output, fallback, lock
+
+    def _bar_at_or_after(self, t: float):
+        with self.lock:
+            return self.tracker.next_bar(t), self.tracker.bpm
+
+    def next_bar(self, frame: int) -> int:
+        (got, _) = self._bar_at_or_after(self.output.frame_to_time(frame))
+        return self.fallback.next_bar(frame) if got is None else max(frame, self.output.time_to_frame(got[1]))
+
+    def boundary(self, natural_end: int) -> int:
+        with self.lock:
+            bpm = self.tracker.bpm
+        if bpm is None:
+            return natural_end
+        # The first bar line after "half a bar before the end" is the one nearest the end.
+        got, _ = self._bar_at_or_after(self.output.frame_to_time(natural_end) - 2 * 60.0 / bpm)
+        return natural_end if got is None else self.output.time_to_frame(got[1])
+
+    def anchor_at(self, frame: int) -> None:
+        self.fallback.anchor_at(frame)
+
+
+def to_output_rate(audio: np.ndarray, rate: int, out_rate: int, bpm: float, bars: int) -> np.ndarray:
+    """[2, N] at `rate` -> [M, 2] at `out_rate`, M = the phrase's exact length there."""
+    n = phrase_samples(bpm, bars, out_rate)
+    if rate != out_rate:
+        from scipy.signal import resample_poly
+
+        g = math.gcd(rate, out_rate)
+        audio = resample_poly(audio, out_rate // g, rate // g, axis=1).astype(np.float32)
+    audio = audio[:, :n]
+    if audio.shape[1] < n:
+        audio = np.pad(audio, ((0, 0), (0, n - audio.shape[1])))
+    return edge_fades(audio).T
+
+
+class JamPlayer:
+    def __init__(self, engine, state_fn, out_dir, *, announce, error, audio_out: str | None = None,
+                 open_output_fn=open_output, subtype: str = "FLOAT", midi_out=None, midi_port: str | None = None):
+        self.renderer = PhraseRenderer(engine)
+        self.engine = engine
+        self.state_fn = state_fn          # () -> the controller's current SynthState
+        self.out_dir = out_dir
+        self.announce = announce          # announce(path, seed, seconds, kind)
+        self.error = error                # error(address, message)
+        self.audio_out = audio_out
+        self.open_output_fn = open_output_fn
+        self.subtype = subtype
+        self.midi_out = midi_out          # bridge.jam_midi_out.MidiOut or None (score families)
+        self.midi_port = midi_port        # the daemon's MIDI input as a JACK port name (clock mirroring)
+        self.bars = DEFAULT_BARS
+        self.continuity = 1.0
+        self.sync = "internal"
+        self.tracker = ClockTracker()
+        self.clock_lock = threading.Lock()
+        self.output = None
+        self.seq: JamSequencer | None = None
+        self._lock = threading.RLock()        # sequencer access
+        self._wake = threading.Condition()
+        self._closing = False
+        self._active = False
+        self._events: deque = deque()
+        self._last = None                     # the newest rendered phrase (context for the next)
+        self._render_seconds = 1.0
+        self._failure: str | None = None
+        self._loop_n = 1
+        self._phrase_index = 0
+        self.phrases_rendered = 0
+        self.phrases_failed = 0
+        self._threads: list[threading.Thread] = []
+        self._next_mirror = 0.0
+
+    # ------------------------------------------------------------------ control (any thread)
+    def open(self) -> None:
+        """Open the audio output (once); raises AudioOutputError with a one-line message."""
+        if self.output is not None and self.output.dead is None:
+            return
+        if self.output is not None:
+            self.output.close()
+        self.output = self.open_output_fn(self.audio_out)
+        with self.clock_lock:   # tick times from now on are on the output's clock
+            self.tracker.shift(self.output.now() - time.monotonic())
+        if self.sync == "midi-clock" and hasattr(self.output, "mirror_clock"):
+            self.output.mirror_clock(self.midi_port)
+        fallback = InternalGrid(self.output.sample_rate, self.bpm())
+        grid = ClockGrid(self.tracker, self.output, fallback, self.clock_lock) if self.sync == "midi-clock" else fallback
+        with self._lock:
+            self.seq = JamSequencer(grid)
+            self.seq.frame = self.output.played
+            self.seq.on_begin = self._events.append
+        if not self._threads:
+            for target, name in ((self._feed, "jam-feeder"), (self._render_loop, "jam-renderer")):
+                t = threading.Thread(target=target, name=name, daemon=True)
+                t.start()
+                self._threads.append(t)
+        log.info("jam output: %s at %d Hz, %d-frame periods", self.output.name, self.output.sample_rate,
+                 self.output.period)
+
+    def start(self) -> None:
+        self.open()
+        with self._lock:
+            grid = self.seq.grid
+            (grid.fallback if isinstance(grid, ClockGrid) else grid).bpm = self.bpm()
+            self._active = True
+            self._last = None
+            self.seq.start()
+        self._notify()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._active = False
+            if self.seq is not None:
+                self.seq.stop()
+            if self.output is not None:
+                self.output.ring.flush()
+        if self.midi_out is not None:
+            self.midi_out.panic()
+        self._notify()
+
+    def set_bars(self, bars) -> None:
+        self.bars = check_bars(bars)
+
+    def set_continuity(self, value: float) -> None:
+        self.continuity = check_continuity(value)
+
+    def set_sync(self, sync: str) -> None:
+        if sync not in SYNCS:
+            raise ValueError(f"sync {sync!r} is not one of {', '.join(SYNCS)}")
+        self.sync = sync
+        if sync == "midi-clock":
+            # Open the output now (silent until a start), so the clock is read on its frame-exact
+            # input before the DAW's Start arrives; without an output, /synth/jam/start says why.
+            try:
+                self.open()
+            except AudioOutputError as exc:
+                log.info("jam output not open yet: %s", exc)
+            if self.output is not None and hasattr(self.output, "mirror_clock"):
+                self.output.mirror_clock(self.midi_port)
+        if self.output is not None:
+            fallback = InternalGrid(self.output.sample_rate, self.bpm())
+            with self._lock:
+                self.seq.grid = (ClockGrid(self.tracker, self.output, fallback, self.clock_lock)
+                                 if sync == "midi-clock" else fallback)
+
+    def bpm(self) -> float:
+        if self.sync == "midi-clock":
+            with self.clock_lock:
+                if self.tracker.bpm is not None:
+                    return round(self.tracker.bpm, CLOCK_BPM_DECIMALS)
+        bpm = self.state_fn().bpm
+        return float(bpm) if bpm else DEFAULT_BPM
+
+    # ------------------------------------------------------------------ MIDI clock (MIDI thread)
+    def clock(self, msg, t: float) -> None:
+        """A MIDI clock or transport message that arrived at time.monotonic() `t` (the MIDI thread)."""
+        out = self.output
+        if out is not None:   # onto the output's clock, which the bar lines are scheduled on
+            if getattr(out, "clock_mirrored", False):
+                return        # the output hears the same clock with exact frame times
+            t = out.now() - (time.monotonic() - t)
+        self.tracker.exact = False
+        self._transport(msg.type, t, getattr(msg, "pos", None))
+
+    def _frame_clock_events(self) -> None:
+        """Clock events the output timed itself (JACK's clock_in), in arrival order."""
+        out = self.output
+        events = getattr(out, "clock_events", None)
+        if not events:
+            return
+        with self.clock_lock:   # the same clock as the MIDI input's converted times: lost ticks are filled
+            self.tracker.exact = True
+        while events:
+            frame, status, data = events.popleft()
+            kind = CLOCK_KINDS[status]
+            pos = (data[0] | (data[1] << 7)) if kind == "songpos" and len(data) == 2 else None
+            self._transport(kind, frame / out.sample_rate, pos)
+
+    def _transport(self, kind: str, t: float, pos) -> None:
+        with self.clock_lock:
+            change = self.tracker.feed(kind, t, pos)
+        if self.sync != "midi-clock" or change is None:
+            return
+        if change in ("start", "continue"):
+            try:
+                self.start()
+            except AudioOutputError as exc:
+                self.error("/synth/jam/start", str(exc))
+        elif change == "stop":
+            self.stop()
+
+    # ------------------------------------------------------------------ threads
+    def _notify(self) -> None:
+        with self._wake:
+            self._wake.notify_all()
+
+    def _feed(self) -> None:
+        while not self._closing:
+            out = self.output
+            if out is None:
+                time.sleep(0.01)
+                continue
+            if out.dead:
+                reason, out.dead = out.dead, None
+                self._active = False
+                self.error("/synth/jam", f"{reason}; the jam stopped (start it again once the output is back)")
+                with self._lock:
+                    self.seq.stop()
+                self.output = None
+                out.close()
+                continue
+            target = FILL_PERIODS * out.period
+            with self._lock:
+                need = target - out.ring.available()
+                block = self.seq.fill(need) if need >= out.period else None
+            if block is not None:
+                out.ring.write(block)
+                self._notify()
+            self._dispatch_events()
+            self._frame_clock_events()
+            self._check_clock()
+            if self.sync == "midi-clock" and time.monotonic() > self._next_mirror:
+                self._next_mirror = time.monotonic() + 0.1
+                if hasattr(out, "mirror_clock"):
+                    out.mirror_clock(self.midi_port)
+            if block is None:
+                time.sleep(out.period / out.sample_rate / 2)
+
+    def _check_clock(self) -> None:
+        if self.sync != "midi-clock":
+            return
+        with self.clock_lock:
+            self.tracker.check(self.output.now())
+            errors = self.tracker.take_errors()
+        for message in errors:
+            self.error("/synth/jam/sync", message)
+
+    def _dispatch_events(self) -> None:
+        while self._events:
+            slot = self._events.popleft()
+            phrase = slot.meta
+            if slot.repeat:
+                why = self._failure or "its render was still running (too slow for this tempo and length)"
+                self.error("/synth/jam", f"the next phrase was not ready at the bar line ({why}); "
+                                         f"phrase {phrase.index + 1} repeats")
+            if self.midi_out is not None and phrase.score is not None:
+                self.midi_out.schedule(phrase.score, slot.start, self.output)
+
+    def _render_due(self) -> bool:
+        """True when the next phrase should render now: nothing queued, and the stream is within
+        LEAD of the bar line where it must start (or nothing plays yet)."""
+        seq, out = self.seq, self.output
+        if not self._active or seq is None or out is None or seq.pending is not None:
+            return False
+        if seq.current is None:
+            return self.sync != "midi-clock" or self._clock_settled()
+        lead = max(MIN_LEAD, LEAD_FACTOR * self._render_seconds) * out.sample_rate + FILL_PERIODS * out.period
+        return seq.current.stop - out.played <= lead or seq.current.repeat
+
+    def _render_loop(self) -> None:
+        while not self._closing:
+            with self._wake:
+                if not self._render_due():
+                    self._wake.wait(0.005)
+                    continue
+            self._render_one()
+
+    def _clock_settled(self) -> bool:
+        """Under MIDI clock the first phrase waits for a tempo fitted over a beat."""
+        with self.clock_lock:
+            return self.tracker.settled
+
+    def _render_one(self) -> None:
+        state, bpm, bars, index = self.state_fn(), self.bpm(), self.bars, self._phrase_index
+        try:
+            phrase = self.renderer.render(state, bpm, bars, self.continuity, self._last, index=index)
+            audio = to_output_rate(phrase.audio, phrase.sample_rate, self.output.sample_rate, bpm, bars)
+        except Exception as exc:
+            self.phrases_failed += 1
+            self._failure = f"phrase {index + 1} failed: {type(exc).__name__}: {' '.join(str(exc).split())}"
+            log.error("jam: %s", self._failure, exc_info=not isinstance(exc, (ValueError, FloatingPointError)))
+            self.error("/synth/jam", self._failure)
+            time.sleep(0.2)     # the previous phrase keeps repeating meanwhile
+            return
+        self._render_seconds = 0.7 * self._render_seconds + 0.3 * phrase.render_seconds
+        with self._lock:
+            if not self._active:
+                return
+            self.seq.offer(audio, phrase)
+        self._failure = None
+        self._last = phrase
+        self._phrase_index += 1
+        self.phrases_rendered += 1
+        self._write(phrase)
+
+    def _write(self, phrase) -> None:
+        midi = None
+        if phrase.score is not None:
+            from synth.score.midi import score_to_midi
+
+            midi = score_to_midi(phrase.score, end_beat=phrase.seconds / phrase.score.seconds_per_beat)
+        try:
+            path = write_loop(self.out_dir, phrase, self._loop_n, midi=midi, subtype=self.subtype,
+                              meta={"backend": self.engine.kind, "model_id": self.engine.model_id,
+                                    "phrase": phrase.index + 1, "continuity": self.continuity})
+        except OSError as exc:
+            self.error("/synth/jam", f"cannot write the loop into {self.out_dir}: {exc.strerror or exc}")
+            return
+        self._loop_n = int(path.stem.rsplit("_", 1)[1]) + 1
+        self.announce(path, phrase.state.seed, phrase.seconds, "jam")
+
+    # ------------------------------------------------------------------ facts and shutdown
+    def status(self) -> dict:
+        seq, out = self.seq, self.output
+        return {"jam": {"active": self._active, "sync": self.sync, "bpm": self.bpm(), "bars": self.bars,
+                        "continuity": self.continuity, "phrases_played": seq.phrases if seq else 0,
+                        "playing": seq.current.meta.index + 1 if seq and seq.current else None,
+                        "phrases_rendered": self.phrases_rendered, "phrases_failed": self.phrases_failed,
+                        "output": out.name if out else None, "sample_rate": out.sample_rate if out else None,
+                        "underruns": out.underruns if out else 0,
+                        "last_render_seconds": round(self._render_seconds, 4)},
+                "jam_repeats": seq.repeats if seq else 0}
+
+    def close(self) -> None:
+        self.stop()
+        self._closing = True
+        self._notify()
+        for t in self._threads:
+            t.join(5)
+        if self.output is not None:
+            self.output.close()
+        if self.midi_out is not None:
+            self.midi_out.close()

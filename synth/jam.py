@@ -1,0 +1,139 @@
+"""Jam mode's phrases: N bars at a tempo, each continuing the one before in the model's latent.
+
+    renderer = PhraseRenderer(engine)
+    phrase = renderer.render(state, bpm=120, bars=2, continuity=1.0, previous=phrase)
+
+A phrase is exactly bars * 4 * 60 / bpm seconds, cut on the sample (`phrase_samples`); the state is
+rendered with that bpm and bars, so the score model writes its notes for that tempo. Continuity is
+the known-context sampler (`synth.denoise.Guide`): the tail of the previous phrase's latent is put
+in front of the new phrase's frames and held there at every step, so the model writes the new
+frames as what comes next; the audio before the phrase's first sample is rendered and dropped.
+`continuity` scales how much tail it sees: 0 none (a fresh phrase), 1 up to MAX_CONTEXT_SECONDS.
+Phrase n renders with seed state.seed + n, so a held state still moves on.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from synth.denoise import Guide
+from synth.state import BEATS_PER_BAR, SynthState
+
+JAM_BARS = (1, 2, 4, 8)
+DEFAULT_BARS = 2
+DEFAULT_BPM = 120.0
+MAX_CONTEXT_SECONDS = 4.0   # continuity 1: up to this much of the previous phrase is known context
+FADE = 64                   # samples faded in and out at each phrase edge, so loops join without a click
+
+
+def phrase_seconds(bpm: float, bars: int) -> float:
+    return float(bars) * BEATS_PER_BAR * 60.0 / float(bpm)
+
+
+def phrase_samples(bpm: float, bars: int, sample_rate: int) -> int:
+    """The phrase's exact length in samples at `sample_rate` (rounded once, never accumulated)."""
+    return int(round(phrase_seconds(bpm, bars) * sample_rate))
+
+
+def check_bars(bars) -> int:
+    if bars not in JAM_BARS:
+        raise ValueError(f"jam phrases are {', '.join(map(str, JAM_BARS))} bars long, not {bars!r}")
+    return int(bars)
+
+
+def check_continuity(value: float) -> float:
+    if not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"continuity {value!r} is outside [0, 1]")
+    return float(value)
+
+
+def edge_fades(audio: np.ndarray, fade: int = FADE) -> np.ndarray:
+    """[2, N] with raised-cosine fades at both ends (a copy): it starts and ends at zero, so it joins
+    itself (a loop) or any other phrase without a step."""
+    out = np.array(audio, dtype=np.float32, copy=True)
+    n = min(fade, out.shape[-1] // 2)
+    if n > 0:
+        ramp = (0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)).astype(np.float32)
+        out[:, :n] *= ramp
+        out[:, -n:] *= ramp[::-1]
+    return out
+
+
+@dataclass
+class Phrase:
+    audio: np.ndarray          # [2, samples] float32 at the engine's rate, edges faded
+    latent: torch.Tensor       # [C, F]: the phrase's own frames (frame 0 = its first sample)
+    sample_rate: int
+    bpm: float
+    bars: int
+    state: SynthState          # what was rendered (bpm, bars and seed filled in)
+    context_frames: int        # latent frames of the previous phrase it continued from
+    render_seconds: float
+    score: object | None = None   # synth.score Score on score families, times from the phrase start
+    index: int = 0
+
+    @property
+    def seconds(self) -> float:
+        return self.audio.shape[-1] / float(self.sample_rate)
+
+
+class PhraseRenderer:
+    def __init__(self, engine):
+        self.engine = engine
+        self.family = engine.family
+
+    def context_frames(self, previous: Phrase | None, continuity: float, new_frames: int) -> int:
+        """How many latent frames of `previous` to hold as known context."""
+        if previous is None or continuity <= 0:
+            return 0
+        fam = self.family
+        inside = int(previous.seconds * fam.sample_rate // fam.hop)   # frames wholly inside the phrase
+        cap = int(MAX_CONTEXT_SECONDS * fam.sample_rate // fam.hop)
+        room = max(0, fam.max_frames - new_frames - 1)
+        return int(round(continuity * min(inside, cap, room, previous.latent.shape[-1])))
+
+    def render(self, state: SynthState, bpm: float, bars: int, continuity: float = 1.0,
+               previous: Phrase | None = None, index: int = 0) -> Phrase:
+        check_bars(bars)
+        check_continuity(continuity)
+        fam = self.family
+        state = self.engine.resolve(state.replace(bpm=float(bpm), bars=float(bars), seed=(state.seed + index) % (2**31)))
+        seconds = phrase_seconds(bpm, bars)
+        n = phrase_samples(bpm, bars, fam.sample_rate)
+        ctx = self.context_frames(previous, continuity, math.ceil(seconds * fam.sample_rate / fam.hop))
+        guide = None
+        if ctx:
+            inside = int(previous.seconds * fam.sample_rate // fam.hop)
+            guide = Guide(previous.latent[None, :, inside - ctx:inside], known=ctx)
+        offset = ctx * fam.hop
+        t0 = time.perf_counter()
+        audio, extras, latents = self.engine.render_guided(state, guide, (offset + n) / fam.sample_rate)
+        elapsed = time.perf_counter() - t0
+        clip = audio[:, offset:offset + n]
+        if clip.shape[-1] < n:  # a decoder a few samples short: pad, the length is the contract
+            clip = np.pad(clip, ((0, 0), (0, n - clip.shape[-1])))
+        if not np.isfinite(clip).all():
+            raise FloatingPointError("the phrase's audio contains NaN or infinite samples")
+        score = None
+        if fam.writes_score:
+            full = fam.scores(latents[None], (offset + n) / fam.sample_rate)[0]
+            score = window_score(full, offset / fam.sample_rate, n / fam.sample_rate)
+        return Phrase(edge_fades(clip), latents[:, ctx:].contiguous(), fam.sample_rate, float(bpm), int(bars), state,
+                      ctx, elapsed, score, index)
+
+
+def window_score(score, start_s: float, length_s: float):
+    """The part of `score` sounding in [start_s, start_s + length_s), moved to start at beat 0: notes
+    that begin inside it, cut at its end (drum hits likewise)."""
+    from synth.score.score import DrumHit, Note, Voice
+
+    spb = score.seconds_per_beat
+    a, end = start_s / spb, (start_s + length_s) / spb
+    voices = [Voice(v.role, v.program, [Note(n.start - a, min(n.duration, end - n.start), n.pitch, n.velocity)
+                                        for n in v.notes if a <= n.start < end]) for v in score.voices]
+    drums = [DrumHit(h.start - a, h.lane, h.velocity) for h in score.drums if a <= h.start < end]
+    return replace(score, voices=voices, drums=drums)

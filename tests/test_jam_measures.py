@@ -1,0 +1,33 @@
+"""The jam bench's measures on made-up data with known answers."""
+import numpy as np
+import pytest
+
+from analysis.jam.measures import boundary_flux, boundary_offsets, notes_kept, step_share
+from synth.jam import edge_fades
+from synth.score.score import Note, Score, Voice
+
+
+def test_boundary_offsets_find_the_faded_edges():
+    rng = np.random.default_rng(0)
+    phrases = [edge_fades(rng.uniform(-0.5, 0.5, (2, 4000)).astype(np.float32)) for _ in range(5)]
+    audio = np.concatenate([np.zeros((2, 1000), np.float32)] + phrases, axis=1).T
+    bars = [1000 + 4000 * k + 30 for k in range(1, 5)]      # the clock's bar lines, 30 frames late
+    offsets = boundary_offsets(audio, bars, search=400)
+    assert len(offsets) == 4 and all(abs(o + 30) <= 24 for o in offsets), offsets
+
+
+def test_boundary_flux_is_high_at_a_hard_cut_and_low_across_a_continuation():
+    sr = 8000
+    t = np.arange(sr) / sr
+    tone = lambda f: np.stack([np.sin(2 * np.pi * f * t)] * 2)          # noqa: E731
+    at_same, inside_same = boundary_flux([tone(220) for _ in range(4)], win=2048)  # one tone, continued
+    at_jump, inside_jump = boundary_flux([tone(f) for f in (220, 1760, 330, 2500)], win=2048)  # a new tone each
+    assert at_same < 0.05 and inside_same < 0.05 and inside_jump < 0.05
+    assert at_jump > 0.5
+
+
+def test_step_share_and_notes_kept():
+    assert step_share([[60, 62], [64, 65], [72], [], [70]]) == (pytest.approx(0.5), 2)
+    src = Score(120.0, voices=[Voice("melody", 0, [Note(0, 1, 60, 90), Note(1, 1, 62, 90)])])
+    var = Score(120.0, voices=[Voice("melody", 0, [Note(0.05, 1, 60, 90), Note(1, 1, 64, 90)])])
+    assert notes_kept(src, var) == 0.5 and notes_kept(src, src) == 1.0

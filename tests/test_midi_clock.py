@@ -1,0 +1,111 @@
+"""The MIDI-clock tracker: tempo from jittered 24-ppqn ticks, the transport messages, the bar grid,
+and absurd clocks refused in one line."""
+import random
+
+import pytest
+
+from bridge.midi_clock import PPQN, TICKS_PER_BAR, ClockTracker, fit_bpm
+
+
+def play(tracker, bpm, ticks, t0=0.0, jitter=0.0, seed=0):
+    rng = random.Random(seed)
+    dt = 60.0 / (bpm * PPQN)
+    for i in range(ticks):
+        tracker.feed("clock", t0 + i * dt + rng.uniform(-jitter, jitter))
+    return t0 + ticks * dt
+
+
+@pytest.mark.parametrize("bpm", [60.0, 90.0, 122.5, 180.0])
+def test_tempo_from_jittered_ticks(bpm):
+    tr = ClockTracker()
+    tr.feed("start", 0.0)
+    play(tr, bpm, 200, jitter=0.001)        # +-1 ms per tick, as USB MIDI does
+    assert tr.bpm == pytest.approx(bpm, rel=0.01)
+    assert tr.position == 200 and not tr.take_errors()
+
+
+def test_tempo_change_is_followed_within_a_window():
+    tr = ClockTracker()
+    tr.feed("start", 0.0)
+    t = play(tr, 120.0, 96)
+    play(tr, 90.0, 48, t0=t)
+    assert tr.bpm == pytest.approx(90.0, rel=0.01)
+
+
+def test_bar_grid_start_songpos_stop_continue():
+    tr = ClockTracker()
+    tr.feed("start", 0.0)
+    play(tr, 120.0, 10)                      # ticks 0..9 at 0, 20.8 ms, ...
+    bar, at = tr.next_bar(0.05)
+    assert bar == 1 and at == pytest.approx(TICKS_PER_BAR * 60 / (120 * PPQN))   # 2.0 s
+    assert tr.next_bar(0.0) == (0, pytest.approx(0.0))
+    assert tr.feed("stop", 1.0) == "stop" and not tr.running
+    tr.feed("songpos", 1.0, pos=16)          # 16 sixteenths = bar 2's downbeat (tick 96)
+    assert tr.position == TICKS_PER_BAR
+    assert tr.feed("continue", 1.0) == "continue" and tr.running
+    play(tr, 120.0, 3, t0=5.0)
+    assert tr.position == TICKS_PER_BAR + 3
+    assert tr.next_bar(5.0)[0] == 1 and tr.next_bar(5.01)[0] == 2
+
+
+@pytest.mark.parametrize("bpm, needle", [(1000.0, "bpm is outside 20..400"), (5.0, "bpm is outside 20..400")])
+def test_absurd_tempo_is_refused_once_and_the_last_good_one_kept(bpm, needle):
+    tr = ClockTracker()
+    tr.feed("start", 0.0)
+    t = play(tr, 120.0, 48)
+    play(tr, bpm, 60, t0=t)
+    errors = tr.take_errors()
+    assert len(errors) == 1 and needle in errors[0] and "keeping 120.00 bpm" in errors[0]
+    assert tr.bpm == pytest.approx(120.0, rel=0.01)
+
+
+def test_ticks_that_stop_mid_bar_are_reported():
+    tr = ClockTracker()
+    tr.feed("start", 0.0)
+    t = play(tr, 120.0, 60)                  # 60 ticks: beat 2.5 of bar 1
+    tr.check(t + 0.5)
+    assert not tr.take_errors()
+    tr.check(t + 2.0)
+    (error,) = tr.take_errors()
+    assert "stopped mid-bar" in error and "bar 1" in error and "keeping 120.00 bpm" in error
+    tr.check(t + 3.0)
+    assert not tr.take_errors()              # said once
+    play(tr, 120.0, 30, t0=t + 4.0)          # resumes: a fresh fit, no tempo from the gap
+    assert tr.bpm == pytest.approx(120.0, rel=0.01) and not tr.take_errors()
+
+
+def test_fit_needs_three_ticks_and_equal_times_are_infinite():
+    assert fit_bpm([0.0, 0.1]) is None
+    assert fit_bpm([1.0, 1.0, 1.0]) == float("inf")
+
+
+def test_exact_clock_counts_a_lost_tick_and_keeps_the_grid():
+    tr = ClockTracker(exact=True)
+    tr.feed("start", 0.0)
+    dt = 60.0 / (120 * PPQN)
+    for i in list(range(50)) + list(range(51, 100)):   # tick 50 lost (a missed JACK cycle)
+        tr.feed("clock", i * dt)
+    assert tr.position == 100 and tr.bpm == pytest.approx(120.0, rel=1e-6)
+    assert tr.next_bar(1.5) == (1, pytest.approx(2.0))
+
+
+def test_a_clock_at_almost_zero_bpm_is_refused_as_absurd():
+    tr = ClockTracker()
+    tr.feed("start", 0.0)
+    t = play(tr, 120.0, 48)
+    for k in range(4):                       # then a tick every 4 s: "0 bpm"
+        tr.check(t + 4.0 * k + 2.0)
+        tr.feed("clock", t + 4.0 * (k + 1))
+    errors = tr.take_errors()
+    assert any("stopped mid-bar" in e for e in errors)
+    assert any("0.62 bpm is outside 20..400" in e for e in errors), errors
+
+
+def test_exact_clock_restarted_at_half_the_tempo_is_not_read_as_lost_ticks():
+    tr = ClockTracker(exact=True)
+    tr.feed("start", 0.0)
+    t = play(tr, 120.0, 200)
+    tr.feed("stop", t)
+    tr.feed("start", t + 1.0)
+    play(tr, 60.0, 100, t0=t + 1.0)
+    assert tr.bpm == pytest.approx(60.0, rel=0.01) and tr.position == 100
