@@ -156,8 +156,7 @@ def _denoise(family, conds, seeds, seconds, steps, cfg, window, output, guide=No
             levels = [family.sigma(scheduler, i) for i in range(len(timesteps) + 1)]
             first = start_index(levels, family.strength_sigma(guide.strength))
             latents = family.noised(x0, noise, family.sigma(scheduler, first))
-            if hasattr(scheduler, "set_begin_index"):
-                scheduler.set_begin_index(first)
+            family.begin_at(scheduler, first)
             timesteps = timesteps[first:]
         latents = hold_known(latents, family.noised(x0, noise, family.sigma(scheduler, first)), known)
     offset = 1 if do_cfg else 0

@@ -45,7 +45,6 @@ def init_latent(family: Family, path, seconds: float) -> torch.Tensor:
     path = Path(path).expanduser()
     if not path.is_file():
         raise InitError(f"init file {path} does not exist")
-    frames = max(1, math.ceil(seconds * family.sample_rate / family.hop))
     is_midi = path.suffix.lower() in MIDI_SUFFIXES
     if family.writes_score:
         if not is_midi:
@@ -53,10 +52,11 @@ def init_latent(family: Family, path, seconds: float) -> torch.Tensor:
         from synth.score.midi_read import MidiReadError, midi_to_score
 
         try:
-            return family.encode_score(midi_to_score(path.read_bytes(), str(path)), frames)
+            return family.encode_score(midi_to_score(path.read_bytes(), str(path)), seconds)
         except MidiReadError as exc:
             raise InitError(str(exc)) from None
     if is_midi:
         raise InitError(f"the {family.backend} backend varies audio: give it a WAV, not {path.name}")
     audio = torch.from_numpy(read_audio(path, family.sample_rate, seconds)).unsqueeze(0)
+    frames = max(1, math.ceil(seconds * family.sample_rate / family.hop))
     return family.encode_audio(audio)[:, :, :frames]

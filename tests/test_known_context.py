@@ -1,5 +1,6 @@
 """The known-context sampler (synth/denoise.py Guide): RePaint-style held frames (jam continuation)
 and SDEdit starts (variations), on the tiny Stable Audio pipelines and the score model."""
+import math
 import functools
 
 import mido
@@ -128,7 +129,8 @@ def test_score_init_is_the_exact_score_latent(tmp_path):
     path = tmp_path / "in.mid"
     path.write_bytes(score_to_midi(_score()))
     lat = init_latent(fam, path, 3.0)
-    decoded = fam.scores(lat, 3.0)[0]
+    assert lat.shape[-1] == math.ceil(3.0 * 96 / 60 * 4)  # the 16ths that start in 3 s at the file's own 96 bpm
+    decoded = fam.scores(lat, 3.0, tempi=[96.0])[0]
     assert [n.pitch for n in decoded.voice("melody").notes][:6] == [62, 64, 65, 67, 69, 67]
     wav = tmp_path / "a.wav"
     sf.write(wav, np.zeros((100, 2), np.float32), 44100)

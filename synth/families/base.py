@@ -123,6 +123,10 @@ class Family:
         """The noise level of the latents before step `index` of `scheduler` (index = steps: clean)."""
         return float(scheduler.sigmas[index])
 
+    def begin_at(self, scheduler, index: int) -> None:
+        """Start sampling at step `index` (a variation skips the noisiest steps)."""
+        scheduler.set_begin_index(index)
+
     def strength_sigma(self, strength: float) -> float:
         """The noise level a variation at `strength` (0..1, the share of noise) starts from."""
         raise NotImplementedError(f"the {self.backend} backend cannot take known content")

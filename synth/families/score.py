@@ -119,12 +119,12 @@ class ScoreFamily(StableAudioFamily):
                              [float(seconds)] * batch, self.pipe._execution_device)
 
     # ------------------------------------------------------------------ decoding
-    def scores(self, latents: torch.Tensor, seconds: float):
-        """Latents [B, C, L] (normalised curves) -> one Score per clip at its tempo, from the 16ths that
-        start inside `seconds`."""
+    def scores(self, latents: torch.Tensor, seconds: float, tempi: list[float] | None = None):
+        """Latents [B, C, L] (normalised curves) -> one Score per clip at its tempo (the batch's, or `tempi`),
+        from the 16ths that start inside `seconds`."""
         raw = latents.float().cpu().numpy()
         out = []
-        for x, bpm in zip(raw, self._tempi(len(raw))):
+        for x, bpm in zip(raw, tempi or self._tempi(len(raw))):
             frames = min(x.shape[-1], L.frames_for(seconds, bpm))
             out.append(curves_to_score(self.normalisation.denormalise(x[:, :frames]), bpm))
         return out
@@ -150,9 +150,10 @@ class ScoreFamily(StableAudioFamily):
     def decode(self, latents, seconds):
         return self.decode_detailed(latents, seconds)[0]
 
-    def encode_score(self, score, frames: int) -> torch.Tensor:
-        """A Score -> its exact latent [1, C, frames] (normalised curves), the inverse of `scores`."""
-        raw = score_to_curves(score, frames)
+    def encode_score(self, score, seconds: float) -> torch.Tensor:
+        """A Score -> its exact latent [1, C, 16ths in `seconds` at its tempo] (normalised curves), the
+        inverse of `scores`."""
+        raw = score_to_curves(score, min(self.max_frames, L.frames_for(seconds, score.bpm)))
         return torch.from_numpy(self.normalisation.normalise(raw)).float().unsqueeze(0)
 
     def encode_audio(self, audio):

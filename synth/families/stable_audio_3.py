@@ -232,6 +232,9 @@ class StableAudio3Family(Family):
         return {"duration": seconds}
 
     # ------------------------------------------------------------------ known content
+    def begin_at(self, plan, index):
+        plan.index = index  # our own step reads the plan's sigmas at its index (FlowPlan)
+
     def strength_sigma(self, strength):
         return float(strength)   # rectified flow: the strength is the noise share itself
 
