@@ -86,13 +86,13 @@ class PhraseRenderer:
         self.engine = engine
         self.family = engine.family
 
-    def context_frames(self, previous: Phrase | None, continuity: float, new_frames: int) -> int:
+    def context_frames(self, previous: Phrase | None, continuity: float, bpm: float, new_frames: int) -> int:
         """How many latent frames of `previous` to hold as known context."""
         if previous is None or continuity <= 0:
             return 0
         fam = self.family
-        inside = int(previous.seconds * fam.sample_rate // fam.hop)   # frames wholly inside the phrase
-        cap = int(MAX_CONTEXT_SECONDS * fam.sample_rate // fam.hop)
+        inside = int(previous.seconds / fam.frame_seconds(previous.bpm) + 1e-6)  # frames wholly inside it
+        cap = int(MAX_CONTEXT_SECONDS / fam.frame_seconds(bpm))
         room = max(0, fam.max_frames - new_frames - 1)
         return int(round(continuity * min(inside, cap, room, previous.latent.shape[-1])))
 
@@ -104,12 +104,13 @@ class PhraseRenderer:
         state = self.engine.resolve(state.replace(bpm=float(bpm), bars=float(bars), seed=(state.seed + index) % (2**31)))
         seconds = phrase_seconds(bpm, bars)
         n = phrase_samples(bpm, bars, fam.sample_rate)
-        ctx = self.context_frames(previous, continuity, math.ceil(seconds * fam.sample_rate / fam.hop))
+        frame_s = fam.frame_seconds(bpm)
+        ctx = self.context_frames(previous, continuity, bpm, math.ceil(seconds / frame_s - 1e-9))
         guide = None
         if ctx:
-            inside = int(previous.seconds * fam.sample_rate // fam.hop)
+            inside = int(previous.seconds / fam.frame_seconds(previous.bpm) + 1e-6)
             guide = Guide(previous.latent[None, :, inside - ctx:inside], known=ctx)
-        offset = ctx * fam.hop
+        offset = int(round(ctx * frame_s * fam.sample_rate))  # samples of context before the phrase
         t0 = time.perf_counter()
         audio, extras, latents = self.engine.render_guided(state, guide, (offset + n) / fam.sample_rate)
         elapsed = time.perf_counter() - t0
@@ -120,7 +121,7 @@ class PhraseRenderer:
             raise FloatingPointError("the phrase's audio contains NaN or infinite samples")
         score = None
         if fam.writes_score:
-            full = fam.scores(latents[None], (offset + n) / fam.sample_rate)[0]
+            full = fam.scores(latents[None], (offset + n) / fam.sample_rate, tempi=[float(bpm)])[0]
             score = window_score(full, offset / fam.sample_rate, n / fam.sample_rate)
         return Phrase(edge_fades(clip), latents[:, ctx:].contiguous(), fam.sample_rate, float(bpm), int(bars), state,
                       ctx, elapsed, score, index)

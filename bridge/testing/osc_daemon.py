@@ -162,12 +162,23 @@ def stop_process(proc, timeout=5):
             proc.wait(timeout)
 
 
+def clear_stale_jack_registry() -> None:
+    """JACK keeps a small table of servers in /dev/shm; a killed test server leaves its entry behind and,
+    after a few, no new server starts ("Too many servers already active"). With no jackd running at all,
+    every entry is stale."""
+    if subprocess.run(["pgrep", "-x", "jackd"], capture_output=True).returncode == 0:
+        return
+    for path in Path("/dev/shm").glob("jack*"):
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
 @contextmanager
 def jack_server(realtime: bool = False):
     """A private dummy JACK server (its own name, so nothing else on the machine is disturbed).
     Yields the environment that reaches it; raises RuntimeError when it does not start.
     `realtime` runs it (and its clients' process threads) with realtime priority, as musicians do;
     that needs root or an rtprio limit."""
+    clear_stale_jack_registry()
     name = f"lsynth-{uuid.uuid4().hex[:8]}"
     env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_AUDIO_RESERVATION="1")
     log = tempfile.NamedTemporaryFile("w+", prefix="jackd-", suffix=".log")  # a pipe nobody reads could fill

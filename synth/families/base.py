@@ -58,6 +58,10 @@ class Family:
             return self.max_frames
         return min(self.max_frames, max(1, math.ceil(seconds * self.sample_rate / self.hop)))
 
+    def frame_seconds(self, bpm: float | None = None) -> float:
+        """Seconds one latent frame lasts (a hop of audio; a family in musical time needs the tempo)."""
+        return self.hop / self.sample_rate
+
     def for_batch(self, conds) -> "Family":
         """The family to render these conditionings with (one per clip). A family that plays in musical
         time returns a copy bound to each clip's tempo (`Conditioning.bpm`); the others are themselves."""

@@ -100,6 +100,11 @@ class ScoreFamily(StableAudioFamily):
                 raise ValueError(f"{seconds:.2f} s at {bpm:g} bpm is {seconds * bpm / 60:.1f} beats; the score backend "
                                  f"plays at most {L.beats_in(self.max_frames):g} beats ({bars} bars) per clip")
 
+    def frame_seconds(self, bpm: float | None = None) -> float:
+        if bpm is None:
+            raise ValueError("the score backend's frames are 16ths: their length needs the tempo")
+        return 60.0 / float(bpm) / L.FRAMES_PER_BEAT
+
     def _tempi(self, batch: int) -> list[float]:
         if self.tempi is None:
             raise RuntimeError("the score family renders through for_batch (it needs each clip's tempo)")
