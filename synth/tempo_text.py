@@ -10,7 +10,7 @@ import re
 _NUMBER = r"(\d{2,3}(?:\.\d+)?)"
 _PATTERNS = (
     re.compile(_NUMBER + r"\s*-?\s*(?:bpm|b\.p\.m\.?|beats?\s+(?:per|a|each)\s+minute)\b", re.I),
-    re.compile(r"\b(?:bpm|tempo|metronome)\s*(?:is|of|at|=|:)?\s*(?:about|around|roughly|exactly)?\s*" + _NUMBER + r"\b",
+    re.compile(r"\b(?:bpm|tempo|metronome)\s*(?:is|of|at|=|:|set to|set at)?\s*(?:about|around|roughly|exactly)?\s*" + _NUMBER + r"\b",
                re.I),
 )
 RANGE = (20.0, 400.0)  # SynthState's bpm range: a number outside it is not read as a tempo

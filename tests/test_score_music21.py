@@ -115,7 +115,7 @@ def test_an_abc_tune_parses_with_its_pickup_on_the_grid():
 
 @pytest.mark.parametrize("text, bpm", [("a bright jig on tin whistle with bodhran at 116 bpm", 116.0),
                                        ("tempo: 80, soft piano", 80.0), ("waltz-like, around 84 beats per minute", 84.0),
-                                       ("metronome set to 76", None), ("metronome at 76", 76.0), ("132bpm techno", 132.0),
+                                       ("metronome set to 76", 76.0), ("metronome at 76", 76.0), ("132bpm techno", 132.0),
                                        ("a 3 minute song in 4/4", None), ("1000 bpm", None), ("slow sad cello", None)])
 def test_a_tempo_stated_as_a_number_is_read_from_the_prompt(text, bpm):
     assert stated_bpm(text) == bpm

@@ -42,11 +42,15 @@ class TempoHead:
 
     @classmethod
     def fit(cls, features: torch.Tensor, bpm: torch.Tensor, ridge: float = 1.0) -> "TempoHead":
-        """Least squares on log2(bpm) with an L2 penalty `ridge` (features [N, D], bpm [N])."""
+        """Least squares on log2(bpm) with an L2 penalty `ridge`, then recalibrated (features [N, D], bpm [N])."""
         x = features.double()
         y = torch.log2(bpm.double())
         mean_x, mean_y = x.mean(0), y.mean()
         xc = x - mean_x
         w = torch.linalg.solve(xc.T @ xc + ridge * torch.eye(x.shape[1], dtype=x.dtype), xc.T @ (y - mean_y))
+        # A strong penalty shrinks the predictions toward the mean tempo; rescale them (least squares of
+        # the true log2 bpm on the prediction) so that "fast" and "slow" keep their full spread.
+        pred = xc @ w
+        w = w * (pred @ (y - mean_y)) / (pred @ pred).clamp_min(1e-12)
         return cls(w.float(), (mean_y - mean_x @ w).reshape(1).float())
 
