@@ -11,7 +11,7 @@ or null = any channel):
       render: true            # note-on renders a clip
       channel: null
       velocity: {address: /synth/cfg, min: 3, max: 9, curve: linear}   # optional
-    program_change: true      # program n loads the n-th preset in name order (0 = first)
+    program_change: true      # program n loads the n-th preset: yours in name order, then the shipped (0 = first)
 """
 from __future__ import annotations
 

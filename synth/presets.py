@@ -275,12 +275,14 @@ class PresetStore:
         return {p.stem for p in folder.glob(f"*{SUFFIX}") if p.is_file() and _NAME.match(p.stem)}
 
     def sources(self) -> dict[str, str]:
-        """{name: USER | SHIPPED | OVERRIDES} in name order (the order MIDI program changes use)."""
+        """{name: USER | SHIPPED | OVERRIDES}: the user's presets in name order, then the shipped ones (the
+        order MIDI program changes use, so program n is the same preset of yours whatever ships)."""
         user, shipped = self._names_in(self.folder), self._names_in(self.shipped)
-        return {n: (OVERRIDES if n in shipped else USER) if n in user else SHIPPED for n in sorted(user | shipped)}
+        ordered = sorted(user) + sorted(shipped - user)
+        return {n: (OVERRIDES if n in shipped else USER) if n in user else SHIPPED for n in ordered}
 
     def names(self) -> list[str]:
-        """Preset names in name order (the order MIDI program changes use)."""
+        """Preset names: the user's in name order, then the shipped ones (the order MIDI program changes use)."""
         return list(self.sources())
 
     def _where(self) -> str:
