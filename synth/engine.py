@@ -238,7 +238,10 @@ def build_engine(config: SynthConfig, sae=None, sae_id: str | None = None) -> En
     """Load the configured backend and SAE: `sae` if given, else the one at `config.sae`, else the
     backend's own (the tiny backends: an untrained random SAE, so feature sliders work offline; the
     score backend: the SAE that ships with it)."""
-    family = load_backend(config.backend, config.model_id, config.device, config.dtype, config.cpu_offload,
+    # Dynamic int8 works on float32 Linear layers: asking for int8 makes `auto` mean float32 (a CPU with
+    # bfloat16 units would otherwise pick bfloat16, and the two do not combine).
+    dtype = "float32" if config.quantize and config.dtype in (None, "auto") else config.dtype
+    family = load_backend(config.backend, config.model_id, config.device, dtype, config.cpu_offload,
                           size=config.size, soundfont=config.soundfont)
     if sae is None and config.sae:
         from synth.sae import load_sae
