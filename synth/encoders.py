@@ -187,16 +187,12 @@ def tiny_t5gemma(seed: int = 0):
 
 
 def t5gemma_from(model_id: str, dtype: torch.dtype):
-    """T5Gemma encoder + tokenizer from a Hub id or folder, or from a Stable Audio 3 pipeline or checkpoint folder."""
+    """T5Gemma encoder + tokenizer from a Hub id or folder, or from a Stable Audio 3 pipeline folder."""
     from pathlib import Path
 
     from transformers import AutoTokenizer, T5GemmaEncoderModel
 
-    root = Path(model_id).expanduser()
-    if (root / "model_config.json").is_file() and not (root / "model_index.json").is_file():
-        from synth.families.sa3_convert import resolve  # a stable-audio-tools checkpoint: its converted folder
-
-        root = Path(resolve(str(root), "pass a Stable Audio 3 checkpoint or a T5Gemma model"))
+    root = Path(model_id).expanduser()  # a stable-audio-tools checkpoint comes here converted (sa3_convert)
     kw = {"subfolder": "text_encoder"} if (root / "model_index.json").is_file() else {}
     tok_kw = {"subfolder": "tokenizer"} if kw else {}
     try:

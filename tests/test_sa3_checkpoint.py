@@ -175,10 +175,16 @@ def test_components_configs_are_read_from_model_config_and_shapes(tiny):
                 (list(want) if isinstance(want, (list, tuple)) else want), (name, key)
 
 
-def test_the_t5gemma_encoder_loads_from_a_checkpoint_folder(tmp_path, tiny):
+def test_the_t5gemma_encoder_loads_from_a_checkpoint_folder(tmp_path, tiny, monkeypatch):
+    """`analysis encode --encoder t5gemma --model-id CHECKPOINT` encodes with the checkpoint's own T5Gemma."""
+    from analysis.sae.encode import encoder_factory
     from synth.encoders import t5gemma_from
+    from synth.families.sa3_convert import encoder_source
 
+    monkeypatch.setenv("LATENT_SYNTH_MODEL_CACHE", str(tmp_path / "cache"))
     folder = make.write_checkpoint(tmp_path / "ckpt")
-    model, tokenizer = t5gemma_from(str(folder), torch.float32)
+    model, tokenizer = t5gemma_from(encoder_source(str(folder)), torch.float32)
+    encoder = encoder_factory("t5gemma", str(folder), "cpu")[1]()
+    assert torch.equal(encoder.model.state_dict()[next(iter(model.state_dict()))], next(iter(model.state_dict().values())))
     for (name, p), (_, q) in zip(model.state_dict().items(), tiny.pipe.text_encoder.state_dict().items()):
         assert torch.equal(p, q), name

@@ -109,11 +109,10 @@ def cmd_corpus(args) -> int:
 
 
 def cmd_encode(args) -> int:
-    from analysis.sae.encode import encode_corpus
-    from synth.encoders import encoder_name, load_encoder
+    from analysis.sae.encode import encode_corpus, encoder_factory
 
-    name = encoder_name(args.encoder, args.model_id)
-    res = encode_corpus(args.corpus, lambda: load_encoder(args.encoder, args.model_id, args.device), args.out,
+    name, factory = encoder_factory(args.encoder, args.model_id, args.device)
+    res = encode_corpus(args.corpus, factory, args.out,
                         encoder_name=name, batch_size=args.batch_size,
                         chunk_size=args.chunk_size, progress=not args.quiet)
     if res.cached:

@@ -48,6 +48,15 @@ def _save_atomic(tensors: dict, path: Path) -> None:
         save_file(tensors, str(tmp))
 
 
+def encoder_factory(kind: str, model_id: str | None, device: str | None):
+    """(identity, factory) of the text encoder `kind` from `model_id`; a Stable Audio 3 checkpoint folder
+    is converted first (synth.families.sa3_convert), so its own T5Gemma encodes the corpus."""
+    from synth.encoders import encoder_name, load_encoder
+    from synth.families.sa3_convert import encoder_source
+
+    return encoder_name(kind, model_id), lambda: load_encoder(kind, encoder_source(model_id), device)
+
+
 def is_cached(out_dir, encoder_name: str, corpus_sha: str) -> bool:
     idx = read_index(out_dir)
     return bool(

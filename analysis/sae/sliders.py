@@ -147,9 +147,9 @@ def build_corpus_step(out: Path, sources: str, only: Sequence[str] | None, probe
 def encoder_for(args):
     """(encoder identity, factory) for --backend (the backend's own encoder) or --encoder."""
     if args.encoder:
-        from synth.encoders import encoder_name, load_encoder
+        from analysis.sae.encode import encoder_factory
 
-        return encoder_name(args.encoder, args.model_id), lambda: load_encoder(args.encoder, args.model_id, args.device)
+        return encoder_factory(args.encoder, args.model_id, args.device)
     from synth.backends import load_backend
 
     family = load_backend(args.backend, args.model_id, args.device or "auto")

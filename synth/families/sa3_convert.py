@@ -53,6 +53,17 @@ def resolve(model_id: str, help_text: str) -> str:
     return resolve_hub(model_id, help_text)
 
 
+def encoder_source(model_id: str | None) -> str | None:
+    """Where a text encoder loads from: a stable-audio-tools checkpoint folder becomes its converted
+    diffusers folder (the T5Gemma inside it); anything else is passed on as it is."""
+    if model_id is None:
+        return None
+    root = Path(model_id).expanduser()
+    if (root / CONFIG).is_file() and not (root / "model_index.json").is_file():
+        return resolve(str(root), "pass a Stable Audio 3 checkpoint or a T5Gemma model")
+    return model_id
+
+
 def resolve_hub(repo: str, help_text: str) -> str:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
