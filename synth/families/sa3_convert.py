@@ -170,7 +170,6 @@ def build_pipeline(model_config: dict, sd: dict):
     from diffusers import AutoencoderSAME, StableAudio3DiTModel, StableAudio3Pipeline
     from diffusers.pipelines.stable_audio_3.modeling_stable_audio_3 import StableAudio3DurationEmbedder
 
-    from synth.families.stable_audio_3 import scheduler
 
     parts = sa3_keys.to_diffusers(sd)
     configs = sa3_keys.component_configs(model_config, parts)
@@ -187,7 +186,7 @@ def build_pipeline(model_config: dict, sd: dict):
         modules = [m.to(dtype).eval() for m in (vae, dit, duration, text_encoder)]
     return StableAudio3Pipeline(vae=modules[0], transformer=modules[1], duration_embedder=modules[2],
                                 text_encoder=modules[3], tokenizer=tokenizer,
-                                scheduler=scheduler(stochastic=distilled)), encoder_id
+                                scheduler=sa3_keys.scheduler(stochastic=distilled)), encoder_id
 
 
 def text_encoder_for(name: str, weights: dict):

@@ -307,3 +307,12 @@ def model_config_for(configs: dict, objective_name: str, text_encoder: str, max_
                                                          "cond_token_dim", "global_cond_dim")}},
             "io_channels": dit["io_channels"],
             "diffusion_objective": objective_name}}
+
+
+def scheduler(stochastic: bool = True):
+    # Distilled checkpoints (`rf_denoiser`): x0 = x - sigma * v, then re-noise with fresh noise at every
+    # step; base checkpoints (`rectified_flow`): deterministic Euler. The DiT takes timesteps in [0, 1],
+    # so the schedule's sigmas are passed through unscaled.
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    return FlowMatchEulerDiscreteScheduler(num_train_timesteps=1, stochastic_sampling=stochastic)

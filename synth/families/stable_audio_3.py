@@ -27,6 +27,7 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from synth.encoders import T5GEMMA_ID, T5GEMMA_MAX_LENGTH, TINY_T5_DIM, TINY_T5GEMMA_ID, TextEncoder
 from synth.families import sa3_convert
+from synth.families.sa3_keys import scheduler
 from synth.families.base import Family, Inputs, StepNoise, pad_to_hop
 from synth.families.loading import check_offload, cpu_has_fast_bf16, from_pretrained, resolve_dtype
 from synth.families.specs import SAO_STEPS
@@ -52,15 +53,6 @@ GATED_HELP = (
     "--local-dir DIR` and pass --model-id DIR. Use --backend score to play offline (our own model), or "
     "--backend tiny-sa3 (noise)."
 )
-
-
-def scheduler(stochastic: bool = True):
-    # Distilled checkpoints (`rf_denoiser`): x0 = x - sigma * v, then re-noise with fresh noise at every
-    # step; base checkpoints (`rectified_flow`): deterministic Euler. The DiT takes timesteps in [0, 1],
-    # so the schedule's sigmas are passed through unscaled.
-    from diffusers import FlowMatchEulerDiscreteScheduler
-
-    return FlowMatchEulerDiscreteScheduler(num_train_timesteps=1, stochastic_sampling=stochastic)
 
 
 def logsnr_sigmas(steps: int) -> list[float]:
