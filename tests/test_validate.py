@@ -195,6 +195,23 @@ def test_validate_preset_by_name_finds_it_in_the_presets_folder(tmp_path):
         run_preset(Args(preset="../pad", presets=str(folder), n=3, out=None), engine, SynthConfig(backend="random-full"))
 
 
+def test_validate_preset_never_rewrites_a_shipped_preset(tmp_path, monkeypatch):
+    """A shipped preset is package data: its measured copy goes to the user's folder, where it then wins."""
+    import analysis.steering.validate_preset as vp
+    from synth.state import SynthState
+
+    shipped, mine = tmp_path / "shipped", tmp_path / "mine"
+    shipped.mkdir()
+    (shipped / "pad.yaml").write_text(yaml.safe_dump({"name": "pad", "state": SynthState().to_dict(), "sliders": [
+        {"name": "guidance", "address": "/synth/cfg", "min": 3.0, "max": 9.0}]}))
+    before = (shipped / "pad.yaml").read_text()
+    monkeypatch.setattr("synth.presets.SHIPPED_PRESETS", shipped)
+    assert vp.run(Args(preset="pad", presets=str(mine), n=3, out=None), DSPEngine(),
+                  SynthConfig(backend="random-full")) == 0
+    assert (shipped / "pad.yaml").read_text() == before
+    assert "guidance" in yaml.safe_load((mine / "pad.yaml").read_text())["validation"]["sliders"]
+
+
 def test_a_rerun_reuses_the_feature_cache_and_fresh_ignores_it(tmp_path, capsys):
     from analysis.steering.validate_preset import run as run_preset
     from synth.state import SynthState

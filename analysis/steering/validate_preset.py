@@ -39,17 +39,21 @@ def significant(results: dict) -> tuple[dict[str, float], dict[str, float]]:
 
 
 def write_back(preset, path: Path, store) -> Path:
-    """Save the measured preset where it was read; a shipped preset installed read-only goes to the
-    user's presets folder instead (where it then overrides the shipped one)."""
+    """Save the measured preset where it was read, except a shipped one: package data is never rewritten,
+    so its measured copy goes to the user's presets folder (where it then overrides the shipped one)."""
     from synth.presets import save_preset_file
 
-    try:
-        save_preset_file(preset, path)
-        return path
-    except PermissionError:
-        saved = store.save(preset)
-        print(f"validate-preset: {path} is read-only; wrote the measured preset to {saved} (it overrides the shipped one)")
-        return saved
+    shipped = store.shipped is not None and Path(path).resolve().parent == Path(store.shipped).resolve()
+    if not shipped:
+        try:
+            save_preset_file(preset, path)
+            return path
+        except PermissionError:
+            pass
+    saved = store.save(preset)
+    print(f"validate-preset: {path} is {'a shipped preset' if shipped else 'read-only'}; wrote the measured "
+          f"preset to {saved} (it overrides the shipped one)")
+    return saved
 
 
 def run(args, engine=None, config=None, engine_factory=None) -> int:
