@@ -295,29 +295,24 @@ class Controller:
         self._jam_player().stop()
         return NO_REPLIES
 
-    def _jam_bars(self, address: str, args: Sequence) -> Sequence[Reply]:
-        bars = _whole(_one_number(args), 1, 8, "bars")
+    def _jam_set(self, setting: str, value) -> None:
+        """jam.set_<setting>(value); the player's ValueError becomes the one-line /synth/error."""
         try:
-            self._jam_player().set_bars(bars)
+            getattr(self._jam_player(), f"set_{setting}")(value)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+
+    def _jam_bars(self, address: str, args: Sequence) -> Sequence[Reply]:
+        self._jam_set("bars", _whole(_one_number(args), 1, 8, "bars"))
         return NO_REPLIES
 
     def _jam_continuity(self, address: str, args: Sequence) -> Sequence[Reply]:
-        value = _one_number(args)
-        try:
-            self._jam_player().set_continuity(value)
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
+        self._jam_set("continuity", _one_number(args))
         return NO_REPLIES
 
     def _jam_sync(self, address: str, args: Sequence) -> Sequence[Reply]:
         sync = _one_string(args, "sync source")
-        jam = self._jam_player()
-        try:
-            jam.set_sync(sync)
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
+        self._jam_set("sync", sync)
         if sync == "midi-clock" and self.learn is None:
             return (error_reply(address, "midi-clock is set, but there is no MIDI input to hear the clock on "
                                          "(start serve with --midi PORT or --midi-virtual NAME)"),)
