@@ -29,6 +29,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+# librosa's numba kernels, compiled fresh for this host's CPU, segfault on AVX512-BF16 CPUs (measured on a
+# 2-core AMD EPYC: peak_pick in a new venv); code for a generic x86-64 CPU is safe everywhere and these
+# kernels are a small part of the work. Set before numba is imported; a user's own setting wins.
+os.environ.setdefault("NUMBA_CPU_NAME", "generic")
+
 FEATURE_NAMES: tuple[str, ...] = (
     "onset_density",
     "spectral_centroid_mean",
