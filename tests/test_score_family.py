@@ -120,7 +120,7 @@ def test_a_model_of_another_latent_layout_is_refused_in_one_line(tiny_model, tmp
     old.mkdir()
     (old / "model.safetensors").write_bytes((tiny_model / "model.safetensors").read_bytes())
     cfg = json.loads((tiny_model / "config.json").read_text())
-    assert cfg["version"] == L.VERSION == 3
+    assert cfg["version"] == L.VERSION == 4
     del cfg["version"]  # version 1 folders had none
     (old / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(BackendError) as exc:

@@ -26,8 +26,8 @@ def _notes(voice, frames):
 
 
 def test_channel_layout_is_documented_and_complete():
-    assert L.VERSION == 3
-    assert L.N_CHANNELS == 3 + 13 + 3 * 28 == len(set(L.CHANNELS)) == 100
+    assert L.VERSION == 4
+    assert L.N_CHANNELS == 3 + 13 + 3 * 29 == len(set(L.CHANNELS)) == 103
     for name in ("mode", "drums_none", "drums_epic", "drum_level", "drum_fill", "melody_onset",
                  "harmony_pitch", "bass_family_15", "bass_member_7"):
         assert name in L.INDEX

@@ -30,6 +30,9 @@ _LENGTH = {"staccato": 0.4, "normal": 0.85, "legato": 1.0}
 _MOVES = ((-1, 1, 0, -2, 2, -3, 3, -4, 4), (0.36, 0.36, 0.08, 0.07, 0.07, 0.02, 0.02, 0.01, 0.01))
 _VELOCITY = {"soft": (32, 56), "medium": (64, 86), "loud": (96, 122)}
 _CENTER = {"low": 50, "mid": 65, "high": 79}
+# The register moves the whole arrangement, not the melody alone: "a low, dark piece" is low throughout.
+_HARMONY_LOW = {"low": 45, "mid": 50, "high": 57}
+_BASS_LOW = {"low": 31, "mid": 36, "high": 40}
 
 
 def compose(p: PieceParams, rng: random.Random, bars: int | None = None) -> Score:
@@ -96,7 +99,7 @@ def _harmony(p: PieceParams, rng, chords, base_vel) -> list[Note]:
     vel = base_vel - 12
     notes = []
     for bar, degree in enumerate(chords):
-        root = triad(_root(degree, p, 50), p.tonic, p.mode)
+        root = triad(_root(degree, p, _HARMONY_LOW[p.register]), p.tonic, p.mode)
         for s in range(0, STEPS, pulse):
             length = pulse * (_LENGTH[p.articulation] if pulse < 16 else 0.95)
             v = _vel(rng, vel, 0.5 if s == 0 else 0.0)
@@ -108,12 +111,13 @@ def _bass(p: PieceParams, rng, chords, base_vel) -> list[Note]:
     pulse = rng.choice({"held": (16,), "sparse": (16, 8), "medium": (8, 4), "dense": (4, 2)}[p.density])
     notes = []
     for bar, degree in enumerate(chords):
-        root = _root(degree, p, 36)
+        low = _BASS_LOW[p.register]
+        root = _root(degree, p, low)
         for s in range(0, STEPS, pulse):
             pitch = root
             if pulse <= 4 and s in (4, 12) and rng.random() < 0.35:  # a fifth now and then
                 pitch = degree_pitch(degree + 4, p.tonic, p.mode, octave_base=0)
-                pitch = 36 + (pitch - 36) % 12
+                pitch = low + (pitch - low) % 12
             length = pulse * _LENGTH[p.articulation]
             notes.append(Note((bar * STEPS + s) / 4.0, length / 4.0, pitch, _vel(rng, base_vel - 4, 1.0 if s == 0 else 0.0)))
     return notes

@@ -2,7 +2,8 @@
 
 A frame is a 16th note, so encoding is exact for notes on the 16th grid and the decoded score sits on
 the grid of whatever tempo it is played at. Decoding reads notes back: a note starts on every frame
-whose onset curve is at least 0.5; it lasts while its gate stays up, until the next onset; its key is the median of the pitch curve over the note, snapped to the decoded key;
+whose onset curve is at least 0.5; it lasts while its gate stays up, until the next onset; its key is
+read from the medians of the pitch and step curves over each note (`synth.score.pitch_reading`);
 instruments and the drum pattern are the argmax of their mean one-hot codes, and the drum part is that
 pattern played at the decoded tempo (`synth.score.drums`).
 """
@@ -14,8 +15,9 @@ import numpy as np
 
 from synth.score import layout as L
 from synth.score.drums import PATTERN_NAMES, Groove, bars_in, groove_hits
+from synth.score.pitch_reading import read_pitches, scale_steps
 from synth.score.score import ROLES, Note, Score, Voice
-from synth.score.theory import snap, triad
+from synth.score.theory import triad
 
 THRESHOLD = 0.5    # onset / gate / fill curves are 0..1 when exact
 
@@ -46,9 +48,9 @@ def score_to_curves(score: Score, frames: int) -> np.ndarray:
     for voice in score.voices:
         base = L.voice_base(voice.role)
         events = _chords(voice.notes) if voice.role == "harmony" else sorted(voice.notes, key=lambda n: n.start)
-        pitch = np.full(frames, np.nan, np.float32)
-        vel = np.full(frames, np.nan, np.float32)
-        for n in events:
+        pitch, vel, step = (np.full(frames, np.nan, np.float32) for _ in range(3))
+        moves = scale_steps([n.pitch for n in events], score.tonic, score.mode)
+        for n, move in zip(events, moves):
             on = _frame(n.start)
             if on >= frames or on < 0:
                 continue
@@ -57,11 +59,13 @@ def score_to_curves(score: Score, frames: int) -> np.ndarray:
             out[base + 1, on:off] = 1.0
             pitch[on] = (n.pitch - 60) / 12.0
             vel[on] = n.velocity / 127.0
+            step[on] = move / L.STEP_UNIT
         out[base + 2] = _hold(pitch)
         out[base + 3] = _hold(vel)
+        out[base + 4] = _hold(step)
         if events:
-            out[base + 4 + voice.program // 8] = 1.0
-            out[base + 20 + voice.program % 8] = 1.0
+            out[base + L.FAMILY0 + voice.program // 8] = 1.0
+            out[base + L.MEMBER0 + voice.program % 8] = 1.0
     return out
 
 
@@ -95,24 +99,28 @@ def decode_key(curves: np.ndarray) -> tuple[int, str]:
 
 def _decode_voice(curves: np.ndarray, role: str, tonic: int, mode: str) -> Voice | None:
     base = L.voice_base(role)
-    onset, gate, pitch, vel = curves[base], curves[base + 1], curves[base + 2], curves[base + 3]
+    onset, gate, pitch, vel, step = curves[base:base + 5]
     frames = curves.shape[1]
     peaks = np.flatnonzero(onset >= THRESHOLD)
     if not len(peaks):
         return None
-    notes: list[Note] = []
+    spans = []
     for i, f in enumerate(peaks):
         limit = peaks[i + 1] if i + 1 < len(peaks) else frames
         end = f + 1
         while end < limit and gate[end] >= THRESHOLD:
             end += 1
+        spans.append((f, end))
+    keys = read_pitches([60.0 + 12.0 * float(np.median(pitch[f:e])) for f, e in spans],
+                        [L.STEP_UNIT * float(np.median(step[f:e])) for f, e in spans], tonic, mode)
+    notes: list[Note] = []
+    for (f, end), key in zip(spans, keys):
         start, duration = f / L.FRAMES_PER_BEAT, (end - f) / L.FRAMES_PER_BEAT
-        key = snap(60.0 + 12.0 * float(np.median(pitch[f:end])), tonic, mode)
         velocity = int(np.clip(round(127.0 * float(np.mean(vel[f:end]))), 1, 127))
-        keys = triad(key, tonic, mode) if role == "harmony" else (key,)
-        notes.extend(Note(float(start), float(duration), int(k), velocity) for k in keys if 0 <= k <= 127)
-    fam = int(np.argmax(curves[base + 4:base + 20].mean(axis=1)))
-    member = int(np.argmax(curves[base + 20:base + 28].mean(axis=1)))
+        chord = triad(key, tonic, mode) if role == "harmony" else (key,)
+        notes.extend(Note(float(start), float(duration), int(k), velocity) for k in chord if 0 <= k <= 127)
+    fam = int(np.argmax(curves[base + L.FAMILY0:base + L.MEMBER0].mean(axis=1)))
+    member = int(np.argmax(curves[base + L.MEMBER0:base + len(L.VOICE_FIELDS)].mean(axis=1)))
     return Voice(role, fam * 8 + member, notes)
 
 

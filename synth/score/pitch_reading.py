@@ -1,0 +1,48 @@
+"""Which scale tone each decoded note plays, read from two curves the model writes: the note's pitch and
+its move in scale steps from the note before (layout version 4). Pure numpy.
+
+The pitch curve places a line in its register but is only good to a few semitones; the step curve says
+how the line moves. The notes chosen are the line that agrees best with both (a Viterbi path over the
+key's scale tones), so a model that writes steps gets steps, and one that writes leaps gets leaps.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from synth.score.theory import MODES, snap
+
+SIGMA_PITCH = 3.0  # semitones: how far the written pitch may be off
+SIGMA_STEP = 0.5   # scale steps: how far the written move may be off
+
+
+def scale_tones(tonic: int, mode: str) -> np.ndarray:
+    """The key's tones in the MIDI range, ascending: index differences are scale steps."""
+    return np.array([p for p in range(128) if (p - tonic) % 12 in MODES[mode]])
+
+
+def scale_steps(pitches: list[int], tonic: int, mode: str) -> list[int]:
+    """Each note's move in scale steps from the one before (0 for the first), out-of-key notes snapped."""
+    tones = list(scale_tones(tonic, mode))
+    idx = [tones.index(snap(p, tonic, mode)) for p in pitches]
+    return [0] + [b - a for a, b in zip(idx, idx[1:])]
+
+
+def read_pitches(pitch: np.ndarray, step: np.ndarray, tonic: int, mode: str) -> list[int]:
+    """Notes' written pitches (MIDI, float) and moves (scale steps, float; the first is ignored) -> the
+    scale tones that minimise sum ((tone - pitch) / SIGMA_PITCH)^2 + ((move - step) / SIGMA_STEP)^2."""
+    pitch, step = np.asarray(pitch, np.float64), np.asarray(step, np.float64)
+    if not len(pitch):
+        return []
+    tones = scale_tones(tonic, mode)
+    k = np.arange(len(tones))
+    moves = k[None, :] - k[:, None]                     # [from, to] in scale steps
+    cost = ((tones - pitch[0]) / SIGMA_PITCH) ** 2
+    back = []
+    for p, s in zip(pitch[1:], step[1:]):
+        total = cost[:, None] + ((moves - s) / SIGMA_STEP) ** 2
+        back.append(np.argmin(total, axis=0))
+        cost = total[back[-1], k] + ((tones - p) / SIGMA_PITCH) ** 2
+    path = [int(np.argmin(cost))]
+    for b in reversed(back):
+        path.append(int(b[path[-1]]))
+    return [int(tones[i]) for i in reversed(path)]
