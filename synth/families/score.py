@@ -67,6 +67,9 @@ class ScoreFamily(StableAudioFamily):
         self.tempo_head = tempo_head
         self.tempi: list[float] | None = None     # set on the copy `for_batch` returns: one bpm per clip
         self.tempo_sources: list[str] | None = None
+        # Our own model has no diffusers samples to match bit for bit, and the Brownian tree's host work
+        # is a third of a 5 s render on the CPU: fresh per-step noise, the same statistics.
+        self.sde_noise = "steps"
 
     # ------------------------------------------------------------------ tempo
     def for_batch(self, conds) -> "ScoreFamily":
