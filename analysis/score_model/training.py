@@ -1,7 +1,7 @@
 """`latent-synth analysis train-score-model`: train the score model on a score corpus, on the CPU.
 
 Every step draws pieces, crops them at one of their bar lines to a random length in 16ths (latent
-layout version 3: a frame is a 16th), sets the timing tokens to the piece's tempo (start: bpm / 10) and
+layout version 4: a frame is a 16th), sets the timing tokens to the piece's tempo (start: bpm / 10) and
 the crop's length in seconds at that tempo (end), picks one of each piece's captions, drops the text ~10% of the time by zeroing every
 cross-attention token (text and timing alike, as the sampler's unconditional branch does), and
 regresses the DiT on the v target of `analysis.score_model.objective`, each channel group (tempo, key, drums,
