@@ -190,3 +190,19 @@ def test_bad_soundfont_file_is_refused_in_one_line(tmp_path):
     with pytest.raises(SoundFontError) as exc:
         FluidRenderer(str(bad))
     assert "\n" not in str(exc.value)
+
+
+def test_drums_play_when_the_patterns_together_outweigh_none():
+    from synth.score.curves import decode_groove
+
+    curves = np.zeros((L.N_CHANNELS, 32), np.float32)
+    curves[L.PATTERN0] = 0.4                                   # "none" has the single largest mean ...
+    curves[L.INDEX["drums_funk"]], curves[L.INDEX["drums_rock"]] = 0.25, 0.35  # ... the patterns the most
+    curves[L.INDEX["drum_level"]] = 0.5
+    groove = decode_groove(curves)
+    assert groove is not None and groove.pattern == "rock"
+    curves[L.INDEX["drums_funk"]] = 0.0                        # 0.35 < 0.4: no drums
+    assert decode_groove(curves) is None
+    curves[L.PATTERN0 + 1:L.PATTERN0 + L.N_PATTERNS] = -0.2    # negative means count as nothing
+    curves[L.PATTERN0] = 0.0
+    assert decode_groove(curves) is None

@@ -4,7 +4,8 @@ A frame is a 16th note, so encoding is exact for notes on the 16th grid and the 
 the grid of whatever tempo it is played at. Decoding reads notes back: a note starts on every frame
 whose onset curve is at least 0.5; it lasts while its gate stays up, until the next onset; its key is
 read from the medians of the pitch and step curves over each note (`synth.score.pitch_reading`);
-instruments and the drum pattern are the argmax of their mean one-hot codes, and the drum part is that
+instruments are the argmax of their mean one-hot codes, drums play when the patterns together outweigh
+no drums, in the pattern with the largest mean, and the drum part is that
 pattern played at the decoded tempo (`synth.score.drums`).
 """
 from __future__ import annotations
@@ -125,10 +126,13 @@ def _decode_voice(curves: np.ndarray, role: str, tonic: int, mode: str) -> Voice
 
 
 def decode_groove(curves: np.ndarray) -> Groove | None:
-    """The drum pattern with the largest mean (None for drums_none), its level and its fill bars."""
-    choice = int(np.argmax(curves[L.PATTERN0:L.PATTERN0 + L.N_PATTERNS].mean(axis=1)))
-    if choice == 0:
+    """Drums when the patterns together outweigh drums_none, then the pattern with the largest mean, its
+    level and its fill bars. (Presence is the marginal: a model unsure which groove fits "with drums"
+    spreads its weight over several patterns, and an argmax over all eleven would then pick none.)"""
+    means = np.clip(curves[L.PATTERN0:L.PATTERN0 + L.N_PATTERNS].mean(axis=1), 0.0, None)
+    if means[0] >= means[1:].sum():
         return None
+    choice = 1 + int(np.argmax(means[1:]))
     frames = curves.shape[1]
     level = int(np.clip(round(127.0 * float(curves[L.INDEX["drum_level"]].mean())), 1, 127))
     fill = curves[L.INDEX["drum_fill"]]
