@@ -20,7 +20,7 @@ from synth.atomic_io import atomic_path, atomic_write_text
 
 CORPUS_FILE = "corpus.jsonl"
 MANIFEST = "manifest.json"
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 SOURCES = ("procedural", "music21")
 # music21 sources and how many of their files to parse (None: all); `--music21` overrides it
 MUSIC21_DEFAULT = "oneills1850,bach,essenFolksong:6,ryansMammoth:200"

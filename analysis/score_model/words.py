@@ -61,6 +61,15 @@ TEMPO_WORDS = {  # word -> bpm range it stands for
     "very slow": (50, 64), "slow": (55, 80), "unhurried": (55, 80), "laid-back": (70, 95), "relaxed tempo": (65, 90),
     "moderate": (85, 110), "mid-tempo": (88, 112), "walking pace": (80, 105), "brisk": (115, 140),
     "fast": (125, 180), "quick": (125, 170), "uptempo": (120, 160), "very fast": (155, 180), "rapid": (145, 180),
+    # (generator 5) the wider vocabulary musicians type, Italian markings included, so that tempo words the
+    # corpus never used land near ones it did; none of these is in the held-out tempo-word pairs
+    "adagio": (55, 76), "largo": (50, 64), "lento": (50, 66), "andante": (76, 100), "stately": (60, 85),
+    "plodding": (55, 75), "sluggish": (50, 70), "crawling": (50, 62), "downtempo": (70, 95), "easygoing": (70, 92),
+    "at a gentle pace": (60, 85), "mellow tempo": (65, 88), "moderato": (96, 115), "allegretto": (100, 125),
+    "steady pace": (90, 115), "medium tempo": (90, 115), "allegro": (120, 160), "presto": (165, 180),
+    "vivace": (150, 176), "swift": (130, 175), "speedy": (140, 180), "hasty": (140, 180), "driving": (125, 165),
+    "galloping": (130, 175), "nimble": (125, 165), "up-tempo": (120, 160), "high-tempo": (135, 180),
+    "double-time": (150, 180), "zippy": (135, 175),
 }
 # Ways to state a bpm (each one true whatever the tempo: "about" and "around" are still exact here).
 BPM_PHRASES = ("at {bpm} bpm", "{bpm} bpm", "{bpm} BPM", "tempo {bpm}", "{bpm} beats per minute", "at a tempo of {bpm}",
