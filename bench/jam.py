@@ -110,7 +110,8 @@ class Recorder:
 
     def bar_lines(self) -> list[int]:
         """Frames (in the recording) of the clock's bar lines: tick 96k after each Start. A gap of k
-        tick intervals (cycles a loaded machine skipped) counts k ticks."""
+        tick intervals (cycles a loaded machine skipped) counts k ticks; a tick under half an
+        interval after the last (JACK handed it twice, or late with the next one) counts none."""
         out, tick, last, step = [], None, None, None
         frames = [f for f, s in self.clock if s == 0xF8]
         nominal = float(np.median(np.diff(frames))) if len(frames) > 2 else None
@@ -119,7 +120,9 @@ class Recorder:
                 tick, last = 0, None
             elif status == 0xF8 and tick is not None:
                 if last is not None and nominal:
-                    step = max(1, int(round((frame - last) / nominal)))
+                    step = int(round((frame - last) / nominal))
+                    if step == 0:
+                        continue
                     for k in range(1, step):     # bar lines that fell inside the gap
                         if (tick + k - 1) % TICKS_PER_BAR == 0:
                             out.append(int(last + (frame - last) * k / step))

@@ -26,6 +26,7 @@ RECENT = 24                     # ticks that decide whether the clock is absurd 
 SETTLED = 0.02                  # a fit's two halves within this share of the tempo: it has settled
 CHANGE = 0.08                   # the recent ticks off the fit by more than this: the tempo changed
 STALL_BEATS = 2.0               # no tick for this many beats while running: the clock stopped
+DUPLICATE_S = 1e-6              # exact tick times this close: one tick delivered twice
 
 
 @dataclass
@@ -42,6 +43,8 @@ class ClockTracker:
     _stalled: bool = False
     _refused: bool = False
     _slow: int = 0                    # ticks in a row that came after a stall
+    _owed: int = 0                    # ticks just filled into a gap that may yet arrive, late
+    duplicates: int = 0               # ticks dropped as delivered twice or late (exact times only)
     _filled: deque = field(default_factory=lambda: deque(maxlen=RECENT))   # which recent ticks had a gap filled
     _centre: tuple | None = None      # (song tick, time) of the fitted line's centre
     _history: deque = field(default_factory=lambda: deque(maxlen=RECENT))   # the last RECENT tempi
@@ -73,16 +76,26 @@ class ClockTracker:
     def _tick(self, t: float) -> None:
         self.ticks += 1
         previous = self.last_tick
-        missed = 0
+        missed, owed, self._owed = 0, self._owed, 0
         if (self.exact and self.bpm and len(self._times) >= RECENT // 2 and self.last_tick is not None
                 and self._filled.count(True) < RECENT - 2):   # a fit of this run's ticks, not every tick a gap
-            # Exact times (JACK frames): a gap of k intervals is k-1 ticks this process did not hear
-            # (cycles a loaded machine skipped it in); count them, so the bar grid stays the DAW's.
-            missed = max(0, int(round((t - self.last_tick) * self.bpm * PPQN / 60.0)) - 1)
+            # Exact times (JACK frames): the tick's place is read from the time, not from a count. Under
+            # load JACK hands a client a tick twice (same frame), or late, bunched with the next one
+            # after a gap already filled for it; counting those shifts the bar grid a tick per event
+            # (the early ~1,000-frame phase error at 120 bpm). Neither moves the count nor the fit.
+            intervals = (t - self.last_tick) * self.bpm * PPQN / 60.0
+            if intervals < 0.5 and (owed or t - self.last_tick < DUPLICATE_S):
+                self._owed = max(0, owed - 1)
+                self.duplicates += 1
+                return
+            # A gap of k intervals is k-1 ticks this process did not hear (cycles a loaded machine
+            # skipped it in); count them, so the bar grid stays the DAW's.
+            missed = max(0, int(round(intervals)) - 1)
             if missed >= STALL_BEATS * PPQN:
                 missed = 0      # longer than a stall: a stopped (or absurdly slow) clock, not lost ticks
             if self.running:
                 self.position += missed
+            self._owed = missed    # a late tick may still come, right after this one
         if self._stalled:
             self._stalled = False
             self._reset_fit()   # a fresh fit: the gap is not a tempo
@@ -132,6 +145,7 @@ class ClockTracker:
         self._centre = (self.position - 1 - (n - 1) / 2.0 if self.running else None, sum(self._times) / n)
 
     def _reset_fit(self) -> None:
+        self._owed = 0
         self._times.clear()
         self._filled.clear()
         self._centre = None

@@ -109,3 +109,46 @@ def test_exact_clock_restarted_at_half_the_tempo_is_not_read_as_lost_ticks():
     tr.feed("start", t + 1.0)
     play(tr, 60.0, 100, t0=t + 1.0)
     assert tr.bpm == pytest.approx(60.0, rel=0.01) and tr.position == 100
+
+
+def jack_delivery(ticks, dt, duplicate_every, late_every, lost_every):
+    """Exact tick times as a loaded JACK server hands them to one client: some ticks twice (same
+    frame), some a period late (bunched with the next one, after a gap), some never."""
+    out = []
+    for i in range(ticks):
+        t = i * dt
+        if i % late_every == late_every - 1:
+            continue                      # delivered with the next tick, below
+        if i % lost_every == lost_every - 1:
+            continue
+        if i and (i - 1) % late_every == late_every - 1:
+            out.append(t)                 # the late one, in the same cycle as this one
+        out.append(t)
+        if i % duplicate_every == duplicate_every - 1:
+            out.append(t)
+    return out
+
+
+def test_ticks_delivered_twice_or_late_do_not_shift_the_bar_grid_over_ten_minutes():
+    # The root cause of the jam's early ~1000-frame phase error: every duplicate or late tick was
+    # counted, so the grid moved a whole tick (1000 frames at 120 bpm) per event, and never back.
+    tr = ClockTracker(exact=True)
+    tr.feed("start", 0.0)
+    dt = 60.0 / (120 * PPQN)
+    ticks = 10 * 60 * 120 * PPQN // 60   # 10 minutes
+    for t in jack_delivery(ticks, dt, duplicate_every=151, late_every=233, lost_every=307):
+        tr.feed("clock", t)
+    assert tr.position == ticks and not tr.take_errors()
+    bar, at = tr.next_bar(ticks * dt + 0.01)
+    assert bar == ticks // TICKS_PER_BAR + 1
+    assert at == pytest.approx(bar * TICKS_PER_BAR * dt, abs=1 / 48000)   # within a frame at 48 kHz
+    assert tr.duplicates > 100
+
+
+def test_a_clock_that_doubles_its_tempo_is_not_read_as_duplicate_ticks():
+    tr = ClockTracker(exact=True)
+    tr.feed("start", 0.0)
+    t = play(tr, 100.0, 96)
+    play(tr, 200.0, 96, t0=t)
+    assert tr.position == 192 and tr.duplicates == 0
+    assert tr.bpm == pytest.approx(200.0, rel=0.01)
