@@ -240,7 +240,7 @@ def main_run(daemon, client, rec, env, folder, bpm, bars, minutes, rng) -> dict:
     half = len(offsets) // 2
     return {"repeats": st["jam_repeats"], "phrases": st["jam"]["phrases_played"], "latency_s": lat,
             "offsets": offsets, "first_half": offsets[:half], "second_half": offsets[half:],
-            "underruns": st["jam"]["underruns"]}
+            "underruns": st["jam"]["underruns"], "skipped_cycles": st["jam"].get("skipped_cycles", 0)}
 
 
 def latencies(changes, playing, sides) -> list[float]:
@@ -484,7 +484,8 @@ def main(argv=None) -> int:
         results["main"] = main_run(daemon, client, rec, env, folder, args.bpm, args.bars, args.minutes, rng)
         m = results["main"]
         print(f"real time: {args.minutes:g} min at {args.bpm:g} bpm, {args.bars}-bar phrases: {m['phrases']} phrases, "
-              f"{m['repeats']} repeats, {m['underruns']} output underruns")
+              f"{m['repeats']} repeats, {m['underruns']} output underruns, {m['skipped_cycles']} JACK cycles the "
+              f"server ran without the daemon")
         off = [abs(o) for o in m["offsets"]]
         print(f"bar alignment: {len(off)} phrase boundaries vs the clock's bar lines: median {pct(off, 50):.0f}, "
               f"p95 {pct(off, 95):.0f}, max {max(off) if off else float('nan'):.0f} frames; "

@@ -87,6 +87,7 @@ class Output:
         self.played = 0          # stream frames read or skipped: the next stream frame to sound
         self.underruns = 0       # cycles that found the ring short
         self.dead: str | None = None  # why the output went away
+        self.skipped_cycles = 0  # cycles the server ran without us (a loaded machine)
         self._anchor = (0, time.monotonic())   # (stream frame, monotonic time it sounds)
 
     def _consume(self, left, right, when: float) -> None:
@@ -133,6 +134,7 @@ class JackOutput(Output):
         self.clock_events: deque = deque(maxlen=4096)   # (JACK frame, status byte, data bytes)
         self.clock_mirrored = False   # the MIDI input is a JACK port clock_in mirrors: use only clock_in
         self._jack_anchor = (0, 0)
+        self._next_cycle: int | None = None   # the JACK frame our next cycle should start at
         self.client.set_process_callback(self._process)
         self.client.set_shutdown_callback(self._shutdown)
         self.client.activate()
@@ -145,16 +147,22 @@ class JackOutput(Output):
     def _process(self, frames: int) -> None:
         # The audio thread: copy out of the ring, note which stream frame this cycle starts with.
         before = self.played
+        now = self.client.last_frame_time
+        if self._next_cycle is not None and now > self._next_cycle:
+            # The server ran a cycle without us (a loaded machine). Counted: frames already queued
+            # then sound a period late until the next phrase boundary, which is re-read on the grid.
+            self.skipped_cycles += 1
+        self._next_cycle = now + frames
         got, skipped = self.ring.read_into(self.ports[0].get_array(), self.ports[1].get_array())
         self.played += skipped
-        self._jack_anchor = (self.played, self.client.last_frame_time)
+        self._jack_anchor = (self.played, now)
         self.played += got
         if got < frames and (got or skipped or before):
             self.underruns += 1
         for offset, buf in self.clock_in.incoming_midi_events():
             data = bytes(buf)   # a cffi buffer: indexing it gives bytes, not ints
             if data and data[0] in CLOCK_STATUS:
-                self.clock_events.append((self.client.last_frame_time + offset, data[0], data[1:3]))
+                self.clock_events.append((now + offset, data[0], data[1:3]))
 
     def mirror_clock(self, midi_port: str | None) -> None:
         """Connect clock_in to what feeds the daemon's MIDI input `midi_port` (a JACK port name: the

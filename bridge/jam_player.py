@@ -360,6 +360,7 @@ class JamPlayer:
                         "phrases_rendered": self.phrases_rendered, "phrases_failed": self.phrases_failed,
                         "output": out.name if out else None, "sample_rate": out.sample_rate if out else None,
                         "underruns": out.underruns if out else 0,
+                        "skipped_cycles": getattr(out, "skipped_cycles", 0) if out else 0,
                         "last_render_seconds": round(self._render_seconds, 4)},
                 "jam_repeats": seq.repeats if seq else 0}
 
