@@ -58,18 +58,18 @@ class ClockTracker:
             return None
         if kind == "start":
             self.position, self.running = 0, True
-            self._reset_fit()
+            self._new_run()
             return "start"
         if kind == "continue":
             self.running = True
-            self._reset_fit()
+            self._new_run()
             return "continue"
         if kind == "stop":
             self.running = False
             return "stop"
         if kind == "songpos":
             self.position = int(pos or 0) * (PPQN // 4)
-            self._reset_fit()
+            self._new_run()
             return "songpos"
         return None
 
@@ -144,6 +144,12 @@ class ClockTracker:
         n = len(self._times)
         self._centre = (self.position - 1 - (n - 1) / 2.0 if self.running else None, sum(self._times) / n)
 
+    def _new_run(self) -> None:
+        """Start, Continue or Song Position: the clock's tempo is judged afresh (a refusal of the
+        last run's absurd tempo must not silence this run's)."""
+        self._refused, self._slow, self._stalled = False, 0, False
+        self._reset_fit()
+
     def _reset_fit(self) -> None:
         self._owed = 0
         self._times.clear()
@@ -166,6 +172,8 @@ class ClockTracker:
         gap = now - self.last_tick
         if gap > STALL_BEATS * 60.0 / self.bpm:
             self._stalled = True
+            if self._refused and self._slow:
+                return      # an absurdly slow clock, said so already: its gaps are no news
             at = (self.position % TICKS_PER_BAR) / PPQN
             self.errors.append(f"MIDI clock stopped mid-bar (no tick for {gap:.1f} s, at beat {at:.2f} of bar "
                                f"{self.position // TICKS_PER_BAR + 1}) without a Stop; keeping {self._bpm_text()}")

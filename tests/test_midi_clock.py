@@ -152,3 +152,32 @@ def test_a_clock_that_doubles_its_tempo_is_not_read_as_duplicate_ticks():
     play(tr, 200.0, 96, t0=t)
     assert tr.position == 192 and tr.duplicates == 0
     assert tr.bpm == pytest.approx(200.0, rel=0.01)
+
+
+def test_each_absurd_clock_after_a_start_is_named_even_after_another_was_refused():
+    # bench/jam.py's bad-input run: a 1000-bpm clock, then Start and a tick every 4 s ("0 bpm"),
+    # then Start and ticks that stop mid-bar. Each is named; the slow one as a tempo, not only a stall.
+    tr = ClockTracker(exact=True)
+    tr.feed("start", 0.0)
+    t = play(tr, 120.0, 48)
+    t = play(tr, 1000.0, 200, t0=t)
+    (fast,) = tr.take_errors()
+    assert "bpm is outside 20..400" in fast
+    tr.feed("start", t + 1.0)
+    errors, now = [], t + 1.0
+    ticks = [t + 1.0 + 4.0 * k for k in range(3)]
+    end = ticks[-1] + 3.0
+    while now < end:
+        if ticks and now >= ticks[0]:
+            tr.feed("clock", ticks.pop(0))
+        tr.check(now)
+        errors += tr.take_errors()
+        now += 0.01
+    slow = [e for e in errors if "outside 20..400" in e]
+    assert len(slow) == 1 and "0.62 bpm" in slow[0] and "keeping 120.00 bpm" in slow[0], errors
+    assert errors[-1] == slow[0]          # after it is named, its gaps are not reported as stalls
+    tr.feed("start", now)
+    t = play(tr, 120.0, 60, t0=now)
+    tr.check(t + 2.0)
+    (stall,) = tr.take_errors()
+    assert "stopped mid-bar" in stall
