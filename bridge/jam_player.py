@@ -217,6 +217,7 @@ class JamPlayer:
             kind = CLOCK_KINDS[status]
             pos = (data[0] | (data[1] << 7)) if kind == "songpos" and len(data) == 2 else None
             self._transport(kind, frame / out.sample_rate, pos)
+            log.debug("clock %s at JACK frame %d: song tick %d", kind, frame, self.tracker.position)
 
     def _transport(self, kind: str, t: float, pos) -> None:
         with self.clock_lock:

@@ -26,7 +26,7 @@ RECENT = 24                     # ticks that decide whether the clock is absurd 
 SETTLED = 0.02                  # a fit's two halves within this share of the tempo: it has settled
 CHANGE = 0.08                   # the recent ticks off the fit by more than this: the tempo changed
 STALL_BEATS = 2.0               # no tick for this many beats while running: the clock stopped
-DUPLICATE_S = 1e-6              # exact tick times this close: one tick delivered twice
+REPEAT_SHARE = 0.3              # exact tick times under this share of an interval apart: one tick delivered twice
 
 
 @dataclass
@@ -80,11 +80,12 @@ class ClockTracker:
         if (self.exact and self.bpm and len(self._times) >= RECENT // 2 and self.last_tick is not None
                 and self._filled.count(True) < RECENT - 2):   # a fit of this run's ticks, not every tick a gap
             # Exact times (JACK frames): the tick's place is read from the time, not from a count. Under
-            # load JACK hands a client a tick twice (same frame), or late, bunched with the next one
-            # after a gap already filled for it; counting those shifts the bar grid a tick per event
-            # (the early ~1,000-frame phase error at 120 bpm). Neither moves the count nor the fit.
+            # load JACK hands a client a tick twice (same frame, or a cycle later), or late, bunched
+            # with the next one after a gap already filled for it; counting those shifts the bar grid
+            # a tick per event (the early ~1,000-frame phase error at 120 bpm). Neither moves the count
+            # nor the fit. (A real clock would have to speed up REPEAT_SHARE^-1 = 3.3x within one tick.)
             intervals = (t - self.last_tick) * self.bpm * PPQN / 60.0
-            if intervals < 0.5 and (owed or t - self.last_tick < DUPLICATE_S):
+            if intervals < 0.5 and (owed or intervals < REPEAT_SHARE):
                 self._owed = max(0, owed - 1)
                 self.duplicates += 1
                 return
