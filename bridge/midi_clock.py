@@ -15,6 +15,7 @@ keeps the last good tempo and grid, so the jam never goes silent for it.
 from __future__ import annotations
 
 import math
+import statistics
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ RECENT = 24                     # ticks that decide whether the clock is absurd 
 SETTLED = 0.02                  # a fit's two halves within this share of the tempo: it has settled
 CHANGE = 0.08                   # the recent ticks off the fit by more than this: the tempo changed
 STALL_BEATS = 2.0               # no tick for this many beats while running: the clock stopped
+FRESH = 5                       # ticks heard since a (re)start: their median interval reads the run's first gaps
 REPEAT_SHARE = 0.3              # exact tick times under this share of an interval apart: one tick delivered twice
 
 
@@ -44,6 +46,7 @@ class ClockTracker:
     _refused: bool = False
     _slow: int = 0                    # ticks in a row that came after a stall
     _owed: int = 0                    # ticks just filled into a gap that may yet arrive, late
+    _run_start: tuple | None = None   # (time of Start/Continue/Song Position, first tick's time) to check
     duplicates: int = 0               # ticks dropped as delivered twice or late (exact times only)
     _filled: deque = field(default_factory=lambda: deque(maxlen=RECENT))   # which recent ticks had a gap filled
     _centre: tuple | None = None      # (song tick, time) of the fitted line's centre
@@ -58,18 +61,18 @@ class ClockTracker:
             return None
         if kind == "start":
             self.position, self.running = 0, True
-            self._new_run()
+            self._new_run(t)
             return "start"
         if kind == "continue":
             self.running = True
-            self._new_run()
+            self._new_run(t)
             return "continue"
         if kind == "stop":
             self.running = False
             return "stop"
         if kind == "songpos":
             self.position = int(pos or 0) * (PPQN // 4)
-            self._new_run()
+            self._new_run(t)
             return "songpos"
         return None
 
@@ -77,7 +80,7 @@ class ClockTracker:
         self.ticks += 1
         previous = self.last_tick
         missed, owed, self._owed = 0, self._owed, 0
-        if (self.exact and self.bpm and len(self._times) >= RECENT // 2 and self.last_tick is not None
+        if (self.exact and self.bpm and len(self._times) >= FRESH and self.last_tick is not None
                 and self._filled.count(True) < RECENT - 2):   # a fit of this run's ticks, not every tick a gap
             # Exact times (JACK frames): the tick's place is read from the time, not from a count. Under
             # load JACK hands a client a tick twice (same frame, or a cycle later), or late, bunched
@@ -119,6 +122,8 @@ class ClockTracker:
         self.last_tick = t
         if self.running:
             self.position += 1
+        if self._run_start is not None and self._run_start[1] is None:
+            self._run_start = (self._run_start[0], t)
         times = list(self._times)
         recent = fit_bpm(times[-RECENT:])
         if recent is None:
@@ -141,15 +146,39 @@ class ClockTracker:
             bpm = recent
         self.bpm = bpm
         self._history.append(bpm)
+        if self._run_start is not None and self.running and len(self._times) >= FRESH:
+            self.bpm = bpm = self._recount_run_start()
         # The line's centre: (song tick, time) at the mean of the fitted ticks.
         n = len(self._times)
         self._centre = (self.position - 1 - (n - 1) / 2.0 if self.running else None, sum(self._times) / n)
 
-    def _new_run(self) -> None:
-        """Start, Continue or Song Position: the clock's tempo is judged afresh (a refusal of the
-        last run's absurd tempo must not silence this run's)."""
+    def _new_run(self, t: float) -> None:
+        """Start, Continue or Song Position at time t: the clock's tempo is judged afresh (a refusal of
+        the last run's absurd tempo must not silence this run's)."""
         self._refused, self._slow, self._stalled = False, 0, False
         self._reset_fit()
+        self._run_start = (t, None) if self.exact else None
+
+    def _recount_run_start(self) -> float:
+        """Exact times, at the FRESH-th tick of a run: recount its ticks by their median interval. The
+        first tick after Start or Continue is the downbeat, due within about an interval (a JACK cycle,
+        for jack_midi_clock); a loaded machine can miss it or one of the next, before any fit could
+        tell a gap from the tempo, and the grid would stay a tick late for good. Returns the tempo."""
+        started, _ = self._run_start
+        self._run_start = None
+        heard = list(self._times)
+        step = statistics.median(b - a for a, b in zip(heard, heard[1:]))
+        times = [heard[0]]
+        spanned = 1 + max(0, int(round((heard[0] - started) / step - 0.75)))   # lost before the first heard
+        for t in heard[1:]:
+            k = int(round((t - times[-1]) / step))
+            if k == 0:
+                continue                                  # the same tick again
+            times += [times[-1] + (t - times[-1]) * j / k for j in range(1, k)] + [t]
+            spanned += k
+        self.position += spanned - len(heard)
+        self._times = deque(times)
+        return fit_bpm(times) or self.bpm
 
     def _reset_fit(self) -> None:
         self._owed = 0
