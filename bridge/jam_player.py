@@ -184,6 +184,10 @@ class JamPlayer:
             with self._lock:
                 self.seq.grid = (ClockGrid(self.tracker, self.output, fallback, self.clock_lock)
                                  if sync == "midi-clock" else fallback)
+            with self.clock_lock:
+                rolling = self.tracker.running
+            if sync == "midi-clock" and rolling and not self._active:
+                self.start()    # the DAW was already playing (its Start came first): join on its next bar line
 
     def bpm(self) -> float:
         if self.sync == "midi-clock":

@@ -47,6 +47,7 @@ class ClockTracker:
     _slow: int = 0                    # ticks in a row that came after a stall
     _owed: int = 0                    # ticks just filled into a gap that may yet arrive, late
     _run_start: tuple | None = None   # (time of Start/Continue/Song Position, first tick's time) to check
+    _recounted: bool = False          # this fit began with a recount of the run's first ticks
     duplicates: int = 0               # ticks dropped as delivered twice or late (exact times only)
     _filled: deque = field(default_factory=lambda: deque(maxlen=RECENT))   # which recent ticks had a gap filled
     _centre: tuple | None = None      # (song tick, time) of the fitted line's centre
@@ -80,7 +81,7 @@ class ClockTracker:
         self.ticks += 1
         previous = self.last_tick
         missed, owed, self._owed = 0, self._owed, 0
-        if (self.exact and self.bpm and len(self._times) >= FRESH and self.last_tick is not None
+        if (self.exact and self.bpm and (len(self._times) >= FRESH or self._recounted) and self.last_tick is not None
                 and self._filled.count(True) < RECENT - 2):   # a fit of this run's ticks, not every tick a gap
             # Exact times (JACK frames): the tick's place is read from the time, not from a count. Under
             # load JACK hands a client a tick twice (same frame, or a cycle later), or late, bunched
@@ -167,21 +168,28 @@ class ClockTracker:
         started, _ = self._run_start
         self._run_start = None
         heard = list(self._times)
-        step = statistics.median(b - a for a, b in zip(heard, heard[1:]))
+        gaps = [b - a for a, b in zip(heard, heard[1:])]
+        # The interval: the median gap among those near the largest (ticks heard twice give gaps near 0,
+        # which must not halve it: a halved interval would fill a tick into every gap from then on).
+        step = statistics.median(g for g in gaps if g >= 0.45 * max(gaps))
+        if step <= 0 or any(abs(g / step - round(g / step)) > 0.25 for g in gaps if g >= REPEAT_SHARE * step):
+            return fit_bpm(heard) or self.bpm      # not a steady clock with a few ticks lost: count as heard
         times = [heard[0]]
         spanned = 1 + max(0, int(round((heard[0] - started) / step - 0.75)))   # lost before the first heard
         for t in heard[1:]:
             k = int(round((t - times[-1]) / step))
-            if k == 0:
+            if (t - times[-1]) < REPEAT_SHARE * step:
                 continue                                  # the same tick again
+            k = max(1, k)
             times += [times[-1] + (t - times[-1]) * j / k for j in range(1, k)] + [t]
             spanned += k
         self.position += spanned - len(heard)
         self._times = deque(times)
+        self._recounted = True
         return fit_bpm(times) or self.bpm
 
     def _reset_fit(self) -> None:
-        self._owed = 0
+        self._owed, self._recounted = 0, False
         self._times.clear()
         self._filled.clear()
         self._centre = None

@@ -206,3 +206,14 @@ def test_a_downbeat_a_whole_interval_after_start_is_not_read_as_lost():
     for i in range(50):
         tr.feed("clock", (i + 1.1) * dt)       # some DAWs wait a tick interval (and a little) after Start
     assert tr.position == 50
+
+
+def test_ticks_heard_twice_right_after_start_do_not_halve_the_interval():
+    tr = ClockTracker(exact=True)
+    tr.feed("start", 0.0)
+    dt = 60.0 / (96 * PPQN)
+    for i in range(100):
+        tr.feed("clock", 0.005 + i * dt)
+        if i < 8:
+            tr.feed("clock", 0.005 + i * dt)   # each of the first ticks twice
+    assert tr.position == 100 and tr.bpm == pytest.approx(96.0, rel=1e-6)
