@@ -14,7 +14,9 @@ frames (the n-th frame written) to that clock and back, so the MIDI clock's bar 
 """
 from __future__ import annotations
 
+import errno
 import sys
+import threading
 import time
 from collections import deque
 
@@ -140,6 +142,7 @@ class JackOutput(Output):
         self.clock_mirrored = False   # the MIDI input is a JACK port clock_in mirrors: use only clock_in
         self._jack_anchor = (0, 0)
         self._next_cycle: int | None = None   # the JACK frame our next cycle should start at
+        self._mirror_lock = threading.Lock()
         self.client.set_process_callback(self._process)
         self.client.set_shutdown_callback(self._shutdown)
         self.client.activate()
@@ -178,16 +181,22 @@ class JackOutput(Output):
 
         if not midi_port:
             return
-        try:
-            port = self.client.get_port_by_name(midi_port)
-            sources = [port] if port.is_output else list(self.client.get_all_connections(port))
-            have = {p.name for p in self.client.get_all_connections(self.clock_in)}
-            for src in sources:
-                if src.name not in have and src.is_midi:
-                    self.client.connect(src, self.clock_in)
-            self.clock_mirrored = True   # a JACK port: its clock comes here, exactly, from now on
-        except jack.JackError:
-            self.clock_mirrored = False   # not a JACK port, or gone: the MIDI input's own times are used
+        with self._mirror_lock:   # the OSC thread (a sync change) and the feeder both call this
+            try:
+                port = self.client.get_port_by_name(midi_port)
+                sources = [port] if port.is_output else list(self.client.get_all_connections(port))
+                have = {p.name for p in self.client.get_all_connections(self.clock_in)}
+                for src in sources:
+                    if src.name not in have and src.is_midi:
+                        try:
+                            self.client.connect(src, self.clock_in)
+                        except jack.JackErrorCode as exc:
+                            if exc.code != errno.EEXIST:
+                                raise   # already connected is what we want; a failed mirror would
+                                        # let both inputs feed the clock: every tick twice
+                self.clock_mirrored = True   # a JACK port: its clock comes here, exactly, from now on
+            except jack.JackError:
+                self.clock_mirrored = False   # not a JACK port, or gone: the MIDI input's own times are used
 
     def _shutdown(self, status, reason) -> None:
         self.dead = f"the JACK server went away ({reason})"
