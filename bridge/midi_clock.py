@@ -7,6 +7,9 @@ tick. A tempo change (the last RECENT ticks off the line by over CHANGE) restart
 Start (0xFA) sets the song position to 0, Continue (0xFB) resumes from the last one, Song Position
 (0xF2, in 16th notes) moves it, Stop (0xFC) halts it. Per the MIDI spec the first tick after Start
 or Continue is the downbeat of that position. In 4/4, bar b begins at tick 96 * b.
+With exact times (`exact`: JACK frames) a tick's place is read from its time, not from a count: ticks
+a loaded machine lost are filled in, ticks handed over twice or late are dropped, and a run's first
+ticks are recounted once five are heard, so the grid stays the DAW's.
 
 Absurd clocks are refused with one line (`errors`): a tempo outside MIN_BPM..MAX_BPM (0 bpm and
 1000 bpm alike), and ticks that stop while the transport runs (`check(now)`); the tracker then
