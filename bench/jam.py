@@ -109,27 +109,30 @@ class Recorder:
                 self.n = at + frames
 
     def bar_lines(self) -> list[int]:
-        """Frames (in the recording) of the clock's bar lines: tick 96k after each Start. A gap of k
-        tick intervals (cycles a loaded machine skipped) counts k ticks."""
-        out, tick, last, step = [], None, None, None
-        frames = [f for f, s in self.clock if s == 0xF8]
-        nominal = float(np.median(np.diff(frames))) if len(frames) > 2 else None
-        for frame, status in self.clock:
-            if status == 0xFA:
-                tick, last = 0, None
-            elif status == 0xF8 and tick is not None:
-                if last is not None and nominal:
-                    step = max(1, int(round((frame - last) / nominal)))
-                    for k in range(1, step):     # bar lines that fell inside the gap
-                        if (tick + k - 1) % TICKS_PER_BAR == 0:
-                            out.append(int(last + (frame - last) * k / step))
-                    tick += step - 1
-                if tick % TICKS_PER_BAR == 0:
-                    out.append(frame)
-                tick += 1
-                last = frame
-        base = self.start_frame or 0
-        return [f - base for f in out if 0 <= f - base < self.n]
+        """Frames (in the recording) of the clock's bar lines: song tick 96k, from 0 at each Start and
+        on from where it stopped at each Continue. jack_midi_clock puts its ticks on exact frames at a
+        steady tempo, so within a run a tick's index is read from its time (the run's median interval),
+        never counted: ticks JACK lost, handed over twice or late under load cannot move the truth
+        the daemon is measured against."""
+        out, base = [], 0
+        marks = [i for i, (_, s) in enumerate(self.clock) if s in (0xFA, 0xFB)] + [len(self.clock)]
+        for a, b in zip(marks, marks[1:]):
+            ticks = [f for f, s in self.clock[a:b] if s == 0xF8]
+            if self.clock[a][1] == 0xFA:
+                base = 0
+            if len(ticks) < 3:
+                continue
+            nominal = float(np.median(np.diff(ticks)))
+            # The run's first tick comes a cycle after Start or Continue: if that one was lost, the
+            # first we heard is a later index.
+            k0 = base + max(0, int(np.ceil((ticks[0] - self.clock[a][0]) / nominal)) - 1)
+            index = k0 + np.round((np.array(ticks) - ticks[0]) / nominal)
+            origin = float(np.median(np.array(ticks) - index * nominal))   # late deliveries are outliers
+            first = -(-int(index[0]) // TICKS_PER_BAR) * TICKS_PER_BAR
+            out += [int(round(origin + k * nominal)) for k in range(first, int(index[-1]) + 1, TICKS_PER_BAR)]
+            base = int(index[-1]) + 1
+        base_frame = self.start_frame or 0
+        return [f - base_frame for f in out if 0 <= f - base_frame < self.n]
 
     def close(self):
         self.client.deactivate()
@@ -237,7 +240,7 @@ def main_run(daemon, client, rec, env, folder, bpm, bars, minutes, rng) -> dict:
     half = len(offsets) // 2
     return {"repeats": st["jam_repeats"], "phrases": st["jam"]["phrases_played"], "latency_s": lat,
             "offsets": offsets, "first_half": offsets[:half], "second_half": offsets[half:],
-            "underruns": st["jam"]["underruns"]}
+            "underruns": st["jam"]["underruns"], "skipped_cycles": st["jam"].get("skipped_cycles", 0)}
 
 
 def latencies(changes, playing, sides) -> list[float]:
@@ -481,7 +484,8 @@ def main(argv=None) -> int:
         results["main"] = main_run(daemon, client, rec, env, folder, args.bpm, args.bars, args.minutes, rng)
         m = results["main"]
         print(f"real time: {args.minutes:g} min at {args.bpm:g} bpm, {args.bars}-bar phrases: {m['phrases']} phrases, "
-              f"{m['repeats']} repeats, {m['underruns']} output underruns")
+              f"{m['repeats']} repeats, {m['underruns']} output underruns, {m['skipped_cycles']} JACK cycles the "
+              f"server ran without the daemon")
         off = [abs(o) for o in m["offsets"]]
         print(f"bar alignment: {len(off)} phrase boundaries vs the clock's bar lines: median {pct(off, 50):.0f}, "
               f"p95 {pct(off, 95):.0f}, max {max(off) if off else float('nan'):.0f} frames; "

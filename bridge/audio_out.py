@@ -3,7 +3,8 @@
 Why these libraries: JACK-Client (python-jack) is the maintained CFFI binding of libjack that JACK's
 own tools are built on; on Linux JACK is the musician's patchbay, so the daemon shows up beside the
 DAW and its ports can be routed anywhere. sounddevice (PortAudio) is the maintained cross-platform
-binding for Core Audio (macOS) and WASAPI/ASIO (Windows). Both call back from the audio thread; our
+binding for Core Audio (macOS), WASAPI/ASIO (Windows) and, on a Linux without JACK, ALSA, PulseAudio
+or PipeWire. Both call back from the audio thread; our
 callbacks only copy frames out of a ring buffer (`RingBuffer`), which a feeder thread fills a few
 periods ahead, so no render, lock or allocation ever runs where the audio is made.
 
@@ -13,7 +14,9 @@ frames (the n-th frame written) to that clock and back, so the MIDI clock's bar 
 """
 from __future__ import annotations
 
+import errno
 import sys
+import threading
 import time
 from collections import deque
 
@@ -25,6 +28,10 @@ CLIENT_NAME = "latent-synth-audio"  # the MIDI input is the JACK client "latent-
 
 class AudioOutputError(OSError):
     """No audio output could be opened or it went away; the message says which and what to try."""
+
+
+class JackUnavailable(AudioOutputError):
+    """No JACK here (no libjack or no server): on Linux the system's device is tried instead."""
 
 
 class RingBuffer:
@@ -87,6 +94,7 @@ class Output:
         self.played = 0          # stream frames read or skipped: the next stream frame to sound
         self.underruns = 0       # cycles that found the ring short
         self.dead: str | None = None  # why the output went away
+        self.skipped_cycles = 0  # cycles the server ran without us (a loaded machine)
         self._anchor = (0, time.monotonic())   # (stream frame, monotonic time it sounds)
 
     def _consume(self, left, right, when: float) -> None:
@@ -117,11 +125,11 @@ class JackOutput(Output):
         try:
             import jack
         except (ImportError, OSError) as exc:
-            raise AudioOutputError(f"JACK is not available ({exc}); pip install JACK-Client and install jackd2") from None
+            raise JackUnavailable(f"JACK is not available ({exc}); pip install JACK-Client and install jackd2") from None
         try:
             self.client = jack.Client(name, no_start_server=True)
         except jack.JackOpenError:
-            raise AudioOutputError("no JACK server is running: start one (qjackctl, or `jackd -d alsa`; without a "
+            raise JackUnavailable("no JACK server is running: start one (qjackctl, or `jackd -d alsa`; without a "
                                    "sound card `jackd --no-realtime -d dummy -r 48000 -p 256`)") from None
         super().__init__(ring_frames)
         self.name = self.client.name
@@ -133,6 +141,8 @@ class JackOutput(Output):
         self.clock_events: deque = deque(maxlen=4096)   # (JACK frame, status byte, data bytes)
         self.clock_mirrored = False   # the MIDI input is a JACK port clock_in mirrors: use only clock_in
         self._jack_anchor = (0, 0)
+        self._next_cycle: int | None = None   # the JACK frame our next cycle should start at
+        self._mirror_lock = threading.Lock()
         self.client.set_process_callback(self._process)
         self.client.set_shutdown_callback(self._shutdown)
         self.client.activate()
@@ -145,16 +155,22 @@ class JackOutput(Output):
     def _process(self, frames: int) -> None:
         # The audio thread: copy out of the ring, note which stream frame this cycle starts with.
         before = self.played
+        now = self.client.last_frame_time
+        if self._next_cycle is not None and now > self._next_cycle:
+            # The server ran a cycle without us (a loaded machine). Counted: frames already queued
+            # then sound a period late until the next phrase boundary, which is re-read on the grid.
+            self.skipped_cycles += 1
+        self._next_cycle = now + frames
         got, skipped = self.ring.read_into(self.ports[0].get_array(), self.ports[1].get_array())
         self.played += skipped
-        self._jack_anchor = (self.played, self.client.last_frame_time)
+        self._jack_anchor = (self.played, now)
         self.played += got
         if got < frames and (got or skipped or before):
             self.underruns += 1
         for offset, buf in self.clock_in.incoming_midi_events():
             data = bytes(buf)   # a cffi buffer: indexing it gives bytes, not ints
             if data and data[0] in CLOCK_STATUS:
-                self.clock_events.append((self.client.last_frame_time + offset, data[0], data[1:3]))
+                self.clock_events.append((now + offset, data[0], data[1:3]))
 
     def mirror_clock(self, midi_port: str | None) -> None:
         """Connect clock_in to what feeds the daemon's MIDI input `midi_port` (a JACK port name: the
@@ -165,16 +181,22 @@ class JackOutput(Output):
 
         if not midi_port:
             return
-        try:
-            port = self.client.get_port_by_name(midi_port)
-            sources = [port] if port.is_output else list(self.client.get_all_connections(port))
-            have = {p.name for p in self.client.get_all_connections(self.clock_in)}
-            for src in sources:
-                if src.name not in have and src.is_midi:
-                    self.client.connect(src, self.clock_in)
-            self.clock_mirrored = True   # a JACK port: its clock comes here, exactly, from now on
-        except jack.JackError:
-            self.clock_mirrored = False   # not a JACK port, or gone: the MIDI input's own times are used
+        with self._mirror_lock:   # the OSC thread (a sync change) and the feeder both call this
+            try:
+                port = self.client.get_port_by_name(midi_port)
+                sources = [port] if port.is_output else list(self.client.get_all_connections(port))
+                have = {p.name for p in self.client.get_all_connections(self.clock_in)}
+                for src in sources:
+                    if src.name not in have and src.is_midi:
+                        try:
+                            self.client.connect(src, self.clock_in)
+                        except jack.JackErrorCode as exc:
+                            if exc.code != errno.EEXIST:
+                                raise   # already connected is what we want; a failed mirror would
+                                        # let both inputs feed the clock: every tick twice
+                self.clock_mirrored = True   # a JACK port: its clock comes here, exactly, from now on
+            except jack.JackError:
+                self.clock_mirrored = False   # not a JACK port, or gone: the MIDI input's own times are used
 
     def _shutdown(self, status, reason) -> None:
         self.dead = f"the JACK server went away ({reason})"
@@ -216,6 +238,34 @@ class JackOutput(Output):
             pass
 
 
+def output_device(devices, name: str | None) -> int | None:
+    """The PortAudio device index `--audio-out NAME` means, from `sounddevice.query_devices()`: a device
+    index, the output device of exactly that name, or the one whose name contains it (any case); None
+    (the system's default) without a name. No match, or several, is a one-line AudioOutputError that
+    lists the outputs there are (sounddevice's own errors for these span lines)."""
+    outputs = [(i, d["name"]) for i, d in enumerate(devices) if d["max_output_channels"] > 0]
+    if name is None:
+        if not outputs:
+            raise AudioOutputError("no audio output device found")
+        return None
+    listed = ", ".join(repr(n) for _, n in outputs) or "none"
+    if name.strip().isdigit():
+        index = int(name)
+        if index not in {i for i, _ in outputs}:
+            raise AudioOutputError(f"--audio-out {name}: no output device has that index (outputs: {listed})")
+        return index
+    want = name.casefold()
+    found = ([i for i, n in outputs if n.casefold() == want]
+             or [i for i, n in outputs if want in n.casefold()])
+    if not found:
+        raise AudioOutputError(f"--audio-out {name!r}: no output device matches it (outputs: {listed})")
+    if len(found) > 1:
+        names = ", ".join(repr(n) for i, n in outputs if i in found)
+        raise AudioOutputError(f"--audio-out {name!r} matches {len(found)} output devices ({names}); "
+                               f"give more of the name, or its index")
+    return found[0]
+
+
 class SoundDeviceOutput(Output):
     def __init__(self, device: str | None = None, ring_frames: int = 1 << 15, sample_rate: int = 48000):
         try:
@@ -223,15 +273,18 @@ class SoundDeviceOutput(Output):
         except (ImportError, OSError) as exc:
             raise AudioOutputError(f"no audio output library ({exc}); pip install sounddevice") from None
         super().__init__(ring_frames)
+        devices = sd.query_devices()
+        index = output_device(devices, device)
         try:
-            self.stream = sd.OutputStream(samplerate=sample_rate, channels=2, dtype="float32", device=device,
+            self.stream = sd.OutputStream(samplerate=sample_rate, channels=2, dtype="float32", device=index,
                                           callback=self._callback, finished_callback=self._finished)
             self.stream.start()
         except Exception as exc:
-            raise AudioOutputError(f"cannot open audio output {device or 'default'!r}: {exc}") from None
+            raise AudioOutputError(f"cannot open audio output {device or 'default'!r}: "
+                                   f"{' '.join(str(exc).split())}") from None
         self.sample_rate = int(self.stream.samplerate)
         self.period = int(self.stream.blocksize or 256)
-        self.name = str(device or "default")
+        self.name = str(devices[index]["name"]) if index is not None else "default"
 
     def _callback(self, outdata, frames, info, status) -> None:
         # PortAudio's DAC time is on its own clock; the offset to now is what matters.
@@ -250,7 +303,14 @@ class SoundDeviceOutput(Output):
 
 
 def open_output(name: str | None = None) -> Output:
-    """JACK on Linux (connecting to `name`'s ports), the system device (`name`) elsewhere."""
+    """JACK on Linux (connecting to `name`'s ports), the system device (`name`) elsewhere, and on a
+    Linux without JACK (PortAudio's ALSA, PulseAudio or PipeWire device)."""
     if sys.platform.startswith("linux"):
-        return JackOutput(connect=name)
+        try:
+            return JackOutput(connect=name)
+        except JackUnavailable as exc:
+            try:
+                return SoundDeviceOutput(device=name)
+            except AudioOutputError as other:
+                raise AudioOutputError(f"{exc}; no other audio output either: {other}") from None
     return SoundDeviceOutput(device=name)

@@ -184,6 +184,10 @@ class JamPlayer:
             with self._lock:
                 self.seq.grid = (ClockGrid(self.tracker, self.output, fallback, self.clock_lock)
                                  if sync == "midi-clock" else fallback)
+            with self.clock_lock:
+                rolling = self.tracker.running
+            if sync == "midi-clock" and rolling and not self._active:
+                self.start()    # the DAW was already playing (its Start came first): join on its next bar line
 
     def bpm(self) -> float:
         if self.sync == "midi-clock":
@@ -217,6 +221,7 @@ class JamPlayer:
             kind = CLOCK_KINDS[status]
             pos = (data[0] | (data[1] << 7)) if kind == "songpos" and len(data) == 2 else None
             self._transport(kind, frame / out.sample_rate, pos)
+            log.debug("clock %s at JACK frame %d: song tick %d", kind, frame, self.tracker.position)
 
     def _transport(self, kind: str, t: float, pos) -> None:
         with self.clock_lock:
@@ -360,6 +365,7 @@ class JamPlayer:
                         "phrases_rendered": self.phrases_rendered, "phrases_failed": self.phrases_failed,
                         "output": out.name if out else None, "sample_rate": out.sample_rate if out else None,
                         "underruns": out.underruns if out else 0,
+                        "skipped_cycles": getattr(out, "skipped_cycles", 0) if out else 0,
                         "last_render_seconds": round(self._render_seconds, 4)},
                 "jam_repeats": seq.repeats if seq else 0}
 

@@ -7,6 +7,9 @@ tick. A tempo change (the last RECENT ticks off the line by over CHANGE) restart
 Start (0xFA) sets the song position to 0, Continue (0xFB) resumes from the last one, Song Position
 (0xF2, in 16th notes) moves it, Stop (0xFC) halts it. Per the MIDI spec the first tick after Start
 or Continue is the downbeat of that position. In 4/4, bar b begins at tick 96 * b.
+With exact times (`exact`: JACK frames) a tick's place is read from its time, not from a count: ticks
+a loaded machine lost are filled in, ticks handed over twice or late are dropped, and a run's first
+ticks are recounted once five are heard, so the grid stays the DAW's.
 
 Absurd clocks are refused with one line (`errors`): a tempo outside MIN_BPM..MAX_BPM (0 bpm and
 1000 bpm alike), and ticks that stop while the transport runs (`check(now)`); the tracker then
@@ -15,6 +18,7 @@ keeps the last good tempo and grid, so the jam never goes silent for it.
 from __future__ import annotations
 
 import math
+import statistics
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -26,6 +30,8 @@ RECENT = 24                     # ticks that decide whether the clock is absurd 
 SETTLED = 0.02                  # a fit's two halves within this share of the tempo: it has settled
 CHANGE = 0.08                   # the recent ticks off the fit by more than this: the tempo changed
 STALL_BEATS = 2.0               # no tick for this many beats while running: the clock stopped
+FRESH = 5                       # ticks heard since a (re)start: their median interval reads the run's first gaps
+REPEAT_SHARE = 0.3              # exact tick times under this share of an interval apart: one tick delivered twice
 
 
 @dataclass
@@ -42,6 +48,10 @@ class ClockTracker:
     _stalled: bool = False
     _refused: bool = False
     _slow: int = 0                    # ticks in a row that came after a stall
+    _owed: int = 0                    # ticks just filled into a gap that may yet arrive, late
+    _run_start: tuple | None = None   # (time of Start/Continue/Song Position, first tick's time) to check
+    _recounted: bool = False          # this fit began with a recount of the run's first ticks
+    duplicates: int = 0               # ticks dropped as delivered twice or late (exact times only)
     _filled: deque = field(default_factory=lambda: deque(maxlen=RECENT))   # which recent ticks had a gap filled
     _centre: tuple | None = None      # (song tick, time) of the fitted line's centre
     _history: deque = field(default_factory=lambda: deque(maxlen=RECENT))   # the last RECENT tempi
@@ -55,34 +65,45 @@ class ClockTracker:
             return None
         if kind == "start":
             self.position, self.running = 0, True
-            self._reset_fit()
+            self._new_run(t)
             return "start"
         if kind == "continue":
             self.running = True
-            self._reset_fit()
+            self._new_run(t)
             return "continue"
         if kind == "stop":
             self.running = False
             return "stop"
         if kind == "songpos":
             self.position = int(pos or 0) * (PPQN // 4)
-            self._reset_fit()
+            self._new_run(t)
             return "songpos"
         return None
 
     def _tick(self, t: float) -> None:
         self.ticks += 1
         previous = self.last_tick
-        missed = 0
-        if (self.exact and self.bpm and len(self._times) >= RECENT // 2 and self.last_tick is not None
+        missed, owed, self._owed = 0, self._owed, 0
+        if (self.exact and self.bpm and (len(self._times) >= FRESH or self._recounted) and self.last_tick is not None
                 and self._filled.count(True) < RECENT - 2):   # a fit of this run's ticks, not every tick a gap
-            # Exact times (JACK frames): a gap of k intervals is k-1 ticks this process did not hear
-            # (cycles a loaded machine skipped it in); count them, so the bar grid stays the DAW's.
-            missed = max(0, int(round((t - self.last_tick) * self.bpm * PPQN / 60.0)) - 1)
+            # Exact times (JACK frames): the tick's place is read from the time, not from a count. Under
+            # load JACK hands a client a tick twice (same frame, or a cycle later), or late, bunched
+            # with the next one after a gap already filled for it; counting those shifts the bar grid
+            # a tick per event (the early ~1,000-frame phase error at 120 bpm). Neither moves the count
+            # nor the fit. (A real clock would have to speed up REPEAT_SHARE^-1 = 3.3x within one tick.)
+            intervals = (t - self.last_tick) * self.bpm * PPQN / 60.0
+            if intervals < 0.5 and (owed or intervals < REPEAT_SHARE):
+                self._owed = max(0, owed - 1)
+                self.duplicates += 1
+                return
+            # A gap of k intervals is k-1 ticks this process did not hear (cycles a loaded machine
+            # skipped it in); count them, so the bar grid stays the DAW's.
+            missed = max(0, int(round(intervals)) - 1)
             if missed >= STALL_BEATS * PPQN:
                 missed = 0      # longer than a stall: a stopped (or absurdly slow) clock, not lost ticks
             if self.running:
                 self.position += missed
+            self._owed = missed    # a late tick may still come, right after this one
         if self._stalled:
             self._stalled = False
             self._reset_fit()   # a fresh fit: the gap is not a tempo
@@ -105,6 +126,8 @@ class ClockTracker:
         self.last_tick = t
         if self.running:
             self.position += 1
+        if self._run_start is not None and self._run_start[1] is None:
+            self._run_start = (self._run_start[0], t)
         times = list(self._times)
         recent = fit_bpm(times[-RECENT:])
         if recent is None:
@@ -127,11 +150,49 @@ class ClockTracker:
             bpm = recent
         self.bpm = bpm
         self._history.append(bpm)
+        if self._run_start is not None and self.running and len(self._times) >= FRESH:
+            self.bpm = bpm = self._recount_run_start()
         # The line's centre: (song tick, time) at the mean of the fitted ticks.
         n = len(self._times)
         self._centre = (self.position - 1 - (n - 1) / 2.0 if self.running else None, sum(self._times) / n)
 
+    def _new_run(self, t: float) -> None:
+        """Start, Continue or Song Position at time t: the clock's tempo is judged afresh (a refusal of
+        the last run's absurd tempo must not silence this run's)."""
+        self._refused, self._slow, self._stalled = False, 0, False
+        self._reset_fit()
+        self._run_start = (t, None) if self.exact else None
+
+    def _recount_run_start(self) -> float:
+        """Exact times, at the FRESH-th tick of a run: recount its ticks by their median interval. The
+        first tick after Start or Continue is the downbeat, due within about an interval (a JACK cycle,
+        for jack_midi_clock); a loaded machine can miss it or one of the next, before any fit could
+        tell a gap from the tempo, and the grid would stay a tick late for good. Returns the tempo."""
+        started, _ = self._run_start
+        self._run_start = None
+        heard = list(self._times)
+        gaps = [b - a for a, b in zip(heard, heard[1:])]
+        # The interval: the median gap among those near the largest (ticks heard twice give gaps near 0,
+        # which must not halve it: a halved interval would fill a tick into every gap from then on).
+        step = statistics.median(g for g in gaps if g >= 0.45 * max(gaps))
+        if step <= 0 or any(abs(g / step - round(g / step)) > 0.25 for g in gaps if g >= REPEAT_SHARE * step):
+            return fit_bpm(heard) or self.bpm      # not a steady clock with a few ticks lost: count as heard
+        times = [heard[0]]
+        spanned = 1 + max(0, int(round((heard[0] - started) / step - 0.75)))   # lost before the first heard
+        for t in heard[1:]:
+            k = int(round((t - times[-1]) / step))
+            if (t - times[-1]) < REPEAT_SHARE * step:
+                continue                                  # the same tick again
+            k = max(1, k)
+            times += [times[-1] + (t - times[-1]) * j / k for j in range(1, k)] + [t]
+            spanned += k
+        self.position += spanned - len(heard)
+        self._times = deque(times)
+        self._recounted = True
+        return fit_bpm(times) or self.bpm
+
     def _reset_fit(self) -> None:
+        self._owed, self._recounted = 0, False
         self._times.clear()
         self._filled.clear()
         self._centre = None
@@ -152,6 +213,8 @@ class ClockTracker:
         gap = now - self.last_tick
         if gap > STALL_BEATS * 60.0 / self.bpm:
             self._stalled = True
+            if self._refused and self._slow:
+                return      # an absurdly slow clock, said so already: its gaps are no news
             at = (self.position % TICKS_PER_BAR) / PPQN
             self.errors.append(f"MIDI clock stopped mid-bar (no tick for {gap:.1f} s, at beat {at:.2f} of bar "
                                f"{self.position // TICKS_PER_BAR + 1}) without a Stop; keeping {self._bpm_text()}")

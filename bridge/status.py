@@ -15,7 +15,7 @@
                                              without a MIDI input)
     jam_repeats, jam                         phrases repeated because the next was not ready at its bar
                                              line; the jam's state (active, sync, bpm, bars, continuity,
-                                             phrases, output, underruns)
+                                             phrases, output, underruns, skipped_cycles)
 The controller adds auto, preview_steps and refine_after.
 """
 from __future__ import annotations

@@ -159,6 +159,9 @@ def _denoise(family, conds, seeds, seconds, steps, cfg, window, output, guide=No
             family.begin_at(scheduler, first)
             timesteps = timesteps[first:]
         latents = hold_known(latents, family.noised(x0, noise, family.sigma(scheduler, first)), known)
+        if known:   # and a model with inpainting inputs of its own is told which frames are given
+            for name, value in family.known_inputs(x0, known).items():
+                inputs[name] = torch.cat([value] * n_branch) if n_branch > 1 else value
     offset = 1 if do_cfg else 0
     for i, t in enumerate(timesteps):
         model_in = torch.cat([latents] * n_branch) if n_branch > 1 else latents

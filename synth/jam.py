@@ -5,9 +5,11 @@
 
 A phrase is exactly bars * 4 * 60 / bpm seconds, cut on the sample (`phrase_samples`); the state is
 rendered with that bpm and bars, so the score model writes its notes for that tempo. Continuity is
-the known-context sampler (`synth.denoise.Guide`): the tail of the previous phrase's latent is put
-in front of the new phrase's frames and held there at every step, so the model writes the new
-frames as what comes next; the audio before the phrase's first sample is rendered and dropped.
+the known-context sampler (`synth.denoise.Guide`): the tail of the previous phrase in the family's
+latent (`Family.tail_latent`: the score's own frames, or the audio re-encoded by Stable Audio's
+autoencoder) is put in front of the new phrase's frames and held there at every step, so the model
+writes the new frames as what comes next; the audio before the phrase's first sample is rendered
+and dropped.
 `continuity` scales how much tail it sees: 0 none (a fresh phrase), 1 up to MAX_CONTEXT_SECONDS.
 Phrase n renders with seed state.seed + n, so a held state still moves on.
 """
@@ -75,6 +77,7 @@ class Phrase:
     render_seconds: float
     score: object | None = None   # synth.score Score on score families, times from the phrase start
     index: int = 0
+    tail: np.ndarray | None = None   # [2, M] the end of its audio, unfaded: what the next phrase continues
 
     @property
     def seconds(self) -> float:
@@ -109,7 +112,7 @@ class PhraseRenderer:
         guide = None
         if ctx:
             inside = int(previous.seconds / fam.frame_seconds(previous.bpm) + 1e-6)
-            guide = Guide(previous.latent[None, :, inside - ctx:inside], known=ctx)
+            guide = Guide(fam.tail_latent(previous.latent[:, :inside], previous.tail, ctx), known=ctx)
         offset = int(round(ctx * frame_s * fam.sample_rate))  # samples of context before the phrase
         t0 = time.perf_counter()
         audio, extras, latents = self.engine.render_guided(state, guide, (offset + n) / fam.sample_rate)
@@ -123,8 +126,9 @@ class PhraseRenderer:
         if fam.writes_score:
             full = fam.scores(latents[None], (offset + n) / fam.sample_rate, tempi=[float(bpm)])[0]
             score = window_score(full, offset / fam.sample_rate, n / fam.sample_rate)
+        tail = clip[:, -min(n, math.ceil(MAX_CONTEXT_SECONDS * fam.sample_rate) + fam.hop):].copy()
         return Phrase(edge_fades(clip), latents[:, ctx:].contiguous(), fam.sample_rate, float(bpm), int(bars), state,
-                      ctx, elapsed, score, index)
+                      ctx, elapsed, score, index, tail)
 
 
 def window_score(score, start_s: float, length_s: float):

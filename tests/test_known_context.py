@@ -145,3 +145,53 @@ def test_the_spec_knows_which_families_write_a_score(backend):
     from synth.backends import spec_for
 
     assert family(backend)[0].writes_score == spec_for(backend).writes_score == (backend == "score")
+
+
+@functools.lru_cache(maxsize=None)
+def jam_engine(backend):
+    from synth.engine import Engine
+
+    return Engine(family(backend)[0])
+
+
+@pytest.mark.filterwarnings("ignore:Should have")
+@pytest.mark.parametrize("backend", ["tiny", "tiny-sa3"])
+def test_jam_continuity_holds_the_autoencoded_tail_of_the_previous_phrase(backend, monkeypatch):
+    from synth.jam import PhraseRenderer
+
+    engine = jam_engine(backend)
+    fam = engine.family
+    seen = []                                   # (the full latents of each render, the model inputs it got)
+    real_render, real_predict = engine.render_guided, fam.predict
+    monkeypatch.setattr(fam, "predict", lambda sch, x, t, inputs: seen[-1][1].append(inputs) or real_predict(sch, x, t, inputs))
+
+    def render_guided(state, guide, seconds):
+        seen.append([None, []])
+        out = real_render(state, guide, seconds)
+        seen[-1][0] = out[2]
+        return out
+
+    monkeypatch.setattr(engine, "render_guided", render_guided)
+    renderer = PhraseRenderer(engine)
+    state = SynthState(prompts=[PromptSlot("warm pad", 1.0)], steps=STEPS)
+    first = renderer.render(state, 120.0, 1)
+    second = renderer.render(state, 120.0, 1, continuity=1.0, previous=first, index=1)
+    ctx = second.context_frames
+    assert ctx >= 2
+    # The context is the previous phrase's last ctx * hop samples, encoded by the family's autoencoder:
+    # it ends on the bar line, where the phrase's own frames (2 s is no whole number of hops) do not.
+    tail = torch.from_numpy(first.tail[:, -ctx * fam.hop:])[None]
+    encoded = fam.encode_audio(tail)[0, :, -ctx:]
+    inside = int(first.seconds / fam.frame_seconds() + 1e-6)
+    assert not torch.allclose(encoded, first.latent[:, inside - ctx:inside], atol=1e-3)
+    latents, inputs = seen[-1]
+    assert torch.allclose(latents[:, :ctx], encoded, atol=1e-5)
+    if fam.pipe.transformer.config.get("local_add_cond_dim"):   # Stable Audio 3's DiT: its inpainting input too
+        cond = inputs[0]["local_add_cond"]
+        assert cond.shape[1] == encoded.shape[0] + 1 and (cond[:, 0, :ctx] == 1).all() and (cond[:, 0, ctx:] == 0).all()
+        assert torch.allclose(cond[0, 1:, :ctx], encoded, atol=1e-5) and (cond[:, 1:, ctx:] == 0).all()
+    fresh = renderer.render(state, 120.0, 1, continuity=0.0, previous=first, index=1)
+    latents, inputs = seen[-1]
+    assert fresh.context_frames == 0 and "local_add_cond" not in inputs[0]
+    assert not torch.allclose(latents[:, :ctx], encoded, atol=1e-3)
+    assert fresh.audio.shape == second.audio.shape == (2, round(2.0 * fam.sample_rate))

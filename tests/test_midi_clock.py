@@ -109,3 +109,111 @@ def test_exact_clock_restarted_at_half_the_tempo_is_not_read_as_lost_ticks():
     tr.feed("start", t + 1.0)
     play(tr, 60.0, 100, t0=t + 1.0)
     assert tr.bpm == pytest.approx(60.0, rel=0.01) and tr.position == 100
+
+
+def jack_delivery(ticks, dt, duplicate_every, late_every, lost_every):
+    """Exact tick times as a loaded JACK server hands them to one client: some ticks twice (the same
+    frame, or a 256-frame cycle later), some late (bunched with the next one, after a gap), some never."""
+    out = []
+    for i in range(ticks):
+        t = i * dt
+        if i % late_every == late_every - 1:
+            continue                      # delivered with the next tick, below
+        if i % lost_every == lost_every - 1:
+            continue
+        if i and (i - 1) % late_every == late_every - 1:
+            out.append(t)                 # the late one, in the same cycle as this one
+        out.append(t)
+        if i % duplicate_every == duplicate_every - 1:
+            out.append(t + (256 / 48000 if i % 2 else 0.0))   # again: in the same cycle, or the next
+    return out
+
+
+def test_ticks_delivered_twice_or_late_do_not_shift_the_bar_grid_over_ten_minutes():
+    # The root cause of the jam's early ~1000-frame phase error: every duplicate or late tick was
+    # counted, so the grid moved a whole tick (1000 frames at 120 bpm) per event, and never back.
+    tr = ClockTracker(exact=True)
+    tr.feed("start", 0.0)
+    dt = 60.0 / (120 * PPQN)
+    ticks = 10 * 60 * 120 * PPQN // 60   # 10 minutes
+    for t in jack_delivery(ticks, dt, duplicate_every=151, late_every=233, lost_every=307):
+        tr.feed("clock", t)
+    assert tr.position == ticks and not tr.take_errors()
+    bar, at = tr.next_bar(ticks * dt + 0.01)
+    assert bar == ticks // TICKS_PER_BAR + 1
+    assert at == pytest.approx(bar * TICKS_PER_BAR * dt, abs=1 / 48000)   # within a frame at 48 kHz
+    assert tr.duplicates > 100
+
+
+@pytest.mark.parametrize("before, after", [(100.0, 200.0), (60.0, 170.0)])
+def test_a_clock_that_jumps_in_tempo_is_not_read_as_duplicate_ticks(before, after):
+    tr = ClockTracker(exact=True)
+    tr.feed("start", 0.0)
+    t = play(tr, before, 96)
+    play(tr, after, 96, t0=t)
+    assert tr.position == 192 and tr.duplicates == 0
+    assert tr.bpm == pytest.approx(after, rel=0.01)
+
+
+def test_each_absurd_clock_after_a_start_is_named_even_after_another_was_refused():
+    # bench/jam.py's bad-input run: a 1000-bpm clock, then Start and a tick every 4 s ("0 bpm"),
+    # then Start and ticks that stop mid-bar. Each is named; the slow one as a tempo, not only a stall.
+    tr = ClockTracker(exact=True)
+    tr.feed("start", 0.0)
+    t = play(tr, 120.0, 48)
+    t = play(tr, 1000.0, 200, t0=t)
+    (fast,) = tr.take_errors()
+    assert "bpm is outside 20..400" in fast
+    tr.feed("start", t + 1.0)
+    errors, now = [], t + 1.0
+    ticks = [t + 1.0 + 4.0 * k for k in range(3)]
+    end = ticks[-1] + 3.0
+    while now < end:
+        if ticks and now >= ticks[0]:
+            tr.feed("clock", ticks.pop(0))
+        tr.check(now)
+        errors += tr.take_errors()
+        now += 0.01
+    slow = [e for e in errors if "outside 20..400" in e]
+    assert len(slow) == 1 and "0.62 bpm" in slow[0] and "keeping 120.00 bpm" in slow[0], errors
+    assert errors[-1] == slow[0]          # after it is named, its gaps are not reported as stalls
+    tr.feed("start", now)
+    t = play(tr, 120.0, 60, t0=now)
+    tr.check(t + 2.0)
+    (stall,) = tr.take_errors()
+    assert "stopped mid-bar" in stall
+
+
+@pytest.mark.parametrize("lost", [[0], [1], [5], [0, 7]])
+def test_ticks_lost_right_after_start_still_count(lost):
+    # jack_midi_clock's downbeat comes a JACK cycle after Start; a loaded machine can miss it or one
+    # of the next few, before any fit could tell a gap from the tempo: the grid stayed a tick late.
+    tr = ClockTracker(exact=True)
+    tr.feed("start", 0.0)
+    dt = 60.0 / (120 * PPQN)
+    first = 256 / 48000
+    for i in range(200):
+        if i not in lost:
+            tr.feed("clock", first + i * dt)
+    assert tr.position == 200
+    assert tr.next_bar(first + 150 * dt) == (2, pytest.approx(first + 2 * TICKS_PER_BAR * dt, abs=1e-6))
+
+
+def test_a_downbeat_a_whole_interval_after_start_is_not_read_as_lost():
+    tr = ClockTracker(exact=True)
+    tr.feed("start", 0.0)
+    dt = 60.0 / (120 * PPQN)
+    for i in range(50):
+        tr.feed("clock", (i + 1.1) * dt)       # some DAWs wait a tick interval (and a little) after Start
+    assert tr.position == 50
+
+
+def test_ticks_heard_twice_right_after_start_do_not_halve_the_interval():
+    tr = ClockTracker(exact=True)
+    tr.feed("start", 0.0)
+    dt = 60.0 / (96 * PPQN)
+    for i in range(100):
+        tr.feed("clock", 0.005 + i * dt)
+        if i < 8:
+            tr.feed("clock", 0.005 + i * dt)   # each of the first ticks twice
+    assert tr.position == 100 and tr.bpm == pytest.approx(96.0, rel=1e-6)

@@ -12,6 +12,7 @@ import math
 import warnings
 from typing import Sequence
 
+import numpy as np
 import torch
 
 from synth.encoders import TextEncoder
@@ -27,6 +28,7 @@ class Family:
     windows: tuple[str, ...] = ("clip", "full")
     full_differs: bool = True  # `full` denoises the whole window, more frames than `clip` (SA3: both the clip's)
     pipe = None               # the pipeline whose transformer `compile` wraps (None: no compiled path)
+    continues_audio = False   # jam context: the previous phrase's audio re-encoded (else its own latent)
 
     def __init__(self, *, backend: str, model_id: str, device: torch.device, dtype: torch.dtype,
                  encoder: TextEncoder, encoder_id: str, sample_rate: int, hop: int, max_frames: int,
@@ -142,6 +144,23 @@ class Family:
     def encode_audio(self, audio: torch.Tensor) -> torch.Tensor:
         """Audio [B, 2, N] at `sample_rate` -> clean latent [B, C, ceil(N / hop)] (the autoencoder)."""
         raise NotImplementedError(f"the {self.backend} backend has no audio encoder")
+
+    def tail_latent(self, latent: torch.Tensor, audio: np.ndarray, frames: int) -> torch.Tensor:
+        """Jam continuity: the clean latent [1, C, frames] of the last `frames` frames before a phrase's
+        end, which the next phrase holds as known context. `latent` [C, F] is the phrase's own (its F
+        frames wholly inside it), `audio` [2, N] the end of its sound, unfaded, ending on the bar line.
+        A family whose frames tile the phrase (the score's 16ths) takes its own latent, exactly; one with
+        an autoencoder (`continues_audio`) encodes the audio, so the context ends on the phrase's last
+        sample rather than on the last whole frame, and holds what was heard."""
+        if not self.continues_audio:
+            return latent[None, :, latent.shape[-1] - frames:]
+        tail = torch.from_numpy(np.ascontiguousarray(audio[:, -frames * self.hop:], dtype=np.float32))[None]
+        return self.encode_audio(tail)[:, :, -frames:].to(latent.dtype)
+
+    def known_inputs(self, clean: torch.Tensor, known: int) -> Inputs:
+        """Model inputs that tell a model with inpainting inputs of its own which leading `known` frames
+        of `clean` [B, C, F] are given (added to every branch). None by default."""
+        return {}
 
     # ------------------------------------------------------------------ shared
     def describe(self) -> dict:

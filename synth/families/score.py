@@ -52,6 +52,7 @@ class ScoreModules:
 
 class ScoreFamily(StableAudioFamily):
     family = "score"
+    continues_audio = False  # jam: the score latent is exact, the previous phrase's own frames
 
     def __init__(self, modules: ScoreModules, normalisation, renderer, *, model_id: str, device: torch.device,
                  dtype: torch.dtype, encoder, defaults: Defaults | None = None, threads: int | None = None,

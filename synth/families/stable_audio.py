@@ -60,6 +60,7 @@ def tiny_components(seed: int = TINY_SEED) -> dict:
     """Tiny random-weight components with the real hop (2048), sample rate and 1024-frame window,
     so clip lengths and the `clip` / `full` windows behave as they do on the real model."""
     from diffusers import AutoencoderOobleck, StableAudioDiTModel, StableAudioProjectionModel
+    from diffusers.models.autoencoders.autoencoder_oobleck import OobleckEncoder
 
     from synth.encoders import TINY_T5_DIM, tiny_t5
 
@@ -86,6 +87,14 @@ def tiny_components(seed: int = TINY_SEED) -> dict:
             # DC from the biases would swamp it. Gain 10 gives audible, zero-crossing noise that
             # peaks below full scale.
             vae.decoder.block[0].conv_t1.weight_g.fill_(10.0)
+        # The encoder gives a mean and a scale per latent channel, so an encoded clip is a latent the DiT
+        # reads (variations, jam context). Built apart, after the decoder, so the decoder's weights
+        # (and every tiny render) stay what they were.
+        torch.manual_seed(seed + 3)
+        vae.encoder = OobleckEncoder(encoder_hidden_size=2 * latent_channels, audio_channels=2,
+                                     downsampling_ratios=[HOP], channel_multiples=[1])
+        vae.encoder_hidden_size = 2 * latent_channels
+        vae.register_to_config(encoder_hidden_size=2 * latent_channels)
         torch.manual_seed(seed + 2)
         projection_model = StableAudioProjectionModel(
             text_encoder_dim=TINY_T5_DIM, conditioning_dim=cond_dim, min_value=0, max_value=512,
@@ -154,6 +163,7 @@ def rotary_embedding(dim: int, frames: int, device=None) -> tuple:
 
 class StableAudioFamily(Family):
     family = "stable-audio"
+    continues_audio = True   # jam: the previous phrase's tail re-encoded with the VAE
 
     def __init__(self, pipe, *, backend: str, model_id: str, device: torch.device, dtype: torch.dtype,
                  encoder_id: str, defaults: Defaults | None = None, threads: int | None = None,

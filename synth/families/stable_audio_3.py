@@ -140,6 +140,7 @@ class FlowPlan:
 
 class StableAudio3Family(Family):
     family = "stable-audio-3"
+    continues_audio = True   # jam: the previous phrase's tail re-encoded with SAME
     full_differs = False  # the pipeline denoises exactly the clip's frames whichever the window
 
     def __init__(self, pipe, *, backend: str, model_id: str, device: torch.device, dtype: torch.dtype,
@@ -239,6 +240,17 @@ class StableAudio3Family(Family):
         vae = self.pipe.vae
         x = pad_to_hop(audio, self.hop).to(device=self.pipe._execution_device, dtype=vae.dtype)
         return vae.encode(x).latents.float()
+
+    def known_inputs(self, clean, known):
+        # The DiT's own inpainting input (StableAudio3InpaintPipeline's `local_add_cond`): per frame the
+        # mask (1 = given) and the clean latent there, projected and added in every block. Checkpoints
+        # trained for it continue from the context; in others `to_local_embed` is zero: a no-op.
+        config = self.pipe.transformer.config
+        if config.local_add_cond_dim != clean.shape[1] + 1 or config.patch_size > 1 or known <= 0:
+            return {}
+        mask = torch.zeros(clean.shape[0], 1, clean.shape[-1], device=clean.device, dtype=clean.dtype)
+        mask[:, :, :known] = 1.0
+        return {"local_add_cond": torch.cat([mask, clean * mask], dim=1).to(self.dtype)}
 
 
 def load(backend: str, model_id: str | None, device: torch.device, dtype: str | None,
