@@ -13,6 +13,11 @@ from synth.encoder_ids import KINDS
 DEFAULT_CORPORA = "../shared/corpora"
 
 
+def add_score_corpus_flag(p) -> None:
+    p.add_argument("--score-corpus", metavar="DIR", default=None,
+                   help="also take every caption of this score-model corpus (written by `analysis score-corpus`)")
+
+
 def _add_training_flags(p, multi: bool = False) -> None:
     """Flags shared by train, sweep and stability (sweep takes lists for the swept ones)."""
     from synth.sae import ARCHS
@@ -53,6 +58,7 @@ def register(sub) -> None:
     p.add_argument("--only", nargs="+", metavar="SOURCE", default=None,
                    help="read only these sources (default: all)")
     p.add_argument("--no-probes", action="store_true", help="leave out the generated probing sets")
+    add_score_corpus_flag(p)
     p.set_defaults(func=cmd_corpus)
 
     p = sub.add_parser("encode", help="encode a corpus into pooled text-encoder vectors (cached, resumable)")
@@ -96,7 +102,8 @@ def register(sub) -> None:
 def cmd_corpus(args) -> int:
     from analysis.sae.corpus import build_corpus, count_by_source, write_jsonl
 
-    rows, dropped = build_corpus(args.sources, include=args.only, probes=not args.no_probes)
+    rows, dropped = build_corpus(args.sources, include=args.only, probes=not args.no_probes,
+                                 score_corpus=args.score_corpus)
     write_jsonl(rows, args.out)
     counts = count_by_source(rows)
     width = max(len(s) for s in counts) if counts else 6
