@@ -226,9 +226,22 @@ def write_jsonl(rows: Iterable[dict], path) -> str:
     digest = hashlib.sha256()
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         for row in rows:
-            line = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
+            line = _jsonl_line(row)
             digest.update(line)
             f.write(line)
+    return digest.hexdigest()
+
+
+def _jsonl_line(row: dict) -> bytes:
+    return (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def rows_sha256(rows: Iterable[dict]) -> str:
+    """The SHA-256 that write_jsonl would give these rows (a subset of a corpus can be matched to the
+    corpus_hash an SAE was trained on)."""
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(_jsonl_line(row))
     return digest.hexdigest()
 
 
