@@ -199,6 +199,7 @@ def run(args) -> int:
     from analysis.sae.encode import encode_corpus
     from analysis.sae.codes import encode_codes
     from synth.atomic_io import atomic_write_text
+    from synth.preset_sae import loaded_sae, record_for
     from synth.presets import Preset, Slider, save_preset_file, validate_name
     from synth.sae import load_sae
     from analysis.sae.effect_screen import slider_label
@@ -276,7 +277,9 @@ def run(args) -> int:
     description = args.description or (f"{len(sliders)} sliders for {label} (encoder {enc_name}), {how}. "
                                        f"Play with --sae {sae_dir}.")
     preset_path = out / "presets" / f"{name}.yaml"
-    save_preset_file(Preset(name=name, state=state, sliders=sliders, description=description), preset_path)
+    preset = Preset(name=name, state=state, sliders=sliders, description=description)
+    preset.sae = record_for(preset, loaded_sae(sae, str(sae_dir)))  # its feature ids are this SAE's
+    save_preset_file(preset, preset_path)
     print(f"6/{STEPS} sliders: {', '.join(f'{s.name} ({s.address})' for s in sliders) or 'none found'} -> {preset_path}")
     if args.backend and args.validate_n > 0 and sliders:
         validate_step(args, out, preset_path, sae_dir, {names[r["id"]]: r.get("agreeing") for r in chosen})
