@@ -61,11 +61,11 @@ def check_preset_sae(preset, loaded: dict | None) -> None:
     if wanted is None or loaded is None or wanted["id"] == loaded["id"]:
         return
     raise PresetSAEMismatch(
-        f"preset {preset.name!r} was made for SAE {_named(wanted)}, but the loaded SAE is {_named(loaded)}: its "
+        f"preset {preset.name!r} was made for {_named(wanted)}, but the loaded SAE is {_named(loaded)}: its "
         f"feature ids mean other things here. Load it with the SAE it names, or rebuild its sliders for this SAE "
         f"(`latent-synth analysis sliders ... --sae DIR`) and check them with `latent-synth analysis validate-preset`")
 
 
 def _named(record: dict) -> str:
-    name = record.get("name")
-    return f"{name} ({record['id']})" if name else record["id"]
+    name = record.get("name") or "SAE"
+    return f"{name if name.startswith('the ') else 'SAE ' + name} ({record['id']})"
