@@ -160,3 +160,15 @@ def test_engine_knows_its_sae_identity():
     engine = build_engine(SynthConfig(backend="tiny", device="cpu"))
     assert engine.sae_identity == loaded_sae(engine.sae, engine.sae_id)
     assert engine.sae_identity["id"] == sae_identity(engine.sae)
+
+
+def test_shipped_presets_with_features_are_for_the_shipped_sae():
+    """A shipped preset's feature ids must be the bundled SAE's (after a new SAE ships, rebuild them:
+    `latent-synth analysis sliders --backend score --sae synth/models/minilm_sae --reuse-labels ...`,
+    docs/steering_research.md)."""
+    from synth.families.score import SAE_DIR
+    from synth.presets import SHIPPED_PRESETS
+
+    bundled = loaded_sae(load_sae(SAE_DIR), "minilm_sae (bundled)")
+    for path in sorted(SHIPPED_PRESETS.glob("*.yaml")):
+        check_preset_sae(load_preset_file(path), bundled)

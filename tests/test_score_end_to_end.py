@@ -13,7 +13,7 @@ from bridge.testing.osc_daemon import Daemon
 from synth.presets import load_preset_file
 
 REPO = Path(__file__).resolve().parents[1]
-PIANO = 1590  # the bundled SAE's feature whose top prompts are "Piano", "Rhodes piano", ...
+PIANO = 1590  # the bundled SAE's feature whose top prompts are "Piano", "Electric piano", ...
 
 
 @pytest.fixture(scope="module")
