@@ -26,7 +26,7 @@ def daemon(tmp_path_factory):
 def test_feature_info_names_the_bundled_features(client):
     client.send("/synth/feature/info", PIANO)
     fid, text, effect = client.expect("/synth/feature/info")
-    assert fid == PIANO and text.split(" | ")[:2] == ["Piano", "Rhodes piano"]
+    assert fid == PIANO and text.split(" | ")[:2] == ["Piano", "Electric piano"]
     client.send("/synth/feature/info", 999999)
     address, message = client.expect("/synth/error")
     assert address == "/synth/feature/info" and "6144 features" in message
