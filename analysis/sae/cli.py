@@ -203,7 +203,7 @@ def _config_from_args(args, **over):
     return TrainConfig(**fields)
 
 
-def _threads(args) -> None:
+def set_threads(args) -> None:
     if args.threads:
         import torch
 
@@ -214,7 +214,7 @@ def cmd_train(args) -> int:
     from analysis.sae.activations import load_activations
     from analysis.sae.trainer import train_and_save
 
-    _threads(args)
+    set_threads(args)
     acts = load_activations(args.activations)
     result = train_and_save(acts, _config_from_args(args), args.out)
     m = result.metrics
@@ -228,7 +228,7 @@ def cmd_sweep(args) -> int:
     from analysis.sae.activations import load_activations
     from analysis.sae.sweep import run_sweep
 
-    _threads(args)
+    set_threads(args)
     acts = load_activations(args.activations)
     table = run_sweep(acts, _config_from_args(args, expansion=None, k=None, l1=None), args.out,
                       l1s=args.l1, ks=args.k, expansions=args.expansion, save_saes=args.save_saes,
@@ -242,7 +242,7 @@ def cmd_stability(args) -> int:
     from analysis.sae.activations import load_activations
     from analysis.sae.stability import run_stability
 
-    _threads(args)
+    set_threads(args)
     acts = load_activations(args.activations)
     report = run_stability(acts, _config_from_args(args, seed=0), args.seeds, args.out, threshold=args.threshold,
                            ray_address=getattr(args, "ray", None))

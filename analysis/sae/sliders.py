@@ -32,7 +32,7 @@ from typing import Sequence
 import numpy as np
 
 from analysis.ray_cluster import add_ray_flags
-from analysis.sae.cli import add_score_corpus_flag
+from analysis.sae.cli import add_score_corpus_flag, set_threads
 from analysis.sae.slider_steps import STEPS
 
 DEFAULT_SOURCES = "../shared/corpora"
@@ -210,6 +210,7 @@ def run(args) -> int:
         raise ValueError("give exactly one of --backend NAME and --encoder NAME")
     if args.sliders < 1 or args.strength <= 0:
         raise ValueError(f"--sliders must be >= 1 and --strength > 0, got {args.sliders} and {args.strength}")
+    set_threads(args)
     label = args.backend or args.encoder
     name = validate_name(args.preset or f"{label}-sliders")
     out = Path(args.out)
@@ -225,10 +226,6 @@ def run(args) -> int:
         print(f"1-4/{STEPS} atlas: {len(atlas['features'])} labelled features from {sae_dir / 'labels.json'} "
               f"(--reuse-labels: no corpus encoded)")
     else:
-        if args.threads:
-            import torch
-
-            torch.set_num_threads(args.threads)
         corpus = build_corpus_step(out, args.sources, args.only, probes=not args.no_probes, score_corpus=args.score_corpus)
         enc_name, factory = encoder_for(args)
         res = encode_corpus(corpus, factory, out / "activations", encoder_name=enc_name, progress=True)
