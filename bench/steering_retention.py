@@ -38,8 +38,9 @@ CONTRASTS = {
     "drums": ("music with drums", "solo music without drums", "spectral_flatness_mean"),
     "happy-sad": ("happy music", "sad music", "onset_density"),
 }
-# From the shipped MiniLM SAE's atlas (synth/models/minilm_sae/labels.json), as in presets/score-sliders.yaml.
-FEATURES = {2965: "synthesizer", 1590: "piano", 2569: "high-speed", 2695: "loud"}
+# From the shipped MiniLM SAE v2's atlas (synth/models/minilm_sae/labels.json): the same four kinds of
+# feature as v1's 2965, 1590, 2569, 2695 in docs/steering_research.md (ids differ between SAEs).
+FEATURES = {158: "synthesizer", 1590: "piano", 2990: "high-speed", 3478: "strong-wind"}
 CLEAR_D = 0.5   # a text effect this large or larger counts toward the median retention
 
 

@@ -19,6 +19,7 @@ from bridge.failures import os_error_advice
 from bridge.render_queue import RenderJob, auto_render_job
 from synth.parameters import (NO_SAE, PREFIX_CONTRAST, PREFIX_FEATURE, PREFIX_MIX, SCALAR_ADDRESSES, apply_numeric,
                               parse_index)
+from synth.preset_sae import check_preset_sae, record_for
 from synth.presets import Preset, PresetError, PresetStore, morph
 from synth.state import MODES, NUM_SLOTS, SEED_MAX, PromptSlot, StateError, SynthState
 
@@ -102,6 +103,7 @@ class Controller:
         presets: PresetStore,
         contrast_defs: Mapping[str, tuple[str, str]] | None = None,
         d_sae: int | None = None,
+        sae: dict | None = None,
         auto: bool = False,
         debounce: float = 0.25,
         preview_steps: int = 0,
@@ -109,13 +111,16 @@ class Controller:
     ):
         """`render(job)` queues a render; `d_sae` None means no SAE is loaded, so
         /synth/feature/<id> is refused. `preview_steps` > 0 makes auto-render preview first and
-        refine after `refine_after` seconds of stillness (see render_queue.auto_render_job)."""
+        refine after `refine_after` seconds of stillness (see render_queue.auto_render_job). `sae` is the loaded
+        SAE's identity (synth.preset_sae.loaded_sae): presets made for another SAE are refused, saved ones
+        record it."""
         self._lock = threading.Lock()
         self._state = state
         self._render = render
         self.presets = presets
         self.contrast_defs = dict(contrast_defs or {})
         self.d_sae = d_sae
+        self.sae = sae
         self.auto = auto
         self.debounce = debounce
         self.preview_steps = preview_steps
@@ -340,7 +345,9 @@ class Controller:
             state=state,
             sliders=list(keep.sliders) if keep else [],
             description=keep.description if keep else "",
+            sae=keep.sae if keep else None,
         )
+        preset.sae = record_for(preset, self.sae)
         try:
             path = self.presets.save(preset)
         except OSError as exc:  # a full disk or a read-only folder: the file on disk is as it was
@@ -355,6 +362,7 @@ class Controller:
     def _preset_load(self, address: str, args: Sequence) -> Sequence[Reply]:
         name = _one_string(args, "preset name")
         preset = self.presets.load(name)
+        check_preset_sae(preset, self.sae)
         state = self._checked(preset.state, f"preset {name!r}")
         if state.name != preset.name:  # clips are named after the preset
             state = state.replace(name=preset.name)
@@ -373,6 +381,8 @@ class Controller:
         if not 0.0 <= amount <= 1.0:
             raise CommandError(f"amount {amount!r} is outside [0, 1]")
         a, b = self.presets.load(args[0]), self.presets.load(args[1])
+        for p in (a, b):
+            check_preset_sae(p, self.sae)
         state = self._checked(morph(a.state, b.state, amount), "the morph")
         self.set_state(state, address)
         return NO_REPLIES

@@ -79,6 +79,7 @@ class Daemon:
             presets=PresetStore(presets_dir, SHIPPED_PRESETS),
             contrast_defs=config.contrast_defs(),
             d_sae=engine_d_sae(engine),
+            sae=getattr(engine, "sae_identity", None),
             auto=auto,
             debounce=debounce,
             preview_steps=int(getattr(engine, "preview_steps", 0) or 0),

@@ -55,6 +55,7 @@ def run_midi_replay(args) -> int:
         presets=PresetStore(args.presets, SHIPPED_PRESETS),
         contrast_defs=config.contrast_defs(),
         d_sae=engine_d_sae(engine),
+        sae=getattr(engine, "sae_identity", None),
     )
     translator = MidiTranslator(mapping, controller)
     count, song_time = replay(midi_file, translator)

@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from synth.parameters import apply_numeric
+from synth.preset_sae import loaded_sae, record_for, uses_features
 from synth.presets import SHIPPED, SHIPPED_PRESETS, USER, Preset, PresetError, PresetStore, Slider
 from synth.state import PromptSlot, StateError, SynthState
 
@@ -63,8 +64,23 @@ def cmd_save(args) -> int:
     state = state.replace(name=args.name)
     sliders = [Slider(n, a, float(lo), float(hi)) for n, a, lo, hi in (args.slider or [])]
     preset = Preset(name=args.name, state=state, sliders=sliders, description=args.description or "")
+    if uses_features(preset):
+        preset.sae = record_for(preset, _sae_for(args.sae))
     print(store.save(preset))
     return 0
+
+
+def _sae_for(where: str | None) -> dict | None:
+    """The identity of the SAE a saved preset's feature ids are for: --sae DIR, else the score backend's
+    bundled one (the default backend's)."""
+    from synth.families.score import SAE_DIR
+    from synth.sae import SAEFileError, load_sae
+
+    folder = Path(where).expanduser() if where else SAE_DIR
+    try:
+        return loaded_sae(load_sae(folder, device="cpu"), str(where) if where else "minilm_sae (bundled)")
+    except SAEFileError as exc:
+        raise PresetError(f"--sae: {exc}") from None
 
 
 def cmd_delete(args) -> int:
@@ -97,6 +113,9 @@ def register_preset(subparsers) -> None:
     p.add_argument("--slider", nargs=4, action="append", metavar=("NAME", "ADDRESS", "MIN", "MAX"),
                    help="add a slider (repeatable)")
     p.add_argument("--description", default="")
+    p.add_argument("--sae", metavar="DIR", default=None,
+                   help="the SAE the preset's feature ids are for (recorded in it; default: the score backend's "
+                        "bundled MiniLM SAE)")
     p.add_argument("--force", action="store_true", help="replace an existing preset")
     p = add("delete", cmd_delete, "delete a preset")
     p.add_argument("name")

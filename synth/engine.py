@@ -25,6 +25,7 @@ from synth.config import SynthConfig
 from synth.denoise import Guide, denoise
 from synth.families.base import Family
 from synth.parameters import NO_SAE
+from synth.preset_sae import loaded_sae
 from synth.state import SynthState
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class Engine:
         self.cache = EncodingCache(self.encoder.encode, maxsize=cache_size)
         self.sae = None
         self.sae_id: str | None = None
+        self.sae_identity: dict | None = None  # what presets' feature ids are checked against (synth.preset_sae)
         self._lock = threading.RLock()
         if sae is not None:
             self.set_sae(sae, sae_id)
@@ -67,6 +69,7 @@ class Engine:
             check_sae_encoder(sae, sae_id, self.family)
         self.sae = sae.to(self.family.device).eval() if sae is not None else None
         self.sae_id = sae_id if sae is not None else None
+        self.sae_identity = loaded_sae(sae, sae_id or "the SAE") if sae is not None else None
 
     @property
     def d_sae(self) -> int | None:

@@ -19,7 +19,7 @@ from synth.parameters import PREFIX_CONTRAST, apply_numeric, is_numeric_address
 from synth.state import NUM_SLOTS, Contrast, PromptSlot, StateError, SynthState
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
-_TOP_KEYS = ("name", "description", "state", "sliders", "validation")
+_TOP_KEYS = ("name", "description", "state", "sliders", "validation", "sae")
 _SLIDER_KEYS = ("name", "address", "min", "max")
 SUFFIX = ".yaml"
 
@@ -43,6 +43,8 @@ class Preset:
     sliders: list[Slider] = field(default_factory=list)
     description: str = ""
     validation: dict = field(default_factory=dict)
+    # The SAE its feature ids were made for ({"id", "name"}; "any"; None: none recorded): synth.preset_sae
+    sae: dict | str | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -51,6 +53,7 @@ class Preset:
             "state": self.state.to_dict(),
             "sliders": [{"name": s.name, "address": s.address, "min": s.min, "max": s.max} for s in self.sliders],
             "validation": self.validation,
+            **({"sae": self.sae} if self.sae else {}),
         }
 
 
@@ -128,7 +131,17 @@ def preset_from_dict(data: Any, path="<preset>", default_name: str | None = None
     validation = data.get("validation") or {}
     if not isinstance(validation, dict):
         raise _fail(path, "validation", f"expected a mapping, got {validation!r}")
-    return Preset(name=name, state=state, sliders=sliders, description=description, validation=validation)
+    return Preset(name=name, state=state, sliders=sliders, description=description, validation=validation,
+                  sae=_sae_field(data.get("sae"), path))
+
+
+def _sae_field(raw: Any, path) -> dict | str | None:
+    if raw is None or raw == "any":
+        return raw
+    if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"] \
+            or set(raw) - {"id", "name"} or not isinstance(raw.get("name", ""), str):
+        raise _fail(path, "sae", f"expected 'any' or a mapping with an 'id' (and a 'name'), got {raw!r}")
+    return dict(raw)
 
 
 def describe_yaml_error(exc: yaml.YAMLError) -> str:

@@ -105,10 +105,25 @@ def random_sae(d_in: int, d_sae: int, k: int = 8, seed: int = 0) -> SparseAutoen
     return sae
 
 
+# --- identity ---------------------------------------------------------------------------------
+def sae_identity(sae: SparseAutoencoder) -> str:
+    """What a feature id means, as a short content hash of the encoder and decoder weights (cast to float16
+    first, so a float32 SAE and its float16 copy share it). Presets record it (synth.preset_sae)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in ("W_enc", "W_dec"):
+        t = getattr(sae, name).detach().to("cpu", torch.float16).contiguous()
+        h.update(name.encode())
+        h.update(t.numpy().tobytes())
+    return "sha256:" + h.hexdigest()[:16]
+
+
 # --- files ----------------------------------------------------------------------------------
 def _cfg_for(sae: SparseAutoencoder) -> dict:
     meta = dict(sae.metadata)
     meta["arch"] = sae.arch
+    meta["sae_id"] = sae_identity(sae)
     scale = meta.get("feature_scale")
     if scale is not None:
         meta["feature_scale"] = [float(v) for v in (scale.tolist() if hasattr(scale, "tolist") else scale)]

@@ -145,3 +145,46 @@ def test_cli_prints_counts_per_source(sources, tmp_path, capsys):
                    "probe-tradition", "probe-emotion", "probe-contrast", "probe-reference"):
         n = sum(1 for r in lines if r["source"] == source)
         assert any(l.split()[:2] == [source, str(n)] for l in printed.splitlines()), source
+
+
+def _audiocaps_only(root, captions):
+    src = root / "audiocaps"
+    src.mkdir(parents=True)
+    import csv
+
+    for name in ("train", "val", "test"):
+        with (src / f"{name}.csv").open("w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["audiocap_id", "youtube_id", "start_time", "caption"])
+            w.writerows([i, "x", 0, c] for i, c in enumerate(captions if name == "train" else []))
+    return root
+
+
+def test_score_corpus_captions_join_the_corpus(tmp_path):
+    from analysis.score_model.corpus import build_score_corpus, read_score_corpus
+
+    build_score_corpus(6, tmp_path / "score", seed=4, progress=False)
+    pieces = read_score_corpus(tmp_path / "score")
+    first = pieces[0]["captions"][0]
+    root = _audiocaps_only(tmp_path / "corpora", ["a dog barks", first.upper()])   # a real caption equal to one
+    rows, dropped = build_corpus(root, include=["audiocaps"], probes=False, score_corpus=tmp_path / "score")
+    score_rows = [r for r in rows if r["source"] == "score:procedural"]
+    captions = [c for p in pieces for c in p["captions"]]
+    assert {r["text"] for r in score_rows} | {first} == set(captions)
+    assert dropped["score:procedural"] == len(captions) - len(score_rows) >= 1        # the real caption wins
+    assert next(r for r in rows if dedupe_key(r["text"]) == dedupe_key(first))["source"] == "audiocaps"
+    assert all(isinstance(r["labels"]["score_piece"], int) for r in score_rows)
+    # the same command line gives the same corpus file
+    out1, out2 = tmp_path / "c1.jsonl", tmp_path / "c2.jsonl"
+    for out in (out1, out2):
+        args = argparse.Namespace(sources=str(root), only=["audiocaps"], no_probes=True,
+                                  score_corpus=str(tmp_path / "score"), out=str(out))
+        assert cli_sae.cmd_corpus(args) == 0
+    assert out1.read_bytes() == out2.read_bytes()
+
+
+def test_missing_score_corpus_is_one_line(tmp_path):
+    root = _audiocaps_only(tmp_path / "corpora", ["a dog barks"])
+    with pytest.raises(CorpusError, match=r"^--score-corpus: .*holds no corpus.jsonl.*analysis score-corpus") as exc:
+        build_corpus(root, include=["audiocaps"], probes=False, score_corpus=tmp_path / "nowhere")
+    assert "\n" not in str(exc.value)

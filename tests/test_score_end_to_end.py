@@ -13,7 +13,7 @@ from bridge.testing.osc_daemon import Daemon
 from synth.presets import load_preset_file
 
 REPO = Path(__file__).resolve().parents[1]
-PIANO = 1590  # the bundled SAE's feature whose top prompts are "Piano", "Rhodes piano", ...
+PIANO = 1590  # the bundled SAE's feature whose top prompts are "Piano", "Electric piano", ...
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def daemon(tmp_path_factory):
 def test_feature_info_names_the_bundled_features(client):
     client.send("/synth/feature/info", PIANO)
     fid, text, effect = client.expect("/synth/feature/info")
-    assert fid == PIANO and text.split(" | ")[:2] == ["Piano", "Rhodes piano"]
+    assert fid == PIANO and text.split(" | ")[:2] == ["Piano", "Electric piano"]
     client.send("/synth/feature/info", 999999)
     address, message = client.expect("/synth/error")
     assert address == "/synth/feature/info" and "6144 features" in message

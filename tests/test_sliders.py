@@ -120,6 +120,23 @@ def test_sliders_writes_sae_atlas_labels_and_preset(sliders_run):
                 assert effect.startswith(f"{r['word']}: {r['target']} d ")
 
 
+def test_the_preset_records_its_sae_and_is_refused_with_another(sliders_run, tmp_path):
+    from synth.presets import Slider, save_preset_file
+    from synth.sae import load_sae, sae_identity
+
+    out, _, _ = sliders_run
+    preset = load_preset_file(out / "presets" / "tiny-sa3-sliders.yaml")
+    assert preset.sae == {"id": sae_identity(load_sae(out / "sae")), "name": str(out / "sae")}
+    # a feature slider of that SAE (validation may have dropped them all) ...
+    preset.sliders = [Slider("f0", "/synth/feature/0", -2.0, 2.0)]
+    save_preset_file(preset, tmp_path / "p.yaml")
+    # ... is refused with the tiny-sa3 backend's own (random) SAE, another SAE: one line, exit 2
+    res = cli("analysis", "validate-preset", str(tmp_path / "p.yaml"), "--backend", "tiny-sa3", "--n", "2",
+              check=False)
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert f"made for SAE {out / 'sae'}" in res.stderr and "random-sae" in res.stderr
+
+
 def test_sae_from_own_encoder_renders_and_others_are_refused(sliders_run, tmp_path):
     out, _, _ = sliders_run
     fid = json.loads((out / "screen" / "screen.json").read_text())["rows"][0]["id"]

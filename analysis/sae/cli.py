@@ -13,6 +13,11 @@ from synth.encoder_ids import KINDS
 DEFAULT_CORPORA = "../shared/corpora"
 
 
+def add_score_corpus_flag(p) -> None:
+    p.add_argument("--score-corpus", metavar="DIR", default=None,
+                   help="also take every caption of this score-model corpus (written by `analysis score-corpus`)")
+
+
 def _add_training_flags(p, multi: bool = False) -> None:
     """Flags shared by train, sweep and stability (sweep takes lists for the swept ones)."""
     from synth.sae import ARCHS
@@ -53,6 +58,7 @@ def register(sub) -> None:
     p.add_argument("--only", nargs="+", metavar="SOURCE", default=None,
                    help="read only these sources (default: all)")
     p.add_argument("--no-probes", action="store_true", help="leave out the generated probing sets")
+    add_score_corpus_flag(p)
     p.set_defaults(func=cmd_corpus)
 
     p = sub.add_parser("encode", help="encode a corpus into pooled text-encoder vectors (cached, resumable)")
@@ -69,6 +75,22 @@ def register(sub) -> None:
     p.add_argument("--device", default=None)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser("sae-heldout", help="an SAE's reconstruction error on held-out (musician) prompts, as a "
+                                           "fraction of its training corpus's variance")
+    p.add_argument("--sae", required=True, metavar="DIR", help="SAE folder")
+    p.add_argument("--activations", required=True, metavar="DIR",
+                   help="the training corpus encoded (`analysis encode`; the sliders command's OUT/activations)")
+    p.add_argument("--prompts", default=None, metavar="FILE",
+                   help="YAML with a 'prompts:' list (default tests/fixtures/musician_prompts.yaml)")
+    p.add_argument("--drop-source", action="append", default=[], metavar="PREFIX",
+                   help="leave rows whose source starts with PREFIX out of the corpus (to measure an SAE that was "
+                        "trained on a subset, e.g. 'score:' for one trained without score captions); repeatable")
+    p.add_argument("--encoder", choices=KINDS, default="minilm", help="the SAE's text encoder (default minilm)")
+    p.add_argument("--model-id", default=None, help="the encoder's weights (Hub id or folder)")
+    p.add_argument("--write", action="store_true", help="add the figures to SAE/metrics.json")
+    p.add_argument("--device", default=None)
+    p.set_defaults(func=cmd_sae_heldout)
 
     p = sub.add_parser("train", help="train a sparse autoencoder on encoded activations")
     _add_training_flags(p)
@@ -96,7 +118,8 @@ def register(sub) -> None:
 def cmd_corpus(args) -> int:
     from analysis.sae.corpus import build_corpus, count_by_source, write_jsonl
 
-    rows, dropped = build_corpus(args.sources, include=args.only, probes=not args.no_probes)
+    rows, dropped = build_corpus(args.sources, include=args.only, probes=not args.no_probes,
+                                 score_corpus=args.score_corpus)
     write_jsonl(rows, args.out)
     counts = count_by_source(rows)
     width = max(len(s) for s in counts) if counts else 6
@@ -105,6 +128,51 @@ def cmd_corpus(args) -> int:
         print(f"{source:<{width}}  {counts.get(source, 0):>7}  {dropped.get(source, 0):>18}")
     print(f"{'total':<{width}}  {len(rows):>7}  {sum(dropped.values()):>18}")
     print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_sae_heldout(args) -> int:
+    import torch
+
+    from analysis.plots import write_json
+    from analysis.sae.activations import load_activations
+    from analysis.sae.corpus import rows_sha256
+    from analysis.sae.encode import encoder_factory
+    from analysis.sae.heldout import (DEFAULT_PROMPTS, METRICS_KEY, in_corpus, load_prompts, prompts_sha256,
+                                      reconstruction_figures, total_variance)
+    from synth.sae import load_sae
+
+    sae_dir = Path(args.sae)
+    sae = load_sae(sae_dir, device="cpu")
+    prompts_path = Path(args.prompts or DEFAULT_PROMPTS)
+    prompts = load_prompts(prompts_path)
+    acts = load_activations(args.activations)
+    keep = [i for i, r in enumerate(acts.rows) if not any(r["source"].startswith(p) for p in args.drop_source)]
+    rows = [acts.rows[i] for i in keep]
+    clash = in_corpus(prompts, (r["text"] for r in rows))
+    if clash:
+        raise ValueError(f"{len(clash)} held-out prompt(s) are in the corpus, so they are not held out: {clash[:3]}")
+    meta = sae.metadata or {}
+    same_corpus = rows_sha256(rows) == meta.get("corpus_hash")
+    enc_name, factory = encoder_factory(args.encoder, args.model_id, args.device)
+    if enc_name != meta.get("encoder") or enc_name != acts.index.get("encoder"):
+        raise ValueError(f"encoder mismatch: SAE {meta.get('encoder')}, activations {acts.index.get('encoder')}, "
+                         f"prompts {enc_name}")
+    x = factory().encode_pooled(prompts).to(torch.float32).cpu()
+    variance = total_variance(acts.embeddings[keep])
+    figures = reconstruction_figures(sae, x, variance)
+    figures.update({"corpus_variance": variance, "corpus_rows": len(rows), "corpus_is_training_corpus": same_corpus,
+                    "in_corpus": 0, "prompts_file": prompts_path.name, "prompts_sha256": prompts_sha256(prompts)})
+    print(f"{sae_dir}: {figures['n']} prompts from {prompts_path.name}: squared error / corpus variance "
+          f"{figures['error_over_corpus_variance']:.4f}, mean cosine {figures['mean_cosine']:.4f} "
+          f"(worst {figures['worst_cosine']:.4f}); corpus {len(rows)} rows, variance {variance:.5f}, "
+          f"{'the' if same_corpus else 'NOT the'} corpus this SAE was trained on")
+    if args.write:
+        metrics_path = sae_dir / "metrics.json"
+        metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+        metrics[METRICS_KEY] = figures
+        write_json(metrics_path, metrics)
+        print(f"wrote {metrics_path}")
     return 0
 
 
@@ -135,7 +203,7 @@ def _config_from_args(args, **over):
     return TrainConfig(**fields)
 
 
-def _threads(args) -> None:
+def set_threads(args) -> None:
     if args.threads:
         import torch
 
@@ -146,7 +214,7 @@ def cmd_train(args) -> int:
     from analysis.sae.activations import load_activations
     from analysis.sae.trainer import train_and_save
 
-    _threads(args)
+    set_threads(args)
     acts = load_activations(args.activations)
     result = train_and_save(acts, _config_from_args(args), args.out)
     m = result.metrics
@@ -160,7 +228,7 @@ def cmd_sweep(args) -> int:
     from analysis.sae.activations import load_activations
     from analysis.sae.sweep import run_sweep
 
-    _threads(args)
+    set_threads(args)
     acts = load_activations(args.activations)
     table = run_sweep(acts, _config_from_args(args, expansion=None, k=None, l1=None), args.out,
                       l1s=args.l1, ks=args.k, expansions=args.expansion, save_saes=args.save_saes,
@@ -174,7 +242,7 @@ def cmd_stability(args) -> int:
     from analysis.sae.activations import load_activations
     from analysis.sae.stability import run_stability
 
-    _threads(args)
+    set_threads(args)
     acts = load_activations(args.activations)
     report = run_stability(acts, _config_from_args(args, seed=0), args.seeds, args.out, threshold=args.threshold,
                            ray_address=getattr(args, "ray", None))

@@ -1,5 +1,7 @@
 """Build the prompt corpus: real captions and label terms from a folder in the layout of
-``shared/corpora`` plus the generated probing sets (analysis/sae/probe_prompts.py).
+``shared/corpora`` plus the generated probing sets (analysis/sae/probe_prompts.py), and optionally the
+captions of a score-model corpus (`latent-synth analysis score-corpus`): musician-style prompts
+(tempos, keys, grooves, instruments, tune types) that the caption corpora rarely contain.
 
 Rows: ``{"text": str, "source": str, "labels": {...}}``. Probing rows come first so that
 deduplication never strips their labels (AudioSet's class "Music" would otherwise swallow the
@@ -172,8 +174,28 @@ def dedupe(rows: Iterable[dict]) -> tuple[list[dict], Counter]:
     return kept, dropped
 
 
-def build_corpus(sources_dir, include: Iterable[str] | None = None, probes: bool = True) -> tuple[list[dict], Counter]:
-    """Read every included source (all by default) and the probing sets; dedupe.
+def read_score_captions(corpus_dir) -> Iterator[dict]:
+    """Every caption of a score-model corpus folder, one row each; source "score:" + the piece's source
+    ("score:procedural", "score:music21:bach")."""
+    from analysis.score_model.corpus import read_score_corpus
+
+    try:
+        pieces = read_score_corpus(corpus_dir)
+    except (OSError, ValueError) as exc:
+        raise CorpusError(f"--score-corpus: {exc}") from None
+    for piece in pieces:
+        caps = piece.get("captions") if isinstance(piece, dict) else None
+        if not isinstance(caps, list):
+            raise CorpusError(f"--score-corpus {corpus_dir}: a piece has no 'captions' list (id {piece.get('id')!r})")
+        for text in caps:
+            yield _row(_clean(text), f"score:{piece.get('source', 'procedural')}", {"score_piece": piece.get("id")})
+
+
+def build_corpus(sources_dir, include: Iterable[str] | None = None, probes: bool = True,
+                 score_corpus=None) -> tuple[list[dict], Counter]:
+    """Read every included source (all by default), the probing sets and, with `score_corpus` (a folder
+    written by `analysis score-corpus`), its captions; dedupe (score captions come last, so a caption
+    that is also a real one keeps its real source).
 
     Returns (rows, duplicates dropped per source). Raises CorpusError naming a missing or malformed file.
     """
@@ -192,6 +214,8 @@ def build_corpus(sources_dir, include: Iterable[str] | None = None, probes: bool
     rows: list[dict] = probe_rows() if probes else []
     for n in names:
         rows.extend(READERS[n](root))
+    if score_corpus is not None:
+        rows.extend(read_score_captions(score_corpus))
     return dedupe(rows)
 
 
@@ -202,9 +226,22 @@ def write_jsonl(rows: Iterable[dict], path) -> str:
     digest = hashlib.sha256()
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         for row in rows:
-            line = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
+            line = _jsonl_line(row)
             digest.update(line)
             f.write(line)
+    return digest.hexdigest()
+
+
+def _jsonl_line(row: dict) -> bytes:
+    return (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def rows_sha256(rows: Iterable[dict]) -> str:
+    """The SHA-256 that write_jsonl would give these rows (a subset of a corpus can be matched to the
+    corpus_hash an SAE was trained on)."""
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(_jsonl_line(row))
     return digest.hexdigest()
 
 

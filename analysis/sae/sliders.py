@@ -32,6 +32,7 @@ from typing import Sequence
 import numpy as np
 
 from analysis.ray_cluster import add_ray_flags
+from analysis.sae.cli import add_score_corpus_flag, set_threads
 from analysis.sae.slider_steps import STEPS
 
 DEFAULT_SOURCES = "../shared/corpora"
@@ -131,16 +132,18 @@ def atlas_from_labels(path: Path) -> dict:
     return {"note": data.get("note", ""), "features": sorted(features, key=lambda x: x["id"])}
 
 
-def build_corpus_step(out: Path, sources: str, only: Sequence[str] | None, probes: bool = True) -> Path:
+def build_corpus_step(out: Path, sources: str, only: Sequence[str] | None, probes: bool = True,
+                      score_corpus: str | None = None) -> Path:
     from analysis.sae.corpus import build_corpus, write_jsonl
 
     path = out / "corpus.jsonl"
     if path.is_file():
         print(f"1/{STEPS} corpus: reusing {path} (delete it to rebuild)")
         return path
-    rows, dropped = build_corpus(sources, include=only, probes=probes)
+    rows, dropped = build_corpus(sources, include=only, probes=probes, score_corpus=score_corpus)
     write_jsonl(rows, path)
-    print(f"1/{STEPS} corpus: {len(rows)} prompts from {sources} ({sum(dropped.values())} duplicates dropped)")
+    also = f" and the captions of {score_corpus}" if score_corpus else ""
+    print(f"1/{STEPS} corpus: {len(rows)} prompts from {sources}{also} ({sum(dropped.values())} duplicates dropped)")
     return path
 
 
@@ -196,6 +199,7 @@ def run(args) -> int:
     from analysis.sae.encode import encode_corpus
     from analysis.sae.codes import encode_codes
     from synth.atomic_io import atomic_write_text
+    from synth.preset_sae import loaded_sae, record_for
     from synth.presets import Preset, Slider, save_preset_file, validate_name
     from synth.sae import load_sae
     from analysis.sae.effect_screen import slider_label
@@ -206,6 +210,7 @@ def run(args) -> int:
         raise ValueError("give exactly one of --backend NAME and --encoder NAME")
     if args.sliders < 1 or args.strength <= 0:
         raise ValueError(f"--sliders must be >= 1 and --strength > 0, got {args.sliders} and {args.strength}")
+    set_threads(args)
     label = args.backend or args.encoder
     name = validate_name(args.preset or f"{label}-sliders")
     out = Path(args.out)
@@ -221,7 +226,7 @@ def run(args) -> int:
         print(f"1-4/{STEPS} atlas: {len(atlas['features'])} labelled features from {sae_dir / 'labels.json'} "
               f"(--reuse-labels: no corpus encoded)")
     else:
-        corpus = build_corpus_step(out, args.sources, args.only, probes=not args.no_probes)
+        corpus = build_corpus_step(out, args.sources, args.only, probes=not args.no_probes, score_corpus=args.score_corpus)
         enc_name, factory = encoder_for(args)
         res = encode_corpus(corpus, factory, out / "activations", encoder_name=enc_name, progress=True)
         print(f"2/{STEPS} encode: {res.n_rows} prompts with {enc_name} "
@@ -269,7 +274,9 @@ def run(args) -> int:
     description = args.description or (f"{len(sliders)} sliders for {label} (encoder {enc_name}), {how}. "
                                        f"Play with --sae {sae_dir}.")
     preset_path = out / "presets" / f"{name}.yaml"
-    save_preset_file(Preset(name=name, state=state, sliders=sliders, description=description), preset_path)
+    preset = Preset(name=name, state=state, sliders=sliders, description=description)
+    preset.sae = record_for(preset, loaded_sae(sae, str(sae_dir)))  # its feature ids are this SAE's
+    save_preset_file(preset, preset_path)
     print(f"6/{STEPS} sliders: {', '.join(f'{s.name} ({s.address})' for s in sliders) or 'none found'} -> {preset_path}")
     if args.backend and args.validate_n > 0 and sliders:
         validate_step(args, out, preset_path, sae_dir, {names[r["id"]]: r.get("agreeing") for r in chosen})
@@ -290,6 +297,8 @@ def register(sub) -> None:
     p.add_argument("--sources", default=DEFAULT_SOURCES, metavar="DIR", help=f"caption corpora (default {DEFAULT_SOURCES})")
     p.add_argument("--only", nargs="+", metavar="SOURCE", default=None, help="read only these corpus sources")
     p.add_argument("--no-probes", action="store_true", help="leave out the generated probing sets")
+    add_score_corpus_flag(p)
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--expansion", type=int, default=16, help="SAE width as a multiple of the encoder's (default 16)")
     p.add_argument("--k", type=int, default=64, help="active features per prompt (default 64)")
     p.add_argument("--epochs", type=int, default=12)

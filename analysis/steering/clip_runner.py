@@ -20,7 +20,7 @@ import os
 import sys
 from collections import deque
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -95,6 +95,7 @@ class EngineInfo:
     node: str | None = None
     default_steps: int | None = None   # what a state that leaves steps / cfg unset renders with
     default_cfg: float | None = None
+    sae_identity: dict | None = field(default=None, compare=False)  # synth.preset_sae.loaded_sae
 
     @classmethod
     def of(cls, engine, backend: str | None = None, node: str | None = None) -> "EngineInfo":
@@ -104,7 +105,8 @@ class EngineInfo:
                    sae_id=getattr(engine, "sae_id", None), d_sae=sae.d_sae if sae is not None else None,
                    sample_rate=int(engine.sample_rate), window=getattr(engine, "window", None),
                    device=getattr(engine, "device", None), node=node,
-                   default_steps=getattr(defaults, "steps", None), default_cfg=getattr(defaults, "cfg", None))
+                   default_steps=getattr(defaults, "steps", None), default_cfg=getattr(defaults, "cfg", None),
+                   sae_identity=getattr(engine, "sae_identity", None))
 
     def resolve(self, state):
         """The state with unset steps / cfg filled in as the engine will render it (for reports)."""

@@ -59,6 +59,7 @@ def write_back(preset, path: Path, store) -> Path:
 def run(args, engine=None, config=None, engine_factory=None) -> int:
     """`engine`/`config` default to the ones --config and the flags describe; with --ray, each worker
     builds its own engine (`engine_factory`, default build_engine(config))."""
+    from synth.preset_sae import check_preset_sae
     from synth.presets import SHIPPED_PRESETS, PresetStore, load_preset_file
 
     path = Path(args.preset)
@@ -76,6 +77,7 @@ def run(args, engine=None, config=None, engine_factory=None) -> int:
         needs_sae = bool(preset.state.features) or any(s.address.startswith("/synth/feature/") for s in preset.sliders)
         if needs_sae and info.d_sae is None:
             raise ValueError(f"{path}: the preset uses SAE features; pass --sae SAE_DIR (or set sae in the config)")
+        check_preset_sae(preset, info.sae_identity)
         d_sae = info.d_sae
         state = preset.state
         if args.steps is not None:
