@@ -16,6 +16,24 @@ def test_boundary_offsets_find_the_faded_edges():
     assert len(offsets) == 4 and all(abs(o + 30) <= 24 for o in offsets), offsets
 
 
+
+def test_boundary_offsets_are_not_fooled_by_the_musics_own_silence():
+    # The 10-minute bench's "off by up to a beat" boundaries: a rest of digital silence inside the
+    # search window is quieter than the faded edge; the edge, with sound on both sides, is the boundary.
+    rng = np.random.default_rng(1)
+    phrases = []
+    for k in range(4):
+        x = rng.uniform(-0.5, 0.5, (2, 4000)).astype(np.float32)
+        x[:, 3000:3400] = 0.0 if k % 2 else x[:, 3000:3400]     # a rest ending before the next onset
+        x[:, 400:700] = 0.0 if k == 2 else x[:, 400:700]        # a rest early in a phrase
+        phrases.append(edge_fades(x))
+    audio = np.concatenate(phrases, axis=1).T
+    bars = [4000 * k for k in range(1, 4)]
+    offsets = boundary_offsets(audio, bars, search=1500)
+    assert offsets == [pytest.approx(0, abs=24)] * 3, offsets
+    # An edge that really is late is still found where it is.
+    assert all(abs(o - 40) <= 24 for o in boundary_offsets(audio, [b - 40 for b in bars], search=1500))
+
 def test_boundary_flux_is_high_at_a_hard_cut_and_low_across_a_continuation():
     sr = 8000
     t = np.arange(sr) / sr

@@ -8,10 +8,13 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import minimum_filter1d
 
 STEP = 2          # semitones: a melodic step, not a leap
 EDGE_WINDOW = 16  # frames: phrases are faded to zero at their edges (synth.jam.FADE at 44.1 kHz ~ 70 at 48 kHz)
 DIP = 0.1         # a phrase edge: the envelope falls below this share of the window's median
+EDGE_SIDE = 96    # frames: just beyond an edge fade (FADE at 44.1 kHz ~ 70 at 48 kHz), where both phrases sound;
+                  # a rest of digital silence longer than 2 x this never reads as an edge
 
 
 def quiet_envelope(audio: np.ndarray, window: int = EDGE_WINDOW) -> np.ndarray:
@@ -20,25 +23,45 @@ def quiet_envelope(audio: np.ndarray, window: int = EDGE_WINDOW) -> np.ndarray:
     return np.convolve(x, np.ones(window) / window, mode="same")
 
 
+def _edge_ratio(env: np.ndarray, side: int = EDGE_SIDE) -> np.ndarray:
+    """Per frame: the envelope there over the least envelope `side` to 2 x `side` frames before and
+    after it. A phrase edge is a short V (the fades) with sound on both sides: tiny. Inside or at the
+    end of a rest (a silence longer than 2 x `side`), a side is silent too: infinite."""
+    floor = minimum_filter1d(env, size=side + 1, mode="constant", cval=0.0)   # env[j - side/2 .. j + side/2]
+    shift = side + side // 2
+    padded = np.concatenate([np.zeros(shift), floor, np.zeros(shift)])
+    before = padded[:len(env)]              # env[k - 2 side .. k - side]
+    after = padded[2 * shift:]              # env[k + side .. k + 2 side]
+    sides = np.minimum(before, after)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = env / sides
+    return np.where(sides > 0, ratio, np.inf)
+
+
 def boundary_offsets(audio: np.ndarray, bar_frames: list[int], search: int, dip: float = DIP,
                      valid: np.ndarray | None = None) -> list[int]:
-    """For each clock bar line (a frame in `audio`), the offset of the deepest dip (the faded phrase
-    edge) within +-`search` frames: boundary frame minus bar line. Bar lines too near an end are
-    skipped, as are those where nothing sounds or nothing dips to `dip` of the median (no edge).
-    `valid` (bool per frame) marks what the recorder really heard: gaps are never taken for edges."""
+    """For each clock bar line (a frame in `audio`), the offset of the phrase edge within +-`search`
+    frames: boundary frame minus bar line. The edge is the deepest short dip with sound on both sides
+    (`_edge_ratio`), not the quietest frame: the music's own digital silence (a rest) is quieter than
+    the faded edge and would be read as a boundary up to `search` frames off. Bar lines too near an end
+    are skipped, as are those where nothing sounds or no such dip reaches `dip` (an edge inside a
+    rest cannot be seen). `valid` (bool per frame) marks what the recorder really heard: gaps are never
+    taken for edges."""
     env = quiet_envelope(audio)
+    ratio = _edge_ratio(env)
     if valid is not None:
         gap = np.convolve(~valid, np.ones(2 * EDGE_WINDOW + 1), mode="same") > 0
         env = np.where(gap, np.inf, env)
+        ratio = np.where(gap, np.inf, ratio)
     out = []
     for bar in bar_frames:
         a, b = bar - search, bar + search
         if a < 0 or b > len(env):
             continue
-        seg = env[a:b]
-        k = int(np.argmin(seg))
+        seg, edge = env[a:b], ratio[a:b]
+        k = int(np.argmin(edge))
         loud = np.median(seg[np.isfinite(seg)]) if np.isfinite(seg).any() else 0.0
-        if loud < 1e-4 or seg[k] > dip * loud:
+        if loud < 1e-4 or seg[k] > dip * loud or edge[k] > dip:
             continue
         out.append(int(a + k - bar))
     return out
