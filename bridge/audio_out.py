@@ -59,6 +59,12 @@ class RingBuffer:
         self._write += n
         return n
 
+    def drop(self, n: int) -> int:
+        """The consumer skips up to n queued frames (they were due while it was not called); -> how many."""
+        n = max(0, min(int(n), self.available()))
+        self._read += n
+        return n
+
     def flush(self) -> None:
         """Drop every queued frame at the consumer's next read (silence at once)."""
         self._flush = True
@@ -157,9 +163,11 @@ class JackOutput(Output):
         before = self.played
         now = self.client.last_frame_time
         if self._next_cycle is not None and now > self._next_cycle:
-            # The server ran a cycle without us (a loaded machine). Counted: frames already queued
-            # then sound a period late until the next phrase boundary, which is re-read on the grid.
+            # The server ran a cycle without us (a loaded machine). What was due then is dropped, so
+            # every queued frame still sounds at the JACK frame it was scheduled for: played, late,
+            # they would put the phrase edges already queued a period after their bar lines.
             self.skipped_cycles += 1
+            self.played += self.ring.drop(now - self._next_cycle)
         self._next_cycle = now + frames
         got, skipped = self.ring.read_into(self.ports[0].get_array(), self.ports[1].get_array())
         self.played += skipped

@@ -139,3 +139,27 @@ def test_daemon_with_a_missing_audio_device_says_so_in_one_line_and_keeps_servin
         c.close()
     finally:
         d.kill()
+
+
+def test_jack_output_drops_what_was_due_in_a_skipped_cycle_so_frames_keep_their_time():
+    # A loaded machine: the JACK server runs a cycle without the daemon. The frames due then are
+    # dropped, so stream frame f still sounds at JACK frame origin + f (a queued phrase edge stays on
+    # its bar line instead of sounding a period late).
+    period, origin = 256, 10_000
+    out = object.__new__(audio_out.JackOutput)
+    audio_out.Output.__init__(out, 1 << 14)
+    out.sample_rate, out.period = 48000, period
+    out._next_cycle, out._jack_anchor = None, (0, 0)
+    ports = [np.zeros(period, np.float32), np.zeros(period, np.float32)]
+    out.ports = [types.SimpleNamespace(get_array=lambda a=a: a) for a in ports]
+    out.clock_in = types.SimpleNamespace(incoming_midi_events=lambda: [])
+    out.clock_events = []
+    out.client = types.SimpleNamespace(last_frame_time=origin)
+    ramp = np.arange(16 * period, dtype=np.float32)
+    out.ring.write(np.stack([ramp, ramp], axis=1))   # each frame's value is its stream frame
+    for cycle in (0, 1, 3, 4):                        # cycle 2 never reached the daemon
+        out.client.last_frame_time = origin + cycle * period
+        out._process(period)
+        assert ports[0][0] == cycle * period, (cycle, ports[0][0])
+        assert out.frame_to_time(cycle * period) * 48000 == origin + cycle * period
+    assert out.skipped_cycles == 1 and out.underruns == 0
