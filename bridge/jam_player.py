@@ -2,9 +2,10 @@
 
 Three threads besides the audio callback:
 - the feeder keeps the output's ring buffer a few periods ahead with `JamSequencer.fill` (frames);
-- the renderer renders the next phrase when the current one is LEAD before its end, from the state
-  at that moment (so a slider move is heard at the next bar line it can make), continuing the
-  previous phrase (`synth.jam.PhraseRenderer`), and hands it to the sequencer; then writes the loop;
+- the renderer renders the next phrase when the current one is a lead before its end (`render_lead`:
+  half the phrase, or more when recent renders were slow), from the state at that moment (so a slider
+  move is heard at the next bar line it can make), continuing the previous phrase
+  (`synth.jam.PhraseRenderer`), and hands it to the sequencer; then writes the loop;
 - the MIDI input thread (the daemon's) feeds the clock tracker when sync is `midi-clock`.
 A phrase that is not ready at its bar line (slow, failed, NaN) is replaced by the previous one
 repeating; /synth/error says so and /synth/status counts `jam_repeats`.
@@ -32,7 +33,11 @@ SYNCS = ("internal", "midi-clock")
 CLOCK_KINDS = {0xF8: "clock", 0xFA: "start", 0xFB: "continue", 0xFC: "stop", 0xF2: "songpos"}
 FILL_PERIODS = 24          # ring buffer kept this many output periods ahead (128 ms at 256 / 48 kHz)
 MIN_LEAD = 0.25            # seconds before a bar line the next render starts, at least
-LEAD_FACTOR = 1.5          # ... and this times the recent render time
+LEAD_FACTOR = 1.5          # ... and this times the slowest recent render (a loaded machine's spikes)
+LEAD_SHARE = 0.5           # ... and this share of the phrase: a slider move is heard after about the
+                           # lead + half a phrase (the median), so half a phrase keeps that near one
+                           # phrase (the target: one phrase + 0.5 s) while a render has that long
+RECENT_RENDERS = 8         # renders the slowest is taken over
 CLOCK_BPM_DECIMALS = 1     # a tracked tempo renders rounded (names read 120bpm, not 119.98bpm)
 
 
@@ -104,7 +109,8 @@ class JamPlayer:
         self._active = False
         self._events: deque = deque()
         self._last = None                     # the newest rendered phrase (context for the next)
-        self._render_seconds = 1.0
+        self._render_seconds = 1.0            # the last render, wall time to audio at the output rate
+        self._recent_renders: deque = deque([1.0], maxlen=RECENT_RENDERS)
         self._failure: str | None = None
         self._loop_n = 1
         self._phrase_index = 0
@@ -301,8 +307,16 @@ class JamPlayer:
             return False
         if seq.current is None:
             return self.sync != "midi-clock" or self._clock_settled()
-        lead = max(MIN_LEAD, LEAD_FACTOR * self._render_seconds) * out.sample_rate + FILL_PERIODS * out.period
-        return seq.current.stop - out.played <= lead or seq.current.repeat
+        lead = self.render_lead(len(seq.current.audio) / out.sample_rate) * out.sample_rate
+        return seq.current.stop - out.played <= lead + FILL_PERIODS * out.period or seq.current.repeat
+
+    def render_lead(self, phrase_seconds: float) -> float:
+        """Seconds before the bar line the next phrase starts rendering."""
+        return max(MIN_LEAD, LEAD_FACTOR * max(self._recent_renders), LEAD_SHARE * phrase_seconds)
+
+    def _note_render(self, seconds: float) -> None:
+        self._render_seconds = seconds
+        self._recent_renders.append(seconds)
 
     def _render_loop(self) -> None:
         while not self._closing:
@@ -319,6 +333,7 @@ class JamPlayer:
 
     def _render_one(self) -> None:
         state, bpm, bars, index = self.state_fn(), self.bpm(), self.bars, self._phrase_index
+        started = time.perf_counter()
         try:
             phrase = self.renderer.render(state, bpm, bars, self.continuity, self._last, index=index)
             audio = to_output_rate(phrase.audio, phrase.sample_rate, self.output.sample_rate, bpm, bars)
@@ -329,7 +344,7 @@ class JamPlayer:
             self.error("/synth/jam", self._failure)
             time.sleep(0.2)     # the previous phrase keeps repeating meanwhile
             return
-        self._render_seconds = 0.7 * self._render_seconds + 0.3 * phrase.render_seconds
+        self._note_render(time.perf_counter() - started)   # the resampling too, not only the model
         with self._lock:
             if not self._active:
                 return
