@@ -29,10 +29,8 @@ def _edge_ratio(env: np.ndarray, side: int = EDGE_SIDE) -> np.ndarray:
     end of a rest (a silence longer than 2 x `side`), a side is silent too: infinite."""
     floor = minimum_filter1d(env, size=side + 1, mode="constant", cval=0.0)   # env[j - side/2 .. j + side/2]
     shift = side + side // 2
-    padded = np.concatenate([np.zeros(shift), floor, np.zeros(shift)])
-    before = padded[:len(env)]              # env[k - 2 side .. k - side]
-    after = padded[2 * shift:]              # env[k + side .. k + 2 side]
-    sides = np.minimum(before, after)
+    sides = np.zeros_like(env)   # the least of env[k - 2 side .. k - side] and env[k + side .. k + 2 side]
+    sides[shift:len(env) - shift] = np.minimum(floor[:len(env) - 2 * shift], floor[2 * shift:])
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = env / sides
     return np.where(sides > 0, ratio, np.inf)
@@ -47,7 +45,7 @@ def boundary_offsets(audio: np.ndarray, bar_frames: list[int], search: int, dip:
     are skipped, as are those where nothing sounds or no such dip reaches `dip` (an edge inside a
     rest cannot be seen). `valid` (bool per frame) marks what the recorder really heard: gaps are never
     taken for edges."""
-    env = quiet_envelope(audio)
+    env = quiet_envelope(audio).astype(np.float32)   # 10 minutes: 29 M frames
     ratio = _edge_ratio(env)
     if valid is not None:
         gap = np.convolve(~valid, np.ones(2 * EDGE_WINDOW + 1), mode="same") > 0
