@@ -40,7 +40,7 @@ CONTRASTS = {
 }
 # From the shipped MiniLM SAE v2's atlas (synth/models/minilm_sae/labels.json): the same four kinds of
 # feature as v1's 2965, 1590, 2569, 2695 in docs/steering_research.md (ids differ between SAEs).
-FEATURES = {158: "synthesizer", 1590: "piano", 2990: "high-speed", 3478: "strong-wind"}
+FEATURES = {5307: "synthesizer", 1590: "piano", 2378: "high-speed", 5496: "strong-wind"}
 CLEAR_D = 0.5   # a text effect this large or larger counts toward the median retention
 
 
