@@ -206,3 +206,23 @@ def test_drums_play_when_the_patterns_together_outweigh_none():
     curves[L.PATTERN0 + 1:L.PATTERN0 + L.N_PATTERNS] = -0.2    # negative means count as nothing
     curves[L.PATTERN0] = 0.0
     assert decode_groove(curves) is None
+
+
+@pytest.mark.parametrize("bpm", [96.0, 150.0])
+def test_a_mid_keeps_its_drums_as_the_groove_that_plays_them(bpm):
+    """A variation of a clip with drums starts from a latent with its groove: ours read back to the same
+    hits (at 150 bpm two patterns play the same 8ths), another kit with nothing alike gives none."""
+    from synth.score.drums import PATTERN_NAMES, Groove, read_groove
+    from synth.score.midi_read import midi_to_score
+
+    for name in PATTERN_NAMES:
+        groove = Groove(name, 80, (1, 3))
+        score = Score(bpm=bpm, tonic=0, mode="major", voices=[Voice("melody", 0, [Note(0.0, 1.0, 60, 90),
+                      Note(15.0, 1.0, 62, 90)])], drums=groove_hits(groove, bpm, 4), groove=groove)
+        back = midi_to_score(score_to_midi(score))
+        assert back.groove is not None and back.groove.level == 80 and back.groove.fills == (1, 3), name
+        assert [(h.start, h.lane, h.velocity) for h in back.drums] == [(h.start, h.lane, h.velocity) for h in score.drums]
+        curves = score_to_curves(back, 64)                  # and it encodes: the latent holds the groove
+        assert curves[L.INDEX["drums_none"]].max() == 0.0
+    assert read_groove([(0.0, 49, 100), (1.0, 49, 100)], bpm, 1) is None   # crash cymbals only: no lane of ours
+    assert read_groove([(0.25 * i, 38, 100) for i in range(16)], bpm, 1) is None  # a snare roll: nothing alike

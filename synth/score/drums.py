@@ -95,3 +95,38 @@ def groove_hits(groove: Groove, bpm: float, bars: int) -> list[DrumHit]:
                 hits.extend(DrumHit((bar * STEPS + s) / 4.0, 1, hit_velocity(groove.level, FILL_ACCENT))
                             for s in (FAST_FILL_STEPS if fast else FILL_STEPS) if s not in pattern)
     return sorted(hits, key=lambda h: (h.start, h.lane))
+
+
+def read_groove(hits: list[tuple[float, int, int]], bpm: float, bars: int,
+                min_overlap: float = 0.5) -> Groove | None:
+    """Hits (start in beats, GM key, velocity) -> the groove that plays them, or None.
+
+    The pattern is the one whose hits overlap the given ones most (Jaccard over 16th and lane, at
+    least `min_overlap`); fills are the bars whose snare plays the fill steps the pattern leaves out;
+    the level is the median velocity less each matched hit's accent. A groove of ours reads back exactly.
+    """
+    lane_of = {key: lane for lane, key in enumerate(DRUM_KEYS)}
+    given = {(int(round(s * 4)), lane_of[k]): v for s, k, v in hits if k in lane_of and s >= 0}
+    if not given or bars < 1:
+        return None
+    fast = bpm > FAST_BPM
+    fill_steps = FAST_FILL_STEPS if fast else FILL_STEPS
+    best, best_key = None, (min_overlap, float("-inf"))
+    for name in PATTERN_NAMES:
+        snare = PATTERNS[name][1]
+        fills = tuple(b for b in range(bars)
+                      if all((b * STEPS + s, 1) in given for s in fill_steps if s not in snare)
+                      and any(s not in snare for s in fill_steps))
+        accents = {(int(round(h.start * 4)), h.lane): h.velocity - 64
+                   for h in groove_hits(Groove(name, 64, fills), bpm, bars)}
+        overlap = len(accents.keys() & given.keys()) / len(accents.keys() | given.keys())
+        levels = sorted(given[k] - accents[k] for k in accents.keys() & given.keys())
+        level = max(1, min(127, levels[len(levels) // 2])) if levels else 64
+        # patterns that play the same hits (funk and lo-fi in 8ths) are told apart by their accents
+        error = sum(abs(given[k] - level - accents[k]) for k in accents.keys() & given.keys())
+        if (overlap, -error) > best_key:
+            best, best_key = (name, level, fills), (overlap, -error)
+    if best is None:
+        return None
+    name, level, fills = best
+    return Groove(name, level, fills)

@@ -3,8 +3,9 @@ variation source (`render --init FILE.mid`).
 
 Our own files map back exactly: channel 1 melody, 2 harmony, 3 bass, 10 drums (CHANNEL in events.py).
 Another program's file: its pitched channels in order of first note become melody, harmony and bass
-(at most three, the score model's voices); drums are dropped, since the score latent stores a groove
-pattern rather than hits. The key is the major or natural-minor scale that holds the most note time.
+(at most three, the score model's voices). The latent stores a groove pattern rather than hits, so
+channel 10 becomes the groove that plays it most alike (`synth.score.drums.read_groove`: ours read back
+exactly), or no drums when none is alike. The key is the major or natural-minor scale that holds the most note time.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import io
 
 import mido
 
+from synth.score.drums import bars_in, groove_hits, read_groove
 from synth.score.events import CHANNEL
 from synth.score.gm import DRUM_CHANNEL
 from synth.score.score import ROLES, Note, Score, Voice
@@ -73,4 +75,9 @@ def midi_to_score(data: bytes, name: str = "the MIDI file") -> Score:
     voices = [Voice(role, programs.get(ch, 0), sorted(pitched[ch], key=lambda n: (n.start, n.pitch)))
               for ch, role in sorted(role_of.items(), key=lambda kv: ROLES.index(kv[1]))]
     tonic, mode = guess_key([n for v in voices for n in v.notes])
-    return Score(bpm=min(400.0, max(20.0, bpm)), tonic=tonic, mode=mode, voices=voices)
+    bpm = min(400.0, max(20.0, bpm))
+    kit = notes.get(DRUM_CHANNEL, [])
+    bars = bars_in(max((n.start + n.duration for ns in notes.values() for n in ns), default=0.0))
+    groove = read_groove([(n.start, n.pitch, n.velocity) for n in kit], bpm, bars)
+    drums = groove_hits(groove, bpm, bars) if groove else []
+    return Score(bpm=bpm, tonic=tonic, mode=mode, voices=voices, drums=drums, groove=groove)
