@@ -109,8 +109,7 @@ def read_groove(hits: list[tuple[float, int, int]], bpm: float, bars: int,
     given = {(int(round(s * 4)), lane_of[k]): v for s, k, v in hits if k in lane_of and s >= 0}
     if not given or bars < 1:
         return None
-    fast = bpm > FAST_BPM
-    fill_steps = FAST_FILL_STEPS if fast else FILL_STEPS
+    fill_steps = FAST_FILL_STEPS if bpm > FAST_BPM else FILL_STEPS
     best, best_key = None, (min_overlap, float("-inf"))
     for name in PATTERN_NAMES:
         snare = PATTERNS[name][1]
@@ -119,14 +118,12 @@ def read_groove(hits: list[tuple[float, int, int]], bpm: float, bars: int,
                       and any(s not in snare for s in fill_steps))
         accents = {(int(round(h.start * 4)), h.lane): h.velocity - 64
                    for h in groove_hits(Groove(name, 64, fills), bpm, bars)}
-        overlap = len(accents.keys() & given.keys()) / len(accents.keys() | given.keys())
-        levels = sorted(given[k] - accents[k] for k in accents.keys() & given.keys())
+        matched = accents.keys() & given.keys()
+        overlap = len(matched) / len(accents.keys() | given.keys())
+        levels = sorted(given[k] - accents[k] for k in matched)
         level = max(1, min(127, levels[len(levels) // 2])) if levels else 64
         # patterns that play the same hits (funk and lo-fi in 8ths) are told apart by their accents
-        error = sum(abs(given[k] - level - accents[k]) for k in accents.keys() & given.keys())
+        error = sum(abs(given[k] - level - accents[k]) for k in matched)
         if (overlap, -error) > best_key:
-            best, best_key = (name, level, fills), (overlap, -error)
-    if best is None:
-        return None
-    name, level, fills = best
-    return Groove(name, level, fills)
+            best, best_key = Groove(name, level, fills), (overlap, -error)
+    return best
