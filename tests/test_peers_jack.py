@@ -9,6 +9,7 @@ import mido
 import pytest
 import yaml
 
+from bridge.testing.jack_midi_source import JackMidiSource
 from bridge.testing.osc_daemon import Daemon, jack_server, missing_jack_tools, stop_process
 
 missing = missing_jack_tools()
@@ -21,8 +22,7 @@ def jack_env():
         yield env
 
 
-def test_jack_midiseq_note_ons_render_clips_and_midi_learn(tmp_path, jack_env, monkeypatch):
-    monkeypatch.setenv("JACK_DEFAULT_SERVER", jack_env["JACK_DEFAULT_SERVER"])
+def test_jack_midiseq_note_ons_render_clips_and_midi_learn(tmp_path, jack_env):
     config = tmp_path / "synth.yaml"
     config.write_text(yaml.safe_dump({"default_state": {"steps": 4, "duration": 1.0, "seed": 3}}))
     mapping = tmp_path / "map.yaml"
@@ -55,8 +55,7 @@ def test_jack_midiseq_note_ons_render_clips_and_midi_learn(tmp_path, jack_env, m
         client.send("/synth/learn", "/synth/feature/7")
         client.send("/synth/ping")
         client.expect("/synth/pong")
-        backend = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
-        with backend.open_output("ctl", virtual=True, client_name="lsynth-test") as out:
+        with JackMidiSource(jack_env, "lsynth-test", "ctl") as out:
             assert subprocess.run(["jack_connect", "lsynth-test:ctl", target[0]], env=jack_env,
                                   capture_output=True, timeout=10).returncode == 0
             time.sleep(0.3)
@@ -78,13 +77,11 @@ def test_jack_midiseq_note_ons_render_clips_and_midi_learn(tmp_path, jack_env, m
         daemon.kill()
 
 
-def test_named_jack_port_is_opened_and_connected(tmp_path, jack_env, monkeypatch):
+def test_named_jack_port_is_opened_and_connected(tmp_path, jack_env):
     """`--midi PORT` opens an existing port by name (rtmidi under JACK needs the explicit connect)."""
-    monkeypatch.setenv("JACK_DEFAULT_SERVER", jack_env["JACK_DEFAULT_SERVER"])
     mapping = tmp_path / "map.yaml"
     mapping.write_text(yaml.safe_dump({"cc": [{"cc": 20, "address": "/synth/cfg", "min": 0.0, "max": 10.0}]}))
-    backend = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
-    with backend.open_output("keys", virtual=True, client_name="lsynth-src") as out:
+    with JackMidiSource(jack_env, "lsynth-src", "keys") as out:
         env = {"JACK_DEFAULT_SERVER": jack_env["JACK_DEFAULT_SERVER"], "MIDO_BACKEND": "mido.backends.rtmidi/UNIX_JACK"}
         daemon = Daemon(tmp_path, "--midi", "lsynth-src:keys", "--midi-map", str(mapping), env=env)
         try:
