@@ -459,7 +459,7 @@ def main(argv=None) -> int:
     ap.add_argument("--bars", type=int, default=1)
     ap.add_argument("--minutes", type=float, default=2.0)
     ap.add_argument("--tempi", default="60,90,140,180")
-    ap.add_argument("--continuity-phrases", type=int, default=8)
+    ap.add_argument("--continuity-phrases", type=int, default=16)
     ap.add_argument("--variations", type=int, default=20)
     ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args(argv)

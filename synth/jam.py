@@ -124,7 +124,8 @@ class PhraseRenderer:
             raise FloatingPointError("the phrase's audio contains NaN or infinite samples")
         score = None
         if fam.writes_score:
-            full = fam.scores(latents[None], (offset + n) / fam.sample_rate, tempi=[float(bpm)])[0]
+            bound = fam.for_batch([self.engine.conditioning(state)])  # the text's drums, as the audio had them
+            full = bound.scores(latents[None], (offset + n) / fam.sample_rate, tempi=[float(bpm)])[0]
             score = window_score(full, offset / fam.sample_rate, n / fam.sample_rate)
         tail = clip[:, -min(n, math.ceil(MAX_CONTEXT_SECONDS * fam.sample_rate) + fam.hop):].copy()
         return Phrase(edge_fades(clip), latents[:, ctx:].contiguous(), fam.sample_rate, float(bpm), int(bars), state,

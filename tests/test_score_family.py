@@ -103,7 +103,7 @@ def test_engine_writes_wav_midi_and_score_sidecar(family, tmp_path):
     paths = engine.render_to_files(state, tmp_path, seeds=[0, 1])
     for p in paths:
         side = json.loads(p.with_suffix(".json").read_text())
-        assert set(side["score"]) == {"bpm", "drums", "voices", "tempo_from"}
+        assert set(side["score"]) == {"bpm", "drums", "voices", "tempo_from", "drums_from"}
         assert isinstance(side["score"]["bpm"], float) and isinstance(side["score"]["drums"], bool)
         assert all(set(v) == CONTRACT_KEYS and v["role"] in ("melody", "harmony", "bass") and 0 <= v["program"] <= 127
                    for v in side["score"]["voices"])
@@ -160,13 +160,14 @@ def test_channel_group_weights_scale_the_loss_per_group():
     assert WEIGHTS_HELP == " ".join(f"{k}={v:g}" for k, v in DEFAULT_GROUP_WEIGHTS.items())
 
 
-def test_train_score_model_command_writes_a_loadable_model(tmp_path):
+def test_train_score_model_command_writes_a_loadable_model(tmp_path, capsys):
     from bridge.cli import main
 
     corpus, out = tmp_path / "corpus", tmp_path / "model"
     assert main(["analysis", "score-corpus", "--n", "12", "--out", str(corpus), "--quiet"]) == 0
     assert main(["analysis", "train-score-model", "--corpus", str(corpus), "--out", str(out), "--steps", "3",
-                 "--width", "32", "--layers", "1", "--tokens", "256", "--weight", "drums=2.5", "--quiet"]) == 0
+                 "--width", "32", "--layers", "1", "--tokens", "256", "--weight", "drums=2.5", "--head-steps", "5",
+                 "--quiet"]) == 0
     for name in ("model.safetensors", "config.json", "MODEL_CARD.md", "loss_curve.png", "loss_history.json"):
         assert (out / name).is_file(), name
     card = (out / "MODEL_CARD.md").read_text()
@@ -176,8 +177,27 @@ def test_train_score_model_command_writes_a_loadable_model(tmp_path):
     assert cfg["normalisation"]["channels"] == list(L.CHANNELS)
     assert cfg["training"]["config"]["group_weights"]["drums"] == 2.5 and "--weight drums=2.5" in card
     assert set(cfg["training"]["tempo_head"]) >= {"median_abs_error", "within_10pct"}
+    assert set(cfg["training"]["drums_head"]) >= {"accuracy", "sure_share"} and "--head-steps 5" in card
     fam = load_backend("score", model_id=str(out), device="cpu")
-    assert fam.model_id == str(out) and fam.tempo_head is not None
+    assert fam.model_id == str(out) and set(fam.heads) == {"tempo", "drums"}
+    weights = (out / "model.safetensors").read_bytes()
+
+    # the heads fitted again in place: the DiT's weights stay, the card gains the command
+    assert main(["analysis", "fit-score-heads", "--model", str(out), "--corpus", str(corpus), "--head-steps", "7",
+                 "--quiet"]) == 0
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "train-score-model --corpus" in card and "fit-score-heads --model" in card and "--head-steps 7" in card
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["training"]["config"]["head_steps"] == 7 and cfg["training"]["steps"] == 3
+    from safetensors.torch import load
+
+    before, after = load(weights), load((out / "model.safetensors").read_bytes())
+    assert all(torch.equal(before[k], after[k]) for k in before if not k.startswith(("tempo.", "drums.")))
+    assert not torch.equal(before["drums.value"], after["drums.value"])
+    assert main(["analysis", "score-corpus", "--n", "5", "--out", str(tmp_path / "other"), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["analysis", "fit-score-heads", "--model", str(out), "--corpus", str(tmp_path / "other"), "--quiet"]) != 0
+    assert "trained on 12 pieces" in capsys.readouterr().err
 
 
 def test_tempo_priority_set_then_stated_then_the_tempo_head(family, tiny_model):
@@ -192,18 +212,82 @@ def test_tempo_priority_set_then_stated_then_the_tempo_head(family, tiny_model):
     assert bound.tempo_sources == ["default", "set"] and bound.tempi == [L.DEFAULT_BPM, 140.0]  # no head: default
 
 
-def test_the_tempo_head_fits_and_reads_pooled_states():
-    from synth.score.tempo import TempoHead, pooled
+def test_a_text_head_finds_the_word_that_matters_wherever_it_sits():
+    """Attention pooling: one keyword token among 2-12 distractors sets the target, so a mean over the
+    tokens would dilute it with the caption's length; the fitted head reads it at any length."""
+    from analysis.score_model.text_heads_fit import fit_head, predict
+    from analysis.score_model.tokens import TokenStates
+    from synth.score.text_heads import TextHead, bpm_from_log2, drums_from_logit, heads_from_tensors
 
     gen = torch.Generator().manual_seed(0)
-    x = torch.randn(400, 8, generator=gen)
-    bpm = 2.0 ** (6.5 + 0.3 * x[:, 0] - 0.2 * x[:, 3])
-    head = TempoHead.fit(x, bpm, ridge=1e-3)
-    assert head.bpm(x[:5]) == pytest.approx([round(min(180, max(50, float(b))), 1) for b in bpm[:5]], abs=0.2)
-    assert head.bpm(torch.full((1, 8), 50.0)) in ([50.0], [180.0])  # clamped to the trained range
-    assert TempoHead.from_tensors(head.tensors()).bpm(x[:3]) == head.bpm(x[:3])
-    h = torch.tensor([[[1.0, 0.0], [3.0, 2.0], [9.0, 9.0]]])
-    assert torch.equal(pooled(h, torch.tensor([[1, 1, 0]])), torch.tensor([[2.0, 1.0]]))  # padding left out
+    states, offsets, target = [], [0], []
+    for i in range(600):
+        n = 2 + i % 11
+        tokens = torch.randn(n, 8, generator=gen)
+        tokens[:, 0] = -2.0                            # distractors
+        key = int(torch.randint(n, (1,), generator=gen))
+        tokens[key, 0] = 2.0                           # the keyword ...
+        tokens[key, 1] = float(i % 3) - 1.0            # ... and what it says: -1, 0 or 1
+        target.append(6.5 + 0.5 * tokens[key, 1])
+        states.append(tokens)
+        offsets.append(offsets[-1] + n)
+    tok = TokenStates(torch.cat(states).half(), torch.tensor(offsets))
+    rows = list(range(600))
+    head = fit_head(tok, rows[:500], torch.tensor(target[:500]), "regression", steps=400, batch=256)
+    err = (predict(head, tok, rows[500:]) - torch.tensor(target[500:])).abs()
+    assert float(err.max()) < 0.1, float(err.max())
+    # zero scores are the mean over tokens: a ridge on it, and a head that averages both readings
+    from analysis.score_model.text_heads_fit import fit_mean_ridge, mean_states
+
+    ridge = fit_mean_ridge(tok, rows[:500], torch.tensor(target[:500]), ridge=1e-3)
+    x = mean_states(tok, rows[500:])
+    assert torch.allclose(ridge(*tok.padded(rows[500:], 16)), x @ ridge.value[0, :-1] + ridge.value[0, -1], atol=1e-5)
+    both = TextHead.averaged(head, ridge)
+    h, m = tok.padded(rows[500:], 16)
+    assert both.attend.shape == (2, 9) and torch.allclose(both(h, m), (head(h, m) + ridge(h, m)) / 2, atol=1e-6)
+    again = heads_from_tensors({**head.tensors("tempo"), "other.attend": torch.zeros(9)})
+    assert set(again) == {"tempo"} and torch.equal(again["tempo"](*tok.padded([0, 1], 16)), head(*tok.padded([0, 1], 16)))
+    empty = TextHead(torch.ones(9), torch.ones(9))
+    assert float(empty(torch.zeros(1, 3, 8), torch.zeros(1, 3))[0]) == 1.0  # no tokens: the bias alone
+    assert bpm_from_log2(20.0) == 180.0 and bpm_from_log2(1.0) == 50.0 and bpm_from_log2(7.0) == 128.0
+    assert drums_from_logit(1.0) and not drums_from_logit(0.5)   # twice as likely as not: logit > ln 2
+    with pytest.raises(ValueError, match="regression' or 'logistic'"):
+        fit_head(tok, rows, torch.tensor(target), "poisson")
+
+
+def test_the_text_decides_tempo_and_drums_for_every_seed(tiny_model, tmp_path):
+    """With heads, every clip of a prompt gets the text's tempo and the text's drums whatever the curves
+    wrote; the sidecar says where each came from."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from synth.engine import Engine
+    from synth.score.text_heads import TextHead
+    from synth.state import PromptSlot, SynthState
+
+    folder = tmp_path / "with_heads"
+    shutil.copytree(tiny_model, folder)
+    state = load_file(str(folder / "model.safetensors"))
+    def bias(v):  # a head that says v whatever the text
+        return torch.cat([torch.zeros(384), torch.tensor([v])])
+
+    state.update(TextHead(torch.zeros(385), bias(7.0)).tensors("tempo"))
+    state.update(TextHead(torch.zeros(385), bias(5.0)).tensors("drums"))
+    save_file(state, str(folder / "model.safetensors"), metadata={"format": model_files.FORMAT})
+    fam = load_backend("score", model_id=str(folder), device="cpu")
+    engine = Engine(fam)
+    audio, extras = engine.render_detailed(SynthState(prompts=[PromptSlot("a tune", 1.0)], steps=2, duration=3.0),
+                                           seeds=[0, 1, 2, 3])
+    assert [e["score"]["bpm"] for e in extras] == [128.0] * 4
+    assert all(e["score"]["drums"] and e["score"]["drums_from"] == "text" and e["score"]["tempo_from"] == "model"
+               for e in extras)
+    state.update(TextHead(torch.zeros(385), bias(-5.0)).tensors("drums"))
+    save_file(state, str(folder / "model.safetensors"), metadata={"format": model_files.FORMAT})
+    engine = Engine(load_backend("score", model_id=str(folder), device="cpu"))
+    _, extras = engine.render_detailed(SynthState(prompts=[PromptSlot("a tune", 1.0)], steps=2, duration=3.0),
+                                       seeds=[0, 1, 2, 3])
+    assert not any(e["score"]["drums"] for e in extras)
 
 
 @pytest.mark.parametrize("bpm, bars, duration", [(116.0, 4, None), (87.0, 3, None), (140.0, None, 3.3)])

@@ -192,6 +192,21 @@ def test_bad_soundfont_file_is_refused_in_one_line(tmp_path):
     assert "\n" not in str(exc.value)
 
 
+def test_notes_above_a_presets_samples_sound_an_octave_or_more_down():
+    """FluidSynth is silent above a preset's top key (the default SoundFont's contrabass ends at 57); the
+    renderer finds it by listening and plays higher notes in the highest octave that sounds."""
+    if shutil.which("fluidsynth") is None or not _have_synth():
+        pytest.skip("needs fluidsynth and pyfluidsynth")
+    from synth.score.fluid import FluidRenderer
+
+    r = FluidRenderer()
+    top = r.top_key(43)
+    assert 48 <= top < 84 and r._sounds(43, top) and not r._sounds(43, top + 1)
+    assert r.top_key(0) >= 96                              # the piano reaches its top octave
+    high = Score(bpm=120.0, voices=[Voice("melody", 43, [Note(0.0, 1.0, top + 14, 100)])])
+    assert np.abs(r.render(high, 1.0, room=False)).max() > 1e-3
+
+
 def test_drums_play_when_the_patterns_together_outweigh_none():
     from synth.score.curves import decode_groove
 
@@ -206,6 +221,24 @@ def test_drums_play_when_the_patterns_together_outweigh_none():
     curves[L.PATTERN0 + 1:L.PATTERN0 + L.N_PATTERNS] = -0.2    # negative means count as nothing
     curves[L.PATTERN0] = 0.0
     assert decode_groove(curves) is None
+
+
+def test_the_text_decides_drums_over_the_curves():
+    """`present` (the drums head's verdict) overrides the curves either way; curves that wrote no drums
+    wrote no level, so forced drums take the melody's loudness."""
+    from synth.score.curves import decode_groove
+
+    curves = np.zeros((L.N_CHANNELS, 32), np.float32)
+    curves[L.PATTERN0] = 0.9
+    curves[L.INDEX["drums_swing"]] = 0.1
+    curves[L.INDEX["melody_onset"], ::4] = 1.0
+    curves[L.INDEX["melody_velocity"], ::4] = 100 / 127
+    assert decode_groove(curves) is None and decode_groove(curves, present=False) is None
+    forced = decode_groove(curves, present=True)
+    assert forced.pattern == "swing" and forced.level == 92
+    curves[L.INDEX["drum_level"]] = 0.5
+    curves[L.PATTERN0] = 0.0
+    assert decode_groove(curves, present=False) is None and decode_groove(curves).level == 64
 
 
 @pytest.mark.parametrize("bpm", [96.0, 150.0])

@@ -1,4 +1,4 @@
-"""`latent-synth analysis score-corpus | train-score-model`: the score model's data and training.
+"""`latent-synth analysis score-corpus | train-score-model | fit-score-heads`: the score model's data and training.
 
 Heavy imports happen inside each command so `--help` stays fast.
 """
@@ -42,10 +42,19 @@ def register(sub) -> None:
     p.add_argument("--weight", action="append", default=[], metavar="GROUP=W",
                    help="loss weight of a channel group (key, drums, notes, instruments); repeatable "
                         f"(default: {WEIGHTS_HELP}, the rest 1)")
+    p.add_argument("--head-steps", type=int, default=1500, help="AdamW steps for each text head (default 1500)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_train_score_model)
+
+    p = sub.add_parser("fit-score-heads", help="fit a trained score model's text heads (tempo, drums) again, in place")
+    p.add_argument("--model", required=True, metavar="DIR", help="score model folder (from train-score-model)")
+    p.add_argument("--corpus", required=True, metavar="DIR", help="the corpus it was trained on")
+    p.add_argument("--head-steps", type=int, default=1500, help="AdamW steps for each head (default 1500)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_fit_score_heads)
 
 
 def _default_weights() -> dict:
@@ -82,10 +91,10 @@ def cmd_score_corpus(args) -> int:
 def _command(args) -> str:
     """The command line that reproduces this run (for the model card)."""
     parts = ["latent-synth", "analysis", "train-score-model", "--corpus", args.corpus, "--out", args.out]
-    for flag in ("minutes", "steps", "tokens", "lr", "width", "layers", "seed", "threads"):
+    for flag in ("minutes", "steps", "tokens", "lr", "width", "layers", "head_steps", "seed", "threads"):
         value = getattr(args, flag)
         if value is not None:
-            parts += [f"--{flag}", str(value)]
+            parts += [f"--{flag.replace('_', '-')}", str(value)]
     for item in args.weight:
         parts += ["--weight", item]
     return " ".join(shlex.quote(p) for p in parts)
@@ -103,10 +112,29 @@ def cmd_train_score_model(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = ScoreTrainConfig(minutes=args.minutes, steps=args.steps, tokens=args.tokens, lr=args.lr, width=args.width,
-                           layers=args.layers, seed=args.seed, group_weights=_weights(args.weight))
+                           layers=args.layers, seed=args.seed, group_weights=_weights(args.weight),
+                           head_steps=args.head_steps)
     command = _command(args)
     result = train_score_model(args.corpus, args.out, cfg, command=command, progress=not args.quiet)
     print(json.dumps({k: result[k] for k in ("steps", "train_seconds", "wall_seconds", "cpu_seconds", "final_loss",
                                              "val_loss")}))
     print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_fit_score_heads(args) -> int:
+    import torch
+
+    from analysis.score_model.training import refit_text_heads
+
+    if args.head_steps < 1:
+        raise ValueError(f"--head-steps {args.head_steps}: must be at least 1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    parts = ["latent-synth", "analysis", "fit-score-heads", "--model", args.model, "--corpus", args.corpus,
+             "--head-steps", str(args.head_steps)] + (["--threads", str(args.threads)] if args.threads else [])
+    figures = refit_text_heads(args.model, args.corpus, args.head_steps, " ".join(shlex.quote(p) for p in parts),
+                               progress=not args.quiet)
+    print(json.dumps(figures))
+    print(f"wrote {args.model}")
     return 0

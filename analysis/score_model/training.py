@@ -7,7 +7,8 @@ cross-attention token (text and timing alike, as the sampler's unconditional bra
 regresses the DiT on the v target of `analysis.score_model.objective`, each channel group (tempo, key, drums,
 notes, instruments: `synth.score.layout.groups`) weighted in the mean. The run stops at --minutes (or
 --steps) with the learning rate annealed over that budget, and saves the EMA weights with the tempo
-head (`synth.score.tempo`: a ridge regression from each caption's pooled states to its piece's log2 bpm).
+and drums heads (`synth.score.text_heads`: attention pooling over each caption's token states, fitted to its
+piece's log2 bpm and to whether it has drums).
 """
 from __future__ import annotations
 
@@ -29,17 +30,11 @@ from synth.score import layout as L
 from synth.score.layout import FRAMES_PER_BAR, FRAMES_PER_BEAT, N_CHANNELS, TRAIN_FRAMES
 from synth.score.normalisation import STD_FLOOR, Normalisation
 from synth.score.score import Score
-from synth.score.tempo import TempoHead
+from analysis.score_model.text_heads_fit import fit_text_heads
 
 TEXT_POSITIONS = 128  # TextEncoder pads MiniLM states to 128 positions at render time
 # Loss weight per channel group (synth.score.layout.groups); groups not named weigh 1.
 DEFAULT_GROUP_WEIGHTS = {"drums": 1.0, "notes": 1.0}
-# The tempo head's L2 penalty. Corpus captions name tempo in few words ("slow", "brisk", a bpm); a strong
-# penalty spreads the fit over MiniLM's broad slow/fast direction, so tempo words the corpus never used
-# ("languid", "breakneck") still move the bpm the right way. Chosen on bench/score_quality.py's 20
-# held-out tempo-word pairs (lambda 1: 13/20 right; 300: 18/20), at a cost of 1.3 points of median error
-# on held-out corpus captions (14.3% -> 15.6%).
-TEMPO_RIDGE = 300.0
 
 
 @dataclass
@@ -62,6 +57,7 @@ class ScoreTrainConfig:
     val_fraction: float = 0.03
     seed: int = 0
     group_weights: dict = field(default_factory=lambda: dict(DEFAULT_GROUP_WEIGHTS))
+    head_steps: int = 1500           # AdamW steps for each text head (tempo, drums)
 
 
 def channel_weights(group_weights: dict) -> torch.Tensor:
@@ -133,6 +129,20 @@ def _loss(transformer, conditioner, rot, x0, hidden, mask, bpm, drop, sigma, noi
     return (err * weights.view(1, -1, 1)).mean() if weights is not None else err.mean()
 
 
+def split_pieces(n: int, rng: random.Random, val_fraction: float) -> tuple[list[int], list[int]]:
+    """(held-out, training) piece indices; `rng` = random.Random(seed), as training makes it."""
+    order = list(range(n))
+    rng.shuffle(order)
+    n_val = max(1, int(n * val_fraction))
+    return order[:n_val], order[n_val:]
+
+
+def caption_owners(rows: list[dict]) -> tuple[list[str], list[int]]:
+    """Every caption of the corpus, in order, and the piece each belongs to."""
+    pairs = [(c, i) for i, row in enumerate(rows) for c in row["captions"]]
+    return [c for c, _ in pairs], [i for _, i in pairs]
+
+
 def prepare(rows: list[dict], progress: bool = True):
     """Raw curves of every piece [N, C, TRAIN_FRAMES] float16, each piece's bar-start frames (crops fit
     inside the piece) and its bpm."""
@@ -158,13 +168,6 @@ def _crop_start(rng: random.Random, bars, frames: int) -> int | None:
     return int(rng.choice(fit)) if len(fit) else None
 
 
-def _pooled(tokens) -> torch.Tensor:
-    """Each caption's mean token state [N, D] (what the tempo head reads at render time)."""
-    sums = torch.cumsum(torch.cat([torch.zeros(1, tokens.states.shape[1]), tokens.states.float()]), 0)
-    off = tokens.offsets
-    return (sums[off[1:]] - sums[off[:-1]]) / (off[1:] - off[:-1]).clamp_min(1).unsqueeze(1).float()
-
-
 def train_score_model(corpus_dir, out_dir, cfg: ScoreTrainConfig, command: str, progress: bool = True,
                       encoder_factory=None) -> dict:
     from analysis.plots import figure, save_figure
@@ -180,10 +183,7 @@ def train_score_model(corpus_dir, out_dir, cfg: ScoreTrainConfig, command: str, 
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    order = list(range(len(rows)))
-    rng.shuffle(order)
-    n_val = max(1, int(len(rows) * cfg.val_fraction))
-    val, train = order[:n_val], order[n_val:]
+    val, train = split_pieces(len(rows), rng, cfg.val_fraction)
 
     raw, bars, piece_bpm = prepare(rows, progress)
     fit_on = raw[rng.sample(train, min(len(train), 1000))].astype(np.float32)
@@ -191,11 +191,7 @@ def train_score_model(corpus_dir, out_dir, cfg: ScoreTrainConfig, command: str, 
     data = torch.from_numpy(np.stack([norm.normalise(c.astype(np.float32)) for c in raw]).astype(np.float16))
     del raw, fit_on
 
-    captions, owner = [], []
-    for i, row in enumerate(rows):
-        for c in row["captions"]:
-            captions.append(c)
-            owner.append(i)
+    captions, owner = caption_owners(rows)
     by_piece: dict[int, list[int]] = {}
     for ci, pi in enumerate(owner):
         by_piece.setdefault(pi, []).append(ci)
@@ -208,11 +204,7 @@ def train_score_model(corpus_dir, out_dir, cfg: ScoreTrainConfig, command: str, 
 
     tokens = token_states(captions, corpus_dir, factory, progress=progress)
     encoder_name = factory().name
-    train_set = set(train)
-    fit_rows = [ci for ci, pi in enumerate(owner) if pi in train_set]
-    pooled = _pooled(tokens)
-    tempo = TempoHead.fit(pooled[fit_rows], piece_bpm[[owner[ci] for ci in fit_rows]], ridge=TEMPO_RIDGE)
-    tempo_eval = tempo_error(tempo, pooled, piece_bpm, owner, val, rows)
+    heads, heads_eval = fit_text_heads(tokens, rows, owner, set(train), val, cfg.head_steps, cfg.seed, progress)
 
     arch = model_files.architecture(width=cfg.width, layers=cfg.layers, heads=cfg.heads, kv_heads=cfg.kv_heads,
                                     cond_dim=cfg.cond_dim, text_dim=int(tokens.states.shape[1]))
@@ -294,14 +286,14 @@ def train_score_model(corpus_dir, out_dir, cfg: ScoreTrainConfig, command: str, 
         "training": {"config": asdict(cfg), "steps": step, "train_seconds": round(train_seconds, 1),
                      "parameters": n_params, "pieces": len(rows), "captions": len(captions),
                      "final_loss": history[-1]["loss"] if history else loss.item(), "val_loss": val_loss,
-                     "tempo_head": tempo_eval,
+                     **heads_eval,
                      "command": command},
     }
     manifest_path = Path(corpus_dir) / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     wall, cpu = time.perf_counter() - t_wall, time.process_time() - t_cpu
     config["training"].update(wall_seconds=round(wall, 1), cpu_seconds=round(cpu, 1))
-    model_files.save(out, ema_tr, ema_pr, config, model_card(config, manifest, corpus_dir), tempo=tempo)
+    model_files.save(out, ema_tr, ema_pr, config, model_card(config, manifest, corpus_dir), heads=heads)
     plt = figure()
     fig, ax = plt.subplots(figsize=(7, 3.5))
     if history:
@@ -317,24 +309,32 @@ def train_score_model(corpus_dir, out_dir, cfg: ScoreTrainConfig, command: str, 
     return config["training"]
 
 
-def tempo_error(head: TempoHead, pooled: torch.Tensor, piece_bpm: torch.Tensor, owner: list[int], val: list[int],
-                rows: list[dict]) -> dict:
-    """The tempo head on held-out pieces' captions: median |error| in percent, and the share within 10%,
-    over captions that name a tempo word but no number (what the head is for) and over all."""
-    from synth.tempo_text import stated_bpm
+def refit_text_heads(model_dir, corpus_dir, steps: int, command: str, progress: bool = True) -> dict:
+    """Fit a trained model's text heads again on its corpus (the same held-out pieces as its training) and
+    rewrite the folder: the DiT is untouched; the heads' figures, this command and the card are updated."""
+    from analysis.score_model.corpus import MANIFEST, read_score_corpus
+    from analysis.score_model.tokens import token_states
+    from synth.encoders import load_encoder
 
-    val_set = set(val)
-    idx = [ci for ci, pi in enumerate(owner) if pi in val_set]
-    caps = [c for row in rows for c in row["captions"]]
-    pred = torch.tensor(head.bpm(pooled[idx]))
-    true = piece_bpm[[owner[ci] for ci in idx]]
-    err = (pred / true - 1).abs()
-    wordy = torch.tensor([stated_bpm(caps[ci]) is None for ci in idx])
-    out = {"captions": len(idx), "median_abs_error": round(float(err.median()) * 100, 1),
-           "within_10pct": round(float((err <= 0.1).float().mean()), 3)}
-    if wordy.any():
-        out["no_number_median_abs_error"] = round(float(err[wordy].median()) * 100, 1)
-    return out
+    transformer, projection, config, _, _ = model_files.load(model_dir)
+    tr = config["training"]
+    rows = read_score_corpus(corpus_dir)
+    if len(rows) != tr["pieces"]:
+        raise ValueError(f"{str(model_dir)!r} was trained on {tr['pieces']} pieces, {str(corpus_dir)!r} has {len(rows)}: "
+                         "refit its heads on its own corpus")
+    captions, owner = caption_owners(rows)
+    tokens = token_states(captions, corpus_dir, lambda: load_encoder("minilm", device="cpu"), progress=progress)
+    seed = tr["config"]["seed"]
+    val, train = split_pieces(len(rows), random.Random(seed), tr["config"]["val_fraction"])
+    heads, figures = fit_text_heads(tokens, rows, owner, set(train), val, steps, seed, progress)
+    tr.pop("tempo_head", None)
+    tr.update(figures, heads_command=command)
+    tr["config"]["head_steps"] = steps
+    config = {k: v for k, v in config.items() if k not in ("format", "version")}  # save writes its own
+    manifest_path = Path(corpus_dir) / MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    model_files.save(model_dir, transformer, projection, config, model_card(config, manifest, corpus_dir), heads=heads)
+    return figures
 
 
 @torch.no_grad()
@@ -375,6 +375,14 @@ def data_mix(manifest: dict) -> str:
     return ", ".join(parts) if parts else f"procedural: {manifest.get('pieces', '?')}"
 
 
+def heads_note(tr: dict) -> str:
+    """The card's line on text heads fitted after training (`fit-score-heads`), if they were."""
+    if not tr.get("heads_command"):
+        return ""
+    return ("Its text heads were fitted again afterwards, on the same corpus (train-score-model fits the same heads "
+            f"itself):\n```\n{tr['heads_command']}\n```\n")
+
+
 def model_card(config: dict, manifest: dict, corpus_dir) -> str:
     tr = config["training"]
     arch = config["architecture"]["transformer"]
@@ -385,9 +393,9 @@ Our own small text-to-score model: the Stable Audio Open architecture (diffusers
 `StableAudioProjectionModel`, `CosineDPMSolverMultistepScheduler`, v-prediction) over a symbolic latent of
 {arch['in_channels']} control-curve channels in musical time, one frame per 16th note (layout version
 {L.VERSION}: `synth/score/layout.py`), conditioned on all-MiniLM-L6-v2 token states ({config['encoder']})
-and on the tempo it is played at (start-seconds token = bpm / 10). A tempo head (ridge regression on pooled
-states) picks the tempo when none is set or stated. Its scores are played through a General MIDI SoundFont
-with FluidSynth. Everything measured on this model is a property of this model, not of Stable Audio.
+and on the tempo it is played at (start-seconds token = bpm / 10). Two text heads (attention pooling over the
+token states) read what the whole clip does: the tempo, when none is set or stated, and whether drums play.
+Its scores are played through a General MIDI SoundFont with FluidSynth. Everything measured on this model is a property of this model, not of Stable Audio.
 
 ## Data
 From `latent-synth analysis score-corpus`: {tr['pieces']} pieces, {tr['captions']} captions (generator version
@@ -406,6 +414,8 @@ Counts: {json.dumps(manifest.get('counts', {}))}
 {corpus_command(manifest, corpus_dir)}
 {tr['command']}
 ```
+{heads_note(tr)}The training is time-budgeted (`--minutes`), so a rerun takes as many steps as its CPU allows: an equivalent
+model, not the same bytes. Generator version {manifest.get('generator_version', '?')}, layout version {L.VERSION}.
 
 ## Training
 - DiT: {arch['num_layers']} layers, width {arch['attention_head_dim'] * arch['num_attention_heads']}, {arch['num_attention_heads']} heads
@@ -421,7 +431,8 @@ Counts: {json.dumps(manifest.get('counts', {}))}
 ## Metrics
 - Final training loss (v-prediction MSE, mean of the last 10 steps): {tr['final_loss']:.4f}
 - Held-out pieces ({c['val_fraction']:.0%} of the corpus), 2-bar crops, loss by noise level: {json.dumps(tr['val_loss'])}
-- Tempo head on the held-out pieces' captions (|error| in %, share within 10%): {json.dumps(tr.get('tempo_head', {}))}
+- Tempo head on the held-out pieces' captions that state no number (|error| in %, share within 10%): {json.dumps(tr.get('tempo_head', {}))}
+- Drums head on the held-out pieces' captions (right when p > 0.5; "sure": p < 0.2 or > 0.8): {json.dumps(tr.get('drums_head', {}))}
 - Caption-level quality (instrument family, tempo, drums on held-out captions): `python bench/score_quality.py`;
   the measured figures are in docs/score_model.md.
 

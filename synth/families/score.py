@@ -10,8 +10,12 @@ the decoder differs. Everything measured on it is a property of this model, not 
 The latent is in musical time (a frame is a 16th note, `synth.score.layout` version 3), so each clip is
 played at a tempo chosen before denoising, in this order: an explicit bpm (the state's), else a number
 its prompts state ("92 bpm"; both arrive as `Conditioning.bpm`), else the model's tempo head reading
-the text's tempo words (`synth.score.tempo`). The tempo is also the model's start-seconds token
+the text's tempo words (`synth.score.text_heads`). The tempo is also the model's start-seconds token
 (bpm / 10, clamped to the trained range), so it writes for the tempo it will be played at.
+
+Whether drums play is also read from the text (the drums head), so a prompt keeps or lacks its drums from
+seed to seed: the seed varies the notes and the groove, not the arrangement. Without a drums head (or for
+latents decoded outside a render) the curves decide.
 """
 from __future__ import annotations
 
@@ -32,7 +36,7 @@ from synth.score.layout import HOP, SAMPLE_RATE
 from synth.score.midi import score_to_midi
 from synth.score.soundfont import SoundFontError
 from synth.score.summary import summary
-from synth.score.tempo import TempoHead, pooled
+from synth.score.text_heads import TextHead, bpm_from_log2, drums_from_logit
 
 SAE_DIR = Path(__file__).resolve().parents[1] / "models" / "minilm_sae"
 
@@ -56,7 +60,7 @@ class ScoreFamily(StableAudioFamily):
 
     def __init__(self, modules: ScoreModules, normalisation, renderer, *, model_id: str, device: torch.device,
                  dtype: torch.dtype, encoder, defaults: Defaults | None = None, threads: int | None = None,
-                 tempo_head: TempoHead | None = None):
+                 heads: dict[str, TextHead] | None = None):
         super().__init__(modules, backend="score", model_id=model_id, device=device, dtype=dtype,
                          encoder_id=encoder.name, defaults=defaults, threads=threads, encoder=encoder,
                          sample_rate=SAMPLE_RATE, hop=HOP)
@@ -65,9 +69,10 @@ class ScoreFamily(StableAudioFamily):
         self.max_seconds = L.beats_in(L.MAX_FRAMES) * 60.0 / L.BPM_RANGE[0]
         self.normalisation = normalisation
         self.renderer = renderer
-        self.tempo_head = tempo_head
+        self.heads = dict(heads or {})
         self.tempi: list[float] | None = None     # set on the copy `for_batch` returns: one bpm per clip
         self.tempo_sources: list[str] | None = None
+        self.drums: list[bool | None] | None = None  # likewise: drums on / off per clip (None: the curves say)
         # Our own model has no diffusers samples to match bit for bit, and the Brownian tree's host work
         # is a third of a 5 s render on the CPU: fresh per-step noise, the same statistics.
         self.sde_noise = "steps"
@@ -82,19 +87,27 @@ class ScoreFamily(StableAudioFamily):
                 bound.tempo_sources.append("set")
             else:
                 bound.tempi.append(self.predicted_bpm(c))
-                bound.tempo_sources.append("model" if self.tempo_head is not None else "default")
+                bound.tempo_sources.append("model" if "tempo" in self.heads else "default")
+        bound.drums = [self.drums_wanted(c) for c in conds]
         return bound
 
-    def predicted_bpm(self, cond) -> float:
-        """The tempo head's bpm for a conditioning's text (its branches mixed by their weights; a guidance-
-        mode steering direction counts with its gain), or the layout's default without a head."""
-        if self.tempo_head is None:
-            return L.DEFAULT_BPM
-        feats = pooled(cond.hidden, cond.mask)
+    def _read(self, name: str, cond) -> float:
+        """A text head's output for a conditioning: its branches mixed by their weights, a guidance-mode
+        steering direction counted with its gain (so sliders and prompt mixes move tempo and drums too)."""
+        hidden = cond.hidden
         if cond.steered is not None:
-            feats = feats + cond.gain * (pooled(cond.steered, cond.mask) - feats)
-        w = torch.tensor(cond.weights, dtype=torch.float32).unsqueeze(1)
-        return self.tempo_head.bpm((w * feats.cpu()).sum(0, keepdim=True))[0]
+            hidden = hidden + cond.gain * (cond.steered - hidden)
+        w = torch.tensor(cond.weights, dtype=torch.float32)
+        return float((w * self.heads[name](hidden, cond.mask)).sum() / w.sum())
+
+    def predicted_bpm(self, cond) -> float:
+        """The tempo head's bpm for a conditioning's text, or the layout's default without a head."""
+        return bpm_from_log2(self._read("tempo", cond)) if "tempo" in self.heads else L.DEFAULT_BPM
+
+    def drums_wanted(self, cond) -> bool | None:
+        """Whether the text asks for drums (the drums head, `synth.score.text_heads.DRUMS_ODDS`), or None
+        without a head."""
+        return drums_from_logit(self._read("drums", cond)) if "drums" in self.heads else None
 
     def check_seconds(self, seconds: float) -> None:
         super().check_seconds(seconds)
@@ -129,21 +142,24 @@ class ScoreFamily(StableAudioFamily):
 
     # ------------------------------------------------------------------ decoding
     def scores(self, latents: torch.Tensor, seconds: float, tempi: list[float] | None = None):
-        """Latents [B, C, L] (normalised curves) -> one Score per clip at its tempo (the batch's, or `tempi`),
-        from the 16ths that start inside `seconds`."""
+        """Latents [B, C, L] (normalised curves) -> one Score per clip at its tempo (the batch's, or `tempi`)
+        with the batch's drums, from the 16ths that start inside `seconds`."""
         raw = latents.float().cpu().numpy()
+        drums = self.drums if self.drums and len(self.drums) == len(raw) else [None] * len(raw)
         out = []
-        for x, bpm in zip(raw, tempi or self._tempi(len(raw))):
+        for x, bpm, on in zip(raw, tempi or self._tempi(len(raw)), drums):
             frames = min(x.shape[-1], L.frames_for(seconds, bpm))
-            out.append(curves_to_score(self.normalisation.denormalise(x[:, :frames]), bpm))
+            out.append(curves_to_score(self.normalisation.denormalise(x[:, :frames]), bpm, drums=on))
         return out
 
     def _sidecar_scores(self, latents: torch.Tensor, seconds: float):
         """(Score, the sidecar's `score` summary of the notes the clip plays, its end beat) per clip."""
         sources = self.tempo_sources or ["set"] * latents.shape[0]
-        for score, source in zip(self.scores(latents, seconds), sources):
+        drums = self.drums or [None] * latents.shape[0]
+        for score, source, on in zip(self.scores(latents, seconds), sources, drums):
             end_beat = seconds / score.seconds_per_beat
-            yield score, {**summary(score, end_beat), "tempo_from": source}, end_beat
+            yield score, {**summary(score, end_beat), "tempo_from": source,
+                          "drums_from": "model" if on is None else "text"}, end_beat
 
     def summaries(self, latents: torch.Tensor, seconds: float) -> list[dict]:
         """Latents -> each clip's sidecar `score` summary, without rendering audio (the batch-bound family)."""
@@ -197,7 +213,7 @@ def load(backend: str, model_id: str | None, device: torch.device, dtype: str | 
     if device.type == "cpu":
         dt = torch.float32  # CPUs have no fast half-precision kernels; the model is small
     try:
-        transformer, projection, config, norm, tempo_head = model_files.load(model_id, device=device, dtype=dt)
+        transformer, projection, config, norm, heads = model_files.load(model_id, device=device, dtype=dt)
     except (FileNotFoundError, ValueError) as exc:
         raise BackendError(str(exc)) from None
     encoder = load_encoder("minilm", device=str(device))
@@ -208,4 +224,4 @@ def load(backend: str, model_id: str | None, device: torch.device, dtype: str | 
     # One CPU thread: its batches are a few hundred frames, where a second thread costs more in
     # synchronisation than it gains (and far more on a CPU shared with other jobs).
     return ScoreFamily(modules, norm, renderer, model_id=str(model_id or model_files.PACKAGED), device=device,
-                       dtype=dt, encoder=encoder, threads=1 if device.type == "cpu" else None, tempo_head=tempo_head)
+                       dtype=dt, encoder=encoder, threads=1 if device.type == "cpu" else None, heads=heads)

@@ -125,16 +125,21 @@ def _decode_voice(curves: np.ndarray, role: str, tonic: int, mode: str) -> Voice
     return Voice(role, fam * 8 + member, notes)
 
 
-def decode_groove(curves: np.ndarray) -> Groove | None:
-    """Drums when the patterns together outweigh drums_none, then the pattern with the largest mean, its
-    level and its fill bars. (Presence is the marginal: a model unsure which groove fits "with drums"
-    spreads its weight over several patterns, and an argmax over all eleven would then pick none.)"""
+def decode_groove(curves: np.ndarray, present: bool | None = None) -> Groove | None:
+    """The pattern with the largest mean, its level and its fill bars; or None (no drums). `present` says
+    whether drums play (the text's drums head); when None, drums play when the patterns together outweigh
+    drums_none. (That is the marginal: a model unsure which groove fits "with drums" spreads its weight over
+    several patterns, and an argmax over all eleven would then pick none.)"""
     means = np.clip(curves[L.PATTERN0:L.PATTERN0 + L.N_PATTERNS].mean(axis=1), 0.0, None)
-    if means[0] >= means[1:].sum():
+    if present is False or (present is None and means[0] >= means[1:].sum()):
         return None
     choice = 1 + int(np.argmax(means[1:]))
     frames = curves.shape[1]
-    level = int(np.clip(round(127.0 * float(curves[L.INDEX["drum_level"]].mean())), 1, 127))
+    level = float(curves[L.INDEX["drum_level"]].mean())
+    if means[0] >= means[1:].sum():  # curves that wrote "no drums" wrote no level either: follow the melody's
+        onsets = curves[L.INDEX["melody_onset"]] >= THRESHOLD
+        level = float(curves[L.INDEX["melody_velocity"]][onsets].mean()) - 8 / 127 if onsets.any() else 80 / 127
+    level = int(np.clip(round(127.0 * level), 1, 127))
     fill = curves[L.INDEX["drum_fill"]]
     fills = []
     for bar in range(bars_in(L.beats_in(frames))):
@@ -151,14 +156,15 @@ def _decode_drums(groove: Groove | None, bpm: float, frames: int):
     return [h for h in hits if _frame(h.start) < frames]
 
 
-def curves_to_score(curves: np.ndarray, bpm: float) -> Score:
-    """Raw curves [N_CHANNELS, frames] -> Score played at `bpm` (frames are 16ths)."""
+def curves_to_score(curves: np.ndarray, bpm: float, drums: bool | None = None) -> Score:
+    """Raw curves [N_CHANNELS, frames] -> Score played at `bpm` (frames are 16ths); `drums` as in
+    `decode_groove`."""
     if curves.ndim != 2 or curves.shape[0] != L.N_CHANNELS:
         raise ValueError(f"score curves must be [{L.N_CHANNELS}, frames], got {tuple(curves.shape)}")
     curves = np.nan_to_num(np.asarray(curves, np.float32))
     tonic, mode = decode_key(curves)
     voices = [v for role in ROLES if (v := _decode_voice(curves, role, tonic, mode)) is not None]
-    groove = decode_groove(curves)
+    groove = decode_groove(curves, drums)
     return Score(bpm=float(bpm), tonic=tonic, mode=mode, voices=voices, drums=_decode_drums(groove, bpm, curves.shape[1]),
                  groove=groove)
 

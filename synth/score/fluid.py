@@ -22,6 +22,7 @@ from synth.score.soundfont import SoundFontError, find_soundfont
 SAMPLE_RATE = 44100
 BLOCK = 64           # FluidSynth's internal block: events take effect on block boundaries
 GAIN = 0.5
+SURE_KEY = 24        # every GM preset sounds C1 (pitched down); where presets end varies (a contrabass at 57)
 
 INSTALL_SYNTH = ("the score backend needs FluidSynth: apt-get install fluidsynth, and pip install pyfluidsynth "
                  "(no extras; it does not need pyaudio)")
@@ -42,6 +43,7 @@ class FluidRenderer:
         self.sample_rate = int(sample_rate)
         self._write = self._float_writer(self._fluidsynth)
         self._lock = threading.Lock()
+        self._top: dict[int, int] = {}  # program -> the highest key its preset sounds
         self._open()[0].delete()  # fail now, with one line, on a file FluidSynth cannot read
 
     def _open(self):
@@ -86,11 +88,33 @@ class FluidRenderer:
                 synth.delete()
         return add_room(audio, self.sample_rate) if room else audio
 
+    def _sounds(self, program: int, key: int) -> bool:
+        synth, sfid = self._open()
+        try:
+            synth.program_select(0, sfid, 0, program)
+            synth.noteon(0, key, 100)
+            return bool(np.abs(self._samples(synth, 1024)).max() > 1e-4)
+        finally:
+            synth.delete()
+
+    def top_key(self, program: int) -> int:
+        """The highest key the SoundFont's preset for `program` sounds (found once, by listening: a
+        binary search above C1). Keys above it are silent in FluidSynth."""
+        if program not in self._top:
+            lo, hi = SURE_KEY, 127
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                lo, hi = (mid, hi) if self._sounds(program, mid) else (lo, mid - 1)
+            self._top[program] = lo
+        return self._top[program]
+
     def _play(self, synth, sfid: int, score: Score, seconds: float) -> np.ndarray:
         n = int(round(seconds * self.sample_rate))
         spb = score.seconds_per_beat
+        top = {}
         for ch, program in programs(score).items():
             synth.program_select(ch, sfid, 0, program)
+            top[ch] = self.top_key(program)
         synth.program_select(DRUM_CHANNEL, sfid, DRUM_BANK, 0)
         for role, pan in PAN.items():
             synth.cc(CHANNEL[role], 10, pan)
@@ -100,9 +124,11 @@ class FluidRenderer:
             if at > done:
                 chunks.append(self._samples(synth, at - done))
                 done = at
+            # a note above the preset's samples would be silent: play it in the highest octave that sounds
+            key = e.key - 12 * -(-(e.key - top[e.channel]) // 12) if e.key > top.get(e.channel, 127) else e.key
             if e.kind == "on":
-                synth.noteon(e.channel, e.key, e.velocity)
+                synth.noteon(e.channel, key, e.velocity)
             else:
-                synth.noteoff(e.channel, e.key)
+                synth.noteoff(e.channel, key)
         chunks.append(self._samples(synth, -(-n // BLOCK) * BLOCK - done))
         return np.concatenate(chunks)[:n].T.copy()

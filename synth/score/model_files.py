@@ -1,4 +1,4 @@
-"""The score model's folder: `model.safetensors` (DiT + projection weights + tempo head), `config.json` (the latent
+"""The score model's folder: `model.safetensors` (DiT + projection weights + text heads), `config.json` (the latent
 layout `version`, their architectures, the channel normalisation, how it was trained) and `MODEL_CARD.md`.
 The package ships one at `synth/models/score/`; `analysis train-score-model` writes others."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ import torch
 
 from synth.score.layout import MAX_FRAMES, N_CHANNELS, VERSION
 from synth.score.normalisation import Normalisation
-from synth.score.tempo import TempoHead
+from synth.score.text_heads import TextHead, heads_from_tensors
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -45,7 +45,7 @@ def build(arch: dict, seed: int | None = None):
         return StableAudioDiTModel(**arch["transformer"]), StableAudioProjectionModel(**arch["projection"])
 
 
-def save(folder, transformer, projection, config: dict, card: str, tempo: TempoHead | None = None) -> Path:
+def save(folder, transformer, projection, config: dict, card: str, heads: dict[str, TextHead] | None = None) -> Path:
     """Write the folder's three files atomically (each one)."""
     from safetensors.torch import save_file
 
@@ -57,8 +57,8 @@ def save(folder, transformer, projection, config: dict, card: str, tempo: TempoH
                for k, v in transformer.state_dict().items()}
     tensors.update({f"projection.{k}": v.detach().to(torch.float16).contiguous().cpu()
                     for k, v in projection.state_dict().items()})
-    if tempo is not None:
-        tensors.update(tempo.tensors())  # float32: 385 numbers, and log2 bpm wants the precision
+    for name, head in (heads or {}).items():
+        tensors.update(head.tensors(name))  # float32: a few hundred numbers, and log2 bpm wants the precision
     with atomic_path(folder / WEIGHTS, suffix=".safetensors") as tmp:
         save_file(tensors, str(tmp), metadata={"format": FORMAT})
         os.chmod(tmp, 0o666 & ~current_umask())  # save_file recreates the file with private permissions
@@ -69,7 +69,7 @@ def save(folder, transformer, projection, config: dict, card: str, tempo: TempoH
 
 
 def load(folder=None, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
-    """(transformer, projection, config, normalisation, tempo head or None) from `folder` (default: the
+    """(transformer, projection, config, normalisation, text heads by name) from `folder` (default: the
     packaged model)."""
     from safetensors.torch import load_file
 
@@ -95,4 +95,4 @@ def load(folder=None, device: torch.device | str = "cpu", dtype: torch.dtype = t
     with quiet():  # diffusers warns about casting with `to()` even where nothing is kept in float32
         transformer.to(device=device, dtype=dtype).eval()
         projection.to(device=device, dtype=dtype).eval()
-    return transformer, projection, config, Normalisation.from_dict(config["normalisation"]), TempoHead.from_tensors(state)
+    return transformer, projection, config, Normalisation.from_dict(config["normalisation"]), heads_from_tensors(state)
