@@ -134,11 +134,12 @@ def test_no_jack_server_is_one_line_at_start_up_and_osc_keeps_serving(tmp_path):
     try:
         c = d.client()
         c.send("/synth/ping")
-        assert c.expect("/synth/pong") == []
+        assert c.expect("/synth/pong", 10) == []
+        assert d.wait_for(lambda: any("jam not started" in line for line in d.stderr), 10), d.stderr[-5:]
         lines = [line for line in d.stderr if "jam not started" in line]
         assert len(lines) == 1 and "no JACK server is running" in lines[0]
         c.send("/synth/jam/start")
-        address, message = c.expect("/synth/error")
+        address, message = c.expect("/synth/error", 10)
         assert address == "/synth/jam/start" and "jackd" in message
         c.close()
     finally:
