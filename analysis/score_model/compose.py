@@ -2,7 +2,6 @@
 block chords, a bass line on the roots, and a drum groove (`synth.score.drums`), all on a 16th-note grid."""
 from __future__ import annotations
 
-import math
 import random
 
 from analysis.score_model.params import PieceParams
