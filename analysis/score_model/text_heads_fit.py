@@ -88,8 +88,8 @@ def predict(head: TextHead, tokens, rows: list[int], batch: int = 2048) -> torch
     return torch.cat(out)
 
 
-def fit_text_heads(tokens, rows: list[dict], owner: list[int], train: set[int], val: list[int], steps: int,
-                   seed: int, progress: bool = True) -> tuple[dict, dict]:
+def fit_text_heads(tokens, rows: list[dict], captions: list[str], owner: list[int], train: set[int], val: list[int],
+                   steps: int, seed: int, progress: bool = True) -> tuple[dict, dict]:
     """Both heads fitted on the training pieces' captions ({"tempo", "drums"} -> TextHead) and their
     figures on the held-out pieces' captions (for the model's config and card). The tempo head is fitted
     and measured on captions that state no number: a number is read from the text itself
@@ -97,7 +97,6 @@ def fit_text_heads(tokens, rows: list[dict], owner: list[int], train: set[int], 
     ("a slow piano piece" read 88 bpm with them, 70 without)."""
     from synth.tempo_text import stated_bpm
 
-    captions = [c for row in rows for c in row["captions"]]
     wordy = [stated_bpm(c) is None for c in captions]
     log2_bpm = torch.log2(torch.tensor([float(rows[pi]["score"]["bpm"]) for pi in owner]))
     drums = torch.tensor([float(rows[pi]["params"]["drums"] is not None) for pi in owner])

@@ -171,7 +171,7 @@ def _crop_start(rng: random.Random, bars, frames: int) -> int | None:
 def train_score_model(corpus_dir, out_dir, cfg: ScoreTrainConfig, command: str, progress: bool = True,
                       encoder_factory=None) -> dict:
     from analysis.plots import figure, save_figure
-    from analysis.score_model.corpus import MANIFEST, read_score_corpus
+    from analysis.score_model.corpus import read_score_corpus
     from analysis.score_model.tokens import token_states
     from synth.encoders import load_encoder
 
@@ -204,7 +204,8 @@ def train_score_model(corpus_dir, out_dir, cfg: ScoreTrainConfig, command: str, 
 
     tokens = token_states(captions, corpus_dir, factory, progress=progress)
     encoder_name = factory().name
-    heads, heads_eval = fit_text_heads(tokens, rows, owner, set(train), val, cfg.head_steps, cfg.seed, progress)
+    heads, heads_eval = fit_text_heads(tokens, rows, captions, owner, set(train), val, cfg.head_steps, cfg.seed,
+                                       progress)
 
     arch = model_files.architecture(width=cfg.width, layers=cfg.layers, heads=cfg.heads, kv_heads=cfg.kv_heads,
                                     cond_dim=cfg.cond_dim, text_dim=int(tokens.states.shape[1]))
@@ -289,8 +290,7 @@ def train_score_model(corpus_dir, out_dir, cfg: ScoreTrainConfig, command: str, 
                      **heads_eval,
                      "command": command},
     }
-    manifest_path = Path(corpus_dir) / MANIFEST
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    manifest = read_manifest(corpus_dir)
     wall, cpu = time.perf_counter() - t_wall, time.process_time() - t_cpu
     config["training"].update(wall_seconds=round(wall, 1), cpu_seconds=round(cpu, 1))
     model_files.save(out, ema_tr, ema_pr, config, model_card(config, manifest, corpus_dir), heads=heads)
@@ -309,10 +309,18 @@ def train_score_model(corpus_dir, out_dir, cfg: ScoreTrainConfig, command: str, 
     return config["training"]
 
 
+def read_manifest(corpus_dir) -> dict:
+    """The corpus's manifest.json (what made it), or {} for a corpus without one."""
+    from analysis.score_model.corpus import MANIFEST
+
+    path = Path(corpus_dir) / MANIFEST
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def refit_text_heads(model_dir, corpus_dir, steps: int, command: str, progress: bool = True) -> dict:
     """Fit a trained model's text heads again on its corpus (the same held-out pieces as its training) and
     rewrite the folder: the DiT is untouched; the heads' figures, this command and the card are updated."""
-    from analysis.score_model.corpus import MANIFEST, read_score_corpus
+    from analysis.score_model.corpus import read_score_corpus
     from analysis.score_model.tokens import token_states
     from synth.encoders import load_encoder
 
@@ -326,13 +334,12 @@ def refit_text_heads(model_dir, corpus_dir, steps: int, command: str, progress: 
     tokens = token_states(captions, corpus_dir, lambda: load_encoder("minilm", device="cpu"), progress=progress)
     seed = tr["config"]["seed"]
     val, train = split_pieces(len(rows), random.Random(seed), tr["config"]["val_fraction"])
-    heads, figures = fit_text_heads(tokens, rows, owner, set(train), val, steps, seed, progress)
+    heads, figures = fit_text_heads(tokens, rows, captions, owner, set(train), val, steps, seed, progress)
     tr.pop("tempo_head", None)
     tr.update(figures, heads_command=command)
     tr["config"]["head_steps"] = steps
     config = {k: v for k, v in config.items() if k not in ("format", "version")}  # save writes its own
-    manifest_path = Path(corpus_dir) / MANIFEST
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    manifest = read_manifest(corpus_dir)
     model_files.save(model_dir, transformer, projection, config, model_card(config, manifest, corpus_dir), heads=heads)
     return figures
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from synth.conditioning import normalized_weights
 from synth.encoders import MINILM_ID, load_encoder
 from synth.families.base import Defaults
 from synth.families.loading import BackendError, resolve_dtype
@@ -39,6 +40,11 @@ from synth.score.summary import summary
 from synth.score.text_heads import TextHead, bpm_from_log2, drums_from_logit
 
 SAE_DIR = Path(__file__).resolve().parents[1] / "models" / "minilm_sae"
+
+
+def per_clip(values: list, batch: int) -> list:
+    """One value per clip: the batch's own, or its first for every clip (one conditioning, many seeds)."""
+    return values if len(values) == batch else [values[0]] * batch
 
 
 @dataclass
@@ -97,8 +103,8 @@ class ScoreFamily(StableAudioFamily):
         hidden = cond.hidden
         if cond.steered is not None:
             hidden = hidden + cond.gain * (cond.steered - hidden)
-        w = torch.tensor(cond.weights, dtype=torch.float32)
-        return float((w * self.heads[name](hidden, cond.mask)).sum() / w.sum())
+        w = normalized_weights(torch.tensor(cond.weights, dtype=torch.float32))
+        return float((w * self.heads[name](hidden, cond.mask)).sum())
 
     def predicted_bpm(self, cond) -> float:
         """The tempo head's bpm for a conditioning's text, or the layout's default without a head."""
@@ -125,7 +131,7 @@ class ScoreFamily(StableAudioFamily):
     def _tempi(self, batch: int) -> list[float]:
         if self.tempi is None:
             raise RuntimeError("the score family renders through for_batch (it needs each clip's tempo)")
-        return self.tempi if len(self.tempi) == batch else [self.tempi[0]] * batch
+        return per_clip(self.tempi, batch)
 
     def frames(self, seconds: float, window: str) -> int:
         """16ths for `seconds` at the batch's fastest tempo (every clip fits); the whole latent for `full`."""
@@ -145,7 +151,7 @@ class ScoreFamily(StableAudioFamily):
         """Latents [B, C, L] (normalised curves) -> one Score per clip at its tempo (the batch's, or `tempi`)
         with the batch's drums, from the 16ths that start inside `seconds`."""
         raw = latents.float().cpu().numpy()
-        drums = self.drums if self.drums and len(self.drums) == len(raw) else [None] * len(raw)
+        drums = per_clip(self.drums or [None], len(raw))
         out = []
         for x, bpm, on in zip(raw, tempi or self._tempi(len(raw)), drums):
             frames = min(x.shape[-1], L.frames_for(seconds, bpm))
@@ -154,8 +160,8 @@ class ScoreFamily(StableAudioFamily):
 
     def _sidecar_scores(self, latents: torch.Tensor, seconds: float):
         """(Score, the sidecar's `score` summary of the notes the clip plays, its end beat) per clip."""
-        sources = self.tempo_sources or ["set"] * latents.shape[0]
-        drums = self.drums or [None] * latents.shape[0]
+        sources = per_clip(self.tempo_sources or ["set"], latents.shape[0])
+        drums = per_clip(self.drums or [None], latents.shape[0])
         for score, source, on in zip(self.scores(latents, seconds), sources, drums):
             end_beat = seconds / score.seconds_per_beat
             yield score, {**summary(score, end_beat), "tempo_from": source,

@@ -131,12 +131,13 @@ def decode_groove(curves: np.ndarray, present: bool | None = None) -> Groove | N
     drums_none. (That is the marginal: a model unsure which groove fits "with drums" spreads its weight over
     several patterns, and an argmax over all eleven would then pick none.)"""
     means = np.clip(curves[L.PATTERN0:L.PATTERN0 + L.N_PATTERNS].mean(axis=1), 0.0, None)
-    if present is False or (present is None and means[0] >= means[1:].sum()):
+    written = means[1:].sum() > means[0]
+    if not (written if present is None else present):
         return None
     choice = 1 + int(np.argmax(means[1:]))
     frames = curves.shape[1]
     level = float(curves[L.INDEX["drum_level"]].mean())
-    if means[0] >= means[1:].sum():  # curves that wrote "no drums" wrote no level either: follow the melody's
+    if not written:  # curves that wrote "no drums" wrote no level either: follow the melody's
         onsets = curves[L.INDEX["melody_onset"]] >= THRESHOLD
         level = float(curves[L.INDEX["melody_velocity"]][onsets].mean()) - 8 / 127 if onsets.any() else 80 / 127
     level = int(np.clip(round(127.0 * level), 1, 127))
