@@ -103,7 +103,7 @@ def test_engine_writes_wav_midi_and_score_sidecar(family, tmp_path):
     paths = engine.render_to_files(state, tmp_path, seeds=[0, 1])
     for p in paths:
         side = json.loads(p.with_suffix(".json").read_text())
-        assert set(side["score"]) == {"bpm", "drums", "voices", "tempo_from", "drums_from"}
+        assert set(side["score"]) == {"bpm", "drums", "voices", "tempo_from", "drums_from", "held"}
         assert isinstance(side["score"]["bpm"], float) and isinstance(side["score"]["drums"], bool)
         assert all(set(v) == CONTRACT_KEYS and v["role"] in ("melody", "harmony", "bass") and 0 <= v["program"] <= 127
                    for v in side["score"]["voices"])
@@ -178,8 +178,9 @@ def test_train_score_model_command_writes_a_loadable_model(tmp_path, capsys):
     assert cfg["training"]["config"]["group_weights"]["drums"] == 2.5 and "--weight drums=2.5" in card
     assert set(cfg["training"]["tempo_head"]) >= {"median_abs_error", "within_10pct"}
     assert set(cfg["training"]["drums_head"]) >= {"accuracy", "sure_share"} and "--head-steps 5" in card
+    assert set(cfg["training"]["held_head"]) >= {"accuracy", "sure_share"} and "Held head" in card
     fam = load_backend("score", model_id=str(out), device="cpu")
-    assert fam.model_id == str(out) and set(fam.heads) == {"tempo", "drums"}
+    assert fam.model_id == str(out) and set(fam.heads) == {"tempo", "drums", "held"}
     weights = (out / "model.safetensors").read_bytes()
 
     # the heads fitted again in place: the DiT's weights stay, the card gains the command
@@ -192,7 +193,7 @@ def test_train_score_model_command_writes_a_loadable_model(tmp_path, capsys):
     from safetensors.torch import load
 
     before, after = load(weights), load((out / "model.safetensors").read_bytes())
-    assert all(torch.equal(before[k], after[k]) for k in before if not k.startswith(("tempo.", "drums.")))
+    assert all(torch.equal(before[k], after[k]) for k in before if not k.startswith(("tempo.", "drums.", "held.")))
     assert not torch.equal(before["drums.value"], after["drums.value"])
     assert main(["analysis", "score-corpus", "--n", "5", "--out", str(tmp_path / "other"), "--quiet"]) == 0
     capsys.readouterr()
@@ -217,7 +218,7 @@ def test_a_text_head_finds_the_word_that_matters_wherever_it_sits():
     tokens would dilute it with the caption's length; the fitted head reads it at any length."""
     from analysis.score_model.text_heads_fit import fit_head, predict
     from analysis.score_model.tokens import TokenStates
-    from synth.score.text_heads import TextHead, bpm_from_log2, drums_from_logit, heads_from_tensors
+    from synth.score.text_heads import TextHead, bpm_from_log2, drums_from_logit, heads_from_tensors, held_from_logit
 
     gen = torch.Generator().manual_seed(0)
     states, offsets, target = [], [0], []
@@ -251,12 +252,13 @@ def test_a_text_head_finds_the_word_that_matters_wherever_it_sits():
     assert float(empty(torch.zeros(1, 3, 8), torch.zeros(1, 3))[0]) == 1.0  # no tokens: the bias alone
     assert bpm_from_log2(20.0) == 180.0 and bpm_from_log2(1.0) == 50.0 and bpm_from_log2(7.0) == 128.0
     assert drums_from_logit(1.0) and not drums_from_logit(0.5)   # twice as likely as not: logit > ln 2
+    assert held_from_logit(1.5) and not held_from_logit(1.3)      # four times as likely as not: logit > ln 4
     with pytest.raises(ValueError, match="regression' or 'logistic'"):
         fit_head(tok, rows, torch.tensor(target), "poisson")
 
 
-def test_the_text_decides_tempo_and_drums_for_every_seed(tiny_model, tmp_path):
-    """With heads, every clip of a prompt gets the text's tempo and the text's drums whatever the curves
+def test_the_text_decides_tempo_drums_and_held_notes_for_every_seed(tiny_model, tmp_path):
+    """With heads, every clip of a prompt gets the text's tempo, drums and held notes whatever the curves
     wrote; the sidecar says where each came from."""
     import shutil
 
@@ -274,6 +276,7 @@ def test_the_text_decides_tempo_and_drums_for_every_seed(tiny_model, tmp_path):
 
     state.update(TextHead(torch.zeros(385), bias(7.0)).tensors("tempo"))
     state.update(TextHead(torch.zeros(385), bias(5.0)).tensors("drums"))
+    state.update(TextHead(torch.zeros(385), bias(5.0)).tensors("held"))
     save_file(state, str(folder / "model.safetensors"), metadata={"format": model_files.FORMAT})
     fam = load_backend("score", model_id=str(folder), device="cpu")
     engine = Engine(fam)
@@ -281,13 +284,20 @@ def test_the_text_decides_tempo_and_drums_for_every_seed(tiny_model, tmp_path):
                                            seeds=[0, 1, 2, 3])
     assert [e["score"]["bpm"] for e in extras] == [128.0] * 4
     assert all(e["score"]["drums"] and e["score"]["drums_from"] == "text" and e["score"]["tempo_from"] == "model"
-               for e in extras)
+               and e["score"]["held"] for e in extras)
+    for e in extras:   # held: each voice's notes start at least half a bar apart (the drums' channel aside)
+        mid = mido.MidiFile(file=io.BytesIO(e["midi"]))
+        for track in mid.tracks:
+            ticks = sorted({sum(m.time for m in track[:i + 1]) for i, m in enumerate(track)
+                            if m.type == "note_on" and m.velocity and m.channel != 9})
+            assert all(b - a >= 2 * mid.ticks_per_beat for a, b in zip(ticks, ticks[1:]))
     state.update(TextHead(torch.zeros(385), bias(-5.0)).tensors("drums"))
+    state.update(TextHead(torch.zeros(385), bias(-5.0)).tensors("held"))
     save_file(state, str(folder / "model.safetensors"), metadata={"format": model_files.FORMAT})
     engine = Engine(load_backend("score", model_id=str(folder), device="cpu"))
     _, extras = engine.render_detailed(SynthState(prompts=[PromptSlot("a tune", 1.0)], steps=2, duration=3.0),
                                        seeds=[0, 1, 2, 3])
-    assert not any(e["score"]["drums"] for e in extras)
+    assert not any(e["score"]["drums"] or e["score"]["held"] for e in extras)
 
 
 @pytest.mark.parametrize("bpm, bars, duration", [(116.0, 4, None), (87.0, 3, None), (140.0, None, 3.3)])

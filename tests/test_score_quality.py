@@ -28,8 +28,13 @@ def engine():
 
 
 @pytest.fixture(scope="module")
-def rates(engine):
-    return measure(engine, load_heldout(), seeds=[0])["rates"]
+def result(engine):
+    return measure(engine, load_heldout(), seeds=[0])
+
+
+@pytest.fixture(scope="module")
+def rates(result):
+    return result["rates"]
 
 
 def test_named_instrument_family_on_held_out_captions(rates):
@@ -61,6 +66,14 @@ def test_captions_that_ask_for_long_notes_are_known():
         assert not asks_for_sustain(text), text
 
 
+def test_pads_drones_and_held_chords_hold_their_notes(result):
+    """A half note or longer for the captions that ask, against 8ths and quarters for the others."""
+    from score_quality import SUSTAIN_BEATS
+
+    held, other = result["sustain"]["held_note_beats"], result["sustain"]["other_note_beats"]
+    assert held >= SUSTAIN_BEATS and held >= 2 * other, result["sustain"]
+
+
 def test_drums_follow_with_and_without_drums_on_held_out_captions(rates):
     assert rates["drums_with"] >= TARGETS["drums_with"] and rates["drums_without"] >= TARGETS["drums_without"], rates
 
@@ -74,7 +87,7 @@ def test_render_command_writes_wav_midi_and_score(tmp_path):
     wav = Path(out.stdout.strip().splitlines()[-1])
     assert wav.suffix == ".wav" and wav.is_file() and wav.with_suffix(".mid").is_file()
     side = json.loads(wav.with_suffix(".json").read_text())
-    assert side["backend"] == "score" and set(side["score"]) == {"bpm", "drums", "voices", "tempo_from", "drums_from"}
+    assert side["backend"] == "score" and set(side["score"]) == {"bpm", "drums", "voices", "tempo_from", "drums_from", "held"}
     assert abs(side["score"]["bpm"] - 116) <= 0.5 and side["score"]["tempo_from"] == "set"
     mid = mido.MidiFile(wav.with_suffix(".mid"))
     tempos = [mido.tempo2bpm(m.tempo) for t in mid.tracks for m in t if m.type == "set_tempo"]

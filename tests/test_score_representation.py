@@ -241,6 +241,38 @@ def test_the_text_decides_drums_over_the_curves():
     assert decode_groove(curves, present=False) is None and decode_groove(curves).level == 64
 
 
+def test_held_pieces_round_trip_when_decoded_as_held():
+    """The corpus's held pieces (pads, drones: onsets at most twice a bar, legato) decode to their own notes
+    with `held`: the held reading is the generator's held writing."""
+    from dataclasses import replace
+
+    rng = random.Random(3)
+    for _ in range(12):
+        score = compose(replace(sample_params(rng), density="held", articulation="legato"), rng)
+        back = curves_to_score(score_to_curves(score, 64), 90.0, held=True)
+        for voice in score.voices:
+            starts = sorted({n.start for n in voice.notes} | {16.0})
+            legato = {a: min(b - a, 4.0) for a, b in zip(starts, starts[1:])}  # to the next, a bar at most
+            want = sorted((n.start, legato[n.start], n.pitch) for n in voice.notes if n.start < 16)
+            assert sorted((n.start, n.duration, n.pitch) for n in back.voice(voice.role).notes) == want
+
+
+def test_held_notes_survive_noisy_curves():
+    """Noise that splits and cuts notes when read note by note: onsets on neighbouring 16ths and gates that
+    dip. Held, each voice keeps its strongest onsets half a bar apart and holds each note to the next."""
+    melody = Voice("melody", 89, [Note(0.0, 4.0, 64, 80), Note(4.0, 2.0, 65, 80), Note(6.0, 2.0, 67, 80)])
+    curves = score_to_curves(Score(70.0, 0, "major", [melody]), 32)
+    on, gate = L.INDEX["melody_onset"], L.INDEX["melody_gate"]
+    curves[on, [1, 5, 11, 17, 27]] = [0.7, 0.55, 0.6, 0.9, 0.51]   # spurious onsets, each weaker than a true one
+    curves[gate, [3, 9, 20, 29]] = 0.1                              # and dips
+    plain = curves_to_score(curves, 70.0).voice("melody")
+    assert len(plain.notes) == 8 and sorted(n.duration for n in plain.notes)[4] <= 0.75
+    held = curves_to_score(curves, 70.0, held=True).voice("melody")
+    assert [(n.start, n.duration, n.pitch) for n in held.notes] == [(0.0, 4.0, 64), (4.0, 2.0, 65), (6.0, 2.0, 67)]
+    curves[on] = 0.2                                                # nothing reaches the threshold: no notes
+    assert curves_to_score(curves, 70.0, held=True).voice("melody") is None
+
+
 @pytest.mark.parametrize("bpm", [96.0, 150.0])
 def test_a_mid_keeps_its_drums_as_the_groove_that_plays_them(bpm):
     """A variation of a clip with drums starts from a latent with its groove: ours read back to the same

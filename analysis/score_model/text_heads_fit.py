@@ -1,5 +1,6 @@
 """Fit the score model's text heads (`synth.score.text_heads`) on the training captions' token states:
-tempo as a regression on the piece's log2 bpm, drums as a logistic regression on whether it has any."""
+tempo as a regression on the piece's log2 bpm, drums as a logistic regression on whether it has any, held
+as one on whether its notes are held (the generator's "held" density: pads, drones, held chords)."""
 from __future__ import annotations
 
 import torch
@@ -90,7 +91,7 @@ def predict(head: TextHead, tokens, rows: list[int], batch: int = 2048) -> torch
 
 def fit_text_heads(tokens, rows: list[dict], captions: list[str], owner: list[int], train: set[int], val: list[int],
                    steps: int, seed: int, progress: bool = True) -> tuple[dict, dict]:
-    """Both heads fitted on the training pieces' captions ({"tempo", "drums"} -> TextHead) and their
+    """The heads fitted on the training pieces' captions ({"tempo", "drums", "held"} -> TextHead) and their
     figures on the held-out pieces' captions (for the model's config and card). The tempo head is fitted
     and measured on captions that state no number: a number is read from the text itself
     (`synth.tempo_text`), and mapping digits' token states to a bpm would only blur the words' fit
@@ -100,13 +101,16 @@ def fit_text_heads(tokens, rows: list[dict], captions: list[str], owner: list[in
     wordy = [stated_bpm(c) is None for c in captions]
     log2_bpm = torch.log2(torch.tensor([float(rows[pi]["score"]["bpm"]) for pi in owner]))
     drums = torch.tensor([float(rows[pi]["params"]["drums"] is not None) for pi in owner])
+    held = torch.tensor([float(rows[pi]["params"].get("density") == "held") for pi in owner])
     fit_rows = [ci for ci, pi in enumerate(owner) if pi in train]
     tempo_rows = [ci for ci in fit_rows if wordy[ci]] or fit_rows
     attention = fit_head(tokens, tempo_rows, log2_bpm[tempo_rows], "regression", steps, seed=seed,
                          desc="tempo head" if progress else None)
     heads = {"tempo": TextHead.averaged(attention, fit_mean_ridge(tokens, tempo_rows, log2_bpm[tempo_rows], TEMPO_RIDGE)),
              "drums": fit_head(tokens, fit_rows, drums[fit_rows], "logistic", steps, seed=seed + 1,
-                               desc="drums head" if progress else None)}
+                               desc="drums head" if progress else None),
+             "held": fit_head(tokens, fit_rows, held[fit_rows], "logistic", steps, seed=seed + 2,
+                              desc="held head" if progress else None)}
     val_set = set(val)
     val_rows = [ci for ci, pi in enumerate(owner) if pi in val_set]
     val_wordy = [ci for ci in val_rows if wordy[ci]]
@@ -116,11 +120,18 @@ def fit_text_heads(tokens, rows: list[dict], captions: list[str], owner: list[in
         figures["tempo_head"] = {"captions_without_a_number": len(val_wordy),
                                  "median_abs_error": round(float(err.median()) * 100, 1),
                                  "within_10pct": round(float((err <= 0.1).float().mean()), 3)}
-    if val_rows:
-        p = torch.sigmoid(predict(heads["drums"], tokens, val_rows))
-        right = (p > 0.5).float() == drums[val_rows]
-        sure = (p - 0.5).abs() > 0.3   # captions that say so (or name a genre that does)
-        figures["drums_head"] = {"captions": len(val_rows), "accuracy": round(float(right.float().mean()), 3),
-                                 "sure_share": round(float(sure.float().mean()), 3),
-                                 "sure_accuracy": round(float(right[sure].float().mean()), 3) if sure.any() else None}
+    for name, target in (("drums", drums), ("held", held)):
+        if val_rows:
+            figures[f"{name}_head"] = _logistic_figures(predict(heads[name], tokens, val_rows), target[val_rows])
     return heads, figures
+
+
+def _logistic_figures(logit: torch.Tensor, target: torch.Tensor) -> dict:
+    """Accuracy at p > 0.5, and on the captions that are sure (p < 0.2 or > 0.8: they say so, or name a
+    genre or instrument that does)."""
+    p = torch.sigmoid(logit)
+    right = (p > 0.5).float() == target
+    sure = (p - 0.5).abs() > 0.3
+    return {"captions": len(target), "accuracy": round(float(right.float().mean()), 3),
+            "sure_share": round(float(sure.float().mean()), 3),
+            "sure_accuracy": round(float(right[sure].float().mean()), 3) if sure.any() else None}

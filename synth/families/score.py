@@ -13,9 +13,10 @@ its prompts state ("92 bpm"; both arrive as `Conditioning.bpm`), else the model'
 the text's tempo words (`synth.score.text_heads`). The tempo is also the model's start-seconds token
 (bpm / 10, clamped to the trained range), so it writes for the tempo it will be played at.
 
-Whether drums play is also read from the text (the drums head), so a prompt keeps or lacks its drums from
-seed to seed: the seed varies the notes and the groove, not the arrangement. Without a drums head (or for
-latents decoded outside a render) the curves decide.
+Whether drums play, and whether the clip holds its notes (pads, drones, held chords), are also read from
+the text (the drums and held heads), so a prompt keeps or lacks them from seed to seed: the seed varies
+the notes and the groove, not the arrangement. Without a drums head (or for latents decoded outside a
+render) the curves decide the drums; without a held head notes are read as written.
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ from synth.score.layout import HOP, SAMPLE_RATE
 from synth.score.midi import score_to_midi
 from synth.score.soundfont import SoundFontError
 from synth.score.summary import summary
-from synth.score.text_heads import TextHead, bpm_from_log2, drums_from_logit
+from synth.score.text_heads import TextHead, bpm_from_log2, drums_from_logit, held_from_logit
 
 SAE_DIR = Path(__file__).resolve().parents[1] / "models" / "minilm_sae"
 
@@ -79,6 +80,7 @@ class ScoreFamily(StableAudioFamily):
         self.tempi: list[float] | None = None     # set on the copy `for_batch` returns: one bpm per clip
         self.tempo_sources: list[str] | None = None
         self.drums: list[bool | None] | None = None  # likewise: drums on / off per clip (None: the curves say)
+        self.held: list[bool] | None = None          # likewise: held notes per clip
         # Our own model has no diffusers samples to match bit for bit, and the Brownian tree's host work
         # is a third of a 5 s render on the CPU: fresh per-step noise, the same statistics.
         self.sde_noise = "steps"
@@ -95,6 +97,7 @@ class ScoreFamily(StableAudioFamily):
                 bound.tempi.append(self.predicted_bpm(c))
                 bound.tempo_sources.append("model" if "tempo" in self.heads else "default")
         bound.drums = [self.drums_wanted(c) for c in conds]
+        bound.held = [self.held_wanted(c) for c in conds]
         return bound
 
     def _read(self, name: str, cond) -> float:
@@ -114,6 +117,10 @@ class ScoreFamily(StableAudioFamily):
         """Whether the text asks for drums (the drums head, `synth.score.text_heads.DRUMS_ODDS`), or None
         without a head."""
         return drums_from_logit(self._read("drums", cond)) if "drums" in self.heads else None
+
+    def held_wanted(self, cond) -> bool:
+        """Whether the text asks for held notes (the held head); False without one."""
+        return "held" in self.heads and held_from_logit(self._read("held", cond))
 
     def check_seconds(self, seconds: float) -> None:
         super().check_seconds(seconds)
@@ -149,23 +156,25 @@ class ScoreFamily(StableAudioFamily):
     # ------------------------------------------------------------------ decoding
     def scores(self, latents: torch.Tensor, seconds: float, tempi: list[float] | None = None):
         """Latents [B, C, L] (normalised curves) -> one Score per clip at its tempo (the batch's, or `tempi`)
-        with the batch's drums, from the 16ths that start inside `seconds`."""
+        with the batch's drums and held notes, from the 16ths that start inside `seconds`."""
         raw = latents.float().cpu().numpy()
         drums = per_clip(self.drums or [None], len(raw))
+        held = per_clip(self.held or [False], len(raw))
         out = []
-        for x, bpm, on in zip(raw, tempi or self._tempi(len(raw)), drums):
+        for x, bpm, on, hold in zip(raw, tempi or self._tempi(len(raw)), drums, held):
             frames = min(x.shape[-1], L.frames_for(seconds, bpm))
-            out.append(curves_to_score(self.normalisation.denormalise(x[:, :frames]), bpm, drums=on))
+            out.append(curves_to_score(self.normalisation.denormalise(x[:, :frames]), bpm, drums=on, held=hold))
         return out
 
     def _sidecar_scores(self, latents: torch.Tensor, seconds: float):
         """(Score, the sidecar's `score` summary of the notes the clip plays, its end beat) per clip."""
         sources = per_clip(self.tempo_sources or ["set"], latents.shape[0])
         drums = per_clip(self.drums or [None], latents.shape[0])
-        for score, source, on in zip(self.scores(latents, seconds), sources, drums):
+        held = per_clip(self.held or [False], latents.shape[0])
+        for score, source, on, hold in zip(self.scores(latents, seconds), sources, drums, held):
             end_beat = seconds / score.seconds_per_beat
             yield score, {**summary(score, end_beat), "tempo_from": source,
-                          "drums_from": "model" if on is None else "text"}, end_beat
+                          "drums_from": "model" if on is None else "text", "held": hold}, end_beat
 
     def summaries(self, latents: torch.Tensor, seconds: float) -> list[dict]:
         """Latents -> each clip's sidecar `score` summary, without rendering audio (the batch-bound family)."""

@@ -2,7 +2,11 @@
 
 A frame is a 16th note, so encoding is exact for notes on the 16th grid and the decoded score sits on
 the grid of whatever tempo it is played at. Decoding reads notes back: a note starts on every frame
-whose onset curve is at least 0.5; it lasts while its gate stays up, until the next onset; its key is
+whose onset curve is at least 0.5; it lasts while its gate stays up, until the next onset. A held clip
+(pads, drones, held chords: the text's held head) is decoded as the held pieces of the corpus were written:
+each voice's strongest onsets at least half a bar apart, each note legato up to the next, for at most a
+bar (the model writes sparse onsets for such captions, but between them its curves are noisy enough to
+cut and split notes). A note's key is
 read from the medians of the pitch and step curves over each note (`synth.score.pitch_reading`);
 instruments are the argmax of their mean one-hot codes, drums play when the patterns together outweigh
 no drums, in the pattern with the largest mean, and the drum part is that
@@ -21,6 +25,8 @@ from synth.score.score import ROLES, Note, Score, Voice
 from synth.score.theory import triad
 
 THRESHOLD = 0.5    # onset / gate / fill curves are 0..1 when exact
+HELD_SPACING = L.FRAMES_PER_BAR // 2   # a held voice's onsets: at most one per half bar
+HELD_LENGTH = L.FRAMES_PER_BAR         # and each note at most a bar long
 
 
 def _chords(notes: list[Note]) -> list[Note]:
@@ -98,20 +104,40 @@ def decode_key(curves: np.ndarray) -> tuple[int, str]:
     return tonic, mode
 
 
-def _decode_voice(curves: np.ndarray, role: str, tonic: int, mode: str) -> Voice | None:
-    base = L.voice_base(role)
-    onset, gate, pitch, vel, step = curves[base:base + 5]
-    frames = curves.shape[1]
-    peaks = np.flatnonzero(onset >= THRESHOLD)
-    if not len(peaks):
-        return None
+def _held_onsets(onset: np.ndarray) -> np.ndarray:
+    """Frames of the strongest onsets at least HELD_SPACING apart (greedy, strongest first), in order."""
+    picked: list[int] = []
+    for f in np.argsort(-onset, kind="stable"):
+        if onset[f] < THRESHOLD:
+            break
+        if all(abs(int(f) - p) >= HELD_SPACING for p in picked):
+            picked.append(int(f))
+    return np.array(sorted(picked), dtype=int)
+
+
+def _spans(onset: np.ndarray, gate: np.ndarray, held: bool) -> list[tuple[int, int]]:
+    """[start, end) frames of each note."""
+    frames = len(onset)
+    peaks = _held_onsets(onset) if held else np.flatnonzero(onset >= THRESHOLD)
     spans = []
     for i, f in enumerate(peaks):
         limit = peaks[i + 1] if i + 1 < len(peaks) else frames
+        if held:
+            spans.append((int(f), int(min(limit, f + HELD_LENGTH))))
+            continue
         end = f + 1
         while end < limit and gate[end] >= THRESHOLD:
             end += 1
-        spans.append((f, end))
+        spans.append((int(f), int(end)))
+    return spans
+
+
+def _decode_voice(curves: np.ndarray, role: str, tonic: int, mode: str, held: bool = False) -> Voice | None:
+    base = L.voice_base(role)
+    onset, gate, pitch, vel, step = curves[base:base + 5]
+    spans = _spans(onset, gate, held)
+    if not spans:
+        return None
     keys = read_pitches([60.0 + 12.0 * float(np.median(pitch[f:e])) for f, e in spans],
                         [L.STEP_UNIT * float(np.median(step[f:e])) for f, e in spans], tonic, mode)
     notes: list[Note] = []
@@ -157,14 +183,14 @@ def _decode_drums(groove: Groove | None, bpm: float, frames: int):
     return [h for h in hits if _frame(h.start) < frames]
 
 
-def curves_to_score(curves: np.ndarray, bpm: float, drums: bool | None = None) -> Score:
+def curves_to_score(curves: np.ndarray, bpm: float, drums: bool | None = None, held: bool = False) -> Score:
     """Raw curves [N_CHANNELS, frames] -> Score played at `bpm` (frames are 16ths); `drums` as in
-    `decode_groove`."""
+    `decode_groove`; `held` decodes every voice as held notes (see the module's note)."""
     if curves.ndim != 2 or curves.shape[0] != L.N_CHANNELS:
         raise ValueError(f"score curves must be [{L.N_CHANNELS}, frames], got {tuple(curves.shape)}")
     curves = np.nan_to_num(np.asarray(curves, np.float32))
     tonic, mode = decode_key(curves)
-    voices = [v for role in ROLES if (v := _decode_voice(curves, role, tonic, mode)) is not None]
+    voices = [v for role in ROLES if (v := _decode_voice(curves, role, tonic, mode, held)) is not None]
     groove = decode_groove(curves, drums)
     return Score(bpm=float(bpm), tonic=tonic, mode=mode, voices=voices, drums=_decode_drums(groove, bpm, curves.shape[1]),
                  groove=groove)

@@ -2,7 +2,9 @@
 tempo and its drums from seed to seed and only the notes vary.
 
 - `tempo`: log2 bpm, used when no tempo is set or stated ("slow", "a reel", "driving");
-- `drums`: the logit that drums play at all ("with a drummer", "techno", "no percussion", "solo harp").
+- `drums`: the logit that drums play at all ("with a drummer", "techno", "no percussion", "solo harp");
+- `held`: the logit that the clip holds its notes ("pad", "drone", "held chords"), decoded as held notes
+  (`synth.score.curves`).
 
 Each head is attention pooling over the text encoder's token states: a score per token picks the words
 that matter and a value per token says what they mean. (A mean over all tokens dilutes the one tempo
@@ -19,13 +21,18 @@ import torch
 
 from synth.score.layout import BPM_RANGE
 
-NAMES = ("tempo", "drums")
+NAMES = ("tempo", "drums", "held")
 # Drums play when the text makes them twice as likely as not. The costs are not even: a kit the text did not
 # ask for dominates a clip (its cymbals outweigh an octave of the melody in the spectrum), while a missing
 # one is one word away ("with drums"). Stated drums read p > 0.98 and stated "no drums" p < 0.01 on the
 # held-out captions; genres the corpus drums in (rock, hip hop, disco) read 0.9-1; captions silent about
 # drums and style read 0.2-0.55.
 DRUMS_ODDS = 2.0
+# A clip holds its notes when the text makes that four times as likely as not. Held notes turn a tune into
+# a pad (at most two notes a bar), so it takes a caption that asks: "pad", "drone", "held chords",
+# "sustained" read p > 0.94 on the held-out captions; "a slow, relaxed guitar tune" reads 0.73 and keeps
+# its tune.
+HELD_ODDS = 4.0
 
 
 @dataclass
@@ -63,6 +70,11 @@ class TextHead:
 def drums_from_logit(logit: float) -> bool:
     """A drums head's output -> whether drums play."""
     return float(logit) > math.log(DRUMS_ODDS)
+
+
+def held_from_logit(logit: float) -> bool:
+    """A held head's output -> whether the clip holds its notes."""
+    return float(logit) > math.log(HELD_ODDS)
 
 
 def bpm_from_log2(log2_bpm: float) -> float:
