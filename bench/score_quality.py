@@ -20,8 +20,9 @@ For captions the corpus generator never produced (tests/fixtures/score_heldout.y
   (>= 95% each);
 - sustain: median melody note length (beats) for captions asking for held notes (target >= 2 beats, a
   half note), beside the others'.
-Beside each melody figure, the same figure on the music21 corpus itself (O'Neill's 1850 tunes, Bach
-chorale soprano lines, Essen folksongs: the tunes parsed and cached by `analysis score-corpus`).
+Beside each melody figure, the same figure on the music21 corpus itself: the tunes the shipped model's
+corpus holds (O'Neill's 1850 tunes, Bach chorale soprano lines, Essen folksongs; `REFERENCE_MUSIC21`),
+parsed once and cached as `analysis score-corpus` does.
 Scores are decoded from the model's latents at the backend's default steps and cfg (no audio is
 rendered: the measure is of the score). These are properties of our score model, not of Stable Audio.
 """
@@ -44,6 +45,8 @@ UNDER = {"short_clips"}            # a rate that must stay under its target ("fe
 SUSTAIN_WORDS = {"pad", "pads", "drone", "drones", "droning", "sustain", "sustained", "sustaining", "held", "hold",
                  "holding", "holds"}  # the words that ask for long notes
 SET_BPMS = (61.0, 97.5, 133.0, 172.0)
+# The music21 tunes of the shipped model's corpus (the `--music21` of its card's score-corpus command).
+REFERENCE_MUSIC21 = "oneills1850:25,bach,essenFolksong:4"
 TEMPO_TOLERANCE = 0.005
 
 
@@ -156,12 +159,14 @@ def measure(engine, heldout: dict, seeds, limit: int | None = None, seconds: flo
     return {"rates": rates, "detail": detail, "sustain": sustain, "melody_clips": len(melody), "ordinary_clips": len(ordinary), "seeds": list(seeds)}
 
 
-def reference(seconds: float = SECONDS) -> dict:
-    """The melody figures on the music21 corpus itself (what is cached; nothing is parsed here)."""
+def reference(seconds: float = SECONDS, spec: str = REFERENCE_MUSIC21, progress: bool = True) -> dict:
+    """The melody figures on the music21 tunes of `spec` (files not parsed yet are parsed once and cached:
+    about a minute on a fresh machine)."""
+    from analysis.score_model.corpus import parse_music21
     from analysis.score_model.melody_stats import music21_reference
-    from analysis.score_model.music21_source import SOURCES, load_source
+    from analysis.score_model.music21_source import load_source
 
-    tunes = [t for src in SOURCES for t in load_source(src, progress=False, cached_only=True)]
+    tunes = [t for src, files in parse_music21(spec) for t in load_source(src, files, progress=progress)]
     return music21_reference(tunes, seconds)
 
 

@@ -94,3 +94,16 @@ def test_render_command_writes_wav_midi_and_score(tmp_path):
     assert len(tempos) == 1 and abs(tempos[0] - 116) <= 0.5
     melody = [v for v in side["score"]["voices"] if v["role"] == "melody"]
     assert melody and melody[0]["notes"] >= 4
+
+
+def test_the_music21_reference_is_parsed_on_a_machine_that_has_none_cached(tmp_path, monkeypatch):
+    """A fresh machine has no parsed tunes: the reference parses them (then reads its cache), so the
+    bench never prints its table without the music21 columns."""
+    from score_quality import reference
+
+    monkeypatch.setenv("LATENT_SYNTH_CACHE", str(tmp_path))
+    first = reference(spec="bach:4", progress=False)
+    assert set(first) == {"bach"} and 1 <= first["bach"]["tunes"] <= 4
+    assert 0.5 < first["bach"]["stepwise_median"] <= 1 and first["bach"]["in_key_median"] > 0.8
+    assert any((tmp_path / "music21").rglob("*.json"))
+    assert reference(spec="bach:4", progress=False) == first
