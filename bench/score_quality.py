@@ -20,6 +20,10 @@ For captions the corpus generator never produced (tests/fixtures/score_heldout.y
   (>= 95% each);
 - sustain: median melody note length (beats) for captions asking for held notes (target >= 2 beats, a
   half note), beside the others'.
+Then the figures beyond the captions (`bench/score_release_figures.py`): audio contrasts by `analysis
+validate` in text mode (fast / slow -> onset_density, loud / soft -> rms_mean, high / low register ->
+spectral_centroid_mean; |d| >= 1.5 at 100 seeds per pole, more than one phrasing each; `--contrast-n 0`
+skips them, ~3 min), the bundled SAE on the held-out musician prompts, speed, size and training time.
 Beside each melody figure, the same figure on the music21 corpus itself: the tunes the shipped model's
 corpus holds (O'Neill's 1850 tunes, Bach chorale soprano lines, Essen folksongs; `REFERENCE_MUSIC21`),
 parsed once and cached as `analysis score-corpus` does.
@@ -217,6 +221,8 @@ def main(argv=None) -> int:
     ap.add_argument("--heldout", default=str(HELDOUT), help="held-out caption YAML")
     ap.add_argument("--json", metavar="PATH", help="also write rates and per-caption detail as JSON")
     ap.add_argument("--verbose", action="store_true", help="print every caption's outcome")
+    ap.add_argument("--contrast-n", type=int, default=100,
+                    help="seeds per pole for the audio contrasts (default 100; 0 skips them)")
     ap.add_argument("--sweeps", action="store_true",
                     help="also sweep embedding-mode prompt mixes (tempo, drums, register) in 5 steps")
     args = ap.parse_args(argv)
@@ -257,6 +263,16 @@ def main(argv=None) -> int:
     print(f"sustain: median melody note {s_['held_note_beats'] or 0:.2f} beats for held-note captions "
           f"(target >= {SUSTAIN_BEATS:g}: {'ok' if held_ok else 'MISSED'}), {s_['other_note_beats'] or 0:.2f} for the others")
     print("music21 reference tunes: " + ", ".join(f"{r} {ref[r]['tunes']}" for r in ref_names))
+    from score_release_figures import audio_contrasts, model_figures, print_figures, render_speed, sae_figures
+    from synth.families.score import SAE_DIR
+
+    if args.contrast_n and args.contrast_n < 2:
+        ap.error("--contrast-n must be 0 (skip) or at least 2")
+    result["contrasts"] = audio_contrasts(args.contrast_n, args.model_id) if args.contrast_n else []
+    result["sae"] = sae_figures(SAE_DIR)
+    result["speed_s"] = render_speed(engine)
+    result["model"] = model_figures(engine.model_id)
+    print_figures(result["contrasts"], result["sae"], result["speed_s"], result["model"])
     if args.verbose:
         for key, rows in result["detail"].items():
             for r in rows:

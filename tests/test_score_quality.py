@@ -107,3 +107,15 @@ def test_the_music21_reference_is_parsed_on_a_machine_that_has_none_cached(tmp_p
     assert 0.5 < first["bach"]["stepwise_median"] <= 1 and first["bach"]["in_key_median"] > 0.8
     assert any((tmp_path / "music21").rglob("*.json"))
     assert reference(spec="bach:4", progress=False) == first
+
+
+def test_the_bench_measures_audio_contrasts_with_validate_itself():
+    """`analysis validate --modes text` under the bench: a loudness contrast moves rms_mean, a register
+    contrast does not move it the same way."""
+    from score_release_figures import audio_contrasts
+
+    rows = audio_contrasts(6, contrasts=[
+        ("loud/soft", "rms_mean", "strings playing fortissimo, powerful", "strings playing pianissimo, hushed"),
+        ("loud/soft", "rms_mean", "a melody in a high register", "a melody in a low register")])
+    assert [r["n"] for r in rows] == [6, 6] and rows[0]["d"] > 1.5 and abs(rows[1]["d"]) < rows[0]["d"], rows
+    assert rows[0]["ci95"][0] < rows[0]["d"] < rows[0]["ci95"][1]
