@@ -120,8 +120,8 @@ def fit_text_heads(tokens, rows: list[dict], captions: list[str], owner: list[in
         figures["tempo_head"] = {"captions_without_a_number": len(val_wordy),
                                  "median_abs_error": round(float(err.median()) * 100, 1),
                                  "within_10pct": round(float((err <= 0.1).float().mean()), 3)}
-    for name, target in (("drums", drums), ("held", held)):
-        if val_rows:
+    if val_rows:
+        for name, target in (("drums", drums), ("held", held)):
             figures[f"{name}_head"] = _logistic_figures(predict(heads[name], tokens, val_rows), target[val_rows])
     return heads, figures
 

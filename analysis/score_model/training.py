@@ -441,7 +441,7 @@ model, not the same bytes. Generator version {manifest.get('generator_version', 
 - Tempo head on the held-out pieces' captions that state no number (|error| in %, share within 10%): {json.dumps(tr.get('tempo_head', {}))}
 - Drums head on the held-out pieces' captions (right when p > 0.5; "sure": p < 0.2 or > 0.8): {json.dumps(tr.get('drums_head', {}))}
 - Held head (held notes: pads, drones, held chords), likewise: {json.dumps(tr.get('held_head', {}))}
-- Caption-level quality (instrument family, tempo, drums on held-out captions): `python bench/score_quality.py`;
+- Caption-level quality (instrument family, tempo, drums, held notes on held-out captions): `python bench/score_quality.py`;
   the measured figures are in docs/score_model.md.
 
 ## Render defaults

@@ -1,5 +1,5 @@
 """The score model's text heads: what a whole clip does, read from the words, so that a prompt keeps its
-tempo and its drums from seed to seed and only the notes vary.
+tempo, its drums and its held notes from seed to seed and only the notes vary.
 
 - `tempo`: log2 bpm, used when no tempo is set or stated ("slow", "a reel", "driving");
 - `drums`: the logit that drums play at all ("with a drummer", "techno", "no percussion", "solo harp");
