@@ -48,7 +48,7 @@ def register(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_train_score_model)
 
-    p = sub.add_parser("fit-score-heads", help="fit a trained score model's text heads (tempo, drums) again, in place")
+    p = sub.add_parser("fit-score-heads", help="fit a trained score model's text heads (tempo, drums, held) again, in place")
     p.add_argument("--model", required=True, metavar="DIR", help="score model folder (from train-score-model)")
     p.add_argument("--corpus", required=True, metavar="DIR", help="the corpus it was trained on")
     p.add_argument("--head-steps", type=int, default=1500, help="AdamW steps for each head (default 1500)")

@@ -6,9 +6,9 @@ the crop's length in seconds at that tempo (end), picks one of each piece's capt
 cross-attention token (text and timing alike, as the sampler's unconditional branch does), and
 regresses the DiT on the v target of `analysis.score_model.objective`, each channel group (tempo, key, drums,
 notes, instruments: `synth.score.layout.groups`) weighted in the mean. The run stops at --minutes (or
---steps) with the learning rate annealed over that budget, and saves the EMA weights with the tempo
-and drums heads (`synth.score.text_heads`: attention pooling over each caption's token states, fitted to its
-piece's log2 bpm and to whether it has drums).
+--steps) with the learning rate annealed over that budget, and saves the EMA weights with the tempo,
+drums and held heads (`synth.score.text_heads`: attention pooling over each caption's token states, fitted
+to its piece's log2 bpm, to whether it has drums and to whether its notes are held).
 """
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ class ScoreTrainConfig:
     val_fraction: float = 0.03
     seed: int = 0
     group_weights: dict = field(default_factory=lambda: dict(DEFAULT_GROUP_WEIGHTS))
-    head_steps: int = 1500           # AdamW steps for each text head (tempo, drums)
+    head_steps: int = 1500           # AdamW steps for each text head (tempo, drums, held)
 
 
 def channel_weights(group_weights: dict) -> torch.Tensor:
@@ -400,8 +400,9 @@ Our own small text-to-score model: the Stable Audio Open architecture (diffusers
 `StableAudioProjectionModel`, `CosineDPMSolverMultistepScheduler`, v-prediction) over a symbolic latent of
 {arch['in_channels']} control-curve channels in musical time, one frame per 16th note (layout version
 {L.VERSION}: `synth/score/layout.py`), conditioned on all-MiniLM-L6-v2 token states ({config['encoder']})
-and on the tempo it is played at (start-seconds token = bpm / 10). Two text heads (attention pooling over the
-token states) read what the whole clip does: the tempo, when none is set or stated, and whether drums play.
+and on the tempo it is played at (start-seconds token = bpm / 10). Three text heads (attention pooling over the
+token states) read what the whole clip does: the tempo, when none is set or stated, whether drums play, and
+whether it holds its notes (pads, drones, held chords).
 Its scores are played through a General MIDI SoundFont with FluidSynth. Everything measured on this model is a property of this model, not of Stable Audio.
 
 ## Data
