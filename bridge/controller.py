@@ -133,7 +133,7 @@ class Controller:
         # Set by the daemon: resolve(state) fills in the backend's default steps / cfg where the state
         # leaves them unset, so /synth/state shows the values a render uses.
         self.resolve: Callable[[SynthState], SynthState] | None = None
-        # Set by the daemon: the bridge.jam_player.JamPlayer; None = no jam (midi-replay, tests).
+        # Set by the daemon: the bridge.jam.player.JamPlayer; None = no jam (midi-replay, tests).
         self.jam = None
         # Set by the daemon: feature_info(id) -> the feature's top prompts; raises ValueError if unknown.
         self.feature_info: Callable[[int], list[str]] | None = None

@@ -18,7 +18,7 @@ from pathlib import Path
 from bridge.clip_renderer import PREVIEW_DIR, ClipRenderer
 from bridge.controller import Controller
 from bridge.failures import RenderFailed, render_failure_message
-from bridge.jam_player import JamPlayer
+from bridge.jam.player import JamPlayer
 from bridge.midi_input import CLIENT_NAME as MIDI_CLIENT
 from bridge.midi_input import MidiTranslator, open_midi_input
 from bridge.midi_map import MidiMap, load_midi_map
@@ -120,7 +120,7 @@ class Daemon:
             return None
         if not engine.family.writes_score:
             raise ValueError(f"--midi-out sends the score's notes; the {engine.kind} backend writes no score")
-        from bridge.jam_midi_out import MidiOut
+        from bridge.jam.midi_out import MidiOut
 
         return MidiOut(port)
 

@@ -7,8 +7,8 @@ import types
 import numpy as np
 import pytest
 
-from bridge import audio_out
-from bridge.audio_out import AudioOutputError, JackUnavailable, SoundDeviceOutput, open_output, output_device
+from bridge.jam import outputs as audio_out
+from bridge.jam.outputs import AudioOutputError, JackUnavailable, SoundDeviceOutput, open_output, output_device
 
 # What sounddevice.query_devices() returns: one dict per PortAudio device, inputs included.
 DEVICES = [

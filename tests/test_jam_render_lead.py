@@ -5,8 +5,8 @@ import types
 
 import numpy as np
 
-from bridge.jam_player import FILL_PERIODS, JamPlayer
-from bridge.jam_sequencer import InternalGrid, JamSequencer, Slot
+from bridge.jam.player import FILL_PERIODS, JamPlayer
+from bridge.jam.sequencer import InternalGrid, JamSequencer, Slot
 
 SR, PERIOD = 48000, 256
 BAR = 2 * SR   # one bar at 120 bpm

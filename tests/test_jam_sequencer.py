@@ -2,7 +2,7 @@
 and the MIDI clock's bar lines correcting a phrase that is a few frames off."""
 import numpy as np
 
-from bridge.jam_sequencer import InternalGrid, JamSequencer
+from bridge.jam.sequencer import InternalGrid, JamSequencer
 
 SR = 1000  # frames per second: at 120 bpm a bar is 2000 frames
 

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from bridge.midi_clock import PPQN, TICKS_PER_BAR, ClockTracker, fit_bpm
+from bridge.jam.midi_clock import PPQN, TICKS_PER_BAR, ClockTracker, fit_bpm
 
 
 def play(tracker, bpm, ticks, t0=0.0, jitter=0.0, seed=0):

@@ -20,9 +20,9 @@ from collections import deque
 
 import numpy as np
 
-from bridge.audio_out import AudioOutputError, open_output
-from bridge.jam_sequencer import InternalGrid, JamSequencer
-from bridge.midi_clock import ClockTracker
+from bridge.jam.outputs import AudioOutputError, open_output
+from bridge.jam.sequencer import InternalGrid, JamSequencer
+from bridge.jam.midi_clock import ClockTracker
 from synth.jam import (DEFAULT_BARS, DEFAULT_BPM, PhraseRenderer, check_bars, check_continuity, edge_fades,
                        phrase_samples)
 from synth.loop_files import write_loop
@@ -94,7 +94,7 @@ class JamPlayer:
         self.audio_out = audio_out
         self.open_output_fn = open_output_fn
         self.subtype = subtype
-        self.midi_out = midi_out          # bridge.jam_midi_out.MidiOut or None (score families)
+        self.midi_out = midi_out          # bridge.jam.midi_out.MidiOut or None (score families)
         self.midi_port = midi_port        # the daemon's MIDI input as a JACK port name (clock mirroring)
         self.bars = DEFAULT_BARS
         self.continuity = 1.0
