@@ -1,0 +1,44 @@
+"""What the daemon announces, fanned out to every transport (OSC clients, browser pages, ...).
+
+Events are `(address, args)` in the OSC address space: `/synth/rendered`, `/synth/error`, and
+`/synth/state/changed` whose one argument is the new `SynthState` object itself (not JSON: a slider
+move must not pay for serialising a state nobody reads). Each transport decides what it forwards.
+A listener that raises is logged and kept; it never stops the others or the sender.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable, Sequence
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[str, Sequence], None]
+
+RENDERED = "/synth/rendered"
+ERROR = "/synth/error"
+STATE_CHANGED = "/synth/state/changed"
+
+
+class Events:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._listeners: tuple[Listener, ...] = ()
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Add a listener; returns the call that removes it."""
+        with self._lock:
+            self._listeners = (*self._listeners, listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._listeners = tuple(l for l in self._listeners if l is not listener)
+
+        return unsubscribe
+
+    def publish(self, address: str, args: Sequence = ()) -> None:
+        for listener in self._listeners:  # a tuple snapshot: subscribing while publishing is safe
+            try:
+                listener(address, args)
+            except Exception:
+                log.exception("event listener failed on %s", address)
