@@ -103,7 +103,8 @@ def test_engine_writes_wav_midi_and_score_sidecar(family, tmp_path):
     paths = engine.render_to_files(state, tmp_path, seeds=[0, 1])
     for p in paths:
         side = json.loads(p.with_suffix(".json").read_text())
-        assert set(side["score"]) == {"bpm", "drums", "voices", "tempo_from", "drums_from", "held"}
+        assert set(side["score"]) == {"bpm", "drums", "voices", "tempo_from", "drums_from", "held", "arrangement", "arrangement_from",
+                                  "instrument_from", "dynamics_from", "register_from"}
         assert isinstance(side["score"]["bpm"], float) and isinstance(side["score"]["drums"], bool)
         assert all(set(v) == CONTRACT_KEYS and v["role"] in ("melody", "harmony", "bass") and 0 <= v["program"] <= 127
                    for v in side["score"]["voices"])

@@ -32,7 +32,7 @@ ALONE = ("solo", "alone", "unaccompanied", "on its own", "on their own", "by its
          "no accompaniment", "nothing on top", "a cappella", "break", "single")
 ACCOMPANIMENT = ("accompaniment", "accompanied", "accompanying", "backing", "backed", "comping", "chords", "continuo",
                  "drone", "drones", "rhythm section", "pads", "harmony", "harmonies")
-BEFORE_ACCOMPANIMENT = ("over", "under", "beneath", "behind", "backed by", "accompanied by", "against", "above")
+BEFORE_ACCOMPANIMENT = ("over", "backed by", "accompanied by", "against", "above", "on top of")
 AFTER_ACCOMPANIMENT = ("chords", "comping", "accompaniment", "backing", "continuo", "under", "beneath", "behind",
                        "accompanying", "pads")
 
@@ -82,6 +82,12 @@ def _has(text: str, phrases) -> bool:
     return any(re.search(rf"(?<![a-z0-9]){re.escape(p)}(?![a-z0-9])", text) for p in phrases)
 
 
+def _said(text: str, phrases) -> bool:
+    """A phrase is there and not denied ("no rhythm section", "without accompaniment")."""
+    return any(re.search(rf"(?<!\bno )(?<!\bwithout )(?<!\bwithout any )(?<![a-z0-9]){re.escape(p)}(?![a-z0-9])", text)
+               for p in phrases)
+
+
 def _words_around(text: str, m: Mention, n: int = 3) -> tuple[str, str]:
     return " ".join(text[:m.start].split()[-n:]), " ".join(text[m.end:].split()[:n])
 
@@ -91,29 +97,31 @@ def _accompanies(text: str, m: Mention) -> bool:
     return _has(before, BEFORE_ACCOMPANIMENT) or _has(after, AFTER_ACCOMPANIMENT)
 
 
-def _ensemble(text: str) -> tuple[str | None, dict[str, int], bool | None]:
+def _ensemble(text: str) -> tuple[str | None, dict[str, int], bool | None, range]:
+    """(name, its programs, its drums, its characters) of the ensemble the words name, if any."""
     for name in sorted(ENSEMBLES, key=len, reverse=True):
-        if _has(text, (name,)):
+        m = re.search(rf"(?<![a-z0-9]){re.escape(name)}(?![a-z0-9])", text)
+        if m:
             programs, drums = ENSEMBLES[name]
-            return name, dict(programs), drums
-    return ("ensemble" if _has(text, ENSEMBLE_WORDS) else None), {}, None
+            return name, dict(programs), drums, range(m.start(), m.end())
+    return ("ensemble" if _has(text, ENSEMBLE_WORDS) else None), {}, None, range(0)
 
 
 def read_arrangement(text: str) -> Arrangement:
     norm = normalise(text)
     mentions = find_instruments(norm)
-    pitched = [m for m in mentions if m.program != KIT and not m.negated]
+    ensemble, programs, ensemble_drums, named_in = _ensemble(norm)
+    pitched = [m for m in mentions if m.program != KIT and not m.negated and m.start not in named_in]
     kit = [m for m in mentions if m.program == KIT]
     kit_on = any(not m.negated for m in kit)
     drums = True if kit_on else (False if kit else None)
-    ensemble, programs, ensemble_drums = _ensemble(norm)
     leads = [m for m in pitched if not _accompanies(norm, m)] or pitched[:1]
     named: dict[str, int] = {"melody": leads[0].program} if leads else {}
     for m in pitched:
         if m is not leads[0]:
             named.setdefault("bass" if m.program in BASS_PROGRAMS else "harmony", m.program)
     programs.update(named)
-    accompanied = _has(norm, ACCOMPANIMENT) or len(pitched) > 1
+    accompanied = _said(norm, ACCOMPANIMENT) or len(pitched) > 1
     if kit_on and not pitched and _has(norm, ALONE):
         return Arrangement("drums-only", {}, True)
     if ensemble is not None:
