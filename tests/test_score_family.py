@@ -329,3 +329,27 @@ def test_the_longest_clip_is_a_number_of_beats_not_of_seconds(family):
     family.for_batch(_conds([180.0])).check_seconds(30.0)
     with pytest.raises(ValueError, match=r"40.00 s at 180 bpm is 120.0 beats; .* at most 96 beats \(24 bars\)"):
         family.for_batch(_conds([180.0])).check_seconds(40.0)
+
+
+def test_the_words_decide_what_they_name_unless_steering_is_on(family):
+    """A drum solo plays the kit alone and a sitar plays program 104 whatever the (random tiny) model wrote;
+    while a contrast steers, the words fix nothing."""
+    from synth.engine import Engine
+    from synth.state import Contrast, PromptSlot, SynthState
+
+    engine = Engine(family)
+    base = SynthState(steps=2, duration=3.0)
+    _, drums = engine.render_detailed(base.replace(prompts=[PromptSlot("a drum solo", 1.0)]), seeds=[0, 1])
+    for e in drums:
+        assert e["score"]["voices"] == [] and e["score"]["drums"] and e["score"]["arrangement"] == "drums-only"
+        assert e["score"]["arrangement_from"] == "words" and e["score"]["drums_from"] == "words"
+        assert {m.channel for t in mido.MidiFile(file=io.BytesIO(e["midi"])).tracks for m in t if m.type == "note_on"} <= {9}
+    _, sitar = engine.render_detailed(base.replace(prompts=[PromptSlot("solo sitar, fast", 1.0)]), seeds=[0, 1])
+    for e in sitar:
+        assert [(v["role"], v["program"]) for v in e["score"]["voices"]] == [("melody", 104)]
+        assert e["score"]["instrument_from"] == "words" and not e["score"]["drums"] and e["score"]["bpm"] >= 125
+        assert e["score"]["tempo_from"] == "words"
+    steered = base.replace(prompts=[PromptSlot("a drum solo", 1.0)],
+                           contrasts={"c": Contrast("bright", "dark", 1.0)})
+    _, extras = engine.render_detailed(steered, seeds=[0])
+    assert extras[0]["score"]["arrangement_from"] == "model" and extras[0]["score"]["drums_from"] == "model"

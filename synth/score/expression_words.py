@@ -12,7 +12,7 @@ Where the words come from (none was chosen on the paraphrase set, tests/fixtures
 the corpus generator's tempo, dynamics and register words; the tempo phrases of MusicCaps' real captions
 ("the tempo is fast", "medium fast", "fast-paced") and the words that go with a stated fast or slow tempo
 there at least ten to one (the `MILD` tiers: "energetic" 160 captions to 3, "sentimental" 35 to 0); the
-Italian markings; the idioms of the issue that asked for this. Instrument names are blanked first, so
+Italian markings; the idioms musicians type most ("laid-back", "double-time", "up-tempo"). Instrument names are blanked first, so
 "piano" the instrument is not a dynamic and "soprano sax" not a register.
 """
 from __future__ import annotations
