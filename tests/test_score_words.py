@@ -97,6 +97,9 @@ def test_a_plan_sets_voices_programs_register_and_loudness():
     assert drums_only.voices == [] and drums_only.drums and arrangement_of(drums_only) == "drums-only"
     solo = follow(_score(), Plan(arrangement="solo", programs={"melody": 42}))
     assert [(v.role, v.program) for v in solo.voices] == [("melody", 42)] and arrangement_of(solo) == "solo"
+    bass_only = Score(bpm=100.0, voices=[_score().voices[1]])
+    assert [(v.role, v.program) for v in follow(bass_only, Plan(arrangement="solo", programs={"melody": 42})).voices] == [
+        ("melody", 42)]                                      # a solo is never silent
     high = follow(s, read_plan("up in the high register"))
     moved = {v.role: [n.pitch for n in v.notes] for v in high.voices}
     assert moved["melody"] == [p + 12 for p in (60, 62, 64, 65, 67, 65, 64, 62) * 2]   # the whole texture moves

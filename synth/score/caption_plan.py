@@ -64,8 +64,9 @@ def _voices_for(score: Score, arrangement: str | None) -> list[Voice]:
     voices = [v for v in score.voices if v.notes]
     if arrangement == "drums-only":
         return []
-    if arrangement == "solo":
-        return [v for v in voices if v.role == "melody"]
+    if arrangement == "solo":   # the melody alone; a model that wrote none gives its first voice instead
+        lead = next((v for v in voices if v.role == "melody"), voices[0] if voices else None)
+        return [replace(lead, role="melody")] if lead is not None else []
     melody = score.voice("melody")
     if arrangement in ("melody+accompaniment", "ensemble") and melody is not None and melody.notes:
         have = {v.role for v in voices}
