@@ -13,6 +13,8 @@ or three notes (48% repeated notes).
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from synth.score.theory import MODES, snap
@@ -37,10 +39,17 @@ def scale_steps(pitches: list[int], tonic: int, mode: str) -> list[int]:
     return [0] + [b - a for a, b in zip(idx, idx[1:])]
 
 
-def move_cost(moves: np.ndarray) -> np.ndarray:
-    """-2 log P(move) under MOVE_PRIOR: the transition cost in the units of the squared z-scores."""
-    prob = np.vectorize(lambda m: MOVE_PRIOR.get(int(m), LEAP_FLOOR))(moves)
-    return -2.0 * np.log(prob)
+@lru_cache(maxsize=4)
+def move_cost(tones: int) -> np.ndarray:
+    """[from, to] -> -2 log P(move) under MOVE_PRIOR for `tones` scale tones: the transition cost in the
+    units of the squared z-scores (read-only)."""
+    prob = np.full(2 * tones - 1, LEAP_FLOOR)            # moves -(tones - 1) .. tones - 1
+    for move, p in MOVE_PRIOR.items():
+        prob[move + tones - 1] = p
+    k = np.arange(tones)
+    cost = -2.0 * np.log(prob[k[None, :] - k[:, None] + tones - 1])
+    cost.flags.writeable = False
+    return cost
 
 
 def read_pitches(pitch: np.ndarray, step: np.ndarray, tonic: int, mode: str) -> list[int]:
@@ -53,7 +62,7 @@ def read_pitches(pitch: np.ndarray, step: np.ndarray, tonic: int, mode: str) -> 
     tones = scale_tones(tonic, mode)
     k = np.arange(len(tones))
     moves = k[None, :] - k[:, None]                     # [from, to] in scale steps
-    prior = move_cost(moves)
+    prior = move_cost(len(tones))
     cost = ((tones - pitch[0]) / SIGMA_PITCH) ** 2
     back = []
     for p, s in zip(pitch[1:], step[1:]):
