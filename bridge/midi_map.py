@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from bridge.addresses import lookup
+from synth.addresses import lookup
 from synth.atomic_io import atomic_write_text, cut_short, end_marked
 from synth.presets import describe_yaml_error
 

@@ -15,7 +15,8 @@ from typing import Any
 import yaml
 
 from synth.atomic_io import atomic_write_text, cut_short, end_marked
-from synth.parameters import PREFIX_CONTRAST, apply_numeric, is_numeric_address
+from synth.addresses import apply_numeric, is_numeric_address, sets
+from synth.parameters import set_contrast
 from synth.state import NUM_SLOTS, Contrast, PromptSlot, StateError, SynthState
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
@@ -90,7 +91,8 @@ def _slider(raw: Any, i: int, state: SynthState, path) -> Slider:
             raise _fail(path, f"{where}.{key}", f"expected a finite number, got {value!r}")
         # The slider's ends must be values the address accepts. Contrast sliders may name a
         # contrast defined in the daemon's config, so only their range is checked here.
-        defs = {address[len(PREFIX_CONTRAST):]: ("a", "b")} if address.startswith(PREFIX_CONTRAST) else None
+        contrast = sets(address, set_contrast)
+        defs = {contrast: ("a", "b")} if contrast is not None else None
         try:
             apply_numeric(state, address, value, defs)
         except StateError as exc:
