@@ -42,7 +42,7 @@ class ClipRenderer:
         started = time.perf_counter()
         try:
             guide = variation_guide(self.engine, job)
-            audio, extras = self.engine.render_detailed(job.state, seeds=job.seeds, guide=guide)
+            rendered = self.engine.render(job.state, seeds=job.seeds, guide=guide)
         except InitError as exc:  # an unreadable or wrong kind of file: say so in one line
             raise RenderFailed(str(exc)) from exc
         except Exception as exc:
@@ -54,7 +54,7 @@ class ClipRenderer:
         self.last_render_seconds = render_seconds
         folder = self.preview_dir if job.kind == PREVIEW else self.out_dir
         paths, broken = [], []
-        for clip, seed, extra in zip(audio, job.seeds, extras):
+        for i, (clip, seed, extra) in enumerate(zip(rendered.audio, job.seeds, rendered.extras)):
             if not np.isfinite(clip).all():
                 broken.append(seed)
                 continue
@@ -63,7 +63,7 @@ class ClipRenderer:
                 path = self.engine.write(
                     clip, state, folder, render_seconds=render_seconds,
                     subtype=self.config.wav_subtype, normalize=self.config.normalize,
-                    batch=len(job.seeds), source=job.reason, kind=job.kind, extras=extra,
+                    batch=len(job.seeds), source=job.reason, kind=job.kind, extras=extra, midi=rendered.midi(i),
                     **({"variation": {"init": job.init[0], "strength": job.init[1]}} if job.init else {}),
                 )
             except OSError as exc:

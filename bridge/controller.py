@@ -19,6 +19,7 @@ from bridge.events import Events
 from bridge.failures import os_error_advice
 from bridge.render_queue import RenderJob, auto_render_job
 from synth.addresses import ADDRESSES, ERROR, STATE_CHANGED, Setter, lookup, split
+from synth.numbers import is_finite_number, is_number
 from synth.parameters import NO_SAE, parse_index, set_feature
 from synth.preset_sae import check_preset_sae, record_for
 from synth.presets import Preset, PresetError, PresetStore, morph
@@ -45,9 +46,9 @@ def _one_number(args: Sequence) -> float:
     if len(args) != 1:
         raise CommandError(f"expects one number, got {len(args)} arguments")
     value = args[0]
-    if value.__class__ is not float and value.__class__ is not int:  # bools are not numbers here
+    if not is_number(value):  # bools are not numbers here
         raise CommandError(f"expects a number (int or float), got {_describe(value)}")
-    if value != value or value in (math.inf, -math.inf):
+    if not math.isfinite(value):
         raise CommandError(f"{value!r} is not a finite number")
     return value
 
@@ -73,7 +74,7 @@ def _prompt_text(args: Sequence) -> str:
     if len(args) == 1:
         return _one_string(args, "prompt text")
     if len(args) > 1 and any(isinstance(a, str) for a in args) and all(
-        isinstance(a, str) or (a.__class__ in (int, float) and math.isfinite(a)) for a in args
+        isinstance(a, str) or is_finite_number(a) for a in args
     ):
         return " ".join(a if isinstance(a, str) else f"{a:g}" for a in args)
     raise CommandError(f"expects the prompt text as a string, got {len(args)} arguments")

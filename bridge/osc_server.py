@@ -7,7 +7,6 @@ silently, and every bad message here must be answered on /synth/error.
 from __future__ import annotations
 
 import ipaddress
-import math
 import logging
 import socket
 import threading
@@ -17,6 +16,7 @@ from typing import Callable, Iterable, Sequence
 from bridge.controller import Controller, error_reply
 from bridge.events import ERROR, RENDERED, Events
 from bridge.osc_codec import NotOsc, OscParseError, encode_message, iter_messages
+from synth.numbers import is_finite_number
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ class OscServer:
 
     def _reply_to(self, ip: str, args, current):
         value = args[0] if len(args) == 1 else None
-        if value.__class__ not in (int, float) or not math.isfinite(value) or value != int(value) or not 1 <= value <= 65535:
+        if not is_finite_number(value) or value != int(value) or not 1 <= value <= 65535:
             self._send(current, *error_reply("/synth/reply_to", f"expects one port number 1-65535, got {list(args)!r}"))
             return current
         if ip not in self.reply_ports and len(self.reply_ports) >= MAX_REPLY_PORTS:

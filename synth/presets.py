@@ -6,7 +6,6 @@ point outside its folder.
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,8 +13,9 @@ from typing import Any
 
 import yaml
 
-from synth.atomic_io import atomic_write_text, cut_short, end_marked
 from synth.addresses import apply_numeric, is_numeric_address, sets
+from synth.atomic_io import atomic_write_text, cut_short, end_marked
+from synth.numbers import is_finite_number
 from synth.parameters import set_contrast
 from synth.state import NUM_SLOTS, Contrast, PromptSlot, StateError, SynthState
 
@@ -87,7 +87,7 @@ def _slider(raw: Any, i: int, state: SynthState, path) -> Slider:
     bounds = []
     for key in ("min", "max"):
         value = raw[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if not is_finite_number(value):
             raise _fail(path, f"{where}.{key}", f"expected a finite number, got {value!r}")
         # The slider's ends must be values the address accepts. Contrast sliders may name a
         # contrast defined in the daemon's config, so only their range is checked here.

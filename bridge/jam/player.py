@@ -382,14 +382,9 @@ class JamPlayer:
         self.phrases_rendered += 1
         self._write(phrase)
 
-    def _write(self, phrase) -> None:
-        midi = None
-        if phrase.score is not None:
-            from synth.score.midi import score_to_midi
-
-            midi = score_to_midi(phrase.score, end_beat=phrase.seconds / phrase.score.seconds_per_beat)
+    def _write(self, phrase: Phrase) -> None:
         try:
-            path = write_loop(self.out_dir, phrase, self._loop_n, midi=midi, subtype=self.subtype,
+            path = write_loop(self.out_dir, phrase, self._loop_n, midi=phrase.midi(), subtype=self.subtype,
                               meta={"backend": self.engine.kind, "model_id": self.engine.model_id,
                                     "phrase": phrase.index + 1, "continuity": self.continuity})
         except OSError as exc:
