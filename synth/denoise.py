@@ -16,8 +16,9 @@ guidance rule. This loop:
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 
@@ -100,9 +101,21 @@ def denoise(
     if output not in ("audio", "latent"):
         raise ValueError(f"denoise: output {output!r} is not audio or latent")
     family = family if not family.needs_batch else family.for_batch(conds)
-    latents = sample(family, conds, seeds, seconds, steps, cfg, window, guide)
-    with torch.inference_mode():
+    with family_threads(family), torch.inference_mode():
+        latents = sample(family, conds, seeds, seconds, steps, cfg, window, guide)
         return latents.float().cpu() if output == "latent" else family.decode(latents, seconds)
+
+
+@contextmanager
+def family_threads(family: Family) -> Iterator[None]:
+    """torch's intra-op threads set to the family's for a render (its loop and its decode), then restored."""
+    old_threads = torch.get_num_threads()
+    if family.threads is not None:
+        torch.set_num_threads(int(family.threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old_threads)
 
 
 @torch.inference_mode()
@@ -118,17 +131,11 @@ def sample(
 ) -> torch.Tensor:
     """The denoising loop: B = len(conds) clips (one seed each) -> their final latents [B, C, L], on the
     family's device in its dtype. `family` is bound to `conds` (`Family.for_batch`) here unless it is
-    already.
+    already. Run it inside `family_threads(family)`, with the decode.
 
     All conditionings must share the branch structure (same number of prompt branches, steered or
     not, same weights and steering gain); `Engine` groups states so that they do."""
-    old_threads = torch.get_num_threads()
-    if family.threads is not None:
-        torch.set_num_threads(int(family.threads))
-    try:
-        return _denoise(family, conds, seeds, seconds, steps, cfg, window, guide)
-    finally:
-        torch.set_num_threads(old_threads)
+    return _denoise(family, conds, seeds, seconds, steps, cfg, window, guide)
 
 
 def _check_batch(conds: Sequence[Conditioning], seeds: Sequence[int]) -> None:

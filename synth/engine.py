@@ -23,7 +23,7 @@ from synth.backends import load_backend
 from synth.clip_writer import write_clip
 from synth.conditioning import Conditioning, EncodingCache, build_conditioning
 from synth.config import SynthConfig
-from synth.denoise import Guide, denoise, sample
+from synth.denoise import Guide, denoise, family_threads, sample
 from synth.families.base import Family
 from synth.parameters import NO_SAE
 from synth.preset_sae import loaded_sae
@@ -145,10 +145,10 @@ class Engine:
             conds = [cond] * len(seeds)
             family = self.family.for_batch(conds)
             family.check_seconds(seconds)
-            # 3. denoise
-            latents = sample(family, conds, seeds, seconds, state.steps, state.cfg, window=window, guide=guide)
-            # 4. decode: audio, and what the family reads from the latents (the score model's scores)
-            with torch.inference_mode():
+            with family_threads(family), torch.inference_mode():
+                # 3. denoise
+                latents = sample(family, conds, seeds, seconds, state.steps, state.cfg, window=window, guide=guide)
+                # 4. decode: audio, and what the family reads from the latents (the score model's scores)
                 decoded = family.decode_all(latents, seconds, audio=audio)
                 latents = latents.float().cpu()
         return Rendered(state, seeds, seconds, window, decoded.audio.numpy() if decoded.audio is not None else None,
