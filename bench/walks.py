@@ -10,7 +10,8 @@ load (`build_engine`'s subtree). Both on the `score` backend.
 Counted the same way every time, from the Python call events whose code lives in `bridge/` or
 `synth/` (generated code, lambdas and comprehensions left out): `files` the distinct files,
 `functions` the distinct functions, `hops` the distinct caller -> callee pairs, `file hops` those that
-cross into another file. `stages` counts the work a phrase should do once: state checks
+cross into another file; `core` the same counts without the model's own internals (synth/score/,
+synth/families/), which this path only passes through. `stages` counts the work a phrase should do once: state checks
 (`SynthState.validate`), resolves (`with_defaults`), conditionings built, text-head batches bound
 (`for_batch`), score decodes (`curves_to_score`) and MIDI encodes (`score_to_midi`).
 """
@@ -32,6 +33,7 @@ if str(REPO) not in sys.path:
 ROOTS = (str(REPO / "bridge") + "/", str(REPO / "synth") + "/")
 STAGES = ("validate", "with_defaults", "build_conditioning", "for_batch", "curves_to_score", "score_to_midi")
 SKIP = ("build_engine",)   # model loading is not the walk
+INTERNALS = ("synth/score/", "synth/families/")
 
 
 class Walk:
@@ -79,11 +81,16 @@ class Walk:
         sys.setprofile(None)
         threading.setprofile(None)
 
-    def figures(self) -> dict:
-        files = {f for f, _ in self.functions}
-        return {"files": len(files), "functions": len(self.functions), "hops": len(self.edges),
-                "file_hops": sum(1 for a, b in self.edges if a[0] != b[0]),
-                "stages": {s: self.stages[s] for s in STAGES}, "file_list": sorted(files)}
+    def figures(self, skip: tuple[str, ...] = ()) -> dict:
+        functions = {f for f in self.functions if not f[0].startswith(skip)}
+        edges = {(a, b) for a, b in self.edges if a in functions and b in functions}
+        files = {f for f, _ in functions}
+        out = {"files": len(files), "functions": len(functions), "hops": len(edges),
+               "file_hops": sum(1 for a, b in edges if a[0] != b[0]), "file_list": sorted(files)}
+        if not skip:
+            out["stages"] = {s: self.stages[s] for s in STAGES}
+            out["core"] = {k: v for k, v in self.figures(INTERNALS).items() if k != "file_list"}
+        return out
 
 
 def merge(a: Walk, b: Walk) -> Walk:
@@ -158,8 +165,10 @@ def main() -> None:
         t = time.perf_counter()
         result = {"jam": walk_jam(Path(d)), "render": walk_render(Path(d))}
     for name, r in result.items():
+        c = r["core"]
         print(f"walk {name}: {r['files']} files, {r['functions']} functions, {r['hops']} hops "
-              f"({r['file_hops']} across files); stages {json.dumps(r['stages'])}")
+              f"({r['file_hops']} across files); core: {c['files']} files, {c['functions']} functions, "
+              f"{c['hops']} hops ({c['file_hops']} across files); stages {json.dumps(r['stages'])}")
         if "phrase_stages" in r:
             print(f"  per phrase: {json.dumps(r['phrase_stages'])}")
         if args.files:

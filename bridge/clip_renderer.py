@@ -12,12 +12,17 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from bridge.failures import RenderFailed, is_out_of_memory, non_finite, os_error_advice, out_of_memory
 from bridge.render_queue import PREVIEW, RenderJob
 from synth.init_source import InitError
+
+if TYPE_CHECKING:
+    from synth.config import SynthConfig
+    from synth.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +31,13 @@ PREVIEWS_KEPT = 16
 
 
 class ClipRenderer:
-    def __init__(self, engine, config, out_dir, on_clip=None):
-        self.engine = engine
-        self.config = config
-        self.out_dir = Path(out_dir).expanduser()
-        self.on_clip = on_clip  # on_clip(path, seed, seconds, kind)
-        self.clips = 0
+    def __init__(self, engine: Engine, config: SynthConfig, out_dir,
+                 on_clip: Callable[[Path, int, float, str], None] | None = None):
+        self.engine: Engine = engine
+        self.config: SynthConfig = config
+        self.out_dir: Path = Path(out_dir).expanduser()
+        self.on_clip: Callable[[Path, int, float, str], None] | None = on_clip  # on_clip(path, seed, seconds, kind)
+        self.clips: int = 0
         self.last_render_seconds: float | None = None
 
     @property

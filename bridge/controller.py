@@ -139,6 +139,7 @@ class Controller:
         `feature_info(id)` / `feature_effect(id)` what an SAE feature fires on and does (ValueError if
         unknown), `learn(address)` arms MIDI learn (None: no MIDI input), `jam` the jam player."""
         self._lock = threading.Lock()
+        self._announce_lock = threading.Lock()
         self._state: SynthState = state
         self._render: Callable[[RenderJob], None] = render
         self.presets: PresetStore = presets
@@ -177,10 +178,17 @@ class Controller:
 
     def _changed(self, state: SynthState, reason: str) -> None:
         """After every change of the state: announce it, and auto-render."""
-        self.events.publish(STATE_CHANGED, (state,))
+        self._announce(state)
         if self.auto:
             self._render(auto_render_job(state, reason, preview_steps=self.preview_steps,
                                          refine_after=self.refine_after, debounce=self.debounce))
+
+    def _announce(self, state: SynthState) -> None:
+        # Changes from two threads (OSC, MIDI) finish in any order: the last state announced is the
+        # current one, so a listener that keeps the newest (the jam) never keeps a superseded state.
+        with self._announce_lock:
+            if state is self._state:
+                self.events.publish(STATE_CHANGED, (state,))
 
     def _update(self, change: Callable[[SynthState], SynthState], reason: str) -> Sequence[Reply]:
         """Apply `change` to the current state atomically, then announce it."""
@@ -349,7 +357,7 @@ class Controller:
         with self._lock:
             self._state = state
             self.current_preset = preset
-        self.events.publish(STATE_CHANGED, (state,))   # its name changed: no render
+        self._announce(state)   # its name changed: no render
         log.info("saved preset %s to %s", name, path)
         return NO_REPLIES
 

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bridge.clip_renderer import PREVIEW_DIR, ClipRenderer
 from bridge.controller import Controller
@@ -29,6 +30,13 @@ from bridge.render_queue import RenderQueue
 from bridge.status import daemon_status
 from synth.atomic_io import remove_stale_temps
 from synth.presets import SHIPPED_PRESETS, PresetStore
+
+if TYPE_CHECKING:
+    import mido
+
+    from bridge.midi_input import PolledInput
+    from synth.config import SynthConfig
+    from synth.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +74,13 @@ class Daemon:
     render queue, the jam, MIDI learn, the controller (the one command bus), then the MIDI and OSC
     inputs that feed it."""
 
-    def __init__(self, engine, config, out_dir, presets_dir, host="127.0.0.1", port=9000, allow=(),
-                 midi_port=None, midi_virtual=None, midi_map=None, auto=False, debounce=0.25,
-                 sock: socket.socket | None = None, mapping: MidiMap | None = None, audio_out: str | None = None,
-                 midi_out: str | None = None):
+    def __init__(self, engine: Engine, config: SynthConfig, out_dir, presets_dir, host: str = "127.0.0.1",
+                 port: int = 9000, allow=(), midi_port: str | None = None, midi_virtual: str | None = None,
+                 midi_map=None, auto: bool = False, debounce: float = 0.25, sock: socket.socket | None = None,
+                 mapping: MidiMap | None = None, audio_out: str | None = None, midi_out: str | None = None):
         """`sock`: the OSC socket, when the caller bound it before loading the engine (a busy port fails
         at once); else it is bound to host:port here."""
-        self.engine = engine
+        self.engine: Engine = engine
         self.started: float = time.monotonic()
         self.ready: bool = False               # true once warmed up and rendering
         self.warmup_seconds: float = 0.0       # the compiled engine's first (graph-building) render
@@ -107,7 +115,7 @@ class Daemon:
             jam=self.jam,
         )
         self.translator: MidiTranslator | None = None
-        self.midi_in = None
+        self.midi_in: PolledInput | mido.ports.BaseInput | None = None
         self.server: OscServer = OscServer(self.controller, host, port, AllowList(allow), sock=sock,
                                            events=self.events)
         if midi:
@@ -161,7 +169,7 @@ class Daemon:
 
     def warm_up(self) -> None:
         """A compiled engine builds its graph on its first render: do that now, not on the first note."""
-        if not getattr(getattr(self.engine, "family", None), "compiled", False):
+        if not self.engine.family.compiled:
             return
         t = time.monotonic()
         try:

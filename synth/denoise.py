@@ -118,26 +118,6 @@ def family_threads(family: Family) -> Iterator[None]:
         torch.set_num_threads(old_threads)
 
 
-@torch.inference_mode()
-def sample(
-    family: Family,
-    conds: Sequence[Conditioning],
-    seeds: Sequence[int],
-    seconds: float,
-    steps: int,
-    cfg: float,
-    window: str = "clip",
-    guide: Guide | None = None,
-) -> torch.Tensor:
-    """The denoising loop: B = len(conds) clips (one seed each) -> their final latents [B, C, L], on the
-    family's device in its dtype. `family` is bound to `conds` (`Family.for_batch`) here unless it is
-    already. Run it inside `family_threads(family)`, with the decode.
-
-    All conditionings must share the branch structure (same number of prompt branches, steered or
-    not, same weights and steering gain); `Engine` groups states so that they do."""
-    return _denoise(family, conds, seeds, seconds, steps, cfg, window, guide)
-
-
 def _check_batch(conds: Sequence[Conditioning], seeds: Sequence[int]) -> None:
     if len(conds) != len(seeds) or not conds:
         raise ValueError(f"denoise: {len(conds)} conditionings for {len(seeds)} seeds")
@@ -153,7 +133,15 @@ def _stack(conds: Sequence[Conditioning], i: int, steered: bool) -> tuple[torch.
     return hidden, torch.stack([c.mask[i] for c in conds])
 
 
-def _denoise(family, conds, seeds, seconds, steps, cfg, window, guide=None) -> torch.Tensor:
+@torch.inference_mode()
+def sample(family: Family, conds: Sequence[Conditioning], seeds: Sequence[int], seconds: float, steps: int,
+           cfg: float, window: str = "clip", guide: Guide | None = None) -> torch.Tensor:
+    """The denoising loop: B = len(conds) clips (one seed each) -> their final latents [B, C, L], on the
+    family's device in its dtype. `family` is bound to `conds` (`Family.for_batch`) here unless it is
+    already. Run it inside `family_threads(family)`, with the decode.
+
+    All conditionings must share the branch structure (same number of prompt branches, steered or
+    not, same weights and steering gain); `Engine` groups states so that they do."""
     _check_batch(conds, seeds)
     if family.needs_batch:
         family = family.for_batch(conds)

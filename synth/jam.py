@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -26,6 +27,10 @@ from synth.denoise import Guide
 from synth.score.midi import score_to_midi
 from synth.score.score import DrumHit, Note, Score, Voice
 from synth.state import BEATS_PER_BAR, SynthState
+
+if TYPE_CHECKING:
+    from synth.engine import Engine
+    from synth.families.base import Family
 
 JAM_BARS = (1, 2, 4, 8)
 DEFAULT_BARS = 2
@@ -93,9 +98,9 @@ class Phrase:
 
 
 class PhraseRenderer:
-    def __init__(self, engine):
-        self.engine = engine
-        self.family = engine.family
+    def __init__(self, engine: Engine):
+        self.engine: Engine = engine
+        self.family: Family = engine.family
 
     def context_frames(self, previous: Phrase | None, continuity: float, bpm: float, new_frames: int) -> int:
         """How many latent frames of `previous` to hold as known context."""

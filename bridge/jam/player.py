@@ -18,7 +18,7 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import mido
 import numpy as np
@@ -32,6 +32,9 @@ from synth.jam import (DEFAULT_BARS, DEFAULT_BPM, Phrase, PhraseRenderer, check_
                        phrase_samples)
 from synth.loop_files import write_loop
 from synth.state import SynthState
+
+if TYPE_CHECKING:
+    from synth.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +108,7 @@ def to_output_rate(audio: np.ndarray, rate: int, out_rate: int, bpm: float, bars
 
 
 class JamPlayer:
-    def __init__(self, engine, state: SynthState, events: Events, out_dir: Path, *, audio_out: str | None = None,
+    def __init__(self, engine: Engine, state: SynthState, events: Events, out_dir: Path, *, audio_out: str | None = None,
                  open_output_fn: Callable[[str | None], Output] = open_output, subtype: str = "FLOAT",
                  midi_out: MidiOut | None = None, midi_port: str | None = None):
         """Phrases from `state`, and from each state the controller announces on `events` after it
@@ -113,7 +116,7 @@ class JamPlayer:
         (kind `jam`), failures as /synth/error. `midi_out`: the score's notes live (score families);
         `midi_port`: the daemon's MIDI input as a JACK port name (the output mirrors its clock)."""
         self.renderer: PhraseRenderer = PhraseRenderer(engine)
-        self.engine = engine
+        self.engine: Engine = engine
         self.state: SynthState = state
         self.events: Events = events
         self.out_dir: Path = Path(out_dir)
