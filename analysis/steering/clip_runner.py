@@ -34,7 +34,7 @@ from analysis.ray_cluster import (
 
 @dataclass(frozen=True)
 class Chunk:
-    """One engine call. With `seeds`: engine.render(states[0], seeds); without: engine.render_states(states)."""
+    """One engine call. With `seeds`: engine.render(states[0], seeds).audio; without: engine.render_states(states)."""
     names: tuple[str, ...]
     states: tuple
     seeds: tuple[int, ...] | None = None
@@ -118,7 +118,7 @@ class EngineInfo:
 
 def render_chunk(engine, chunk: Chunk) -> np.ndarray:
     if chunk.seeds is not None:
-        return np.asarray(engine.render(chunk.states[0], seeds=list(chunk.seeds)))
+        return np.asarray(engine.render(chunk.states[0], seeds=list(chunk.seeds)).audio)
     return np.asarray(engine.render_states(list(chunk.states)))
 
 
