@@ -15,6 +15,7 @@ import threading
 from typing import Callable, Mapping, Sequence
 
 from bridge.addresses import lookup
+from bridge.events import STATE_CHANGED, Events
 from bridge.failures import os_error_advice
 from bridge.render_queue import RenderJob, auto_render_job
 from synth.parameters import (NO_SAE, PREFIX_CONTRAST, PREFIX_FEATURE, PREFIX_MIX, SCALAR_ADDRESSES, apply_numeric,
@@ -108,6 +109,7 @@ class Controller:
         debounce: float = 0.25,
         preview_steps: int = 0,
         refine_after: float = 0.5,
+        events: Events | None = None,
     ):
         """`render(job)` queues a render; `d_sae` None means no SAE is loaded, so
         /synth/feature/<id> is refused. `preview_steps` > 0 makes auto-render preview first and
@@ -125,6 +127,7 @@ class Controller:
         self.debounce = debounce
         self.preview_steps = preview_steps
         self.refine_after = refine_after
+        self.events = events  # every state change is published here as /synth/state/changed
         self.current_preset: Preset | None = None
         # Set by the MIDI side: learn(address) arms MIDI learn; None = no MIDI input.
         self.learn: Callable[[str], None] | None = None
@@ -179,6 +182,8 @@ class Controller:
         self._changed(state, reason)
 
     def _changed(self, state: SynthState, reason: str) -> None:
+        if self.events is not None:
+            self.events.publish(STATE_CHANGED, (state,))
         if self.auto:
             self._render(auto_render_job(state, reason, preview_steps=self.preview_steps,
                                          refine_after=self.refine_after, debounce=self.debounce))
@@ -356,6 +361,8 @@ class Controller:
         with self._lock:
             self._state = state
             self.current_preset = preset
+        if self.events is not None:  # the state's name changed; nothing to render
+            self.events.publish(STATE_CHANGED, (state,))
         log.info("saved preset %s to %s", name, path)
         return NO_REPLIES
 

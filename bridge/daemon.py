@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bridge.clip_renderer import PREVIEW_DIR, ClipRenderer
 from bridge.controller import Controller
+from bridge.events import ERROR, RENDERED, Events
 from bridge.failures import RenderFailed, render_failure_message
 from bridge.jam.player import JamPlayer
 from bridge.midi_input import CLIENT_NAME as MIDI_CLIENT
@@ -71,6 +72,7 @@ class Daemon:
         self.started = time.monotonic()
         self.ready = False               # true once warmed up and rendering
         self.warmup_seconds = 0.0        # the compiled engine's first (graph-building) render
+        self.events = Events()  # the daemon's announcements, to OSC clients and browser pages alike
         self.renderer = ClipRenderer(engine, config, out_dir, on_clip=self._announce)
         self.queue = RenderQueue(self.renderer, on_error=self._render_failed)
         self.controller = Controller(
@@ -84,6 +86,7 @@ class Daemon:
             debounce=debounce,
             preview_steps=int(getattr(engine, "preview_steps", 0) or 0),
             refine_after=float(config.refine_after),
+            events=self.events,
         )
         self.controller.status = self.status
         self.controller.resolve = getattr(engine, "resolve", None)
@@ -91,6 +94,7 @@ class Daemon:
         self.controller.feature_effect = getattr(engine, "feature_effect", None)
         self.server = server or OscServer(None, host, port, AllowList(allow))
         self.server.controller = self.controller
+        self.events.subscribe(self._to_osc)
         self.jam = JamPlayer(engine, lambda: self.controller.state, self.renderer.out_dir, announce=self._announce,
                              error=self._error, audio_out=audio_out, subtype=config.wav_subtype,
                              midi_out=self._open_midi_out(midi_out, engine))
@@ -113,7 +117,7 @@ class Daemon:
         message = render_failure_message(exc, job.kind)
         # Known failures are one line; anything else is a bug worth its traceback in the log.
         log.error("%s (%s)", message, job.reason, exc_info=None if isinstance(exc, RenderFailed) else exc)
-        self.server.broadcast("/synth/error", ["/synth/render", message])
+        self.events.publish(ERROR, ["/synth/render", message])
 
     def _open_midi_out(self, port, engine):
         if port is None:
@@ -126,10 +130,15 @@ class Daemon:
 
     def _error(self, address: str, message: str) -> None:
         log.warning("%s: %s", address, message)
-        self.server.broadcast("/synth/error", [address, message])
+        self.events.publish(ERROR, [address, message])
 
     def _announce(self, path, seed, seconds, kind) -> None:
-        self.server.broadcast("/synth/rendered", [str(path), int(seed), float(seconds), kind])
+        self.events.publish(RENDERED, [str(path), int(seed), float(seconds), kind])
+
+    def _to_osc(self, address: str, args) -> None:
+        """OSC clients hear the clips and the errors (state changes they ask for with /synth/state)."""
+        if address in (RENDERED, ERROR):
+            self.server.broadcast(address, args)
 
     def status(self) -> dict:
         return daemon_status(self)
@@ -184,6 +193,22 @@ class Daemon:
         return finished
 
 
+def start_web(args, daemon):
+    """`--web`: the browser surface on the daemon's controller and events; prints its one `web:` line."""
+    if not args.web:
+        return None
+    from bridge.web.server import WebServer
+
+    web = WebServer(daemon.controller, daemon.events, daemon.renderer.out_dir, args.web_host, args.web_port)
+    try:
+        web.start()
+    except OSError:
+        daemon.stop(0)
+        raise
+    print(web.start_line(), flush=True)
+    return web
+
+
 def run_serve(args) -> int:
     from synth.engine_flags import config_from_flags
 
@@ -216,6 +241,7 @@ def run_serve(args) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     daemon.start()
+    web = start_web(args, daemon)
     if args.jam:
         try:
             daemon.jam.start()
@@ -225,6 +251,8 @@ def run_serve(args) -> int:
     while not stop.wait(0.5):
         pass
     log.info("shutting down")
+    if web is not None:
+        web.close()
     finished = daemon.stop(args.shutdown_timeout)
     if not finished:
         log.error("the render in flight did not finish within %.0f s; exiting anyway", args.shutdown_timeout)

@@ -1,0 +1,67 @@
+"""The WebSocket's message format, checked strictly: `{"address": "/synth/...", "args": [...]}`, args JSON
+numbers and strings. Anything else is refused in one line before it reaches the controller."""
+from __future__ import annotations
+
+import json
+import math
+
+MAX_MESSAGE = 64 * 1024  # bytes: eight long prompts fit many times over
+MAX_ARGS = 64
+
+
+class BadMessage(ValueError):
+    """A message refused before the controller: the address it named (or "/web") and why."""
+
+    def __init__(self, message: str, address: str = "/web"):
+        super().__init__(message)
+        self.address = address
+
+
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of a float's range")
+    return value
+
+
+def parse_message(text: str) -> tuple[str, list]:
+    """JSON text -> (address, args); raises BadMessage."""
+    if len(text) > MAX_MESSAGE:
+        raise BadMessage(f"message of {len(text)} characters is too long (at most {MAX_MESSAGE})")
+    try:
+        data = json.loads(text, parse_constant=_no_constants, parse_float=_finite)
+    except (ValueError, RecursionError) as exc:
+        raise BadMessage(f"not JSON: {' '.join(str(exc).split())}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("address"), str):
+        raise BadMessage('expects {"address": "/synth/...", "args": [...]}')
+    address, args = data["address"], data.get("args", [])
+    extra = sorted(set(data) - {"address", "args"})
+    if extra:
+        raise BadMessage(f"unknown key {extra[0]!r} (only address and args)", address)
+    if not isinstance(args, list) or len(args) > MAX_ARGS:
+        raise BadMessage(f"args must be a list of at most {MAX_ARGS} numbers and strings", address)
+    for value in args:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise BadMessage(f"args hold numbers and strings only, got {json.dumps(value)[:40]}", address)
+    return address, args
+
+
+class RateLimit:
+    """A token bucket: `rate` messages a second, bursts up to `burst`."""
+
+    def __init__(self, rate: float, burst: float, clock):
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self.tokens, self.stamp = burst, clock()
+
+    def take(self) -> bool:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
