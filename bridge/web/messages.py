@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
-MAX_MESSAGE = 64 * 1024  # bytes: eight long prompts fit many times over
+MAX_MESSAGE = 64 * 1024  # characters: eight long prompts fit many times over; longer ones get an error reply
+MAX_FRAME = 16 * 2**20  # bytes: past this the socket itself is closed (1009, message too big)
 MAX_ARGS = 64
+_ADDRESS = re.compile(r'"address"\s*:\s*"(/[A-Za-z0-9_/-]{1,200})"')
 
 
 class BadMessage(ValueError):
@@ -28,14 +31,20 @@ def _finite(text: str) -> float:
     return value
 
 
+def _address_in(text: str) -> str:
+    """The address a refused message named, read from its start, so the error says which control it was."""
+    m = _ADDRESS.search(text, 0, 400)
+    return m.group(1) if m else "/web"
+
+
 def parse_message(text: str) -> tuple[str, list]:
     """JSON text -> (address, args); raises BadMessage."""
     if len(text) > MAX_MESSAGE:
-        raise BadMessage(f"message of {len(text)} characters is too long (at most {MAX_MESSAGE})")
+        raise BadMessage(f"message of {len(text)} characters is too long (at most {MAX_MESSAGE})", _address_in(text))
     try:
         data = json.loads(text, parse_constant=_no_constants, parse_float=_finite)
     except (ValueError, RecursionError) as exc:
-        raise BadMessage(f"not JSON: {' '.join(str(exc).split())}") from None
+        raise BadMessage(f"not JSON: {' '.join(str(exc).split())}", _address_in(text)) from None
     if not isinstance(data, dict) or not isinstance(data.get("address"), str):
         raise BadMessage('expects {"address": "/synth/...", "args": [...]}')
     address, args = data["address"], data.get("args", [])

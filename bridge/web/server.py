@@ -18,7 +18,7 @@ from bridge.controller import error_reply
 from bridge.events import Events
 from bridge.web.clips import ClipRefused, ClipRegistry
 from bridge.web.hub import Hub, Page, encode
-from bridge.web.messages import MAX_MESSAGE, BadMessage, RateLimit, parse_message
+from bridge.web.messages import MAX_FRAME, MAX_MESSAGE, BadMessage, RateLimit, parse_message
 from bridge.web.piano_roll import piano_roll
 from bridge.web.security import add_headers, host_ok, is_loopback, new_token, origin_ok, token_ok
 
@@ -145,7 +145,7 @@ class WebServer:
         self._check(request)
         if not origin_ok(request):
             raise web.HTTPForbidden(text=f"origin {request.headers.get('Origin')!r} is not this page's\n")
-        ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE, heartbeat=20.0)
+        ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, heartbeat=20.0)
         await ws.prepare(request)
         page = Page(ws)
         writer = asyncio.ensure_future(page.write())
