@@ -255,12 +255,14 @@ async function drawWaveform(c, name) {
   const ch = audio.getChannelData(0);
   const g = c.getContext("2d");
   const step = Math.max(1, Math.floor(ch.length / c.width));
+  let peak = 1e-6;
+  for (let i = 0; i < ch.length; i++) peak = Math.max(peak, Math.abs(ch[i]));
   g.fillStyle = "#29a3a3";
   for (let x = 0; x < c.width; x++) {
     let lo = 1, hi = -1;
     for (let i = x * step; i < Math.min(ch.length, (x + 1) * step); i++) { lo = Math.min(lo, ch[i]); hi = Math.max(hi, ch[i]); }
-    const mid = c.height / 2;
-    g.fillRect(x, mid - hi * mid, 1, Math.max(1, (hi - lo) * mid));
+    const mid = c.height / 2, scale = mid / peak;  // drawn to its own peak: quiet clips show their shape too
+    g.fillRect(x, mid - hi * scale, 1, Math.max(1, (hi - lo) * scale));
   }
   c.dataset.drawn = String(audio.duration);
 }
