@@ -2,6 +2,7 @@
 roll of a .mid, the preset's validated effects, and the coalescing of state changes."""
 import asyncio
 import json
+import types
 
 import mido
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from bridge.events import RENDERED, STATE_CHANGED
 from bridge.web.clips import ClipRefused, ClipRegistry
 from bridge.web.hub import Hub
-from bridge.web.messages import MAX_MESSAGE, BadMessage, RateLimit, parse_message
+from bridge.web.messages import MAX_MESSAGE, BadMessage, FloodGuard, RateLimit, parse_message
 from bridge.web.piano_roll import piano_roll
 from bridge.web.preset_view import preset_view
 from synth.presets import SHIPPED_PRESETS, PresetStore
@@ -48,6 +49,20 @@ def test_the_rate_limit_lets_a_burst_through_then_the_rate():
     assert sum(limit.take() for _ in range(50)) == 10
     now[0] += 0.1
     assert sum(limit.take() for _ in range(50)) == 10
+
+
+def test_a_flood_is_refused_and_said_in_a_few_replies_with_the_count():
+    now, said, scheduled = [0.0], [], []
+    def later(delay, fn):  # as loop.call_later: returns a handle
+        scheduled.append((delay, fn))
+        return types.SimpleNamespace(cancel=lambda: None)
+
+    guard = FloodGuard(RateLimit(rate=100, burst=10, clock=lambda: now[0]), 0.25, said.append, later)
+    assert sum(guard.allow() for _ in range(1000)) == 10
+    assert said == [1] and len(scheduled) == 1               # the first at once, the rest once, later
+    now[0] += 0.25
+    scheduled[0][1]()
+    assert said == [1, 989]
 
 
 def test_only_announced_clips_inside_the_folder_are_served(tmp_path):

@@ -279,9 +279,17 @@ def run_client(daemon, coroutine_fn):
             url = daemon.base.replace("http", "ws") + f"ws?token={daemon.token}"
             result["value"] = await coroutine_fn(session, url, daemon.base.rstrip("/"))
 
-    t = threading.Thread(target=lambda: asyncio.run(main()))
+    def run():
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            result["error"] = exc
+
+    t = threading.Thread(target=run)
     t.start()
     t.join(120)
+    if "error" in result:
+        raise result["error"]
     return result["value"]
 
 
@@ -349,6 +357,7 @@ def test_a_huge_message_and_a_flood_leave_every_transport_serving(daemon):
                 await ws.send_str(json.dumps({"address": "/synth/steering/gain", "args": [i % 1000 / 1000]}))
             seen, _ = await replies_until(ws, "/synth/error", timeout=20)
             errors = [m["args"] for m in seen if m["address"] == "/synth/error"]
+            await asyncio.sleep(1.0)                                # the page's allowance refills
             await ws.send_str(json.dumps({"address": "/synth/ping", "args": []}))
             await replies_until(ws, "/synth/pong")
             return errors

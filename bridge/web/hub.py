@@ -45,8 +45,11 @@ class Page:
             asyncio.ensure_future(self.ws.close(code=1008, message=b"too far behind"))
 
     async def write(self) -> None:
-        while True:
-            await self.ws.send_str(await self.queue.get())
+        try:
+            while True:
+                await self.ws.send_str(await self.queue.get())
+        except (ConnectionError, RuntimeError):  # the page went away; its handler ends the session
+            self.closed = True
 
 
 class Hub:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from typing import Callable
 
 MAX_MESSAGE = 64 * 1024  # characters: eight long prompts fit many times over; longer ones get an error reply
 MAX_FRAME = 16 * 2**20  # bytes: past this the socket itself is closed (1009, message too big)
@@ -74,3 +75,33 @@ class RateLimit:
             self.tokens -= 1.0
             return True
         return False
+
+
+class FloodGuard:
+    """One page's rate limit, with its refusals counted and said at most every `every` seconds (a flood of
+    refusals must not turn into a flood of replies). `say(n)` reports n refusals; `later(delay, fn)`
+    schedules the report of refusals that arrive between reports (the event loop's call_later)."""
+
+    def __init__(self, limit: RateLimit, every: float, say: Callable[[int], None], later):
+        self.limit, self.every, self.say, self.later = limit, every, say, later
+        self.refused, self.reported, self.pending = 0, -math.inf, None
+
+    def allow(self) -> bool:
+        if self.limit.take():
+            return True
+        self.refused += 1
+        wait = self.reported + self.every - self.limit.clock()
+        if wait <= 0:
+            self.report()
+        elif self.pending is None:
+            self.pending = self.later(wait, self.report)
+        return False
+
+    def report(self) -> None:
+        if self.refused:
+            self.say(self.refused)
+        self.refused, self.reported, self.pending = 0, self.limit.clock(), None
+
+    def close(self) -> None:
+        if self.pending is not None:
+            self.pending.cancel()

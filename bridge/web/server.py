@@ -18,7 +18,7 @@ from bridge.controller import error_reply
 from bridge.events import Events
 from bridge.web.clips import ClipRefused, ClipRegistry
 from bridge.web.hub import Hub, Page, encode
-from bridge.web.messages import MAX_FRAME, MAX_MESSAGE, BadMessage, RateLimit, parse_message
+from bridge.web.messages import MAX_FRAME, MAX_MESSAGE, BadMessage, FloodGuard, RateLimit, parse_message
 from bridge.web.piano_roll import piano_roll
 from bridge.web.security import add_headers, host_ok, is_loopback, new_token, origin_ok, token_ok
 
@@ -151,17 +151,13 @@ class WebServer:
         writer = asyncio.ensure_future(page.write())
         page.send(encode("/web/hello", self.hub.hello()))
         self.hub.add(page)
-        limit = RateLimit(RATE, BURST, time.monotonic)
-        refused, reported = 0, 0.0
+        guard = FloodGuard(RateLimit(RATE, BURST, time.monotonic), REFUSAL_EVERY, lambda n: page.send(encode(
+            *error_reply("/web", f"too many messages: {n} refused (a page may send {RATE:.0f} a second)")
+        )), self.loop.call_later)
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
-                    if not limit.take():
-                        refused += 1
-                        if time.monotonic() - reported >= REFUSAL_EVERY:
-                            page.send(encode(*error_reply("/web", f"too many messages: {refused} refused "
-                                                                  f"(a page may send {RATE:.0f} a second)")))
-                            refused, reported = 0, time.monotonic()
+                    if not guard.allow():
                         continue
                     for reply in self._handle(msg.data):
                         page.send(encode(*reply))
@@ -170,6 +166,7 @@ class WebServer:
                 elif msg.type == WSMsgType.ERROR:
                     log.warning("a page's WebSocket failed: %s", ws.exception())
         finally:
+            guard.close()
             self.hub.remove(page)
             writer.cancel()
         return ws
