@@ -163,3 +163,15 @@ def test_a_thousand_state_changes_reach_a_page_as_a_few_messages_ending_on_the_l
     states = [m["args"][0]["cfg"] for m in sent if m["address"] == STATE_CHANGED]
     assert 1 <= len(states) <= 20 and states[-1] == 9.99
     assert {"address": RENDERED, "args": ["c.wav", 3, 1.0, "final"]} in sent
+
+
+def test_the_start_up_line_says_the_token_is_required_on_a_network_address(tmp_path):
+    from bridge.events import Events
+    from bridge.web.server import WebServer
+
+    for host, network in (("127.0.0.1", False), ("192.168.1.5", True), ("0.0.0.0", True)):
+        web = WebServer(FakeController(), Events(), tmp_path, host=host, port=8000, token="abc")
+        line = web.start_line()
+        web.loop.close()
+        assert line.startswith(f"web: http://{host}:8000/?token=abc")
+        assert ("the token is required" in line) == network

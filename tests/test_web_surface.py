@@ -142,6 +142,17 @@ def test_load_a_preset_and_see_its_values_and_validated_effects(page, daemon):
     page.wait_for_function("() => document.querySelector('#s-synth-feature-1466')?.value === '1.25'")
     notes = page.eval_on_selector_all("#preset-sliders small", "ns => ns.map(n => n.textContent)")
     assert "spectral_centroid_mean d -4.24 at n = 100" in notes
+    page.hover("#preset-sliders label[data-feature='1466']")            # /synth/feature/info on hover
+    page.wait_for_function("() => document.querySelector(\"label[data-feature='1466']\").title.includes('fires on')")
+    # save from the page, then morph between two presets from the page
+    page.fill("#preset-save-name", "from-the-page")
+    page.click("#preset-save")
+    assert daemon.wait_for(lambda: (daemon.presets / "from-the-page.yaml").exists(), 10)
+    page.wait_for_selector("#morph-to option[value='from-the-page']", state="attached")
+    page.select_option("#morph-from", "lofi-drums")
+    page.select_option("#morph-to", "warm-pad")
+    page.fill("#morph-amount", "0.9")
+    assert daemon.wait_for(lambda: osc_state(daemon)["name"] == "warm-pad", 10)
     # from the page: load another preset; its sliders are marked unvalidated
     page.select_option("#preset-list", "warm-pad")
     page.click("#preset-load")
@@ -179,6 +190,15 @@ def test_a_refused_value_shows_its_error(page, daemon):
     assert "steps" in text and "/synth/steps" in text and "outside [1, 1000]" in text, text
     assert osc_state(daemon) == before                       # nothing applied
     page.wait_for_function(f"() => document.querySelector('#steps').value === '{before['steps']}'")
+
+
+def test_midi_learn_from_the_page_asks_the_daemon(page, daemon):
+    page.check("#learn-mode")
+    page.click("#cfg")
+    page.wait_for_selector("#error:not([hidden])")
+    text = page.text_content("#error")
+    assert "/synth/learn" in text and "no MIDI input" in text, text          # this daemon has no --midi
+    assert not page.is_checked("#learn-mode")
 
 
 def test_the_jam_starts_and_its_beat_indicator_moves(page, daemon, jack_env):
