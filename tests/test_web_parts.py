@@ -175,3 +175,17 @@ def test_the_start_up_line_says_the_token_is_required_on_a_network_address(tmp_p
         web.loop.close()
         assert line.startswith(f"web: http://{host}:8000/?token=abc")
         assert ("the token is required" in line) == network
+
+
+@pytest.mark.parametrize("host, ok", [("127.0.0.1:8000", True), ("localhost:8000", True), ("[::1]:8000", True),
+                                      ("evil.example:8000", False), ("127.0.0.1.evil.example", False)])
+def test_on_loopback_only_loopback_host_names_are_served(host, ok):
+    from aiohttp.test_utils import make_mocked_request
+
+    from bridge.web.security import host_ok, origin_ok
+
+    request = make_mocked_request("GET", "/ws", headers={"Host": host, "Origin": f"http://{host}"})
+    assert host_ok(request, "127.0.0.1") == ok
+    assert host_ok(request, "0.0.0.0")                                    # a network bind: the token guards it
+    assert origin_ok(request)
+    assert not origin_ok(make_mocked_request("GET", "/ws", headers={"Host": host, "Origin": "http://evil.example"}))

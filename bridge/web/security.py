@@ -8,7 +8,7 @@ import secrets
 
 from aiohttp import web
 
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 
 # No inline script or style, nothing from elsewhere, no frames: the page is three files of its own.
 HEADERS = {
@@ -45,9 +45,10 @@ def host_ok(request: web.Request, bind_host: str) -> bool:
     rebinding) arrives with its own name in Host and is refused."""
     if not is_loopback(bind_host):
         return True  # a network address: the token guards it
-    host = (request.host or "").rsplit(":", 1)[0] if not (request.host or "").startswith("[") \
-        else (request.host or "").split("]")[0] + "]"
-    return host in LOOPBACK_NAMES
+    try:
+        return request.url.host in LOOPBACK_NAMES
+    except ValueError:  # a Host header that is no host at all
+        return False
 
 
 def origin_ok(request: web.Request) -> bool:
