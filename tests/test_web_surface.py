@@ -171,6 +171,11 @@ def test_two_pages_stay_in_sync_and_an_osc_change_shows(page, browser, daemon):
     page.fill("#prompt-1", "soft strings")
     page.press("#prompt-1", "Enter")
     other.wait_for_function("() => document.querySelector('#prompt-1').value === 'soft strings'")
+    page.focus("#mix-3")                                          # from the keyboard alone
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    assert daemon.wait_for(lambda: osc_state(daemon)["prompts"][3]["weight"] == pytest.approx(0.05), 10)
+    other.wait_for_function("() => document.querySelector('#mix-3').value === '0.05'")
     c = daemon.client()
     c.send("/synth/steering/gain", 2.5)
     c.send("/synth/seed", 77)

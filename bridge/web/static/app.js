@@ -338,14 +338,16 @@ function init() {
     $("morph-amount").nextElementSibling.textContent = $("morph-amount").value;
     send("/synth/preset/morph", $("morph-from").value, $("morph-to").value, Number($("morph-amount").value));
   });
-  // MIDI learn: with the mode on, the next control clicked is what the next knob moved drives
-  document.addEventListener("pointerdown", (ev) => {
-    const el = ev.target.closest("[data-address]");
+  // MIDI learn: with the mode on, the next control clicked (or reached with Tab) is what the next knob moved drives
+  const learn = (ev) => {
+    const el = ev.target.closest && ev.target.closest("[data-address]");
     if (!$("learn-mode").checked || !el || el.tagName === "BUTTON" && el.id !== "render") return;
     send("/synth/learn", el.dataset.address);
     $("learn-status").textContent = `move a knob on your controller for ${controlName(el.dataset.address)}`;
     $("learn-mode").checked = false;
-  }, true);
+  };
+  document.addEventListener("pointerdown", learn, true);
+  document.addEventListener("focusin", learn, true);
   setInterval(() => send("/synth/status"), 1000);
   connect();
 }
