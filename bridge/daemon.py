@@ -193,13 +193,13 @@ class Daemon:
         return finished
 
 
-def start_web(args, daemon):
+def start_web(args, daemon, sock):
     """`--web`: the browser surface on the daemon's controller and events; prints its one `web:` line."""
-    if not args.web:
+    if sock is None:
         return None
     from bridge.web.server import WebServer
 
-    web = WebServer(daemon.controller, daemon.events, daemon.renderer.out_dir, args.web_host, args.web_port)
+    web = WebServer(daemon.controller, daemon.events, daemon.renderer.out_dir, args.web_host, sock=sock)
     try:
         web.start()
     except OSError:
@@ -220,7 +220,12 @@ def run_serve(args) -> int:
     # the model has loaded.
     mapping = load_mapping(args.midi_map) if (args.midi or args.midi_virtual) else None
     server = OscServer(None, args.host, args.osc_port, AllowList(args.allow or ()))
+    web_sock = None
     try:
+        if args.web:
+            from bridge.web.server import listen_socket
+
+            web_sock = listen_socket(args.web_host, args.web_port)
         engine = load_engine(config)
         daemon = Daemon(
             engine, config, out_dir, args.presets, midi_port=args.midi, midi_virtual=args.midi_virtual,
@@ -229,6 +234,8 @@ def run_serve(args) -> int:
         )
     except BaseException:
         server.close()
+        if web_sock is not None:
+            web_sock.close()
         raise
 
     stop = threading.Event()
@@ -241,7 +248,7 @@ def run_serve(args) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     daemon.start()
-    web = start_web(args, daemon)
+    web = start_web(args, daemon, web_sock)
     if args.jam:
         try:
             daemon.jam.start()

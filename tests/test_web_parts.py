@@ -189,3 +189,16 @@ def test_on_loopback_only_loopback_host_names_are_served(host, ok):
     assert host_ok(request, "0.0.0.0")                                    # a network bind: the token guards it
     assert origin_ok(request)
     assert not origin_ok(make_mocked_request("GET", "/ws", headers={"Host": host, "Origin": "http://evil.example"}))
+
+
+def test_a_busy_web_port_is_one_line():
+    import socket
+
+    from bridge.web.server import listen_socket
+
+    taken = socket.create_server(("127.0.0.1", 0))
+    try:
+        with pytest.raises(OSError, match=r"^cannot listen on http 127.0.0.1:\d+: Address already in use$"):
+            listen_socket("127.0.0.1", taken.getsockname()[1])
+    finally:
+        taken.close()

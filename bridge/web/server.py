@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import threading
 import time
 from pathlib import Path
@@ -30,13 +32,23 @@ RATE, BURST = 500.0, 250.0  # messages a page may send a second (a hand on a sli
 REFUSAL_EVERY = 0.25  # seconds: refused floods are reported at most this often, with their count
 
 
+def listen_socket(host: str, port: int) -> socket.socket:
+    """The surface's listening socket, bound now: a busy port fails before the model loads."""
+    try:
+        return socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    except OSError as exc:
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise OSError(f"cannot listen on http {host}:{port}: {why}") from None
+
+
 class WebServer:
     def __init__(self, controller, events: Events, out_dir, host: str = "127.0.0.1", port: int = 0,
-                 token: str | None = None):
+                 token: str | None = None, sock: socket.socket | None = None):
         self.controller = controller
         self.events = events
         self.host = host
         self.port = port
+        self.sock = sock  # a socket listen_socket() bound already; None: bind host and port at start()
         self.token = token or new_token()
         self.clips = ClipRegistry(out_dir)
         self.loop = asyncio.new_event_loop()
@@ -67,7 +79,7 @@ class WebServer:
         self._thread.start()
         started.wait()
         if failure:
-            raise OSError(f"cannot listen on http {self.host}:{self.port}: {failure[0]}") from None
+            raise failure[0]
         self._unsubscribe = self.events.subscribe(self.hub.on_event)
         return self.url
 
@@ -101,9 +113,10 @@ class WebServer:
             app.router.add_get(route, self._page_file)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
+        if self.sock is None:
+            self.sock = listen_socket(self.host, self.port)
+        await web.SockSite(self._runner, self.sock).start()
+        self.port = self.sock.getsockname()[1]
 
     async def _shutdown(self) -> None:
         self.hub.close()
