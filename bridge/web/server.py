@@ -56,7 +56,6 @@ class WebServer:
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         self._unsubscribe = None
-        self.messages = 0
 
     # ------------------------------------------------------------------ lifecycle (any thread)
     def start(self) -> str:
@@ -186,7 +185,6 @@ class WebServer:
 
     def _handle(self, text: str):
         """One message from a page -> the replies for that page (errors included)."""
-        self.messages += 1
         try:
             address, args = parse_message(text)
             if address == "/synth/variation" and args and isinstance(args[0], str):
