@@ -3,6 +3,7 @@ chromium driven by Playwright, and an OSC client beside them. One daemon and one
 The browser tests skip, with the reason, only where chromium cannot start; the WebSocket's input checks
 run with a plain client either way."""
 import asyncio
+import contextlib
 import http.client
 import json
 import os
@@ -22,16 +23,24 @@ PROMPT = "fast happy piano with drums"
 
 @pytest.fixture(scope="module")
 def jack_env():
+    """The jam's audio output: a private JACK dummy server; its environment, or why there is none (the jam
+    test alone depends on it: it skips where JACK is not installed and fails where it does not start)."""
     if missing_jack_tools():
-        yield None
+        yield f"JACK tools not installed: {', '.join(missing_jack_tools())}"
         return
-    with jack_server() as env:
+    with contextlib.ExitStack() as stack:
+        try:
+            env = stack.enter_context(jack_server())
+        except RuntimeError as exc:
+            yield exc
+            return
         yield {k: env[k] for k in ("JACK_DEFAULT_SERVER", "JACK_NO_AUDIO_RESERVATION")}
 
 
 @pytest.fixture(scope="module")
 def daemon(jack_env, tmp_path_factory):
-    d = Daemon(tmp_path_factory.mktemp("web"), "--backend", "score", "--web", "--web-port", "0", env=jack_env)
+    env = jack_env if isinstance(jack_env, dict) else None
+    d = Daemon(tmp_path_factory.mktemp("web"), "--backend", "score", "--web", "--web-port", "0", env=env)
     d.url, d.token = web_address(d.stdout)
     d.base = d.url.split("?")[0]
     yield d
@@ -207,8 +216,10 @@ def test_midi_learn_from_the_page_asks_the_daemon(page, daemon):
 
 
 def test_the_jam_starts_and_its_beat_indicator_moves(page, daemon, jack_env):
-    if jack_env is None:
-        pytest.skip(f"JACK tools not installed: {', '.join(missing_jack_tools())}")
+    if isinstance(jack_env, str):
+        pytest.skip(jack_env)
+    if isinstance(jack_env, RuntimeError):
+        pytest.fail(f"the JACK dummy server did not start: {jack_env}")
     page.select_option("#jam-bars", "1")
     page.fill("#jam-bpm", "150")
     page.press("#jam-bpm", "Enter")
