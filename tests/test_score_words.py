@@ -104,6 +104,9 @@ def test_a_plan_sets_voices_programs_register_and_loudness():
     moved = {v.role: [n.pitch for n in v.notes] for v in high.voices}
     assert moved["melody"] == [p + 12 for p in (60, 62, 64, 65, 67, 65, 64, 62) * 2]   # the whole texture moves
     assert moved["bass"] == [48, 55]
+    very_high = follow(high, read_plan("in the upper register"))
+    assert very_high.voices == high.voices                   # "high" never lowers a line already high
+    assert follow(s, read_plan("down low")).voice("melody").notes[0].pitch == 48
     soft = follow(s, read_plan("pianissimo"))
     assert max(n.velocity for v in soft.voices for n in v.notes) <= 56 + 10 and max(h.velocity for h in soft.drums) < 90
     assert soft.groove.level < s.groove.level

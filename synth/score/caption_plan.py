@@ -4,7 +4,7 @@ Pure: text in, `Plan` out; Score and Plan in, Score out.
 The model writes the notes; the words, where they name something, decide it: the arrangement and the
 instruments (`synth.score.arrangement_words`), a tempo range, a loudness and a register
 (`synth.score.expression_words`). Where the words say nothing the model's choice stands. A register moves
-the whole texture by octaves (melody, harmony and bass together, so "high" brightens the whole mix and the
+the whole texture by octaves, only the way the words ask and only as far as their range's near edge (melody, harmony and bass together, so "high" brightens the whole mix and the
 voices keep their spacing); a loudness moves every voice's and the drums' velocities by the same amount.
 A melody with accompaniment (or an ensemble) that the model wrote without its other voices gets them from
 its melody (`synth.score.accompany`).
@@ -56,10 +56,6 @@ def _mean(values) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def _into(value: float, span: tuple[float, float]) -> float:
-    return min(span[1], max(span[0], value))
-
-
 def _voices_for(score: Score, arrangement: str | None) -> list[Voice]:
     voices = [v for v in score.voices if v.notes]
     if arrangement == "drums-only":
@@ -75,32 +71,37 @@ def _voices_for(score: Score, arrangement: str | None) -> list[Voice]:
     return voices
 
 
-def _octaves(score_voices: list[Voice], span: tuple[float, float]) -> int:
-    """Whole octaves that bring the melody's mean pitch inside `span` (0 when it is)."""
+def _octaves(score_voices: list[Voice], span: tuple[float, float], up: bool) -> int:
+    """Whole octaves that bring the melody's mean pitch into `span` the way the words ask: up to its floor
+    for "high", down to its ceiling for "low" (0 when it is there or beyond: "high" never lowers a line)."""
     melody = next((v for v in score_voices if v.role == "melody"), None)
     mean = _mean(n.pitch for n in melody.notes) if melody is not None else None
     if mean is None:
         return 0
     shift = 0
-    while mean + 12 * shift < span[0]:
+    while up and mean + 12 * shift < span[0]:
         shift += 1
-    while mean + 12 * shift > span[1]:
+    while not up and mean + 12 * shift > span[1]:
         shift -= 1
     return shift
 
 
-def _velocity_shift(score: Score, voices: list[Voice], span: tuple[float, float]) -> int:
+def _velocity_shift(score: Score, voices: list[Voice], span: tuple[float, float], up: bool) -> int:
+    """The velocity change that brings the melody's mean into `span` the way the words ask (0 beyond it)."""
     melody = next((v for v in voices if v.role == "melody"), None)
     notes = melody.notes if melody is not None else [n for v in voices for n in v.notes]
     mean = _mean(n.velocity for n in notes) if notes else _mean(h.velocity for h in score.drums)
-    return 0 if mean is None else int(round(_into(mean, span) - mean))
+    if mean is None:
+        return 0
+    target = max(mean, span[0]) if up else min(mean, span[1])
+    return int(round(target - mean))
 
 
 def follow(score: Score, plan: Plan) -> Score:
     """`score` with its voices, instruments, register and loudness as `plan` says (the rest unchanged)."""
     voices = [replace(v, program=plan.programs.get(v.role, v.program)) for v in _voices_for(score, plan.arrangement)]
-    octaves = _octaves(voices, plan.pitch) if plan.pitch else 0
-    gain = _velocity_shift(score, voices, plan.velocity) if plan.velocity else 0
+    octaves = _octaves(voices, plan.pitch, plan.register == "high") if plan.pitch else 0
+    gain = _velocity_shift(score, voices, plan.velocity, plan.dynamics == "loud") if plan.velocity else 0
 
     def moved(n: Note) -> Note:
         pitch = n.pitch + 12 * octaves
