@@ -21,7 +21,7 @@ from synth.parameters import (NO_SAE, PREFIX_CONTRAST, PREFIX_FEATURE, PREFIX_MI
                               parse_index)
 from synth.preset_sae import check_preset_sae, record_for
 from synth.presets import Preset, PresetError, PresetStore, morph
-from synth.state import MODES, NUM_SLOTS, SEED_MAX, PromptSlot, StateError, SynthState
+from synth.state import MODES, NUM_SLOTS, STEERING_MODES, SEED_MAX, PromptSlot, StateError, SynthState
 
 log = logging.getLogger(__name__)
 
@@ -238,10 +238,10 @@ class Controller:
         self._changed(state, address)
         return NO_REPLIES
 
-    def _mode(self, address: str, args: Sequence, field: str) -> Sequence[Reply]:
+    def _mode(self, address: str, args: Sequence, field: str, choices: Sequence[str] = MODES) -> Sequence[Reply]:
         mode = _one_string(args, "mode")
-        if mode not in MODES:
-            raise CommandError(f"{mode!r} is not one of {', '.join(MODES)}")
+        if mode not in choices:
+            raise CommandError(f"{mode!r} is not one of {', '.join(choices)}")
         with self._lock:
             self._state = state = self._state.replace(**{field: mode})
             self.changes += 1
@@ -249,7 +249,7 @@ class Controller:
         return NO_REPLIES
 
     def _steering_mode(self, address, args):
-        return self._mode(address, args, "steering_mode")
+        return self._mode(address, args, "steering_mode", STEERING_MODES)
 
     def _mix_mode(self, address, args):
         return self._mode(address, args, "mix_mode")
