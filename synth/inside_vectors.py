@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,10 +26,12 @@ import torch
 from synth.atomic_io import atomic_write_bytes
 from synth.conditioning import Conditioning, build_conditioning
 from synth.inside import SITES, InsideShift, Where
+from synth.presets import SHIPPED_PRESETS
 from synth.state import PromptSlot, SynthState
 
 VECTOR_SEEDS = tuple(range(10_000, 10_008))   # apart from the seeds analysis measures with (0..)
 SUFFIX = ".inside.safetensors"
+log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- measuring
@@ -85,14 +88,29 @@ def _key(spec: dict) -> str:
 
 
 class VectorStore:
-    """Measured vectors by what they were measured from (`spec`), in memory and, with `folder`, on disk."""
+    """Measured vectors by what they were measured from (`spec`), in memory and, with `folder`, on disk.
+    `shelves`: folders whose `*.inside.safetensors` files are read on the first miss (the presets'
+    vectors: a preset's contrasts play without measuring them again)."""
 
-    def __init__(self, folder: Path | str | None = None, maxsize: int = 64):
+    def __init__(self, folder: Path | str | None = None, maxsize: int = 64, shelves: Sequence[Path] = ()):
         self.folder = Path(folder).expanduser() if folder is not None else None
         self.maxsize = int(maxsize)
+        self.shelves = [Path(p) for p in shelves]
         self._items: OrderedDict[str, torch.Tensor] = OrderedDict()
         self._specs: dict[str, dict] = {}
+        self._shelved: dict[str, tuple[dict, torch.Tensor]] | None = None
         self.measured = 0
+
+    def _from_shelves(self, key: str) -> tuple[dict, torch.Tensor] | None:
+        if self._shelved is None:
+            self._shelved = {}
+            for folder in self.shelves:
+                for path in sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else ():
+                    try:
+                        self._shelved.update(load_vectors(path))
+                    except ValueError as exc:   # a damaged file costs a measurement, not the render
+                        log.warning("%s", exc)
+        return self._shelved.get(key)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -101,6 +119,8 @@ class VectorStore:
         key = _key(spec)
         if key not in self._items and self.folder is not None and (self.folder / f"{key}{SUFFIX}").is_file():
             self.add_file(self.folder / f"{key}{SUFFIX}")
+        if key not in self._items and self._from_shelves(key) is not None:
+            self._put(key, *self._from_shelves(key))
         if key not in self._items:
             vectors = measure().to(torch.float32).cpu().contiguous()
             self.measured += 1
@@ -140,7 +160,7 @@ def save_vectors(path, entries: dict[str, tuple[dict, torch.Tensor]]) -> Path:
 
 
 def load_vectors(path) -> dict[str, tuple[dict, torch.Tensor]]:
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     out = {}
     try:
@@ -148,7 +168,7 @@ def load_vectors(path) -> dict[str, tuple[dict, torch.Tensor]]:
             meta = f.metadata() or {}
             for key in f.keys():
                 out[key] = (json.loads(meta[key]), f.get_tensor(key).to(torch.float32))
-    except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
+    except (OSError, KeyError, ValueError, SafetensorError) as exc:
         raise ValueError(f"{path}: not an inside-steering vectors file ({exc})") from None
     return out
 
@@ -167,7 +187,7 @@ class InsideSteering:
                  seeds: Sequence[int] = VECTOR_SEEDS):
         self.family = family
         self.encode = encode
-        self.store = store if store is not None else VectorStore()
+        self.store = store if store is not None else VectorStore(shelves=[SHIPPED_PRESETS])
         self.seeds = tuple(int(s) for s in seeds)
 
     def _spec(self, state: SynthState, **what) -> dict:
@@ -215,4 +235,6 @@ class InsideSteering:
         """What a sidecar records: site, blocks, steps (0-based) and strength (the gain)."""
         n_blocks = self.family.inside_hooks().blocks
         return {**self.where(state).describe(n_blocks, state.steps), "strength": float(state.steering_gain),
+                "contrasts": {n: c.strength for n, c in sorted(state.contrasts.items()) if c.strength != 0.0},
+                "features": {str(f): s for f, s in sorted(state.features.items()) if s != 0.0},
                 "vector_seeds": len(self.seeds)}

@@ -10,7 +10,7 @@ from synth.backends import load_backend
 from synth.conditioning import EncodingCache, build_conditioning
 from synth.denoise import denoise
 from synth.inside import SITES, InsideShift, Where, install, row_shifts, window_steps
-from synth.inside_vectors import InsideSteering, VectorStore, load_vectors, mean_activations, one_prompt
+from synth.inside_vectors import InsideSteering, VectorStore, load_vectors, mean_activations, one_prompt, save_vectors
 from synth.state import Contrast, PromptSlot, StateError, SynthState
 
 STEPS = 5
@@ -164,7 +164,31 @@ def test_the_shift_follows_strength_gain_blocks_and_window():
     assert steering.shift(s.replace(steering_mode="embedding")) is None
     assert steering.shift(s.replace(contrasts={})) is None
     assert steering.describe(s) == {"site": "cross", "blocks": [2], "window": "early", "steps": [0, 1],
-                                    "strength": 0.5, "vector_seeds": 1}
+                                    "strength": 0.5, "contrasts": {"fs": 2.0}, "features": {}, "vector_seeds": 1}
+
+
+def test_a_preset_shelf_supplies_vectors_without_measuring(tmp_path):
+    fam, cache = family("score")
+    first = InsideSteering(fam, cache.encode, VectorStore(), seeds=(0,))
+    vec = first.contrast(state(), "fast music", "slow music")
+    save_vectors(tmp_path / "mine.inside.safetensors", first.store.entries())
+    (tmp_path / "broken.inside.safetensors").write_bytes(b"not safetensors")
+    shelf = InsideSteering(fam, cache.encode, VectorStore(shelves=[tmp_path]), seeds=(0,))
+    assert torch.equal(shelf.contrast(state(), "fast music", "slow music"), vec) and shelf.store.measured == 0
+
+
+def test_feature_sliders_are_carried_inside():
+    from synth.config import SynthConfig
+    from synth.engine import build_engine
+
+    engine = build_engine(SynthConfig(backend="tiny", device="cpu"))
+    s = engine.resolve(state(steering_mode="inside", features={5: 2.0}))
+    one = engine.inside.feature(s, engine.sae, engine.sae_id, 5)
+    shift = engine.conditioning(s).inside
+    assert one.abs().sum() > 0 and torch.allclose(shift.shifts, 2.0 * one[SITES.index("cross")])
+    assert not np.array_equal(engine.render(s, [0]), engine.render(s.replace(features={}), [0]))
+    with pytest.raises(ValueError, match="inside steering takes"):
+        engine.conditioning(s, torch.ones(engine.encoder.dim))
 
 
 def test_one_prompt_drops_the_steering():

@@ -26,6 +26,13 @@ def _engine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=None, help="processes for feature extraction (default: all cores)")
 
 
+def add_inside_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--inside-site", choices=["cross", "residual"], help="inside mode: where (default: the state's)")
+    p.add_argument("--inside-blocks", metavar="B,B", help="inside mode: DiT blocks (default: the state's, all)")
+    p.add_argument("--inside-window", choices=["early", "middle", "late", "all"],
+                   help="inside mode: denoising steps (default: the state's, all)")
+
+
 def _resume_flags(p: argparse.ArgumentParser, default_cache: str) -> None:
     p.add_argument("--cache", metavar="DIR", help=f"per-clip feature cache that makes reruns resume (default: {default_cache})")
     p.add_argument("--fresh", action="store_true", help="ignore the feature cache: render and measure every clip again")
@@ -43,16 +50,17 @@ def register(sub) -> None:
     p.add_argument("--pos", help="positive prompt, e.g. 'sound rhythmic'")
     p.add_argument("--neg", help="negative prompt, e.g. 'sound sustained'")
     p.add_argument("--n", type=int, default=100, help="seeds per pole (default 100)")
-    p.add_argument("--modes", default="text,embedding,guidance", help="comma list of text, embedding, guidance")
+    p.add_argument("--modes", default="text,embedding,guidance", help="comma list of text, embedding, guidance, inside")
     p.add_argument("--neutral", default="sound", help="neutral prompt the steering is added to (default 'sound')")
     p.add_argument("--strength", type=float, default=0.5,
                    help="steered poles at neutral ± S·(pool(pos) − pool(neg)); 0.5 puts them one difference "
                         "vector apart, like the two prompts (default 0.5)")
     p.add_argument("--gain", type=float, help="steering gain (default: the config state's steering_gain)")
     p.add_argument("--features", help="SAE feature sliders to validate, ID=S,... (feature at +S vs −S)")
-    p.add_argument("--steering-mode", choices=["embedding", "guidance"],
+    p.add_argument("--steering-mode", choices=["embedding", "guidance", "inside"],
                    help="how --features steer (default: the config state's steering_mode)")
     p.add_argument("--seed", type=int, default=0, help="first seed (seeds are seed..seed+n-1)")
+    add_inside_flags(p)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--keep-audio", action="store_true", help="also write every rendered WAV")
     _engine_flags(p)
@@ -88,7 +96,7 @@ def register(sub) -> None:
     p.add_argument("--neutral", default="sound", help="prompt the features and contrasts steer (default 'sound')")
     p.add_argument("--seed", type=int, default=0, help="seed for every clip")
     p.add_argument("--gain", type=float, help="steering gain (default: the config state's steering_gain)")
-    p.add_argument("--steering-mode", choices=["embedding", "guidance"], help="default: the config state's")
+    p.add_argument("--steering-mode", choices=["embedding", "guidance", "inside"], help="default: the config state's")
     _engine_flags(p)
     add_ray_flags(p)
     p.set_defaults(func=_lazy("analysis.steering.sonify", "run"))

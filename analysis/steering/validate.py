@@ -7,6 +7,8 @@ acoustic features and compares the poles with the machinery of `analysis compare
 - embedding: the neutral prompt + S·(pool(pos) − pool(neg)) against the neutral prompt − S·(…),
              added to the conditioning (steering_mode "embedding");
 - guidance:  the same vector through steering guidance (steering_mode "guidance");
+- inside:    the neutral prompt ± S × the contrast's activation difference added in the DiT's blocks
+             (steering_mode "inside", at the config state's inside_site, inside_blocks, inside_window);
 - feature_ID (from --features ID=S): the neutral prompt with feature ID at +S against −S.
 
 With the default S = 0.5 the two steered poles sit exactly one difference vector apart, as the
@@ -32,7 +34,7 @@ from synth.atomic_io import atomic_path
 
 log = logging.getLogger(__name__)
 
-MODES = ("text", "embedding", "guidance")
+MODES = ("text", "embedding", "guidance", "inside")
 CONTRAST_NAME = "validate"
 
 
@@ -56,7 +58,23 @@ def base_state(config, args, text: str):
         changes["steps"] = int(args.steps)
     if getattr(args, "duration", None) is not None:
         changes["duration"] = float(args.duration)
+    changes.update(inside_changes(args))
     return state.replace(**changes).validate()
+
+
+def inside_changes(args) -> dict:
+    """--inside-site / --inside-blocks B,B / --inside-window as state changes (those given)."""
+    changes = {}
+    if getattr(args, "inside_site", None):
+        changes["inside_site"] = args.inside_site
+    if getattr(args, "inside_window", None):
+        changes["inside_window"] = args.inside_window
+    if getattr(args, "inside_blocks", None):
+        try:
+            changes["inside_blocks"] = [int(b) for b in str(args.inside_blocks).split(",")]
+        except ValueError:
+            raise ValueError(f"--inside-blocks {args.inside_blocks!r}: expected block numbers, e.g. 1,2") from None
+    return changes
 
 
 def measure_poles(runner, poles: Sequence[tuple[str, object]], seeds: Sequence[int], batch: int,
