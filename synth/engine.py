@@ -62,6 +62,11 @@ class Engine:
             self.set_sae(sae, sae_id)
 
     @property
+    def dit_blocks(self) -> int:
+        """How many DiT blocks inside steering can act at."""
+        return self.family.inside_hooks().blocks
+
+    @property
     def default_steps(self) -> int:
         return self.defaults.steps
 

@@ -68,6 +68,22 @@ def register(sub) -> None:
     add_ray_flags(p)
     p.set_defaults(func=_lazy("analysis.steering.validate", "run"))
 
+    p = sub.add_parser("steering-sweep", help="inside steering's retention and selectivity by block, step window "
+                       "and strength; picks a configuration on contrasts held apart from those it is judged on")
+    p.add_argument("--out", required=True, help="output folder (report.md, results.json, heat_map.png)")
+    p.add_argument("--contrasts", help="comma list of the built-in contrasts to sweep (default all six)")
+    p.add_argument("--pick", help="the contrasts the configuration is picked on (default fast-slow,drums,happy-sad); "
+                   "the others judge it")
+    p.add_argument("--sites", default="cross,residual", help="comma list of cross, residual (default both)")
+    p.add_argument("--gains", default="4,8", help="steering gains, comma list (default 4,8)")
+    p.add_argument("--n", type=int, default=3, help="seeds per pole (default 3: a screen, not a validation)")
+    p.add_argument("--neutral", default="music", help="the prompt steered (default 'music')")
+    p.add_argument("--seed", type=int, default=0, help="first seed")
+    _engine_flags(p)
+    _resume_flags(p, "OUT/feature_cache")
+    add_ray_flags(p)
+    p.set_defaults(func=_lazy("analysis.steering.sweep", "run"), duration=2.0)
+
     p = sub.add_parser("validate-preset", help="measure each slider of a preset and store the result in it")
     p.add_argument("preset", help="preset YAML file, or a preset name in --presets or the shipped presets (its "
                    "`validation` is rewritten)")
