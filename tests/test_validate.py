@@ -72,6 +72,19 @@ def test_retention_table_math():
     assert retention_table({"embedding": res(1.0)}) == {}
 
 
+def test_side_by_side_reads_retention_and_selectivity_on_the_target():
+    from analysis.steering.validate import side_by_side
+
+    def res(target_d, other):
+        return {"features": {n: {"cohens_d": target_d if n == "rms_mean" else other} for n in FEATURE_NAMES}}
+    side = side_by_side({"text": res(2.0, 0.5), "inside": res(3.0, 1.0), "feature_3": res(9.0, 0.0)})
+    assert side["target"] == "rms_mean" and set(side["modes"]) == {"text", "inside"}
+    assert side["modes"]["inside"] == {"d": 3.0, "retention": 1.5, "selectivity": 3.0}
+    assert side_by_side({"text": res(2.0, 0.5)}, "tempo")["modes"]["text"]["retention"] == 1.0
+    with pytest.raises(ValueError, match="--target"):
+        side_by_side({"text": res(2.0, 0.5)}, "loudness")
+
+
 def test_parsing_and_states():
     assert parse_features("12=2, 40=1.5") == {12: 2.0, 40: 1.5}
     for bad in ("12", "x=1", "3=-1", "3=nan"):

@@ -56,6 +56,9 @@ def register(sub) -> None:
                    help="steered poles at neutral ± S·(pool(pos) − pool(neg)); 0.5 puts them one difference "
                         "vector apart, like the two prompts (default 0.5)")
     p.add_argument("--gain", type=float, help="steering gain (default: the config state's steering_gain)")
+    p.add_argument("--inside-gain", type=float, help="the inside mode's gain (default: --gain)")
+    p.add_argument("--target", help="the feature retention and selectivity are read on (default: the one the text "
+                   "moves most)")
     p.add_argument("--features", help="SAE feature sliders to validate, ID=S,... (feature at +S vs −S)")
     p.add_argument("--steering-mode", choices=["embedding", "guidance", "inside"],
                    help="how --features steer (default: the config state's steering_mode)")
