@@ -170,6 +170,24 @@ def test_validate_preset_with_the_tiny_backend(tmp_path, tiny):
     assert isinstance(v["sliders"]["f3"]["features"], dict)
 
 
+def test_an_inside_preset_ships_its_measured_vectors_beside_it(tmp_path, tiny):
+    from analysis.steering.validate_preset import run as run_preset
+    from synth.inside_vectors import VectorStore, load_vectors
+    from synth.state import SynthState
+
+    engine, config = tiny
+    path = tmp_path / "p.yaml"
+    state = SynthState(steering_mode="inside", steering_gain=2.0, inside_blocks=[1]).to_dict()
+    path.write_text(yaml.safe_dump({"name": "p", "state": state, "sliders": [
+        {"name": "f3", "address": "/synth/feature/3", "min": -1.0, "max": 1.0}]}))
+    assert run_preset(Args(preset=str(path), n=2, steps=2, duration=0.5, out=None), engine, config) == 0
+    vectors = load_vectors(tmp_path / "p.inside.safetensors")
+    assert [spec["feature"] for spec, _ in vectors.values()] == [3]
+    shelf = VectorStore(shelves=[tmp_path])   # what an engine serving the preset reads instead of measuring
+    (spec, vec), = vectors.values()
+    assert shelf.get(spec, lambda: pytest.fail("measured again")).equal(vec)
+
+
 def test_out_of_range_strength_fails_before_rendering(tmp_path):
     engine = DSPEngine(sae=random_sae(8, 16, k=4))
     with pytest.raises(ValueError, match="features"):

@@ -10,7 +10,7 @@ configuration on the *judged* contrasts, which played no part in choosing it.
 - retention: d_inside / d_text on the contrast's target feature;
 - selectivity: |d_inside| on the target over the mean |d_inside| of the other ten features;
 - the pick maximises min(median retention, 1.5) × min(1, median selectivity / 2) over the pick contrasts
-  (enough effect, and selective; overshooting the text earns nothing).
+  (enough effect, and selective; overshooting the text earns nothing), ties broken by the mean retention.
 
 Renders go through `measure_poles`: in batches, resumed from the feature cache, over Ray with --ray.
 """
@@ -81,6 +81,12 @@ def score(cells: Sequence[dict]) -> float:
     return min(median(ret), CAP) * min(1.0, median(sel) / 2.0)
 
 
+def rank_key(cells: Sequence[dict]) -> tuple[float, float]:
+    """Sort key (score, mean retention): where no configuration scores, the one that keeps most on average."""
+    ret = [min(c["retention"], CAP) for c in cells if math.isfinite(c["retention"])]
+    return score(cells), sum(ret) / len(ret) if ret else -math.inf
+
+
 def parse_list(text: str, kind, what: str) -> list:
     try:
         out = [kind(x.strip()) for x in text.split(",") if x.strip()]
@@ -145,7 +151,7 @@ def run(args, engine=None, config=None, engine_factory=None) -> int:
             measured.update(measure_poles(runner, labelled, seeds, args.batch, cache))
             cells = tabulate(contrasts, first + combos, measured)
     configs = first + combos
-    ranked = sorted(configs, key=lambda c: score([cells[(n, c)] for n in pick]), reverse=True)
+    ranked = sorted(configs, key=lambda c: rank_key([cells[(n, c)] for n in pick]), reverse=True)
     best = ranked[0]
     judged = [n for n in chosen if n not in pick]
     summary = {
@@ -185,7 +191,7 @@ def best_combos(cells: dict, pick: Sequence[str], sites, gains) -> list[Config]:
     for site in sites:
         for gain in gains:
             singles = [c for (n, c) in cells if n == pick[0] and c.site == site and c.gain == gain and c.blocks]
-            ranked = sorted(singles, key=lambda c: score([cells[(n, c)] for n in pick]), reverse=True)
+            ranked = sorted(singles, key=lambda c: rank_key([cells[(n, c)] for n in pick]), reverse=True)
             order = list(dict.fromkeys(c.blocks[0] for c in ranked))
             window = ranked[0].window if ranked else "all"
             for k in (2, 3):
