@@ -3,9 +3,9 @@
 For each contrast of bench/judged_contrasts.tsv (phrasings the inside sweep never saw) it runs
 `latent-synth analysis validate` (retention and selectivity on the contrast's target feature), then
 measures what each mode keeps of the music (the melody's stepwise share and notes in key, medians over
-the first --music-n seeds, against unsteered renders of the neutral prompt on the same seeds) and each
-steered mode's render time against embedding mode's (a batch of --time-n seeds, best of 3, vectors
-already measured). Writes OUT/side_by_side.md and OUT/side_by_side.json.
+the first --music-n seeds, against unsteered renders of the neutral prompt on the same seeds) and, on the
+first contrast, each steered mode's render time against embedding mode's (a batch of --time-n seeds,
+best of 3, vectors already measured; a property of the mode, not of the contrast). Writes OUT/side_by_side.md and OUT/side_by_side.json.
 
     python bench/steering_side_by_side.py --n 100 --inside-gain 8 --inside-blocks 1 --inside-window all \
         --out runs/side_by_side
@@ -84,6 +84,7 @@ def main(argv=None) -> int:
         rows = [r for r in rows if r[0] in wanted]
     modes = args.modes.split(",")
     report = {}
+    timing: dict = {}
     for name, pos, neg, target in rows:
         vargs = SimpleNamespace(out=str(out / name), pos=pos, neg=neg, n=args.n, modes=args.modes, neutral=args.neutral, strength=0.5,
                                 gain=None, inside_gain=args.inside_gain, target=target, features=None, seed=0,
@@ -93,12 +94,12 @@ def main(argv=None) -> int:
                                 inside_site=args.inside_site, inside_blocks=args.inside_blocks,
                                 inside_window=args.inside_window)
         validate.run(vargs, engine, config)
-        report[name] = side_of(engine, config, vargs, out, name, modes, args)
+        report[name] = side_of(engine, config, vargs, out, name, modes, args, timing)
     write(out, report, args)
     return 0
 
 
-def side_of(engine, config, vargs, out, name, modes, args) -> dict:
+def side_of(engine, config, vargs, out, name, modes, args, timing: dict) -> dict:
     """Validate's side-by-side entry plus musicality and render time per mode."""
     from analysis.steering.validate import base_state, mode_states
 
@@ -106,14 +107,14 @@ def side_of(engine, config, vargs, out, name, modes, args) -> dict:
     base = engine.resolve(base_state(config, vargs, vargs.neutral))
     seeds = list(range(args.music_n))
     plain = musicality(engine, base, seeds)
-    timing = {}
+    first = not timing
     for mode in modes:
         gain = args.inside_gain if mode == "inside" else None
         a, b = mode_states(base, mode, vargs.pos, vargs.neg, vargs.neutral, 0.5, gain)
         kept = [musicality(engine, st, seeds) for st in (a, b)]
         side["modes"][mode]["stepwise_change"] = max(abs(k["stepwise"] - plain["stepwise"]) for k in kept)
         side["modes"][mode]["in_key_change"] = max(abs(k["in_key"] - plain["in_key"]) for k in kept)
-        if mode != "text":
+        if mode != "text" and first:
             timing[mode] = render_seconds(engine, a, list(range(args.time_n)))
     for mode, t in timing.items():
         side["modes"][mode]["render_seconds"] = t
@@ -125,6 +126,7 @@ def side_of(engine, config, vargs, out, name, modes, args) -> dict:
 def write(out: Path, report: dict, args) -> None:
     from analysis.plots import fmt, markdown_table
 
+    out.mkdir(parents=True, exist_ok=True)
     (out / "side_by_side.json").write_text(json.dumps(report, indent=1))
     rows = []
     for name, side in report.items():
