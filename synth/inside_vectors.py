@@ -76,6 +76,13 @@ def mean_activations(family, cond: Conditioning, seeds: Sequence[int], seconds: 
     return torch.stack(out)
 
 
+def model_fingerprint(module: torch.nn.Module) -> str:
+    """sha256 of every parameter's shape and sum (names change when `synth.inside` wraps the blocks)."""
+    with torch.no_grad():
+        parts = [f"{tuple(p.shape)}:{float(p.double().sum()):.9e}" for p in module.parameters()]
+    return "sha256:" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
 def one_prompt(state: SynthState, text: str) -> SynthState:
     """`state` playing `text` alone, unsteered."""
     return state.replace(prompts=[PromptSlot(text, 1.0)], features={}, contrasts={}, steering_mode="embedding",
@@ -189,9 +196,17 @@ class InsideSteering:
         self.encode = encode
         self.store = store if store is not None else VectorStore(shelves=[SHIPPED_PRESETS])
         self.seeds = tuple(int(s) for s in seeds)
+        self._model: str | None = None
+
+    @property
+    def model(self) -> str:
+        """The DiT's weights in a few bytes, so stored vectors match the model wherever it is installed."""
+        if self._model is None:
+            self._model = model_fingerprint(self.family.pipe.transformer)
+        return self._model
 
     def _spec(self, state: SynthState, **what) -> dict:
-        return {"backend": self.family.backend, "model": self.family.model_id, "steps": state.steps,
+        return {"backend": self.family.backend, "model": self.model, "steps": state.steps,
                 "cfg": float(state.cfg), "seconds": round(state.seconds(), 4), "seeds": list(self.seeds),
                 "bpm": state.bpm, **what}
 

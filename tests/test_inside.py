@@ -194,3 +194,12 @@ def test_feature_sliders_are_carried_inside():
 def test_one_prompt_drops_the_steering():
     s = one_prompt(state(steering_mode="inside", features={3: 1.0}), "fast music")
     assert s.active_prompts()[0].text == "fast music" and not s.features and s.steering_mode == "embedding"
+
+
+def test_the_model_fingerprint_survives_installing_and_tells_models_apart():
+    from synth.inside_vectors import model_fingerprint
+
+    fresh = load_backend("tiny", device="cpu")
+    before = model_fingerprint(fresh.pipe.transformer)
+    fresh.inside_hooks()
+    assert model_fingerprint(fresh.pipe.transformer) == before != model_fingerprint(family("tiny-sa3")[0].pipe.transformer)
