@@ -186,7 +186,7 @@ def test_feature_sliders_are_carried_inside():
     one = engine.inside.feature(s, engine.sae, engine.sae_id, 5)
     shift = engine.conditioning(s).inside
     assert one.abs().sum() > 0 and torch.allclose(shift.shifts, 2.0 * one[SITES.index("cross")])
-    assert not np.array_equal(engine.render(s, [0]), engine.render(s.replace(features={}), [0]))
+    assert not np.array_equal(engine.render(s, [0]).audio, engine.render(s.replace(features={}), [0]).audio)
     with pytest.raises(ValueError, match="inside steering takes"):
         engine.conditioning(s, torch.ones(engine.encoder.dim))
 
