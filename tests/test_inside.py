@@ -203,3 +203,14 @@ def test_the_model_fingerprint_survives_installing_and_tells_models_apart():
     before = model_fingerprint(fresh.pipe.transformer)
     fresh.inside_hooks()
     assert model_fingerprint(fresh.pipe.transformer) == before != model_fingerprint(family("tiny-sa3")[0].pipe.transformer)
+
+
+def test_osc_takes_the_inside_mode(tmp_path):
+    from bridge.controller import Controller
+    from synth.presets import PresetStore
+
+    controller = Controller(SynthState(), render=lambda *a: None, presets=PresetStore(tmp_path / "presets"))
+    assert controller.handle("/synth/steering/mode", ["inside"]) == ()
+    assert controller.state.steering_mode == "inside"
+    (reply,) = controller.handle("/synth/steering/mode", ["outside"])
+    assert reply[0] == "/synth/error" and controller.state.steering_mode == "inside"
