@@ -58,6 +58,11 @@ def register(subparsers) -> None:
     p.add_argument("--midi-out", metavar="PORT", default=None,
                    help="score backend: send each jam phrase's notes on this MIDI output (a virtual port of "
                         "that name when none exists)")
+    p.add_argument("--web", action="store_true", help="serve the browser control surface; prints its address as "
+                   "one line 'web: http://127.0.0.1:PORT/?token=...'")
+    p.add_argument("--web-port", type=_port, default=8000, help="the surface's TCP port (default 8000; 0 picks a free one)")
+    p.add_argument("--web-host", default="127.0.0.1", help="address the surface listens on (default 127.0.0.1, this "
+                   "machine only; a network address needs the printed token, as always)")
     p.add_argument("--shutdown-timeout", type=float, default=300.0, metavar="SECONDS",
                    help="on SIGINT/SIGTERM, wait this long for the render in flight (default 300)")
     _engine_flags(p)

@@ -198,6 +198,22 @@ class Daemon:
         return finished
 
 
+def start_web(args, daemon: Daemon, sock):
+    """`--web`: the browser surface on the daemon's controller and events; prints its one `web:` line."""
+    if sock is None:
+        return None
+    from bridge.web.server import WebServer
+
+    web = WebServer(daemon.controller, daemon.events, daemon.renderer.out_dir, args.web_host, sock=sock)
+    try:
+        web.start()
+    except OSError:
+        daemon.stop(0)
+        raise
+    print(web.start_line(), flush=True)
+    return web
+
+
 def run_serve(args) -> int:
     from synth.engine_flags import config_from_flags
 
@@ -210,7 +226,12 @@ def run_serve(args) -> int:
     mapping = load_mapping(args.midi_map) if (args.midi or args.midi_virtual) else None
     AllowList(args.allow or ())   # a bad --allow fails before the model loads too
     sock = bind_udp(args.host, args.osc_port)
+    web_sock = None
     try:
+        if args.web:
+            from bridge.web.server import listen_socket
+
+            web_sock = listen_socket(args.web_host, args.web_port)
         engine = load_engine(config)
         daemon = Daemon(
             engine, config, out_dir, args.presets, allow=args.allow or (), midi_port=args.midi,
@@ -219,6 +240,8 @@ def run_serve(args) -> int:
         )
     except BaseException:
         sock.close()
+        if web_sock is not None:
+            web_sock.close()
         raise
 
     stop = threading.Event()
@@ -231,6 +254,7 @@ def run_serve(args) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     daemon.start()
+    web = start_web(args, daemon, web_sock)
     if args.jam:
         try:
             daemon.jam.start()
@@ -240,6 +264,8 @@ def run_serve(args) -> int:
     while not stop.wait(0.5):
         pass
     log.info("shutting down")
+    if web is not None:
+        web.close()
     finished = daemon.stop(args.shutdown_timeout)
     if not finished:
         log.error("the render in flight did not finish within %.0f s; exiting anyway", args.shutdown_timeout)

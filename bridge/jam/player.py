@@ -397,6 +397,21 @@ class JamPlayer:
         self.events.publish(RENDERED, [str(path), int(phrase.state.seed), float(phrase.seconds), "jam"])
 
     # ------------------------------------------------------------------ facts and shutdown
+    def position(self) -> dict | None:
+        """Where the output is in the phrase sounding now, on the output's own frame clock: `phrase` (1-based),
+        `bar` of `bars` and `beat` of 4 (1-based); None while the jam is not playing."""
+        seq, out = self.seq, self.output
+        slot = seq.current if seq is not None and self._active else None
+        if slot is None or out is None:
+            return None
+        phrase = slot.meta
+        beat_frames = 60.0 / phrase.bpm * out.sample_rate
+        # The ring runs a little ahead of the speakers: frames before this slot's start are the end of the
+        # one before it, which had the same length.
+        beats = int((out.played - slot.start) // beat_frames) % (4 * phrase.bars)
+        return {"phrase": phrase.index + 1, "bar": beats // 4 + 1, "beat": beats % 4 + 1, "bars": phrase.bars,
+                "bpm": phrase.bpm}
+
     def status(self) -> dict:
         seq, out = self.seq, self.output
         return {"jam": {"active": self._active, "sync": self.sync, "bpm": self.bpm(), "bars": self.bars,
