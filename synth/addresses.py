@@ -54,7 +54,7 @@ ADDRESSES: tuple[Address, ...] = (
     Address("/synth/bars", "f", "clip length in 4/4 bars at the bpm; 0 clears it", "numeric", P.BARS_OR_CLEAR, (1.0, 16.0), P.set_bars),
     Address("/synth/steps", "i", "denoising steps, 1 to 1000", "numeric", STEPS_RANGE, (4.0, 200.0), P.set_steps),
     Address("/synth/cfg", "f", "classifier-free guidance scale, 0 to 50", "numeric", CFG_RANGE, (0.0, min(CFG_RANGE[1], 15.0)), P.set_cfg),
-    Address("/synth/steering/mode", "s", "how features and contrasts steer: embedding or guidance", "steering_mode"),
+    Address("/synth/steering/mode", "s", "how features and contrasts steer: embedding, guidance or inside (in the DiT's blocks)", "steering_mode"),
     Address("/synth/steering/gain", "f", "steering gain, -100 to 100", "numeric", GAIN_RANGE, (0.0, 4.0), P.set_gain),
     Address("/synth/mixmode", "s", "how prompt slots are mixed: embedding or guidance", "mix_mode"),
     Address("/synth/auto", "i", "auto-render on every change (after a debounce): 0 or 1", "auto", (0, 1), (0.0, 1.0)),
