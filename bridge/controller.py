@@ -224,7 +224,7 @@ class Controller:
         return self._update(lambda s: setter(s, part, value, self.contrast_defs, self.d_sae), address)
 
     def _prompt(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
-        slot = parse_index(part, "slot", NUM_SLOTS - 1) if part else 0
+        slot = 0 if address == "/synth/prompt" else parse_index(part, "slot", NUM_SLOTS - 1)
         text = _prompt_text(args)
 
         def change(state: SynthState) -> SynthState:
