@@ -38,7 +38,6 @@ LEAD_SHARE = 0.5           # ... and this share of the phrase: a slider move is 
                            # lead + half a phrase (the median), so half a phrase keeps that near one
                            # phrase (the target: one phrase + 0.5 s) while a render has that long
 RECENT_RENDERS = 8         # renders the slowest is taken over
-CLOCK_BPM_DECIMALS = 1     # a tracked tempo renders rounded (names read 120bpm, not 119.98bpm)
 
 
 class ClockGrid:
@@ -198,8 +197,8 @@ class JamPlayer:
     def bpm(self) -> float:
         if self.sync == "midi-clock":
             with self.clock_lock:
-                if self.tracker.bpm is not None:
-                    return round(self.tracker.bpm, CLOCK_BPM_DECIMALS)
+                if self.tracker.tempo is not None:
+                    return self.tracker.tempo
         bpm = self.state_fn().bpm
         return float(bpm) if bpm else DEFAULT_BPM
 
