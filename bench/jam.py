@@ -1,6 +1,7 @@
 """Benchmark: jam mode in time with a DAW's clock, on JACK, with real peers written by others.
 
     python bench/jam.py --backend score --bpm 120 --bars 1 --minutes 2
+    python bench/jam.py --backend score --bpm 96 --bars 1 --minutes 1 --sync link
 
 Starts its own daemon (`serve --midi-virtual clock`, and `--midi-out` on score), JACK's dummy server
 if none runs (`jackd --no-realtime -d dummy -r 48000 -p 256`), `jack_midi_clock` as the DAW's clock
@@ -8,6 +9,11 @@ if none runs (`jackd --no-realtime -d dummy -r 48000 -p 256`), `jack_midi_clock`
 records the daemon's ports and the clock in one process cycle (so bar lines and audio share frames).
 Prints repeats, tempo following, bar alignment, slider latency, continuity 1 vs 0, bad input and
 variations, and ends with a line starting `jam:`. On `score` every figure is our own small model's.
+
+`--sync link` runs itself inside a loopback-only network namespace (Link discovers peers by multicast)
+with a second Link peer (bridge.testing.link_peer) at `--bpm`, playing, in place of jack_midi_clock:
+loop names, phrase boundaries against the peer's bar lines (its Link timeline, converted to frames of
+the recording), following the peer from 96 to 110 bpm, and the peer's stop and play.
 """
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
 from analysis.jam.measures import boundary_flux, boundary_offsets, notes_kept, step_share  # noqa: E402
+from bridge.testing import netns  # noqa: E402
 from bridge.testing.osc_daemon import Daemon, jack_server, stop_process  # noqa: E402
 
 SR = 48000
@@ -447,6 +454,153 @@ def variations(backend: str, n: int, seconds: float = 4.0) -> dict:
     return out
 
 
+# ---------------------------------------------------------------------- Ableton Link
+class LinkPeer:
+    """bridge.testing.link_peer in its own process: the DAW's part, on the Link session."""
+
+    def __init__(self, bpm: float):
+        self.proc = subprocess.Popen([sys.executable, "-m", "bridge.testing.link_peer", f"{bpm:g}"], cwd=REPO,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        json.loads(self.proc.stdout.readline())
+
+    def say(self, line: str) -> None:
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def state(self) -> dict:
+        self.say("state")
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.say("quit")
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                stop_process(self.proc)
+
+
+def link_bar_lines(samples: list[dict], clock: list[tuple[int, float]], start_frame: int, n: int) -> list[int]:
+    """The peer's bar lines (beats 4k on its Link timeline) as frames of the recording. `samples` are the
+    peer's (tempo, beat, monotonic time) readings; `clock` pairs JACK frame times with monotonic times
+    (read together), so the dummy server's own rate is followed. Between two readings at different
+    tempi the change itself cannot be placed: lines there are left out."""
+    frames, times = np.array([f for f, _ in clock], float), np.array([t for _, t in clock])
+    out = []
+    for a, b in zip(samples, samples[1:]):
+        if a["tempo"] != b["tempo"]:
+            continue
+        first = int(np.ceil(a["beat"] / 4))
+        for k in range(first, int(np.floor(b["beat"] / 4)) + 1):
+            t = a["at"] + (4 * k - a["beat"]) * 60.0 / a["tempo"]
+            f = int(round(np.interp(t, times, frames))) - start_frame
+            if 0 <= f < n and (not out or f > out[-1]):
+                out.append(f)
+    return out
+
+
+def link_run(client, rec, env, folder, bpm, bars, minutes) -> dict:
+    peer = LinkPeer(bpm)
+    try:
+        client.send("/synth/jam/bars", bars)
+        client.send("/synth/jam/continuity", 1.0)
+        client.send("/synth/jam/sync", "link")
+        deadline = time.monotonic() + 20
+        while status(client)["jam"]["peers"] != 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        peer.say("stop")        # a joining peer does not take up a play pressed before it: press it again
+        peer.say("play")        # the jam starts on the peer's next bar line
+        wait_loops(folder, 1, 60)
+        hook_up(env)
+        rec.recording = True
+        samples, clock = [], []
+        changed_at, end = None, time.monotonic() + minutes * 60
+        halfway = time.monotonic() + minutes * 30
+        while time.monotonic() < end:
+            if changed_at is None and time.monotonic() >= halfway:
+                changed_at = (loops(folder) or [{"phrase": 0}])[-1]["phrase"]
+                peer.say("tempo 110")
+            samples.append(peer.state())
+            clock.append((rec.client.frame_time, time.monotonic()))
+            time.sleep(0.25)
+        rec.recording = False
+        st = status(client)
+        sides = loops(folder)
+        before = [d["bpm"] for d in sides if d["phrase"] <= (changed_at or 0)]
+        after = [d["bpm"] for d in sides if d["phrase"] > (changed_at or 0)]
+        lines = link_bar_lines(samples, clock, rec.start_frame or 0, rec.n)
+        offsets = boundary_offsets(rec.audio[:rec.n], lines, search=int(4 * 60.0 / bpm * SR * bars / 4),
+                                   valid=rec.written[:rec.n])
+        # the peer's stop stops the jam; its play starts it on the session's next bar line
+        peer.say("stop")
+        t0 = time.monotonic()
+        stopped = next((time.monotonic() - t0 for _ in range(100) if not status(client)["jam"]["active"]
+                        or time.sleep(0.1)), None)
+        time.sleep(1.0)
+        phrase = (loops(folder) or [{"phrase": 0}])[-1]["phrase"]
+        rec.n, rec.start_frame = 0, None
+        rec.written[:] = False
+        rec.recording = True
+        clock, samples = [(rec.client.frame_time, time.monotonic())], [peer.state()]
+        peer.say("play")
+        got = wait_loops(folder, 2, 60, lambda d: d["phrase"] > phrase)
+        time.sleep(4 * 60.0 / 110 * bars)
+        samples.append(peer.state())
+        clock.append((rec.client.frame_time, time.monotonic()))
+        rec.recording = False
+        sound = np.flatnonzero(np.abs(rec.audio[:rec.n]).max(1) > 1e-4)
+        lines = link_bar_lines(samples, clock, rec.start_frame or 0, rec.n)
+        first = int(sound[0]) if len(sound) else None
+        onset = min((first - f for f in lines), key=abs) if first is not None and lines else None
+        return {"repeats": st["jam_repeats"], "underruns": st["jam"]["underruns"], "peers": st["jam"]["peers"],
+                "before": before, "after": after, "offsets": offsets, "stopped_s": stopped,
+                "restarted": len(got) >= 1, "restart_offset": onset}
+    finally:
+        peer.close()
+        client.send("/synth/jam/sync", "internal")
+
+
+def main_link(args) -> int:
+    """`--sync link`: the daemon and a Link peer, inside a loopback-only network namespace."""
+    if not netns.inside():
+        reason = netns.unavailable()
+        if reason:
+            print(f"jam: link: {reason}")
+            return 1
+        return subprocess.run(netns.command([sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]])).returncode
+    t0 = time.monotonic()
+    with ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="jam-bench-")))
+        env = stack.enter_context(jack_env())
+        os.environ.update({k: env[k] for k in ("JACK_DEFAULT_SERVER", "JACK_NO_AUDIO_RESERVATION") if k in env})
+        rec = Recorder(args.minutes * 60 + 60)
+        stack.callback(rec.close)
+        denv = {k: env[k] for k in ("JACK_DEFAULT_SERVER", "JACK_NO_AUDIO_RESERVATION") if k in env}
+        daemon = Daemon(work / "daemon", "--backend", args.backend, env=denv)
+        stack.callback(daemon.kill)
+        client = daemon.client()
+        r = link_run(client, rec, env, daemon.out, args.bpm, args.bars, args.minutes)
+    off = [abs(o) for o in r["offsets"]]
+    names = sorted({f"{b:g}" for b in r["before"]})
+    print(f"link: {args.minutes:g} min at {args.bpm:g} bpm, {args.bars}-bar phrases, one peer: {r['repeats']} repeats, "
+          f"{r['underruns']} output underruns, peers {r['peers']}")
+    print(f"link loop names before the change: {', '.join(names)} bpm ({len(r['before'])} loops); after the peer's "
+          f"110 bpm: {', '.join(f'{b:g}' for b in r['after'])}")
+    print(f"link bar alignment: {len(off)} phrase boundaries vs the peer's bar lines (its Link timeline in recording "
+          f"frames): median {pct(off, 50):.0f}, p95 {pct(off, 95):.0f}, max {max(off) if off else float('nan'):.0f} "
+          f"frames; {sum(o <= PERIOD for o in off)}/{len(off)} within {PERIOD}")
+    print(f"link transport: the peer's stop stopped the jam after {r['stopped_s']:.2f} s; its play started it "
+          f"{'again' if r['restarted'] else 'NOT again'}, {r['restart_offset']} frames from the peer's bar line")
+    follows = next((i for i, b in enumerate(r["after"]) if b == 110.0), None)
+    print(f"jam: link {args.backend} {args.bpm:g} bpm {args.bars} bar(s) {args.minutes:g} min: "
+          f"{sum(o <= PERIOD for o in off)}/{len(off)} boundaries within {PERIOD} frames of the peer's bar lines "
+          f"(median {pct(off, 50):.0f}, max {max(off) if off else float('nan'):.0f}); names {'/'.join(names)}; "
+          f"110 bpm followed from phrase {follows if follows is None else follows + 1} after the change; "
+          f"stop {'ok' if r['stopped_s'] is not None else 'FAILED'}, start "
+          f"{'ok' if r['restarted'] else 'FAILED'}; {r['repeats']} repeats; wall {time.monotonic() - t0:.0f} s")
+    return 0
+
+
 # ---------------------------------------------------------------------- report
 def pct(xs, q):
     return float(np.percentile(xs, q)) if xs else float("nan")
@@ -462,7 +616,10 @@ def main(argv=None) -> int:
     ap.add_argument("--continuity-phrases", type=int, default=16)
     ap.add_argument("--variations", type=int, default=20)
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--sync", choices=("midi-clock", "link"), default="midi-clock")
     args = ap.parse_args(argv)
+    if args.sync == "link":
+        return main_link(args)
     rng = np.random.default_rng(0)
     results: dict = {}
     with ExitStack() as stack:

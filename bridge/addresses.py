@@ -45,7 +45,7 @@ ADDRESSES: tuple[Address, ...] = (
     Address("/synth/jam/stop", "", "stop jam mode (silent at once)", (0.0, 1.0)),
     Address("/synth/jam/bars", "i", "jam phrase length in 4/4 bars: 1, 2, 4 or 8 (default 2)", (1.0, 8.0)),
     Address("/synth/jam/continuity", "f", "how much of the previous phrase each jam phrase continues, 0 (fresh) to 1", (0.0, 1.0)),
-    Address("/synth/jam/sync", "s", "jam tempo source: internal (/synth/bpm) or midi-clock (the MIDI input's clock)"),
+    Address("/synth/jam/sync", "s", "jam tempo source: internal (/synth/bpm), midi-clock (the MIDI input's clock) or link (Ableton Link)"),
     Address("/synth/preset/save", "s", "save the current state as a preset"),
     Address("/synth/preset/load", "s", "load a preset"),
     Address("/synth/preset/morph", "ssf", "morph between presets: from, to, amount 0 to 1"),

@@ -6,7 +6,8 @@ Three threads besides the audio callback:
   half the phrase, or more when recent renders were slow), from the state at that moment (so a slider
   move is heard at the next bar line it can make), continuing the previous phrase
   (`synth.jam.PhraseRenderer`), and hands it to the sequencer; then writes the loop;
-- the MIDI input thread (the daemon's) feeds the clock tracker when sync is `midi-clock`.
+- the MIDI input thread (the daemon's) feeds the clock tracker when sync is `midi-clock`;
+  under `link` the feeder reads the Link session (bridge.jam.link_session) into a LinkTimeline.
 A phrase that is not ready at its bar line (slow, failed, NaN) is replaced by the previous one
 repeating; /synth/error says so and /synth/status counts `jam_repeats`.
 """
@@ -22,6 +23,8 @@ import numpy as np
 
 from bridge.jam.outputs import AudioOutputError, open_output
 from bridge.jam.sequencer import InternalGrid, JamSequencer
+from bridge.jam.link_session import LinkSession, LinkUnavailable
+from bridge.jam.link_timeline import LinkTimeline
 from bridge.jam.midi_clock import ClockTracker
 from synth.jam import (DEFAULT_BARS, DEFAULT_BPM, PhraseRenderer, check_bars, check_continuity, edge_fades,
                        phrase_samples)
@@ -29,7 +32,8 @@ from synth.loop_files import write_loop
 
 log = logging.getLogger(__name__)
 
-SYNCS = ("internal", "midi-clock")
+SYNCS = ("internal", "midi-clock", "link")
+FOLLOWS = ("midi-clock", "link")   # syncs whose bar lines and transport come from outside
 CLOCK_KINDS = {0xF8: "clock", 0xFA: "start", 0xFB: "continue", 0xFC: "stop", 0xF2: "songpos"}
 FILL_PERIODS = 24          # ring buffer kept this many output periods ahead (128 ms at 256 / 48 kHz)
 MIN_LEAD = 0.25            # seconds before a bar line the next render starts, at least
@@ -38,10 +42,12 @@ LEAD_SHARE = 0.5           # ... and this share of the phrase: a slider move is 
                            # lead + half a phrase (the median), so half a phrase keeps that near one
                            # phrase (the target: one phrase + 0.5 s) while a render has that long
 RECENT_RENDERS = 8         # renders the slowest is taken over
+LINK_POLL = 0.01           # seconds between readings of the Link session
 
 
 class ClockGrid:
-    """The MIDI clock's bar lines in output frames (the internal grid while no tempo is known)."""
+    """An outside clock's bar lines (the MIDI clock tracker's or the Link timeline's) in output frames
+    (the internal grid while no tempo is known)."""
     moving = True   # re-read at every fill: the frame map and the fit move
     def __init__(self, tracker: ClockTracker, output, fallback: InternalGrid, lock: threading.Lock):
         self.tracker, self.output, self.fallback, self.lock = tracker, output, fallback, lock
@@ -99,6 +105,10 @@ class JamPlayer:
         self.continuity = 1.0
         self.sync = "internal"
         self.tracker = ClockTracker()
+        self.timeline = LinkTimeline()        # under `link`, read from self.link (under clock_lock)
+        self.link: LinkSession | None = None
+        self._pushed_bpm = None               # the state's tempo last sent to the Link session
+        self._next_link_poll = 0.0
         self.clock_lock = threading.Lock()
         self.output = None
         self.seq: JamSequencer | None = None
@@ -130,10 +140,8 @@ class JamPlayer:
             self.tracker.shift(self.output.now() - time.monotonic())
         if self.sync == "midi-clock" and hasattr(self.output, "mirror_clock"):
             self.output.mirror_clock(self.midi_port)
-        fallback = InternalGrid(self.output.sample_rate, self.bpm())
-        grid = ClockGrid(self.tracker, self.output, fallback, self.clock_lock) if self.sync == "midi-clock" else fallback
         with self._lock:
-            self.seq = JamSequencer(grid)
+            self.seq = JamSequencer(self._grid())
             self.seq.frame = self.output.played
             self.seq.on_begin = self._events.append
         if not self._threads:
@@ -144,8 +152,15 @@ class JamPlayer:
         log.info("jam output: %s at %d Hz, %d-frame periods", self.output.name, self.output.sample_rate,
                  self.output.period)
 
+    def _grid(self):
+        fallback = InternalGrid(self.output.sample_rate, self.bpm())
+        source = {"midi-clock": self.tracker, "link": self.timeline}.get(self.sync)
+        return fallback if source is None else ClockGrid(source, self.output, fallback, self.clock_lock)
+
     def start(self) -> None:
         self.open()
+        if self.link is not None:
+            self.link.set_playing(True)     # start/stop sync: the peers start too
         with self._lock:
             grid = self.seq.grid
             (grid.fallback if isinstance(grid, ClockGrid) else grid).bpm = self.bpm()
@@ -163,6 +178,8 @@ class JamPlayer:
                 self.output.ring.flush()
         if self.midi_out is not None:
             self.midi_out.panic()
+        if self.link is not None:
+            self.link.set_playing(False)
         self._notify()
 
     def set_bars(self, bars) -> None:
@@ -174,31 +191,45 @@ class JamPlayer:
     def set_sync(self, sync: str) -> None:
         if sync not in SYNCS:
             raise ValueError(f"sync {sync!r} is not one of {', '.join(SYNCS)}")
+        self._join_link(sync == "link")
         self.sync = sync
-        if sync == "midi-clock":
+        if sync in FOLLOWS:
             # Open the output now (silent until a start), so the clock is read on its frame-exact
             # input before the DAW's Start arrives; without an output, /synth/jam/start says why.
             try:
                 self.open()
             except AudioOutputError as exc:
                 log.info("jam output not open yet: %s", exc)
-            if self.output is not None and hasattr(self.output, "mirror_clock"):
+            if sync == "midi-clock" and self.output is not None and hasattr(self.output, "mirror_clock"):
                 self.output.mirror_clock(self.midi_port)
         if self.output is not None:
-            fallback = InternalGrid(self.output.sample_rate, self.bpm())
             with self._lock:
-                self.seq.grid = (ClockGrid(self.tracker, self.output, fallback, self.clock_lock)
-                                 if sync == "midi-clock" else fallback)
+                self.seq.grid = self._grid()
             with self.clock_lock:
                 rolling = self.tracker.running
             if sync == "midi-clock" and rolling and not self._active:
                 self.start()    # the DAW was already playing (its Start came first): join on its next bar line
 
-    def bpm(self) -> float:
-        if self.sync == "midi-clock":
+    def _join_link(self, join: bool) -> None:
+        """Join the Link session (at the state's tempo, which a session with peers overrides) or leave it."""
+        if join and self.link is None:
+            self._pushed_bpm = self.state_fn().bpm
+            try:
+                self.link = LinkSession(self.bpm())
+            except LinkUnavailable as exc:
+                raise ValueError(str(exc)) from None    # the one-line /synth/error; the sync stays as it was
+        elif not join and self.link is not None:
+            self.link.close()
+            self.link = None
             with self.clock_lock:
-                if self.tracker.tempo is not None:
-                    return self.tracker.tempo
+                self.timeline = LinkTimeline()
+
+    def bpm(self) -> float:
+        source = {"midi-clock": self.tracker, "link": self.timeline}.get(self.sync)
+        if source is not None:
+            with self.clock_lock:
+                if source.tempo is not None:
+                    return source.tempo
         bpm = self.state_fn().bpm
         return float(bpm) if bpm else DEFAULT_BPM
 
@@ -271,6 +302,7 @@ class JamPlayer:
             self._dispatch_events()
             self._frame_clock_events()
             self._check_clock()
+            self._poll_link(out)
             if self.sync == "midi-clock" and time.monotonic() > self._next_mirror:
                 self._next_mirror = time.monotonic() + 0.1
                 if hasattr(out, "mirror_clock"):
@@ -286,6 +318,27 @@ class JamPlayer:
             errors = self.tracker.take_errors()
         for message in errors:
             self.error("/synth/jam/sync", message)
+
+    def _poll_link(self, out) -> None:
+        """Read the Link session: its tempo and bar lines, its transport; the jam's own /synth/bpm goes out."""
+        link = self.link
+        if link is None or time.monotonic() < self._next_link_poll:
+            return
+        self._next_link_poll = time.monotonic() + LINK_POLL
+        bpm = self.state_fn().bpm
+        if bpm and bpm != self._pushed_bpm:
+            self._pushed_bpm = bpm
+            link.set_tempo(bpm)
+        snap = link.read(out.now)
+        with self.clock_lock:
+            change = self.timeline.update(snap)
+            errors = self.timeline.take_errors()
+        for message in errors:
+            self.error("/synth/jam/sync", message)
+        if change == "start" and not self._active:
+            self.start()      # a peer pressed play: the jam begins on the session's next bar line
+        elif change == "stop" and self._active:
+            self.stop()
 
     def _dispatch_events(self) -> None:
         while self._events:
@@ -305,7 +358,7 @@ class JamPlayer:
         if not self._active or seq is None or out is None or seq.pending is not None:
             return False
         if seq.current is None:
-            return self.sync != "midi-clock" or self._clock_settled()
+            return self._first_phrase_ready()
         lead = self.render_lead(len(seq.current.audio) / out.sample_rate) * out.sample_rate
         return seq.current.stop - out.played <= lead + FILL_PERIODS * out.period or seq.current.repeat
 
@@ -325,10 +378,15 @@ class JamPlayer:
                     continue
             self._render_one()
 
-    def _clock_settled(self) -> bool:
-        """Under MIDI clock the first phrase waits for a tempo fitted over a beat."""
+    def _first_phrase_ready(self) -> bool:
+        """The first phrase waits for the outside clock's tempo: a fit over a beat or more (MIDI clock),
+        the session's (Link); never the internal tempo in their place."""
         with self.clock_lock:
-            return self.tracker.settled
+            if self.sync == "midi-clock":
+                return self.tracker.settled
+            if self.sync == "link":
+                return self.timeline.tempo is not None
+        return True
 
     def _render_one(self) -> None:
         state, bpm, bars, index = self.state_fn(), self.bpm(), self.bars, self._phrase_index
@@ -373,7 +431,12 @@ class JamPlayer:
     # ------------------------------------------------------------------ facts and shutdown
     def status(self) -> dict:
         seq, out = self.seq, self.output
-        return {"jam": {"active": self._active, "sync": self.sync, "bpm": self.bpm(), "bars": self.bars,
+        with self.clock_lock:   # the sync source's own state: Link's peers, tempo and phase in the bar
+            source = ({"peers": self.timeline.peers, "tempo": self.timeline.bpm,
+                       "phase": round(self.timeline.phase(out.now()), 3) if out and self.timeline.bpm else None}
+                      if self.sync == "link" else
+                      {"peers": None, "tempo": self.tracker.bpm if self.sync == "midi-clock" else None, "phase": None})
+        return {"jam": {"active": self._active, "sync": self.sync, "bpm": self.bpm(), "bars": self.bars, **source,
                         "continuity": self.continuity, "phrases_played": seq.phrases if seq else 0,
                         "playing": seq.current.meta.index + 1 if seq and seq.current else None,
                         "phrases_rendered": self.phrases_rendered, "phrases_failed": self.phrases_failed,
@@ -385,6 +448,7 @@ class JamPlayer:
 
     def close(self) -> None:
         self.stop()
+        self._join_link(False)
         self._closing = True
         self._notify()
         for t in self._threads:
