@@ -152,10 +152,10 @@ class Clock:
     def __init__(self, env):
         self.env, self.proc = env, None
 
-    def run(self, bpm: float):
+    def run(self, bpm: float, jitter: float = 0.0):
         self.close()
         jack(self.env, "jack_transport", stdin="stop\nlocate 0\n")
-        self.proc = subprocess.Popen(["jack_midi_clock", "-b", f"{bpm:g}"], env=self.env,
+        self.proc = subprocess.Popen(["jack_midi_clock", "-b", f"{bpm:g}", "-J", f"{jitter:g}"], env=self.env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         connect(self.env, "jack_midi_clock:mclk_out", "latent-synth:clock")
         connect(self.env, "jack_midi_clock:mclk_out", "jam-bench:clock_in")
@@ -291,6 +291,42 @@ def tempo_runs(client, rec, env, folder, tempi, bars) -> list[dict]:
         clock.stop()
     clock.close()
     return out
+
+
+def jitter_runs(client, env, folder, tempi, jitters, bars, n=8) -> list[dict]:
+    """Steady runs of jack_midi_clock with -J jitter (every tick interval jittered by up to J%): the loop
+    names of each run (goal: one) and the first phrase's tempo error after Start (goal: < 0.5%)."""
+    clock = Clock(env)
+    client.send("/synth/jam/sync", "midi-clock")
+    client.send("/synth/jam/bars", bars)
+    out = []
+    for bpm in tempi:
+        for j in jitters:
+            start = (loops(folder) or [{"phrase": 0}])[-1]["phrase"]
+            clock.run(bpm, j)
+            got = wait_loops(folder, n, 60 + n * bars * 240 / bpm, lambda d: d["phrase"] > start)[:n]
+            clock.stop()
+            time.sleep(0.5)
+            names = [d["bpm"] for d in got]
+            out.append({"bpm": bpm, "jitter": j, "names": names,
+                        "first_error": abs(names[0] - bpm) / bpm if names else float("nan")})
+    clock.close()
+    client.send("/synth/jam/stop")
+    return out
+
+
+def print_jitter(runs) -> None:
+    for r in runs:
+        print(f"tempo under jitter: {r['bpm']:g} bpm, -J {r['jitter']:g}: {len(set(r['names']))} distinct loop names in "
+              f"{len(r['names'])} loops ({', '.join(sorted({f'{b:g}' for b in r['names']}))}); first phrase "
+              f"{r['first_error']:.2%} off")
+
+
+def jitter_summary(runs) -> str:
+    if not runs:
+        return ""
+    return (f"one loop name in {sum(len(set(r['names'])) == 1 for r in runs)}/{len(runs)} jittered runs, first phrase "
+            f"error max {max(r['first_error'] for r in runs):.2%}; ")
 
 
 def continuity_runs(client, folder, bars, n) -> dict:
@@ -486,6 +522,7 @@ def link_bar_lines(samples: list[dict], clock: list[tuple[int, float]], start_fr
     (read together), so the dummy server's own rate is followed. Between two readings at different
     tempi the change itself cannot be placed: lines there are left out."""
     frames, times = np.array([f for f, _ in clock], float), np.array([t for _, t in clock])
+    samples = [d for d in samples if d["spread"] <= 0.002]     # read without a preemption in between
     out = []
     for a, b in zip(samples, samples[1:]):
         if a["tempo"] != b["tempo"]:
@@ -499,8 +536,15 @@ def link_bar_lines(samples: list[dict], clock: list[tuple[int, float]], start_fr
     return out
 
 
+def clock_pair(rec) -> tuple[int, float] | None:
+    """(JACK frame time, time.monotonic()) read together; None when a preemption came between them."""
+    before, at, after = rec.client.frame_time, time.monotonic(), rec.client.frame_time
+    return None if after - before > SR // 500 else ((before + after) // 2, at)
+
+
 def link_run(client, rec, env, folder, bpm, bars, minutes) -> dict:
     peer = LinkPeer(bpm)
+    time.sleep(2.0)      # an older session than the daemon's: when sessions meet, Link keeps the older timeline
     try:
         client.send("/synth/jam/bars", bars)
         client.send("/synth/jam/continuity", 1.0)
@@ -521,7 +565,7 @@ def link_run(client, rec, env, folder, bpm, bars, minutes) -> dict:
                 changed_at = (loops(folder) or [{"phrase": 0}])[-1]["phrase"]
                 peer.say("tempo 110")
             samples.append(peer.state())
-            clock.append((rec.client.frame_time, time.monotonic()))
+            clock += filter(None, [clock_pair(rec)])
             time.sleep(0.25)
         rec.recording = False
         st = status(client)
@@ -541,12 +585,15 @@ def link_run(client, rec, env, folder, bpm, bars, minutes) -> dict:
         rec.n, rec.start_frame = 0, None
         rec.written[:] = False
         rec.recording = True
-        clock, samples = [(rec.client.frame_time, time.monotonic())], [peer.state()]
         peer.say("play")
-        got = wait_loops(folder, 2, 60, lambda d: d["phrase"] > phrase)
-        time.sleep(4 * 60.0 / 110 * bars)
-        samples.append(peer.state())
-        clock.append((rec.client.frame_time, time.monotonic()))
+        clock, samples = [], []
+        got = []
+        deadline = time.monotonic() + 60
+        while len(got) < 2 and time.monotonic() < deadline:   # the peer's bar lines as the jam starts
+            samples.append(peer.state())                        # (a play may move a peer's beat 0)
+            clock += filter(None, [clock_pair(rec)])
+            got = [d for d in loops(folder) if d["phrase"] > phrase]
+            time.sleep(0.25)
         rec.recording = False
         sound = np.flatnonzero(np.abs(rec.audio[:rec.n]).max(1) > 1e-4)
         lines = link_bar_lines(samples, clock, rec.start_frame or 0, rec.n)
@@ -617,6 +664,9 @@ def main(argv=None) -> int:
     ap.add_argument("--variations", type=int, default=20)
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument("--sync", choices=("midi-clock", "link"), default="midi-clock")
+    ap.add_argument("--jitter-tempi", default="96,120,140", help="tempi of the jittered clock runs")
+    ap.add_argument("--jitters", default="0,2,5", help="jack_midi_clock -J percentages ('' skips the runs)")
+    ap.add_argument("--only-jitter", action="store_true", help="run only the tempo-under-jitter measurement")
     args = ap.parse_args(argv)
     if args.sync == "link":
         return main_link(args)
@@ -638,6 +688,13 @@ def main(argv=None) -> int:
         client = daemon.client()
         folder = daemon.out
         t0 = time.monotonic()
+        jitter_args = ([float(x) for x in args.jitter_tempi.split(",")], [float(x) for x in args.jitters.split(",")]
+                       if args.jitters else [])
+        if args.only_jitter:
+            runs = jitter_runs(client, env, folder, *jitter_args, args.bars)
+            print_jitter(runs)
+            print(f"jam: tempo under jitter: {jitter_summary(runs)}wall {time.monotonic() - t0:.0f} s")
+            return 0
         results["main"] = main_run(daemon, client, rec, env, folder, args.bpm, args.bars, args.minutes, rng)
         m = results["main"]
         print(f"real time: {args.minutes:g} min at {args.bpm:g} bpm, {args.bars}-bar phrases: {m['phrases']} phrases, "
@@ -658,6 +715,9 @@ def main(argv=None) -> int:
             off = [abs(o) for o in t["offsets"]]
             print(f"tempo {t['clock']} bpm: loops at {', '.join(f'{b:g}' for b in t['bpms'])} bpm; "
                   f"boundaries within {PERIOD} frames of the bar line: {sum(o <= PERIOD for o in off)}/{len(off)}")
+        if jitter_args[1]:
+            results["jitter"] = jitter_runs(client, env, folder, *jitter_args, args.bars)
+            print_jitter(results["jitter"])
         results["continuity"] = continuity_runs(client, folder, args.bars, args.continuity_phrases)
         for c, r in results["continuity"].items():
             print(f"continuity {c:g}: {r['phrases']} phrases; spectral flux at boundaries / inside = {r['flux_ratio']:.2f}; "
@@ -679,7 +739,7 @@ def main(argv=None) -> int:
     c1, c0 = results["continuity"][1.0], results["continuity"][0.0]
     print(f"jam: {args.backend} {args.bpm:g} bpm {args.bars} bar(s) {args.minutes:g} min: {m['repeats']} repeats; "
           f"{sum(o <= PERIOD for o in off)}/{len(off)} boundaries within {PERIOD} frames; tempo followed "
-          f"{tempo_ok}/{len(results['tempo'])}; latency median {pct(m['latency_s'], 50):.2f} s; step share "
+          f"{tempo_ok}/{len(results['tempo'])}; {jitter_summary(results.get('jitter', []))}latency median {pct(m['latency_s'], 50):.2f} s; step share "
           f"{c1['step_share']:.0%} (continuity 1) vs {c0['step_share']:.0%} (0); bad input "
           f"{sum(ok for _, ok, _ in results['bad_input'])}/{len(results['bad_input'])} ok; variation distance "
           f"{v[0.3]['distance']:.2f} -> {v[0.9]['distance']:.2f}; wall {time.monotonic() - t0:.0f} s")

@@ -66,7 +66,9 @@ else:
                     stop_process(self.proc)
 
     @pytest.fixture(scope="module")
-    def daemon(tmp_path_factory):
+    def daemon(tmp_path_factory, peer):
+        # The peer's session is older than the daemon's: when sessions meet, Link keeps the older one's
+        # timeline (as when the jam joins a Live set that has been playing).
         with jack_server() as env:
             d = Daemon(tmp_path_factory.mktemp("link"), "--backend", "score",
                        env={k: env[k] for k in ("JACK_DEFAULT_SERVER", "JACK_NO_AUDIO_RESERVATION")})

@@ -7,8 +7,8 @@ import pytest
 from bridge.jam.link_timeline import LinkSnapshot, LinkTimeline
 
 
-def snap(tempo=96.0, beat=0.0, at=0.0, peers=1, playing=True):
-    return LinkSnapshot(tempo, beat, at, peers, playing)
+def snap(tempo=96.0, beat=0.0, at=0.0, peers=1, playing=True, spread=0.0):
+    return LinkSnapshot(tempo, beat, at, peers, playing, spread)
 
 
 def test_bar_lines_fall_on_the_quantum_and_follow_the_tempo():
@@ -55,3 +55,13 @@ def test_a_missing_binding_is_one_line(monkeypatch):
     monkeypatch.setitem(sys.modules, "aalink", None)     # import aalink raises ImportError
     with pytest.raises(LinkUnavailable, match=r"needs the aalink package: pip install 'latent-audio-synth\[link\]'"):
         LinkSession(120.0)
+
+
+def test_a_reading_late_by_a_preemption_does_not_move_the_bar_lines():
+    tl = LinkTimeline()
+    for k in range(10):
+        tl.update(snap(beat=k * 0.16, at=k * 0.1))          # 96 bpm: 1.6 beats a second
+    line = tl.next_bar(1.0)[1]
+    tl.update(snap(beat=1.6, at=1.03, spread=0.06))         # preempted for 60 ms between the reads
+    tl.update(snap(beat=1.76, at=1.12))                     # late by 20 ms, unseen: outvoted
+    assert tl.next_bar(1.0)[1] == pytest.approx(line, abs=1e-9) == pytest.approx(2.5)

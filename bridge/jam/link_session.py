@@ -46,7 +46,7 @@ class LinkSession:
         beat = self.link.beat
         after = now()
         return LinkSnapshot(float(self.link.tempo), float(beat), (before + after) / 2, int(self.link.num_peers),
-                            bool(self.link.playing))
+                            bool(self.link.playing), after - before)
 
     def set_tempo(self, bpm: float) -> None:
         self.link.tempo = float(bpm)

@@ -9,12 +9,17 @@ allows up to 999), and a session that loses every peer (the jam plays on at its 
 from __future__ import annotations
 
 import math
+import statistics
+from collections import deque
 from dataclasses import dataclass, field
 
 from bridge.jam.midi_clock import MAX_BPM, MIN_BPM
 
 QUANTUM = 4             # beats per bar: a 4/4 bar shared with every peer
 TEMPO_DECIMALS = 2      # a Link tempo is exact (a peer set it); names read 96bpm or 122.5bpm
+MAX_SPREAD = 0.002      # seconds: a reading whose beat was read in a wider window (the reader was
+                        # preempted) does not move the grid
+ORIGINS = 25            # the grid is the median of this many readings' origins (at one tempo)
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,7 @@ class LinkSnapshot:
     at: float           # seconds on the caller's clock
     peers: int
     playing: bool
+    spread: float = 0.0  # the width of the window `beat` was read in (the uncertainty of `at`)
 
 
 @dataclass
@@ -34,15 +40,22 @@ class LinkTimeline:
     peers: int = 0
     playing: bool = False
     errors: list[str] = field(default_factory=list)
-    _beat: float = 0.0                # the last good (beat, time) pair
-    _at: float = 0.0
+    _origin: float = 0.0              # the time of beat 0 at the last good tempo: the grid
+    _origins: deque = field(default_factory=lambda: deque(maxlen=ORIGINS))
     _refused: bool = False
 
     def update(self, snap: LinkSnapshot) -> str | None:
         """Take a snapshot; returns "start" or "stop" when the session's transport changed, else None."""
         if MIN_BPM <= snap.tempo <= MAX_BPM:
             self._refused = False
-            self.bpm, self._beat, self._at = snap.tempo, snap.beat, snap.at
+            if snap.tempo != self.bpm:
+                self._origins.clear()      # a new tempo: the beat 0 it implies moves
+            if snap.spread <= MAX_SPREAD or not self._origins:
+                # The median of recent readings: one late by a preemption the spread did not catch
+                # (between the two clock reads) cannot move a bar line.
+                self._origins.append(snap.at - snap.beat * 60.0 / snap.tempo)
+                self._origin = statistics.median(self._origins)
+            self.bpm = snap.tempo
             self.tempo = round(snap.tempo, TEMPO_DECIMALS)
         elif not self._refused:
             self._refused = True
@@ -68,10 +81,10 @@ class LinkTimeline:
     def beat_at(self, t: float) -> float | None:
         if self.bpm is None:
             return None
-        return self._beat + (t - self._at) * self.bpm / 60.0
+        return (t - self._origin) * self.bpm / 60.0
 
     def time_of(self, beat: float) -> float:
-        return self._at + (beat - self._beat) * 60.0 / self.bpm
+        return self._origin + beat * 60.0 / self.bpm
 
     def phase(self, t: float) -> float | None:
         """Beats into the bar at time t (0 <= phase < quantum)."""

@@ -4,7 +4,7 @@
 
 joins the session at 96 bpm, playing, with start/stop sync, and reads one command a line on stdin:
 `tempo BPM`, `play`, `stop`, `state` (prints one JSON line: tempo, beat, the time.monotonic() of that
-beat, peers, playing) and `quit`. Run it only inside a loopback-only network namespace
+beat and the width of the window it was read in, peers, playing) and `quit`. Run it only inside a loopback-only network namespace
 (bridge.testing.netns): Link discovers peers by multicast on every interface.
 """
 from __future__ import annotations
@@ -36,9 +36,9 @@ async def serve(bpm: float) -> None:
         elif line[0] == "state":
             before = time.monotonic()
             beat = link.beat
-            at = (before + time.monotonic()) / 2
-            print(json.dumps({"tempo": link.tempo, "beat": beat, "at": at, "peers": link.num_peers,
-                              "playing": link.playing}), flush=True)
+            after = time.monotonic()
+            print(json.dumps({"tempo": link.tempo, "beat": beat, "at": (before + after) / 2, "spread": after - before,
+                              "peers": link.num_peers, "playing": link.playing}), flush=True)
     link.enabled = False
 
 
