@@ -628,6 +628,8 @@ def main_link(args) -> int:
         client = daemon.client()
         r = link_run(client, rec, env, daemon.out, args.bpm, args.bars, args.minutes)
     off = [abs(o) for o in r["offsets"]]
+    if args.json:
+        Path(args.json).write_text(json.dumps(r, indent=1, default=str))
     names = sorted({f"{b:g}" for b in r["before"]})
     print(f"link: {args.minutes:g} min at {args.bpm:g} bpm, {args.bars}-bar phrases, one peer: {r['repeats']} repeats, "
           f"{r['underruns']} output underruns, peers {r['peers']}")

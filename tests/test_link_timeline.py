@@ -65,3 +65,12 @@ def test_a_reading_late_by_a_preemption_does_not_move_the_bar_lines():
     tl.update(snap(beat=1.6, at=1.03, spread=0.06))         # preempted for 60 ms between the reads
     tl.update(snap(beat=1.76, at=1.12))                     # late by 20 ms, unseen: outvoted
     assert tl.next_bar(1.0)[1] == pytest.approx(line, abs=1e-9) == pytest.approx(2.5)
+
+
+def test_bar_lines_on_a_caller_clock_that_runs_slower_than_links():
+    # JACK's dummy driver on a loaded machine ran 9% slow against the system clock: the line's slope is
+    # measured in the caller's seconds, not taken from the tempo.
+    tl = LinkTimeline()
+    for k in range(50):
+        tl.update(snap(beat=k * 0.01 * 1.6, at=k * 0.01 * 0.91))
+    assert tl.next_bar(0.5)[1] == pytest.approx(4 / 1.6 * 0.91, rel=1e-6)

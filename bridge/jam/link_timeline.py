@@ -2,16 +2,19 @@
 
 A `LinkSnapshot` is what the session said at one moment: its tempo, the beat at time `at` (on the clock
 the caller schedules on), its peers and whether it plays. Bar lines fall on whole multiples of the
-quantum (4 beats: the bar lines every peer shares). Like the MIDI clock tracker, bad news is refused in
+quantum (4 beats: the bar lines every peer shares). The grid is a line through the recent readings,
+beat against the caller's clock: that clock (an audio device's frames) need not run at the rate of
+Link's (the system's), so the slope is measured, not assumed from the tempo. Like the MIDI clock tracker, bad news is refused in
 one line (`errors`) and the last good tempo and grid are kept: a tempo outside MIN_BPM..MAX_BPM (Link
 allows up to 999), and a session that loses every peer (the jam plays on at its own bar lines).
 """
 from __future__ import annotations
 
 import math
-import statistics
 from collections import deque
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from bridge.jam.midi_clock import MAX_BPM, MIN_BPM
 
@@ -19,7 +22,8 @@ QUANTUM = 4             # beats per bar: a 4/4 bar shared with every peer
 TEMPO_DECIMALS = 2      # a Link tempo is exact (a peer set it); names read 96bpm or 122.5bpm
 MAX_SPREAD = 0.002      # seconds: a reading whose beat was read in a wider window (the reader was
                         # preempted) does not move the grid
-ORIGINS = 25            # the grid is the median of this many readings' origins (at one tempo)
+READINGS = 50           # the grid is a line through this many recent readings (at one tempo)
+FIT = 5                 # ... once it has this many; till then the tempo from the last reading
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,8 @@ class LinkTimeline:
     peers: int = 0
     playing: bool = False
     errors: list[str] = field(default_factory=list)
-    _origin: float = 0.0              # the time of beat 0 at the last good tempo: the grid
-    _origins: deque = field(default_factory=lambda: deque(maxlen=ORIGINS))
+    _line: tuple[float, float, float] = (0.0, 0.0, 1.0)   # (time, beat, beats per second): the grid
+    _readings: deque = field(default_factory=lambda: deque(maxlen=READINGS))   # (at, beat) at this tempo
     _refused: bool = False
 
     def update(self, snap: LinkSnapshot) -> str | None:
@@ -49,12 +53,10 @@ class LinkTimeline:
         if MIN_BPM <= snap.tempo <= MAX_BPM:
             self._refused = False
             if snap.tempo != self.bpm:
-                self._origins.clear()      # a new tempo: the beat 0 it implies moves
-            if snap.spread <= MAX_SPREAD or not self._origins:
-                # The median of recent readings: one late by a preemption the spread did not catch
-                # (between the two clock reads) cannot move a bar line.
-                self._origins.append(snap.at - snap.beat * 60.0 / snap.tempo)
-                self._origin = statistics.median(self._origins)
+                self._readings.clear()     # a new tempo: a new line
+            if snap.spread <= MAX_SPREAD or not self._readings:
+                self._readings.append((snap.at, snap.beat))
+                self._line = fit_line(self._readings, snap.tempo / 60.0)
             self.bpm = snap.tempo
             self.tempo = round(snap.tempo, TEMPO_DECIMALS)
         elif not self._refused:
@@ -81,10 +83,12 @@ class LinkTimeline:
     def beat_at(self, t: float) -> float | None:
         if self.bpm is None:
             return None
-        return (t - self._origin) * self.bpm / 60.0
+        t0, b0, rate = self._line
+        return b0 + (t - t0) * rate
 
     def time_of(self, beat: float) -> float:
-        return self._origin + beat * 60.0 / self.bpm
+        t0, b0, rate = self._line
+        return t0 + (beat - b0) / rate
 
     def phase(self, t: float) -> float | None:
         """Beats into the bar at time t (0 <= phase < quantum)."""
@@ -98,3 +102,20 @@ class LinkTimeline:
             return None
         bar = math.ceil(beat / self.quantum - 1e-9)
         return bar, self.time_of(bar * self.quantum)
+
+
+def fit_line(readings, rate: float) -> tuple[float, float, float]:
+    """(time, beat, beats per second) through (at, beat) readings: least squares, then again without
+    readings more than 3 median deviations off (one late by a preemption the spread did not catch);
+    with fewer than FIT readings, the last one at `rate`."""
+    if len(readings) < FIT:
+        at, beat = readings[-1]
+        return at, beat, rate
+    t, b = np.array(readings, dtype=np.float64).T
+    keep = np.ones(len(t), bool)
+    for _ in range(2):
+        tm, bm = t[keep].mean(), b[keep].mean()
+        slope = float(((t[keep] - tm) * (b[keep] - bm)).sum() / ((t[keep] - tm) ** 2).sum())
+        off = np.abs(b - bm - slope * (t - tm))
+        keep = off <= 3 * max(float(np.median(off)), 1e-6)
+    return float(tm), float(bm), slope if slope > 0 else rate

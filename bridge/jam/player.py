@@ -447,8 +447,8 @@ class JamPlayer:
                 "jam_repeats": seq.repeats if seq else 0}
 
     def close(self) -> None:
+        self._join_link(False)    # first: a daemon that quits leaves the session, it does not stop the peers
         self.stop()
-        self._join_link(False)
         self._closing = True
         self._notify()
         for t in self._threads:
