@@ -315,6 +315,44 @@ def jitter_runs(client, env, folder, tempi, jitters, bars, n=8) -> list[dict]:
     return out
 
 
+def synthetic_jitter(tempi, jitters, phrases=16, seeds=4) -> list[dict]:
+    """The same figures from the clock tracker alone (no JACK, no daemon), on synthetic ticks jittered
+    by up to J% of an interval, each tick on its own (a USB cable's delivery) or every interval (the
+    phrase wanders, as jack_midi_clock -J does): distinct names per 1-bar steady run, and the first
+    phrase's error (the tempo when the tracker first settles)."""
+    from bridge.jam.midi_clock import PPQN, TICKS_PER_BAR, ClockTracker
+
+    out = []
+    for wander in (False, True):
+        for bpm in tempi:
+            for j in jitters:
+                rng, dt = np.random.default_rng(0), 60.0 / (bpm * PPQN)
+                distinct, errors = [], []
+                for _ in range(seeds):
+                    tr = ClockTracker()
+                    tr.feed("start", 0.0)
+                    t, first, names = 0.005, None, []
+                    for i in range(TICKS_PER_BAR * (phrases + 1)):
+                        jitter = rng.uniform(-j, j) / 100 * dt
+                        tr.feed("clock", t + (0.0 if wander else jitter))
+                        t += dt + (jitter if wander else 0.0)
+                        if first is None and tr.settled:
+                            first = tr.tempo
+                        elif first is not None and i % TICKS_PER_BAR == 0:
+                            names.append(tr.tempo)
+                    distinct.append(len(set(names)))
+                    errors.append(abs(first - bpm) / bpm)
+                out.append({"wander": wander, "bpm": bpm, "jitter": j, "distinct": distinct, "first_error": max(errors)})
+    return out
+
+
+def print_synthetic(rows) -> None:
+    for r in rows:
+        print(f"tempo under jitter (synthetic, {'every interval' if r['wander'] else 'each tick'}): {r['bpm']:g} bpm, "
+              f"{r['jitter']:g}%: distinct loop names per 16-bar run {r['distinct']}; first phrase error max "
+              f"{r['first_error']:.2%}")
+
+
 def print_jitter(runs) -> None:
     for r in runs:
         print(f"tempo under jitter: {r['bpm']:g} bpm, -J {r['jitter']:g}: {len(set(r['names']))} distinct loop names in "
@@ -693,6 +731,7 @@ def main(argv=None) -> int:
         jitter_args = ([float(x) for x in args.jitter_tempi.split(",")], [float(x) for x in args.jitters.split(",")]
                        if args.jitters else [])
         if args.only_jitter:
+            print_synthetic(synthetic_jitter(*jitter_args))
             runs = jitter_runs(client, env, folder, *jitter_args, args.bars)
             print_jitter(runs)
             print(f"jam: tempo under jitter: {jitter_summary(runs)}wall {time.monotonic() - t0:.0f} s")

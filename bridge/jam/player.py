@@ -152,9 +152,13 @@ class JamPlayer:
         log.info("jam output: %s at %d Hz, %d-frame periods", self.output.name, self.output.sample_rate,
                  self.output.period)
 
+    def _outside_clock(self) -> ClockTracker | LinkTimeline | None:
+        """The source of tempo and bar lines when they come from outside (under clock_lock to read)."""
+        return {"midi-clock": self.tracker, "link": self.timeline}.get(self.sync)
+
     def _grid(self):
         fallback = InternalGrid(self.output.sample_rate, self.bpm())
-        source = {"midi-clock": self.tracker, "link": self.timeline}.get(self.sync)
+        source = self._outside_clock()
         return fallback if source is None else ClockGrid(source, self.output, fallback, self.clock_lock)
 
     def start(self) -> None:
@@ -225,7 +229,7 @@ class JamPlayer:
                 self.timeline = LinkTimeline()
 
     def bpm(self) -> float:
-        source = {"midi-clock": self.tracker, "link": self.timeline}.get(self.sync)
+        source = self._outside_clock()
         if source is not None:
             with self.clock_lock:
                 if source.tempo is not None:
