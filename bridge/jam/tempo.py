@@ -19,7 +19,7 @@ CAP = 0.003             # ... and at most this share: a name never moves the tem
                         # published tempo is held while the fit stays this close (a wandering clock)
 PRECISE = 0.002         # a fit whose standard error is within this share of its tempo can be named
 STEPS = (1.0, 0.5, 0.1, 0.01)   # the simplest tempi first
-QUARTER = 6             # ticks in each quarter of a fit that is checked for a wandering phase
+MIN_WANDER = 24          # ticks a fit needs before its intervals are checked for a wandering phase
 
 
 @dataclass(frozen=True)
@@ -52,13 +52,17 @@ def fit_tempo(times, ppqn: int) -> TempoFit | None:
         return None
     residual = t - slope * i
     slope_error = math.sqrt(float(residual @ residual) / max(1, n - 2) / sxx)
-    if n >= 4 * QUARTER:
+    if n >= MIN_WANDER:
         # A clock whose every interval is jittered (its phase wanders, as jack_midi_clock -J does) fits a
-        # line closely at every scale, so the line's error understates the tempo's: the tempi of the
-        # four quarters of the ticks show it (the whole's error is about their spread / 2).
-        k = n // 4
-        quarters = (t[k - 1::k][:4] - t[0::k][:4]) / (k - 1)
-        slope_error = max(slope_error, float(np.std(quarters, ddof=1)) / 2)
+        # line closely at every scale, so the line's error understates the tempo's. The intervals tell
+        # the two apart: jitter on each tick makes neighbouring intervals anti-correlated (-0.5), a
+        # wandering phase leaves them independent, and the mean interval's error is then
+        # sd * sqrt((1 + 2 r) / (n - 1)).
+        d = np.diff(t) - slope
+        sd = float(d.std())
+        if sd > 0:
+            r = float((d[1:] * d[:-1]).mean()) / sd ** 2
+            slope_error = max(slope_error, sd * math.sqrt(max(0.0, 1.0 + 2.0 * r) / (n - 1)))
     bpm = 60.0 / (slope * ppqn)
     return TempoFit(bpm, bpm * slope_error / slope)
 
