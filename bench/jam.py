@@ -491,11 +491,12 @@ def variations(backend: str, n: int, seconds: float = 4.0) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(n):
             state = SynthState(prompts=[PromptSlot(prompts[i % len(prompts)], 1.0)], duration=seconds, seed=i)
-            audio, extras = engine.render_detailed(state)
+            rendered = engine.render(state)
+            audio = rendered.audio
             if engine.family.writes_score:
                 path = Path(tmp) / f"src{i}.mid"
-                path.write_bytes(extras[0]["midi"])
-                source_score = midi_to_score(extras[0]["midi"])
+                path.write_bytes(rendered.midi(0))
+                source_score = midi_to_score(rendered.midi(0))
             else:
                 path = Path(tmp) / f"src{i}.wav"
                 sf.write(path, audio[0].T, engine.sample_rate)
@@ -503,10 +504,10 @@ def variations(backend: str, n: int, seconds: float = 4.0) -> dict:
             src_feats.append(features_from_audio(audio[0], engine.sample_rate))
             latent = engine.init_latent(path, seconds)
             for s in (0.3, 0.9):
-                var, ex = engine.render_detailed(state.replace(seed=i + 1000), guide=Guide(latent, strength=s))
-                feats[s].append(features_from_audio(var[0], engine.sample_rate))
+                var = engine.render(state.replace(seed=i + 1000), guide=Guide(latent, strength=s))
+                feats[s].append(features_from_audio(var.audio[0], engine.sample_rate))
                 if source_score is not None:
-                    kept[s].append(notes_kept(source_score, midi_to_score(ex[0]["midi"])))
+                    kept[s].append(notes_kept(source_score, midi_to_score(var.midi(0))))
     names = [f for f in FEATURE_NAMES if all(np.isfinite(d[f]) for d in src_feats)]
     # Distances in units of each feature's spread over every clip (sources and variations alike).
     rows = src_feats + feats[0.3] + feats[0.9]

@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch:
         engine.render(state, [0])  # warm-up
         t = time.perf_counter()
-        audio = engine.render(state, list(range(args.batch)))
+        audio = engine.render(state, list(range(args.batch))).audio
         elapsed = time.perf_counter() - t
         print(f"{engine.model_id} on {engine.device}: {args.batch} seeds x {args.seconds:g} s, {state.steps} steps, "
               f"one batch: {elapsed:.2f} s ({elapsed / args.batch:.3f} s per clip), audio {tuple(audio.shape)}")
@@ -126,10 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     ours_audio = {}
     for window in windows:
         def ours(window=window):
-            audio, extras = engine.render_detailed(state, [state.seed], window=window)
+            rendered = engine.render(state, [state.seed], window=window)
             # nan_to_num: fp16 random weights may overflow; the writer (rightly) refuses NaN audio.
-            engine.write(np.nan_to_num(audio[0]), state, out_dir, extras=extras[0])
-            ours_audio[window] = audio[0]
+            engine.write(np.nan_to_num(rendered.audio[0]), state, out_dir, extras=rendered.extras[0],
+                         midi=rendered.midi(0))
+            ours_audio[window] = rendered.audio[0]
         results[f"ours_{window}"], runs = timed(ours, args.repeats, engine.device)
         best[f"ours_{window}"] = min(runs)
         print(f"  ours_{window:<6} {results[f'ours_{window}']:8.3f} s (runs: {', '.join(f'{t:.3f}' for t in runs)})",
@@ -206,8 +207,8 @@ def compare_windows(engine, state: SynthState, n: int, json_path: str | None) ->
     from analysis.steering.acoustic_features import FEATURE_NAMES, features_from_audio
 
     seeds = list(range(n))
-    clip = engine.render(state, seeds, window="clip")
-    full = engine.render(state, seeds, window="full")
+    clip = engine.render(state, seeds, window="clip").audio
+    full = engine.render(state, seeds, window="full").audio
     fc = [features_from_audio(a, engine.sample_rate) for a in clip]
     ff = [features_from_audio(a, engine.sample_rate) for a in full]
     corr = [float(np.corrcoef(a.ravel(), b.ravel())[0, 1]) for a, b in zip(clip, full)]

@@ -92,8 +92,8 @@ def render_speed(engine, repeats: int = 5, seconds: float = 5.0) -> float:
     with tempfile.TemporaryDirectory() as out:
         for _ in range(repeats + 1):   # the first warms the SoundFont and the caches
             t = time.perf_counter()
-            audio, extras = engine.render_detailed(state, [state.seed])
-            engine.write(np.asarray(audio[0]), state, Path(out), extras=extras[0])
+            rendered = engine.render(state, [state.seed])
+            engine.write(np.asarray(rendered.audio[0]), state, Path(out), extras=rendered.extras[0], midi=rendered.midi(0))
             runs.append(time.perf_counter() - t)
     return statistics.median(runs[1:])
 

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(conds_or_state, list):
             audio = denoise(engine.family, conds_or_state, seeds, seconds, base.steps, base.cfg, window="clip").numpy()
         else:
-            audio = engine.render(conds_or_state, seeds=seeds)
+            audio = engine.render(conds_or_state, seeds=seeds).audio
         return [r.features for r in measure_chunk([f"{label}/{s}" for s in seeds], audio, engine.sample_rate)
                 if r.features is not None]
 

@@ -66,13 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     chunks = [Chunk.of_seeds("bench", state, seeds[i:i + args.batch]) for i in range(0, len(seeds), args.batch)]
     names = [n for c in chunks for n in c.names]
     sr = engine.sample_rate
-    measure_clip("warm-up", engine.render(state, seeds=[10**6])[0], sr)   # model, librosa and numba warm-up
+    measure_clip("warm-up", engine.render(state, seeds=[10**6]).audio[0], sr)   # model, librosa and numba warm-up
     rounds = [chunks[i::args.rounds] for i in range(args.rounds)]
 
     def one_by_one(round_chunks, out):
         for chunk in round_chunks:
             for seed, name in zip(chunk.seeds, chunk.names):
-                out[name] = measure_clip(name, engine.render(state, seeds=[seed])[0], sr).features
+                out[name] = measure_clip(name, engine.render(state, seeds=[seed]).audio[0], sr).features
 
     local = LocalRunner(engine, "tiny", jobs=args.jobs)   # each run starts its feature pool, as validate does
     ways = {"one by one": one_by_one, "batched in-process": lambda rc, out: local.run(rc, collect(out))}

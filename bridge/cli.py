@@ -26,7 +26,8 @@ class CommandError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="latent-synth",
-        description="Steer Stable Audio Open with SAE features and prompt interpolation.",
+        description="Steer text-to-audio models (Stable Audio Open, Stable Audio 3 and our own score model) "
+                    "from MIDI and OSC with SAE features and prompt interpolation.",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -12,12 +12,17 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from bridge.failures import RenderFailed, is_out_of_memory, non_finite, os_error_advice, out_of_memory
 from bridge.render_queue import PREVIEW, RenderJob
 from synth.init_source import InitError
+
+if TYPE_CHECKING:
+    from synth.config import SynthConfig
+    from synth.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +31,13 @@ PREVIEWS_KEPT = 16
 
 
 class ClipRenderer:
-    def __init__(self, engine, config, out_dir, on_clip=None):
-        self.engine = engine
-        self.config = config
-        self.out_dir = Path(out_dir).expanduser()
-        self.on_clip = on_clip  # on_clip(path, seed, seconds, kind)
-        self.clips = 0
+    def __init__(self, engine: Engine, config: SynthConfig, out_dir,
+                 on_clip: Callable[[Path, int, float, str], None] | None = None):
+        self.engine: Engine = engine
+        self.config: SynthConfig = config
+        self.out_dir: Path = Path(out_dir).expanduser()
+        self.on_clip: Callable[[Path, int, float, str], None] | None = on_clip  # on_clip(path, seed, seconds, kind)
+        self.clips: int = 0
         self.last_render_seconds: float | None = None
 
     @property
@@ -42,7 +48,7 @@ class ClipRenderer:
         started = time.perf_counter()
         try:
             guide = variation_guide(self.engine, job)
-            audio, extras = self.engine.render_detailed(job.state, seeds=job.seeds, guide=guide)
+            rendered = self.engine.render(job.state, seeds=job.seeds, guide=guide)
         except InitError as exc:  # an unreadable or wrong kind of file: say so in one line
             raise RenderFailed(str(exc)) from exc
         except Exception as exc:
@@ -54,7 +60,7 @@ class ClipRenderer:
         self.last_render_seconds = render_seconds
         folder = self.preview_dir if job.kind == PREVIEW else self.out_dir
         paths, broken = [], []
-        for clip, seed, extra in zip(audio, job.seeds, extras):
+        for i, (clip, seed, extra) in enumerate(zip(rendered.audio, job.seeds, rendered.extras)):
             if not np.isfinite(clip).all():
                 broken.append(seed)
                 continue
@@ -63,7 +69,7 @@ class ClipRenderer:
                 path = self.engine.write(
                     clip, state, folder, render_seconds=render_seconds,
                     subtype=self.config.wav_subtype, normalize=self.config.normalize,
-                    batch=len(job.seeds), source=job.reason, kind=job.kind, extras=extra,
+                    batch=len(job.seeds), source=job.reason, kind=job.kind, extras=extra, midi=rendered.midi(i),
                     **({"variation": {"init": job.init[0], "strength": job.init[1]}} if job.init else {}),
                 )
             except OSError as exc:

@@ -7,18 +7,20 @@ never held across a render.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
 import os
 import threading
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping, Protocol, Sequence
 
-from bridge.addresses import lookup
+from bridge.events import Events
 from bridge.failures import os_error_advice
 from bridge.render_queue import RenderJob, auto_render_job
-from synth.parameters import (NO_SAE, PREFIX_CONTRAST, PREFIX_FEATURE, PREFIX_MIX, SCALAR_ADDRESSES, apply_numeric,
-                              parse_index)
+from synth.addresses import ADDRESSES, ERROR, STATE_CHANGED, Setter, lookup, split
+from synth.numbers import is_finite_number, is_number
+from synth.parameters import NO_SAE, parse_index, set_feature
 from synth.preset_sae import check_preset_sae, record_for
 from synth.presets import Preset, PresetError, PresetStore, morph
 from synth.state import MODES, NUM_SLOTS, SEED_MAX, PromptSlot, StateError, SynthState
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 
 Reply = tuple  # (address, [args])
 NO_REPLIES: tuple = ()
+Handler = Callable[[str, str, Sequence], Sequence[Reply]]   # (address, its <slot>/<id>/<name> part, args)
 MAX_BATCH = 64  # /synth/render n: at most this many clips per request
 MAX_PREVIEW_STEPS = 1000
 
@@ -36,16 +39,16 @@ class CommandError(ValueError):
 
 
 def error_reply(address: str, message: str) -> Reply:
-    return ("/synth/error", [address, message])
+    return (ERROR, [address, message])
 
 
 def _one_number(args: Sequence) -> float:
     if len(args) != 1:
         raise CommandError(f"expects one number, got {len(args)} arguments")
     value = args[0]
-    if value.__class__ is not float and value.__class__ is not int:  # bools are not numbers here
+    if not is_number(value):  # bools are not numbers here
         raise CommandError(f"expects a number (int or float), got {_describe(value)}")
-    if value != value or value in (math.inf, -math.inf):
+    if not math.isfinite(value):
         raise CommandError(f"{value!r} is not a finite number")
     return value
 
@@ -71,7 +74,7 @@ def _prompt_text(args: Sequence) -> str:
     if len(args) == 1:
         return _one_string(args, "prompt text")
     if len(args) > 1 and any(isinstance(a, str) for a in args) and all(
-        isinstance(a, str) or (a.__class__ in (int, float) and math.isfinite(a)) for a in args
+        isinstance(a, str) or is_finite_number(a) for a in args
     ):
         return " ".join(a if isinstance(a, str) else f"{a:g}" for a in args)
     raise CommandError(f"expects the prompt text as a string, got {len(args)} arguments")
@@ -94,6 +97,16 @@ def _describe(value) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
+class JamControls(Protocol):
+    """What the controller asks of jam mode (bridge.jam.player.JamPlayer); a ValueError is a refusal."""
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def set_bars(self, bars: int) -> None: ...
+    def set_continuity(self, value: float) -> None: ...
+    def set_sync(self, sync: str) -> None: ...
+
+
 class Controller:
     def __init__(
         self,
@@ -108,64 +121,49 @@ class Controller:
         debounce: float = 0.25,
         preview_steps: int = 0,
         refine_after: float = 0.5,
+        events: Events | None = None,
+        resolve: Callable[[SynthState], SynthState] | None = None,
+        status: Callable[[], dict] | None = None,
+        feature_info: Callable[[int], list[str]] | None = None,
+        feature_effect: Callable[[int], str] | None = None,
+        learn: Callable[[str], None] | None = None,
+        jam: JamControls | None = None,
     ):
         """`render(job)` queues a render; `d_sae` None means no SAE is loaded, so
         /synth/feature/<id> is refused. `preview_steps` > 0 makes auto-render preview first and
         refine after `refine_after` seconds of stillness (see render_queue.auto_render_job). `sae` is the loaded
         SAE's identity (synth.preset_sae.loaded_sae): presets made for another SAE are refused, saved ones
-        record it."""
+        record it. Every state change is published on `events` as /synth/state/changed (the SynthState).
+        The rest are what the daemon has, None where it has not: `resolve(state)` fills in the backend's
+        default steps / cfg (so /synth/state shows what a render uses), `status()` the daemon's health,
+        `feature_info(id)` / `feature_effect(id)` what an SAE feature fires on and does (ValueError if
+        unknown), `learn(address)` arms MIDI learn (None: no MIDI input), `jam` the jam player."""
         self._lock = threading.Lock()
-        self._state = state
-        self._render = render
-        self.presets = presets
-        self.contrast_defs = dict(contrast_defs or {})
-        self.d_sae = d_sae
-        self.sae = sae
-        self.auto = auto
-        self.debounce = debounce
-        self.preview_steps = preview_steps
-        self.refine_after = refine_after
+        self._announce_lock = threading.Lock()
+        self._state: SynthState = state
+        self._render: Callable[[RenderJob], None] = render
+        self.presets: PresetStore = presets
+        self.contrast_defs: dict[str, tuple[str, str]] = dict(contrast_defs or {})
+        self.d_sae: int | None = d_sae
+        self.sae: dict | None = sae
+        self.auto: bool = auto
+        self.debounce: float = debounce
+        self.preview_steps: int = preview_steps
+        self.refine_after: float = refine_after
+        self.events: Events = events if events is not None else Events()
+        self.resolve: Callable[[SynthState], SynthState] | None = resolve
+        self.status: Callable[[], dict] | None = status
+        self.feature_info: Callable[[int], list[str]] | None = feature_info
+        self.feature_effect: Callable[[int], str] | None = feature_effect
+        self.learn: Callable[[str], None] | None = learn
+        self.jam: JamControls | None = jam
         self.current_preset: Preset | None = None
-        # Set by the MIDI side: learn(address) arms MIDI learn; None = no MIDI input.
-        self.learn: Callable[[str], None] | None = None
-        # Set by the daemon: status() -> dict for /synth/status; None = no daemon (midi-replay).
-        self.status: Callable[[], dict] | None = None
-        # Set by the daemon: resolve(state) fills in the backend's default steps / cfg where the state
-        # leaves them unset, so /synth/state shows the values a render uses.
-        self.resolve: Callable[[SynthState], SynthState] | None = None
-        # Set by the daemon: the bridge.jam.player.JamPlayer; None = no jam (midi-replay, tests).
-        self.jam = None
-        # Set by the daemon: feature_info(id) -> the feature's top prompts; raises ValueError if unknown.
-        self.feature_info: Callable[[int], list[str]] | None = None
-        # feature_effect(id) -> what it measurably does (one line), when the engine knows
-        self.feature_effect: Callable[[int], str] | None = None
-        self.changes = 0
-        self._exact: dict[str, Callable[[str, Sequence], Sequence[Reply]]] = {
-            "/synth/prompt": self._prompt,
-            "/synth/features/clear": self._features_clear,
-            "/synth/steering/mode": self._steering_mode,
-            "/synth/mixmode": self._mix_mode,
-            "/synth/auto": self._auto,
-            "/synth/render": self._render_now,
-            "/synth/preset/save": self._preset_save,
-            "/synth/preset/load": self._preset_load,
-            "/synth/preset/morph": self._preset_morph,
-            "/synth/preset/list": self._preset_list,
-            "/synth/state": self._state_query,
-            "/synth/status": self._status_query,
-            "/synth/feature/info": self._feature_info,
-            "/synth/preview/steps": self._preview_steps,
-            "/synth/variation": self._variation,
-            "/synth/jam/start": self._jam_start,
-            "/synth/jam/stop": self._jam_stop,
-            "/synth/jam/bars": self._jam_bars,
-            "/synth/jam/continuity": self._jam_continuity,
-            "/synth/jam/sync": self._jam_sync,
-            "/synth/learn": self._learn,
-            "/synth/ping": self._ping,
-        }
-        for address in SCALAR_ADDRESSES:
-            self._exact[address] = self._numeric
+        self.changes: int = 0
+        # The address table's handlers, bound once: a numeric entry's handler carries its setter.
+        self._dispatch: dict[str, Handler] = {
+            entry.pattern: (functools.partial(self._numeric, entry.setter) if entry.setter is not None
+                            else getattr(self, f"_{entry.handler}"))
+            for entry in ADDRESSES if entry.handler is not None}
 
     # ------------------------------------------------------------------ state access
     @property
@@ -179,27 +177,37 @@ class Controller:
         self._changed(state, reason)
 
     def _changed(self, state: SynthState, reason: str) -> None:
+        """After every change of the state: announce it, and auto-render."""
+        self._announce(state)
         if self.auto:
             self._render(auto_render_job(state, reason, preview_steps=self.preview_steps,
                                          refine_after=self.refine_after, debounce=self.debounce))
 
+    def _announce(self, state: SynthState) -> None:
+        # Changes from two threads (OSC, MIDI) finish in any order: the last state announced is the
+        # current one, so a listener that keeps the newest (the jam) never keeps a superseded state.
+        with self._announce_lock:
+            if state is self._state:
+                self.events.publish(STATE_CHANGED, (state,))
+
+    def _update(self, change: Callable[[SynthState], SynthState], reason: str) -> Sequence[Reply]:
+        """Apply `change` to the current state atomically, then announce it."""
+        with self._lock:
+            self._state = state = change(self._state)
+            self.changes += 1
+        self._changed(state, reason)
+        return NO_REPLIES
+
     # ------------------------------------------------------------------ the bus
     def handle(self, address: str, args: Sequence = ()) -> Sequence[Reply]:
-        """Apply one message; return replies (errors included). Never raises for bad input."""
+        """Apply one message through the address table; return replies (errors included). Never raises
+        for bad input."""
         try:
-            handler = self._exact.get(address)
-            if handler is not None:
-                return handler(address, args)
-            if address.startswith("/synth/"):
-                if (
-                    address.startswith(PREFIX_MIX)
-                    or address.startswith(PREFIX_FEATURE)
-                    or address.startswith(PREFIX_CONTRAST)
-                ):
-                    return self._numeric(address, args)
-                if address.startswith("/synth/prompt/"):
-                    return self._prompt(address, args)
-            raise CommandError("unknown address")
+            found = split(address)
+            handler = self._dispatch.get(found[0].pattern) if found is not None else None
+            if handler is None:
+                raise CommandError("unknown address")
+            return handler(address, found[1], args)
         except (CommandError, StateError, PresetError) as exc:
             return (error_reply(address, str(exc)),)
         except OSError as exc:  # e.g. the presets folder is not writable
@@ -208,58 +216,45 @@ class Controller:
             log.exception("internal error handling %s %r", address, args)
             return (error_reply(address, f"internal error: {type(exc).__name__}: {exc}"),)
 
-    def _numeric(self, address: str, args: Sequence) -> Sequence[Reply]:
+    def _numeric(self, setter: Setter, address: str, part: str, args: Sequence) -> Sequence[Reply]:
         value = _one_number(args)
-        if self.d_sae is None and address.startswith(PREFIX_FEATURE):
+        if self.d_sae is None and setter is set_feature:
             raise CommandError(NO_SAE)
-        with self._lock:
-            state = apply_numeric(self._state, address, value, self.contrast_defs, d_sae=self.d_sae)
-            self._state = state
-            self.changes += 1
-        self._changed(state, address)
-        return NO_REPLIES
+        return self._update(lambda s: setter(s, part, value, self.contrast_defs, self.d_sae), address)
 
-    def _prompt(self, address: str, args: Sequence) -> Sequence[Reply]:
-        slot = 0 if address == "/synth/prompt" else parse_index(address[len("/synth/prompt/"):], "slot", NUM_SLOTS - 1)
+    def _prompt(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
+        slot = parse_index(part, "slot", NUM_SLOTS - 1) if part else 0
         text = _prompt_text(args)
-        with self._lock:
-            prompts = list(self._state.prompts)
-            prompts[slot] = PromptSlot(text, prompts[slot].weight)
-            self._state = state = self._state.replace(prompts=prompts)
-            self.changes += 1
-        self._changed(state, address)
-        return NO_REPLIES
 
-    def _features_clear(self, address: str, args: Sequence) -> Sequence[Reply]:
+        def change(state: SynthState) -> SynthState:
+            prompts = list(state.prompts)
+            prompts[slot] = PromptSlot(text, prompts[slot].weight)
+            return state.replace(prompts=prompts)
+
+        return self._update(change, address)
+
+    def _features_clear(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
         _no_args(args)
-        with self._lock:
-            self._state = state = self._state.replace(features={})
-            self.changes += 1
-        self._changed(state, address)
-        return NO_REPLIES
+        return self._update(lambda s: s.replace(features={}), address)
 
     def _mode(self, address: str, args: Sequence, field: str) -> Sequence[Reply]:
         mode = _one_string(args, "mode")
         if mode not in MODES:
             raise CommandError(f"{mode!r} is not one of {', '.join(MODES)}")
-        with self._lock:
-            self._state = state = self._state.replace(**{field: mode})
-            self.changes += 1
-        self._changed(state, address)
-        return NO_REPLIES
+        return self._update(lambda s: s.replace(**{field: mode}), address)
 
-    def _steering_mode(self, address, args):
+    def _steering_mode(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
         return self._mode(address, args, "steering_mode")
 
-    def _mix_mode(self, address, args):
+    def _mix_mode(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
         return self._mode(address, args, "mix_mode")
 
-    def _auto(self, address: str, args: Sequence) -> Sequence[Reply]:
+    def _auto(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
         self.auto = bool(_whole(_one_number(args), 0, 1, "auto"))
         log.info("auto-render %s", "on" if self.auto else "off")
         return NO_REPLIES
 
-    def _render_now(self, address: str, args: Sequence) -> Sequence[Reply]:
+    def _render_now(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
         n = 1 if not args else _whole(_one_number(args), 1, MAX_BATCH, "clip count")
         state = self._state
         if state.seed + n - 1 > SEED_MAX:
@@ -267,7 +262,7 @@ class Controller:
         self._render(RenderJob(state, list(range(state.seed, state.seed + n)), 0.0, address))
         return NO_REPLIES
 
-    def _variation(self, address: str, args: Sequence) -> Sequence[Reply]:
+    def _variation(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
         if len(args) != 2 or not isinstance(args[0], str):
             raise CommandError("expects a clip's path and a strength (s f)")
         strength = _one_number(args[1:])
@@ -281,12 +276,12 @@ class Controller:
         return NO_REPLIES
 
     # ------------------------------------------------------------------ jam mode
-    def _jam_player(self):
+    def _jam_player(self) -> JamControls:
         if self.jam is None:
             raise CommandError("jam mode needs the daemon (latent-synth serve)")
         return self.jam
 
-    def _jam_start(self, address: str, args: Sequence) -> Sequence[Reply]:
+    def _jam_start(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
         _no_args(args)
         jam = self._jam_player()
         try:
@@ -295,35 +290,41 @@ class Controller:
             raise CommandError(" ".join(str(exc).split())) from None
         return NO_REPLIES
 
-    def _jam_stop(self, address: str, args: Sequence) -> Sequence[Reply]:
+    def _jam_stop(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
         _no_args(args)
         self._jam_player().stop()
         return NO_REPLIES
 
-    def _jam_set(self, setting: str, value) -> None:
-        """jam.set_<setting>(value); the player's ValueError becomes the one-line /synth/error."""
+    @staticmethod
+    def _refused(setting: Callable[[], None]) -> None:
+        """Run a jam setting; the player's ValueError becomes the one-line /synth/error."""
         try:
-            getattr(self._jam_player(), f"set_{setting}")(value)
+            setting()
         except ValueError as exc:
             raise CommandError(str(exc)) from None
 
-    def _jam_bars(self, address: str, args: Sequence) -> Sequence[Reply]:
-        self._jam_set("bars", _whole(_one_number(args), 1, 8, "bars"))
+    def _jam_bars(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
+        bars = _whole(_one_number(args), 1, 8, "bars")
+        jam = self._jam_player()
+        self._refused(lambda: jam.set_bars(bars))
         return NO_REPLIES
 
-    def _jam_continuity(self, address: str, args: Sequence) -> Sequence[Reply]:
-        self._jam_set("continuity", _one_number(args))
+    def _jam_continuity(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
+        value = _one_number(args)
+        jam = self._jam_player()
+        self._refused(lambda: jam.set_continuity(value))
         return NO_REPLIES
 
-    def _jam_sync(self, address: str, args: Sequence) -> Sequence[Reply]:
+    def _jam_sync(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
         sync = _one_string(args, "sync source")
-        self._jam_set("sync", sync)
+        jam = self._jam_player()
+        self._refused(lambda: jam.set_sync(sync))
         if sync == "midi-clock" and self.learn is None:
             return (error_reply(address, "midi-clock is set, but there is no MIDI input to hear the clock on "
                                          "(start serve with --midi PORT or --midi-virtual NAME)"),)
         return NO_REPLIES
 
-    def _preview_steps(self, address: str, args: Sequence) -> Sequence[Reply]:
+    def _preview_steps(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
         self.preview_steps = _whole(_one_number(args), 0, MAX_PREVIEW_STEPS, "preview steps")
         log.info("auto-render previews %s", f"at {self.preview_steps} steps" if self.preview_steps else "off")
         return NO_REPLIES
@@ -336,7 +337,7 @@ class Controller:
             raise CommandError(f"{where} uses SAE features {sorted(state.features)}, but {NO_SAE}")
         return state
 
-    def _preset_save(self, address: str, args: Sequence) -> Sequence[Reply]:
+    def _preset_save(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
         name = _one_string(args, "preset name")
         state = self._state.replace(name=name)
         keep = self.current_preset if self.current_preset and self.current_preset.name == name else None
@@ -356,10 +357,11 @@ class Controller:
         with self._lock:
             self._state = state
             self.current_preset = preset
+        self._announce(state)   # its name changed: no render
         log.info("saved preset %s to %s", name, path)
         return NO_REPLIES
 
-    def _preset_load(self, address: str, args: Sequence) -> Sequence[Reply]:
+    def _preset_load(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
         name = _one_string(args, "preset name")
         preset = self.presets.load(name)
         check_preset_sae(preset, self.sae)
@@ -374,7 +376,7 @@ class Controller:
         self._changed(state, address)
         return NO_REPLIES
 
-    def _preset_morph(self, address: str, args: Sequence) -> Sequence[Reply]:
+    def _preset_morph(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
         if len(args) != 3 or not isinstance(args[0], str) or not isinstance(args[1], str):
             raise CommandError("expects two preset names and an amount (s s f)")
         amount = _one_number(args[2:])
@@ -387,42 +389,41 @@ class Controller:
         self.set_state(state, address)
         return NO_REPLIES
 
-    def _preset_list(self, address: str, args: Sequence) -> Sequence[Reply]:
+    def _preset_list(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
         _no_args(args)
         sources = self.presets.sources()
         # names first (what clients load by); then, in the same order, where each comes from
         return (("/synth/preset/list", list(sources)), ("/synth/preset/sources", list(sources.values())))
 
     # ------------------------------------------------------------------ queries and control
-    def _state_query(self, address: str, args: Sequence) -> Sequence[Reply]:
+    def _state_query(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
         _no_args(args)
         state = self.resolve(self._state) if self.resolve is not None else self._state
         return (("/synth/state", [json.dumps(state.to_dict())]),)
 
-    def _status_query(self, address: str, args: Sequence) -> Sequence[Reply]:
+    def _status_query(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
         _no_args(args)
         status = self.status() if self.status is not None else {}
         status.update(auto=self.auto, preview_steps=self.preview_steps, refine_after=self.refine_after)
         return (("/synth/status", [json.dumps(status, separators=(",", ":"))]),)
 
-    def _learn(self, address: str, args: Sequence) -> Sequence[Reply]:
+    def _learn(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
         target = _one_string(args, "address")
         entry = lookup(target)
         if entry is None or entry.midi_range is None:
             raise CommandError(f"{target!r} cannot be mapped to a MIDI CC")
-        if entry.args in ("f", "i"):  # check the concrete address (feature id, slot, contrast name)
-            lo = entry.midi_range[0]
-            if self.d_sae is None and target.startswith(PREFIX_FEATURE):
+        if entry.setter is not None:  # check the concrete address (feature id, slot, contrast name)
+            part = split(target)[1]
+            if self.d_sae is None and entry.setter is set_feature:
                 raise CommandError(NO_SAE)
-            if target not in ("/synth/auto",):
-                apply_numeric(self._state, target, lo, self.contrast_defs, d_sae=self.d_sae)
+            entry.setter(self._state, part, entry.midi_range[0], self.contrast_defs, self.d_sae)
         if self.learn is None:
             raise CommandError("no MIDI input (start serve with --midi PORT or --midi-virtual NAME)")
         self.learn(target)
         log.info("MIDI learn: the next CC maps to %s", target)
         return NO_REPLIES
 
-    def _feature_info(self, address: str, args: Sequence) -> Sequence[Reply]:
+    def _feature_info(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
         fid = _whole(_one_number(args), 0, 10**9, "feature id")
         if self.feature_info is None:
             raise CommandError(NO_SAE)
@@ -433,5 +434,5 @@ class Controller:
             raise CommandError(str(exc)) from None
         return (("/synth/feature/info", [fid, " | ".join(prompts), effect]),)
 
-    def _ping(self, address: str, args: Sequence) -> Sequence[Reply]:
+    def _ping(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
         return (("/synth/pong", []),)

@@ -10,29 +10,35 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bridge.clip_renderer import PREVIEW_DIR, ClipRenderer
 from bridge.controller import Controller
+from bridge.events import ERROR, RENDERED, Events
 from bridge.failures import RenderFailed, render_failure_message
 from bridge.jam.player import JamPlayer
 from bridge.midi_input import CLIENT_NAME as MIDI_CLIENT
-from bridge.midi_input import MidiTranslator, open_midi_input
+from bridge.midi_input import MidiLearn, MidiTranslator, open_midi_input
 from bridge.midi_map import MidiMap, load_midi_map
-from bridge.osc_server import AllowList, OscServer
+from bridge.osc_server import AllowList, OscServer, bind_udp
 from bridge.render_queue import RenderQueue
 from bridge.status import daemon_status
 from synth.atomic_io import remove_stale_temps
 from synth.presets import SHIPPED_PRESETS, PresetStore
 
+if TYPE_CHECKING:
+    import mido
+
+    from bridge.midi_input import PolledInput
+    from synth.config import SynthConfig
+    from synth.engine import Engine
+
 log = logging.getLogger(__name__)
-
-
-def engine_d_sae(engine) -> int | None:
-    return engine.d_sae
 
 
 def load_mapping(path) -> MidiMap:
@@ -64,45 +70,57 @@ def serve_compile(config):
 
 
 class Daemon:
-    def __init__(self, engine, config, out_dir, presets_dir, host="127.0.0.1", port=9000, allow=(),
-                 midi_port=None, midi_virtual=None, midi_map=None, auto=False, debounce=0.25, server=None,
+    """The composition of `serve`, built in dependency order: the events every transport hears, the
+    render queue, the jam, MIDI learn, the controller (the one command bus), then the MIDI and OSC
+    inputs that feed it."""
+
+    def __init__(self, engine: Engine, config: SynthConfig, out_dir, presets_dir, host: str = "127.0.0.1",
+                 port: int = 9000, allow=(), midi_port: str | None = None, midi_virtual: str | None = None,
+                 midi_map=None, auto: bool = False, debounce: float = 0.25, sock: socket.socket | None = None,
                  mapping: MidiMap | None = None, audio_out: str | None = None, midi_out: str | None = None):
-        self.engine = engine
-        self.started = time.monotonic()
-        self.ready = False               # true once warmed up and rendering
-        self.warmup_seconds = 0.0        # the compiled engine's first (graph-building) render
-        self.renderer = ClipRenderer(engine, config, out_dir, on_clip=self._announce)
-        self.queue = RenderQueue(self.renderer, on_error=self._render_failed)
-        self.controller = Controller(
-            config.state(),
+        """`sock`: the OSC socket, when the caller bound it before loading the engine (a busy port fails
+        at once); else it is bound to host:port here."""
+        self.engine: Engine = engine
+        self.started: float = time.monotonic()
+        self.ready: bool = False               # true once warmed up and rendering
+        self.warmup_seconds: float = 0.0       # the compiled engine's first (graph-building) render
+        self.events: Events = Events()
+        self.renderer: ClipRenderer = ClipRenderer(engine, config, out_dir, on_clip=self._announce)
+        self.queue: RenderQueue = RenderQueue(self.renderer, on_error=self._render_failed)
+        state = config.state()
+        midi = bool(midi_port or midi_virtual)
+        self.jam: JamPlayer = JamPlayer(
+            engine, state, self.events, self.renderer.out_dir, audio_out=audio_out, subtype=config.wav_subtype,
+            midi_out=self._open_midi_out(midi_out, engine),
+            # Under JACK, the jam output reads the daemon's MIDI clock again, with exact frame times.
+            midi_port=(midi_port or f"{MIDI_CLIENT}:{midi_virtual}") if midi else None)
+        learn = MidiLearn() if midi else None
+        self.controller: Controller = Controller(
+            state,
             render=self.queue.submit,
             presets=PresetStore(presets_dir, SHIPPED_PRESETS),
             contrast_defs=config.contrast_defs(),
-            d_sae=engine_d_sae(engine),
-            sae=getattr(engine, "sae_identity", None),
+            d_sae=engine.d_sae,
+            sae=engine.sae_identity,
             auto=auto,
             debounce=debounce,
-            preview_steps=int(getattr(engine, "preview_steps", 0) or 0),
+            preview_steps=int(engine.preview_steps or 0),
             refine_after=float(config.refine_after),
+            events=self.events,
+            resolve=engine.resolve,
+            status=self.status,
+            feature_info=engine.feature_info,
+            feature_effect=engine.feature_effect,
+            learn=learn.arm if learn is not None else None,
+            jam=self.jam,
         )
-        self.controller.status = self.status
-        self.controller.resolve = getattr(engine, "resolve", None)
-        self.controller.feature_info = getattr(engine, "feature_info", None)
-        self.controller.feature_effect = getattr(engine, "feature_effect", None)
-        self.server = server or OscServer(None, host, port, AllowList(allow))
-        self.server.controller = self.controller
-        self.jam = JamPlayer(engine, lambda: self.controller.state, self.renderer.out_dir, announce=self._announce,
-                             error=self._error, audio_out=audio_out, subtype=config.wav_subtype,
-                             midi_out=self._open_midi_out(midi_out, engine))
-        self.controller.jam = self.jam
-        self.midi_in = None
-        self.translator = None
-        if midi_port or midi_virtual:
+        self.translator: MidiTranslator | None = None
+        self.midi_in: PolledInput | mido.ports.BaseInput | None = None
+        self.server: OscServer = OscServer(self.controller, host, port, AllowList(allow), sock=sock,
+                                           events=self.events)
+        if midi:
             mapping = mapping if mapping is not None else load_mapping(midi_map)
-            self.translator = MidiTranslator(mapping, self.controller, midi_map)
-            self.translator.clock = self.jam.clock
-            # Under JACK, the jam output reads the same clock again, with exact frame times.
-            self.jam.midi_port = midi_port or f"{MIDI_CLIENT}:{midi_virtual}"
+            self.translator = MidiTranslator(mapping, self.controller, midi_map, learn=learn, clock=self.jam.clock)
             try:
                 self.midi_in = open_midi_input(self.translator, port=midi_port, virtual=midi_virtual)
             except OSError:
@@ -113,7 +131,7 @@ class Daemon:
         message = render_failure_message(exc, job.kind)
         # Known failures are one line; anything else is a bug worth its traceback in the log.
         log.error("%s (%s)", message, job.reason, exc_info=None if isinstance(exc, RenderFailed) else exc)
-        self.server.broadcast("/synth/error", ["/synth/render", message])
+        self.events.publish(ERROR, ["/synth/render", message])
 
     def _open_midi_out(self, port, engine):
         if port is None:
@@ -124,12 +142,8 @@ class Daemon:
 
         return MidiOut(port)
 
-    def _error(self, address: str, message: str) -> None:
-        log.warning("%s: %s", address, message)
-        self.server.broadcast("/synth/error", [address, message])
-
     def _announce(self, path, seed, seconds, kind) -> None:
-        self.server.broadcast("/synth/rendered", [str(path), int(seed), float(seconds), kind])
+        self.events.publish(RENDERED, [str(path), int(seed), float(seconds), kind])
 
     def status(self) -> dict:
         return daemon_status(self)
@@ -155,7 +169,7 @@ class Daemon:
 
     def warm_up(self) -> None:
         """A compiled engine builds its graph on its first render: do that now, not on the first note."""
-        if not getattr(getattr(self.engine, "family", None), "compiled", False):
+        if not self.engine.family.compiled:
             return
         t = time.monotonic()
         try:
@@ -194,16 +208,17 @@ def run_serve(args) -> int:
     # Check the cheap things first: a bad mapping file or a busy port fails at once, not after
     # the model has loaded.
     mapping = load_mapping(args.midi_map) if (args.midi or args.midi_virtual) else None
-    server = OscServer(None, args.host, args.osc_port, AllowList(args.allow or ()))
+    AllowList(args.allow or ())   # a bad --allow fails before the model loads too
+    sock = bind_udp(args.host, args.osc_port)
     try:
         engine = load_engine(config)
         daemon = Daemon(
-            engine, config, out_dir, args.presets, midi_port=args.midi, midi_virtual=args.midi_virtual,
-            midi_map=args.midi_map, auto=args.auto, debounce=args.debounce, server=server, mapping=mapping,
-            audio_out=args.audio_out, midi_out=args.midi_out,
+            engine, config, out_dir, args.presets, allow=args.allow or (), midi_port=args.midi,
+            midi_virtual=args.midi_virtual, midi_map=args.midi_map, auto=args.auto, debounce=args.debounce, sock=sock,
+            mapping=mapping, audio_out=args.audio_out, midi_out=args.midi_out,
         )
     except BaseException:
-        server.close()
+        sock.close()
         raise
 
     stop = threading.Event()

@@ -11,13 +11,11 @@ import logging
 import threading
 from typing import Callable, Sequence
 
+from synth.addresses import ERROR, RENDERED, STATE_CHANGED  # noqa: F401  (the events' names, from the one table)
+
 log = logging.getLogger(__name__)
 
 Listener = Callable[[str, Sequence], None]
-
-RENDERED = "/synth/rendered"
-ERROR = "/synth/error"
-STATE_CHANGED = "/synth/state/changed"
 
 
 class Events:

@@ -11,36 +11,56 @@ import logging
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
-from bridge.addresses import lookup
+import mido
+
+from synth.addresses import lookup
 from bridge.controller import Controller
+from bridge.jam.midi_clock import CLOCK_TYPES
 from bridge.midi_map import MidiMap, save_midi_map
 
 log = logging.getLogger(__name__)
 
 CLIENT_NAME = "latent-synth"
 TRIGGER_THRESHOLD = 64  # a CC mapped to a trigger address (/synth/render) fires at values >= 64
-CLOCK_TYPES = frozenset({"clock", "start", "stop", "continue", "songpos"})  # the DAW's transport
+
+
+Clock = Callable[[mido.Message, float], None]   # (a clock or transport message, its arrival: time.monotonic())
+
+
+class MidiLearn:
+    """MIDI learn's armed address: the controller arms it (`/synth/learn`), the next CC takes it. Built
+    before both, so neither is wired into the other after construction."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._target: str | None = None
+
+    def arm(self, address: str) -> None:
+        with self._lock:
+            self._target = address
+
+    def take(self) -> str | None:
+        with self._lock:
+            target, self._target = self._target, None
+        return target
 
 
 class MidiTranslator:
-    def __init__(self, mapping: MidiMap, controller: Controller, map_path=None):
-        self.mapping = mapping
-        self.controller = controller
-        self.map_path = Path(map_path) if map_path else None
+    def __init__(self, mapping: MidiMap, controller: Controller, map_path=None, *, learn: MidiLearn | None = None,
+                 clock: Clock | None = None):
+        """`learn`: the armed address the controller's /synth/learn sets; `clock(msg, t)` takes MIDI clock
+        and transport messages (the jam player's; without it they are ignored)."""
+        self.mapping: MidiMap = mapping
+        self.controller: Controller = controller
+        self.map_path: Path | None = Path(map_path) if map_path else None
+        self.learn: MidiLearn = learn if learn is not None else MidiLearn()
+        self.clock: Clock | None = clock
         self._lock = threading.Lock()
-        self._learn_target: str | None = None
         self._msb: dict[tuple[int, int], int] = {}   # (channel, msb cc) -> last MSB
         self._lsb: dict[tuple[int, int], int] = {}
-        self.events = 0
-        # Set by the jam player: clock(msg, t) takes MIDI clock and transport messages (t: arrival,
-        # time.monotonic() seconds); without it they are ignored.
-        self.clock = None
-        controller.learn = self.arm_learn
-
-    def arm_learn(self, address: str) -> None:
-        with self._lock:
-            self._learn_target = address
+        self.events: int = 0
 
     # ------------------------------------------------------------------ translation
     def feed(self, msg, t: float | None = None) -> list[tuple[str, list]]:
@@ -83,10 +103,10 @@ class MidiTranslator:
         return []
 
     def _control_change(self, channel: int, cc: int, value: int) -> list[tuple[str, list]]:
+        target = self.learn.take()
+        if target is not None:
+            return self._learned(channel, cc, value, target)
         with self._lock:
-            target, self._learn_target = self._learn_target, None
-            if target is not None:
-                return self._learned(channel, cc, value, target)
             found = self.mapping.find(channel, cc)
             if found is None:
                 return []
@@ -102,7 +122,7 @@ class MidiTranslator:
                     self._lsb[key] = value
                 x = ((self._msb.get(key, 0) << 7) | self._lsb.get(key, 0)) / 16383.0
         entry = lookup(mapping.address)
-        if entry is not None and entry.args in ("", "[i]"):  # a trigger, like a button
+        if entry is not None and entry.trigger:  # a button
             return [(mapping.address, [])] if value >= TRIGGER_THRESHOLD and part != "lsb" else []
         return [_typed(mapping.address, mapping.value(x))]
 
@@ -116,8 +136,7 @@ class MidiTranslator:
                 log.info("saved the MIDI mapping to %s", self.map_path)
             except OSError as exc:
                 log.error("could not save the MIDI mapping to %s: %s", self.map_path, exc)
-        entry = lookup(address)
-        if entry.args in ("", "[i]"):
+        if lookup(address).trigger:
             return []
         return [_typed(address, mapping.value(value / 127.0))]
 

@@ -22,8 +22,9 @@ from typing import Any
 
 import yaml
 
-from bridge.addresses import lookup
+from synth.addresses import lookup
 from synth.atomic_io import atomic_write_text, cut_short, end_marked
+from synth.numbers import is_finite_number
 from synth.presets import describe_yaml_error
 
 CURVES = ("linear", "exponential", "logarithmic")
@@ -138,7 +139,7 @@ def _scale(raw: Any, where: str, source, allowed: set[str]) -> dict:
         raise _fail(source, f"{where}.address", f"{address!r} is not an address a controller can drive")
     lo, hi = raw.get("min", entry.midi_range[0]), raw.get("max", entry.midi_range[1])
     for key, value in (("min", lo), ("max", hi)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if not is_finite_number(value):
             raise _fail(source, f"{where}.{key}", f"expected a finite number, got {value!r}")
     curve = raw.get("curve", "linear")
     if curve not in CURVES:

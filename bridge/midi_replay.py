@@ -11,7 +11,7 @@ import logging
 
 from bridge.clip_renderer import ClipRenderer
 from bridge.controller import Controller
-from bridge.daemon import engine_d_sae, load_engine, load_mapping
+from bridge.daemon import load_engine, load_mapping
 from bridge.midi_input import MidiTranslator
 from synth.presets import SHIPPED_PRESETS, PresetStore
 
@@ -54,8 +54,8 @@ def run_midi_replay(args) -> int:
         render=renderer,  # inline: every note-on gets its clip
         presets=PresetStore(args.presets, SHIPPED_PRESETS),
         contrast_defs=config.contrast_defs(),
-        d_sae=engine_d_sae(engine),
-        sae=getattr(engine, "sae_identity", None),
+        d_sae=engine.d_sae,
+        sae=engine.sae_identity,
     )
     translator = MidiTranslator(mapping, controller)
     count, song_time = replay(midi_file, translator)

@@ -7,15 +7,16 @@ silently, and every bad message here must be answered on /synth/error.
 from __future__ import annotations
 
 import ipaddress
-import math
 import logging
 import socket
 import threading
 from collections import OrderedDict
-from typing import Iterable
+from typing import Callable, Iterable, Sequence
 
 from bridge.controller import Controller, error_reply
+from bridge.events import ERROR, RENDERED, Events
 from bridge.osc_codec import NotOsc, OscParseError, encode_message, iter_messages
+from synth.numbers import is_finite_number
 
 log = logging.getLogger(__name__)
 
@@ -54,30 +55,43 @@ class AllowList:
         return ok
 
 
+FORWARDED = (RENDERED, ERROR)   # the daemon's events OSC clients hear
+
+
+def bind_udp(host: str = "127.0.0.1", port: int = 9000) -> socket.socket:
+    """The OSC server's socket, bound (a busy port is one line, before anything slow has loaded)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot listen on udp {host}:{port}: {exc.strerror or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+    except OSError as exc:
+        log.debug("could not enlarge the UDP receive buffer: %s", exc)
+    sock.settimeout(0.25)  # lets serve_forever notice stop() without a wake-up packet
+    return sock
+
+
 class OscServer:
-    def __init__(self, controller: Controller | None, host: str = "127.0.0.1", port: int = 9000, allow: AllowList | None = None):
-        self.controller = controller
-        self.allow = allow or AllowList()
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            self.sock.bind((host, port))
-        except OSError as exc:
-            self.sock.close()
-            raise OSError(f"cannot listen on udp {host}:{port}: {exc.strerror or exc}") from None
-        try:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-        except OSError as exc:
-            log.debug("could not enlarge the UDP receive buffer: %s", exc)
-        self.sock.settimeout(0.25)  # lets serve_forever notice stop() without a wake-up packet
-        self.address = self.sock.getsockname()[:2]
+    def __init__(self, controller: Controller, host: str = "127.0.0.1", port: int = 9000, allow: AllowList | None = None,
+                 *, sock: socket.socket | None = None, events: Events | None = None):
+        """Serve `controller` on `sock` (else a socket bound to host:port); forward the daemon's
+        /synth/rendered and /synth/error `events` to every recent client."""
+        self.controller: Controller = controller
+        self.allow: AllowList = allow or AllowList()
+        self.sock: socket.socket = sock if sock is not None else bind_udp(host, port)
+        self.address: tuple[str, int] = self.sock.getsockname()[:2]
         self.reply_ports: dict[str, int] = {}
         self.clients: OrderedDict[tuple[str, int], None] = OrderedDict()
         self._clients_lock = threading.Lock()
         self._stop = threading.Event()
-        self._debug = log.isEnabledFor(logging.DEBUG)
-        self.received = 0
-        self.dropped = 0
+        self._debug: bool = log.isEnabledFor(logging.DEBUG)
+        self.received: int = 0
+        self.dropped: int = 0
+        self._unsubscribe: Callable[[], None] | None = events.subscribe(self._forward) if events is not None else None
 
     # ------------------------------------------------------------------ loop
     def serve_forever(self) -> None:
@@ -109,7 +123,13 @@ class OscServer:
 
     def close(self) -> None:
         self._stop.set()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
         self.sock.close()
+
+    def _forward(self, address: str, args: Sequence) -> None:
+        if address in FORWARDED:
+            self.broadcast(address, args)
 
     # ------------------------------------------------------------------ one datagram
     def handle_datagram(self, data: bytes, sender) -> None:
@@ -150,7 +170,7 @@ class OscServer:
 
     def _reply_to(self, ip: str, args, current):
         value = args[0] if len(args) == 1 else None
-        if value.__class__ not in (int, float) or not math.isfinite(value) or value != int(value) or not 1 <= value <= 65535:
+        if not is_finite_number(value) or value != int(value) or not 1 <= value <= 65535:
             self._send(current, *error_reply("/synth/reply_to", f"expects one port number 1-65535, got {list(args)!r}"))
             return current
         if ip not in self.reply_ports and len(self.reply_ports) >= MAX_REPLY_PORTS:

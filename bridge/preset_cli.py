@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from synth.parameters import apply_numeric
+from synth.addresses import apply_numeric
 from synth.preset_sae import loaded_sae, record_for, uses_features
 from synth.presets import SHIPPED, SHIPPED_PRESETS, USER, Preset, PresetError, PresetStore, Slider
 from synth.state import PromptSlot, StateError, SynthState

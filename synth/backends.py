@@ -35,11 +35,12 @@ def spec_for(backend: str) -> BackendSpec:
 def load_backend(backend: str, model_id: str | None = None, device: str | None = "auto",
                  dtype: str | None = "auto", cpu_offload: bool = False, **options) -> "Family":
     """Load one backend's model family onto `device`, passing it the `options` (size, soundfont) its spec
-    declares; the rest are ignored. Raises ValueError for an unknown name and BackendError (one line,
-    saying how to get the weights) when weights are missing."""
+    declares; the rest are ignored. Raises ValueError for an unknown name and BackendError (one line)
+    when weights are missing (saying how to get them) or a library is older than the backend needs."""
     spec = spec_for(backend)
-    from synth.families.loading import resolve_device
+    from synth.families.loading import require, resolve_device
 
+    require(spec.requires, f"the {backend} backend")
     dev = resolve_device(device)
     module = importlib.import_module(spec.module)
     taken = {k: v for k, v in options.items() if k in spec.options}

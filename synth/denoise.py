@@ -16,8 +16,9 @@ guidance rule. This loop:
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 
@@ -83,7 +84,6 @@ def hold_known(latents: torch.Tensor, noised_known: torch.Tensor, known: int) ->
     return torch.cat([noised_known[:, :, :known].to(latents.dtype), latents[:, :, known:]], dim=-1)
 
 
-@torch.inference_mode()
 def denoise(
     family: Family,
     conds: Sequence[Conditioning],
@@ -96,17 +96,24 @@ def denoise(
     guide: Guide | None = None,
 ) -> torch.Tensor:
     """Render B = len(conds) clips (one seed each) -> audio [B, 2, int(seconds * sr)] float32 on the CPU;
-    with `output="latent"` the final latents [B, C, L] (float32, CPU); with `output="detailed"` the pair
-    (audio, one dict of extras per clip) from the family's `decode_detailed` (the score model's score);
-    with `output="full"` the triple (audio, extras, latents).
+    with `output="latent"` the final latents [B, C, L] (float32, CPU). `Engine.render` runs `sample` and
+    the family's `decode_all` itself, to keep both the latents and what the family decodes from them."""
+    if output not in ("audio", "latent"):
+        raise ValueError(f"denoise: output {output!r} is not audio or latent")
+    family = family if not family.needs_batch else family.for_batch(conds)
+    with family_threads(family), torch.inference_mode():
+        latents = sample(family, conds, seeds, seconds, steps, cfg, window, guide)
+        return latents.float().cpu() if output == "latent" else family.decode(latents, seconds)
 
-    All conditionings must share the branch structure (same number of prompt branches, steered or
-    not, same weights and steering gain); `Engine` groups states so that they do."""
+
+@contextmanager
+def family_threads(family: Family) -> Iterator[None]:
+    """torch's intra-op threads set to the family's for a render (its loop and its decode), then restored."""
     old_threads = torch.get_num_threads()
     if family.threads is not None:
         torch.set_num_threads(int(family.threads))
     try:
-        return _denoise(family, conds, seeds, seconds, steps, cfg, window, output, guide)
+        yield
     finally:
         torch.set_num_threads(old_threads)
 
@@ -126,9 +133,18 @@ def _stack(conds: Sequence[Conditioning], i: int, steered: bool) -> tuple[torch.
     return hidden, torch.stack([c.mask[i] for c in conds])
 
 
-def _denoise(family, conds, seeds, seconds, steps, cfg, window, output, guide=None) -> torch.Tensor:
+@torch.inference_mode()
+def sample(family: Family, conds: Sequence[Conditioning], seeds: Sequence[int], seconds: float, steps: int,
+           cfg: float, window: str = "clip", guide: Guide | None = None) -> torch.Tensor:
+    """The denoising loop: B = len(conds) clips (one seed each) -> their final latents [B, C, L], on the
+    family's device in its dtype. `family` is bound to `conds` (`Family.for_batch`) here unless it is
+    already. Run it inside `family_threads(family)`, with the decode.
+
+    All conditionings must share the branch structure (same number of prompt branches, steered or
+    not, same weights and steering gain); `Engine` groups states so that they do."""
     _check_batch(conds, seeds)
-    family = family.for_batch(conds)
+    if family.needs_batch:
+        family = family.for_batch(conds)
     family.check_seconds(seconds)
     k, has_steer = conds[0].branches, conds[0].steered is not None
     do_cfg = cfg > 1.0  # as diffusers: guidance_scale <= 1 means no unconditional branch
@@ -178,11 +194,4 @@ def _denoise(family, conds, seeds, seconds, steps, cfg, window, output, guide=No
         if known:
             latents = hold_known(latents, family.noised(x0, noise, family.sigma(scheduler, first + i + 1)), known)
 
-    if output == "latent":
-        return latents.float().cpu()
-    if output == "detailed":
-        return family.decode_detailed(latents, seconds)
-    if output == "full":
-        audio, extras = family.decode_detailed(latents, seconds)
-        return audio, extras, latents.float().cpu()
-    return family.decode(latents, seconds)
+    return latents

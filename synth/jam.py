@@ -18,12 +18,19 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from synth.denoise import Guide
+from synth.score.midi import score_to_midi
+from synth.score.score import DrumHit, Note, Score, Voice
 from synth.state import BEATS_PER_BAR, SynthState
+
+if TYPE_CHECKING:
+    from synth.engine import Engine
+    from synth.families.base import Family
 
 JAM_BARS = (1, 2, 4, 8)
 DEFAULT_BARS = 2
@@ -75,7 +82,7 @@ class Phrase:
     state: SynthState          # what was rendered (bpm, bars and seed filled in)
     context_frames: int        # latent frames of the previous phrase it continued from
     render_seconds: float
-    score: object | None = None   # synth.score Score on score families, times from the phrase start
+    score: Score | None = None    # score families: the notes it plays, times from the phrase start
     index: int = 0
     tail: np.ndarray | None = None   # [2, M] the end of its audio, unfaded: what the next phrase continues
 
@@ -83,11 +90,17 @@ class Phrase:
     def seconds(self) -> float:
         return self.audio.shape[-1] / float(self.sample_rate)
 
+    def midi(self) -> bytes | None:
+        """The phrase's notes as a Standard MIDI File (score families), for its loop's `.mid`."""
+        if self.score is None:
+            return None
+        return score_to_midi(self.score, end_beat=self.seconds / self.score.seconds_per_beat)
+
 
 class PhraseRenderer:
-    def __init__(self, engine):
-        self.engine = engine
-        self.family = engine.family
+    def __init__(self, engine: Engine):
+        self.engine: Engine = engine
+        self.family: Family = engine.family
 
     def context_frames(self, previous: Phrase | None, continuity: float, bpm: float, new_frames: int) -> int:
         """How many latent frames of `previous` to hold as known context."""
@@ -104,7 +117,7 @@ class PhraseRenderer:
         check_bars(bars)
         check_continuity(continuity)
         fam = self.family
-        state = self.engine.resolve(state.replace(bpm=float(bpm), bars=float(bars), seed=(state.seed + index) % (2**31)))
+        state = state.replace(bpm=float(bpm), bars=float(bars), seed=(state.seed + index) % (2**31))
         seconds = phrase_seconds(bpm, bars)
         n = phrase_samples(bpm, bars, fam.sample_rate)
         frame_s = fam.frame_seconds(bpm)
@@ -115,28 +128,25 @@ class PhraseRenderer:
             guide = Guide(fam.tail_latent(previous.latent[:, :inside], previous.tail, ctx), known=ctx)
         offset = int(round(ctx * frame_s * fam.sample_rate))  # samples of context before the phrase
         t0 = time.perf_counter()
-        audio, extras, latents = self.engine.render_guided(state, guide, (offset + n) / fam.sample_rate)
+        rendered = self.engine.render(state, guide=guide, seconds=(offset + n) / fam.sample_rate, window="clip")
         elapsed = time.perf_counter() - t0
-        clip = audio[:, offset:offset + n]
+        latents = rendered.latents[0]
+        clip = rendered.audio[0][:, offset:offset + n]
         if clip.shape[-1] < n:  # a decoder a few samples short: pad, the length is the contract
             clip = np.pad(clip, ((0, 0), (0, n - clip.shape[-1])))
         if not np.isfinite(clip).all():
             raise FloatingPointError("the phrase's audio contains NaN or infinite samples")
-        score = None
-        if fam.writes_score:
-            bound = fam.for_batch([self.engine.conditioning(state)])  # the text's drums, as the audio had them
-            full = bound.scores(latents[None], (offset + n) / fam.sample_rate, tempi=[float(bpm)])[0]
-            score = window_score(full, offset / fam.sample_rate, n / fam.sample_rate)
+        # the score the render decoded (context and phrase), cut to the phrase
+        score = (window_score(rendered.scores[0], offset / fam.sample_rate, n / fam.sample_rate)
+                 if rendered.scores is not None else None)
         tail = clip[:, -min(n, math.ceil(MAX_CONTEXT_SECONDS * fam.sample_rate) + fam.hop):].copy()
-        return Phrase(edge_fades(clip), latents[:, ctx:].contiguous(), fam.sample_rate, float(bpm), int(bars), state,
-                      ctx, elapsed, score, index, tail)
+        return Phrase(edge_fades(clip), latents[:, ctx:].contiguous(), fam.sample_rate, float(bpm), int(bars),
+                      rendered.state, ctx, elapsed, score, index, tail)
 
 
-def window_score(score, start_s: float, length_s: float):
+def window_score(score: Score, start_s: float, length_s: float) -> Score:
     """The part of `score` sounding in [start_s, start_s + length_s), moved to start at beat 0: notes
     that begin inside it, cut at its end (drum hits likewise)."""
-    from synth.score.score import DrumHit, Note, Voice
-
     spb = score.seconds_per_beat
     a, end = start_s / spb, (start_s + length_s) / spb
     voices = [Voice(v.role, v.program, [Note(n.start - a, min(n.duration, end - n.start), n.pitch, n.velocity)

@@ -11,7 +11,8 @@ nothing can be told, and they load as before.
 """
 from __future__ import annotations
 
-from synth.parameters import PREFIX_FEATURE
+from synth.addresses import sets
+from synth.parameters import set_feature
 from synth.presets import PresetError
 
 # The MiniLM SAE that shipped until score model v3 (synth.sae.sae_identity of its weights).
@@ -25,7 +26,7 @@ class PresetSAEMismatch(PresetError):
 
 
 def uses_features(preset) -> bool:
-    return bool(preset.state.features) or any(s.address.startswith(PREFIX_FEATURE) for s in preset.sliders)
+    return bool(preset.state.features) or any(sets(s.address, set_feature) is not None for s in preset.sliders)
 
 
 def loaded_sae(sae, name: str) -> dict:

@@ -6,7 +6,6 @@ point outside its folder.
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,8 +13,10 @@ from typing import Any
 
 import yaml
 
+from synth.addresses import apply_numeric, is_numeric_address, sets
 from synth.atomic_io import atomic_write_text, cut_short, end_marked
-from synth.parameters import PREFIX_CONTRAST, apply_numeric, is_numeric_address
+from synth.numbers import is_finite_number
+from synth.parameters import set_contrast
 from synth.state import NUM_SLOTS, Contrast, PromptSlot, StateError, SynthState
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
@@ -86,11 +87,12 @@ def _slider(raw: Any, i: int, state: SynthState, path) -> Slider:
     bounds = []
     for key in ("min", "max"):
         value = raw[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if not is_finite_number(value):
             raise _fail(path, f"{where}.{key}", f"expected a finite number, got {value!r}")
         # The slider's ends must be values the address accepts. Contrast sliders may name a
         # contrast defined in the daemon's config, so only their range is checked here.
-        defs = {address[len(PREFIX_CONTRAST):]: ("a", "b")} if address.startswith(PREFIX_CONTRAST) else None
+        contrast = sets(address, set_contrast)
+        defs = {contrast: ("a", "b")} if contrast is not None else None
         try:
             apply_numeric(state, address, value, defs)
         except StateError as exc:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
-import numbers
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+
+from synth.numbers import integer, number
 
 NUM_SLOTS = 8
 MODES = ("embedding", "guidance")
@@ -61,28 +61,11 @@ def _default_prompts() -> list[PromptSlot]:
 
 
 def _number(value: Any, name: str, lo: float | None = None, hi: float | None = None) -> float:
-    """A finite float within [lo, hi]; bools and strings are rejected, not coerced."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise StateError(name, f"expected a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise StateError(name, f"must be finite, got {value!r}")
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise StateError(name, f"{value!r} is outside [{lo}, {hi}]")
-    return value
+    return number(value, name, lo, hi, StateError)
 
 
 def _integer(value: Any, name: str, lo: int, hi: int) -> int:
-    """An int within [lo, hi]; whole floats (YAML 7.0) are accepted, fractions are not."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise StateError(name, f"expected an integer, got {value!r}")
-    if not isinstance(value, numbers.Integral):
-        if not math.isfinite(float(value)) or float(value) != int(value):
-            raise StateError(name, f"expected an integer, got {value!r}")
-    value = int(value)
-    if value < lo or value > hi:
-        raise StateError(name, f"{value} is outside [{lo}, {hi}]")
-    return value
+    return integer(value, name, lo, hi, StateError)
 
 
 def _text(value: Any, name: str) -> str:

@@ -1,12 +1,14 @@
 """A DSP stand-in for synth.engine.Engine with a known answer, for testing the analysis commands.
 
-It honours the Engine contract (render(state, seeds) -> [B, 2, N], render_states) and turns the
+It honours the Engine contract (render(state, seeds).audio -> [B, 2, N], render_states) and turns the
 state into one number r, the "rhythm" of the clip: +1 for a prompt containing "rhythmic", -1 for
 "sustained"; steering adds 0.2 * strength * 2 in embedding mode and -0.3 * strength * 2 in
 guidance mode (a deliberate sign reversal); SAE feature 0 adds 0.1 * strength (-0.1 in guidance mode). The clip is a
 tone whose amplitude is square-modulated at 4 Hz with depth 0.5 + 0.4 r (+ per-seed jitter), so
 rms_std rises with r.
 """
+import types
+
 import numpy as np
 
 
@@ -46,7 +48,7 @@ class DSPEngine:
     def render(self, state, seeds=None, window=None):
         seeds = [state.seed] if seeds is None else list(seeds)
         self.calls.append(len(seeds))
-        return np.stack([self._clip(state, s) for s in seeds])
+        return types.SimpleNamespace(audio=np.stack([self._clip(state, s) for s in seeds]))   # as Engine's Rendered
 
     def render_states(self, states, window=None):
         self.calls.append(len(states))

@@ -39,8 +39,8 @@ def test_stable_audio_loader_reads_a_saved_pipeline(tmp_path):
     assert loaded.model_id == str(tmp_path) and loaded.dtype == torch.float32
     assert type(loaded.pipe.transformer) is type(tiny.pipe.transformer)
     state = SynthState(prompts=[PromptSlot("pad", 1.0)], steps=3, duration=1.0)
-    a = Engine(tiny).render(state)
-    b = Engine(loaded).render(state)
+    a = Engine(tiny).render(state).audio
+    b = Engine(loaded).render(state).audio
     np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
 
 
@@ -53,7 +53,7 @@ def test_stable_audio_3_loader_reads_a_saved_pipeline(tmp_path, cpu_bf16):
     assert loaded.family == "stable-audio-3" and loaded.defaults.steps == 8 and loaded.defaults.cfg == 1.0
     assert loaded.dtype == torch.float32
     state = SynthState(prompts=[PromptSlot("pad", 1.0)], duration=1.0)
-    np.testing.assert_allclose(Engine(tiny).render(state), Engine(loaded).render(state), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(Engine(tiny).render(state).audio, Engine(loaded).render(state).audio, rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("backend,help_text", [("stable-audio", stable_audio.GATED_HELP),
@@ -108,7 +108,7 @@ def test_stable_audio_3_auto_dtype_follows_the_cpu_rule(tmp_path, cpu_bf16):
     loaded = load_backend("stable-audio-3", model_id=str(tmp_path), device="cpu")
     assert loaded.dtype == (torch.bfloat16 if cpu_bf16 else torch.float32)
     state = SynthState(prompts=[PromptSlot("pad", 1.0)], duration=1.0)
-    assert np.isfinite(Engine(loaded).render(state)).all()
+    assert np.isfinite(Engine(loaded).render(state).audio).all()
 
 
 def test_bf16_rule_by_kind_of_cpu():

@@ -28,14 +28,14 @@ def test_engine_attributes():
     e = engine()
     assert e.sample_rate == 44100 and e.model_id == "tiny-random" and e.device == "cpu"
     assert e.sae.d_sae == 256 and e.sae_id.startswith("random-sae")
-    assert e.default_steps < 100 and e.defaults.cfg == 7.0
+    assert e.defaults.steps < 100 and e.defaults.cfg == 7.0
 
 
 def test_reproducible_and_seed_dependent():
     e = engine()
-    a = e.render(st(seed=3))
-    b = e.render(st(seed=3))
-    c = e.render(st(seed=4))
+    a = e.render(st(seed=3)).audio
+    b = e.render(st(seed=3)).audio
+    c = e.render(st(seed=4)).audio
     assert a.shape == (1, 2, 44100) and a.dtype == np.float32
     assert np.array_equal(a, b)
     assert not np.allclose(a, c)
@@ -43,15 +43,15 @@ def test_reproducible_and_seed_dependent():
 
 def test_batched_seeds_equal_single_renders():
     e = engine()
-    batch = e.render(st(), seeds=[10, 11, 12])
+    batch = e.render(st(), seeds=[10, 11, 12]).audio
     for i, s in enumerate([10, 11, 12]):
-        np.testing.assert_allclose(batch[i], e.render(st(seed=s))[0], rtol=0, atol=1e-5)
+        np.testing.assert_allclose(batch[i], e.render(st(seed=s)).audio[0], rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("mode", ["embedding", "guidance"])
 def test_feature_strength_changes_audio(mode):
     e = engine()
-    outs = [e.render(st(features={12: s}, steering_mode=mode, seed=1))[0] for s in (0.0, 2.0, 6.0)]
+    outs = [e.render(st(features={12: s}, steering_mode=mode, seed=1)).audio[0] for s in (0.0, 2.0, 6.0)]
     assert not np.allclose(outs[0], outs[1]) and not np.allclose(outs[1], outs[2])
     # more strength, more change
     assert np.abs(outs[2] - outs[0]).mean() > np.abs(outs[1] - outs[0]).mean()
@@ -59,12 +59,12 @@ def test_feature_strength_changes_audio(mode):
 
 def test_contrast_alone_and_external_delta():
     e = engine()
-    base = e.render(st(seed=2))[0]
-    con = e.render(st(seed=2, contrasts={"c": Contrast("loud drums", "soft strings", 4.0)}))[0]
+    base = e.render(st(seed=2)).audio[0]
+    con = e.render(st(seed=2, contrasts={"c": Contrast("loud drums", "soft strings", 4.0)})).audio[0]
     assert not np.allclose(base, con)
     # the external vector equal to the contrast direction renders the same audio
     pooled = e.cache.encode(["loud drums", "soft strings"]).pooled
-    ext = e.render(st(seed=2), delta=4.0 * (pooled[0] - pooled[1]))[0]
+    ext = e.render(st(seed=2), delta=4.0 * (pooled[0] - pooled[1])).audio[0]
     np.testing.assert_allclose(ext, con, rtol=0, atol=1e-6)
 
 
@@ -75,16 +75,16 @@ def test_render_states_keeps_order_and_groups():
     out = e.render_states(states)
     assert out.shape == (3, 2, 44100)
     for i, s in enumerate(states):
-        np.testing.assert_allclose(out[i], e.render(s)[0], rtol=0, atol=1e-5)
+        np.testing.assert_allclose(out[i], e.render(s).audio[0], rtol=0, atol=1e-5)
     with pytest.raises(ValueError, match="length"):
         e.render_states([st(duration=1.0), st(duration=2.0)])
 
 
 def test_lengths_and_windows():
     e = engine()
-    assert e.render(st(duration=3.0, steps=2)).shape == (1, 2, 3 * 44100)
-    assert e.render(st(bpm=120.0, bars=1.0, steps=2)).shape == (1, 2, 2 * 44100)
-    full = e.render(st(steps=2), window="full")
+    assert e.render(st(duration=3.0, steps=2)).audio.shape == (1, 2, 3 * 44100)
+    assert e.render(st(bpm=120.0, bars=1.0, steps=2)).audio.shape == (1, 2, 2 * 44100)
+    full = e.render(st(steps=2), window="full").audio
     assert full.shape == (1, 2, 44100) and np.isfinite(full).all()
 
 

@@ -50,6 +50,10 @@ def test_stop_is_silent_at_once_and_start_waits_for_a_bar_line():
 class ClockGrid:
     """A DAW's bar lines every 2003 frames (its tempo a hair slower than the phrases think)."""
     bar = 2003
+    moving = False
+
+    def anchor_at(self, frame):
+        pass                                 # the DAW's bar lines do not move with our phrases
 
     def next_bar(self, frame):
         return -(-frame // self.bar) * self.bar

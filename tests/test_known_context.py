@@ -31,7 +31,7 @@ def family(backend):
 def render(backend, seed=1, guide=None, seconds=SECONDS):
     fam, cache = family(backend)
     cond = build_conditioning(SynthState(prompts=[PromptSlot("warm pad", 1.0)], steps=STEPS), cache.encode)
-    return denoise(fam, [cond], [seed], seconds, STEPS, 2.0, output="full", guide=guide)
+    return None, None, denoise(fam, [cond], [seed], seconds, STEPS, 2.0, output="latent", guide=guide)
 
 
 BACKENDS = ["tiny-sa3", "score"]
@@ -162,16 +162,16 @@ def test_jam_continuity_holds_the_autoencoded_tail_of_the_previous_phrase(backen
     engine = jam_engine(backend)
     fam = engine.family
     seen = []                                   # (the full latents of each render, the model inputs it got)
-    real_render, real_predict = engine.render_guided, fam.predict
+    real_render, real_predict = engine.render, fam.predict
     monkeypatch.setattr(fam, "predict", lambda sch, x, t, inputs: seen[-1][1].append(inputs) or real_predict(sch, x, t, inputs))
 
-    def render_guided(state, guide, seconds):
+    def render(state, **kwargs):
         seen.append([None, []])
-        out = real_render(state, guide, seconds)
-        seen[-1][0] = out[2]
+        out = real_render(state, **kwargs)
+        seen[-1][0] = out.latents[0]
         return out
 
-    monkeypatch.setattr(engine, "render_guided", render_guided)
+    monkeypatch.setattr(engine, "render", render)
     renderer = PhraseRenderer(engine)
     state = SynthState(prompts=[PromptSlot("warm pad", 1.0)], steps=STEPS)
     first = renderer.render(state, 120.0, 1)

@@ -3,7 +3,7 @@ import pytest
 import yaml
 
 from bridge.controller import Controller
-from bridge.midi_input import MidiTranslator
+from bridge.midi_input import MidiLearn, MidiTranslator
 from bridge.midi_map import CCMapping, MidiMap, MidiMapError, load_midi_map, midi_map_from_dict, save_midi_map, shape
 from synth.presets import Preset, PresetStore
 from synth.state import SynthState
@@ -29,8 +29,9 @@ def rig(tmp_path):
     store = PresetStore(tmp_path / "presets")
     for name, cfg in (("b-second", 5.0), ("a-first", 3.0)):
         store.save(Preset(name, SynthState(cfg=cfg)))
+    learn = MidiLearn()
     controller = Controller(SynthState(), render=lambda job: renders.append((job.state, job.seeds)),
-                            presets=store, d_sae=64)
+                            presets=store, d_sae=64, learn=learn.arm)
     mapping = midi_map_from_dict({
         "cc": [
             {"channel": 1, "cc": 74, "address": "/synth/feature/12", "min": -5, "max": 5},
@@ -42,7 +43,7 @@ def rig(tmp_path):
         "notes": {"render": True, "velocity": {"address": "/synth/steering/gain", "min": 0, "max": 2}},
     })
     path = tmp_path / "map.yaml"
-    translator = MidiTranslator(mapping, controller, path)
+    translator = MidiTranslator(mapping, controller, path, learn=learn)
     return controller, translator, renders, path
 
 

@@ -5,7 +5,7 @@ import struct
 
 import pytest
 
-from bridge.addresses import ADDRESSES
+from synth.addresses import ADDRESSES
 from bridge.controller import Controller
 from bridge.osc_server import AllowList, OscServer
 from synth.presets import PresetStore
@@ -251,7 +251,7 @@ def test_every_table_address_is_dispatched(rig):
 def test_docs_table_lists_every_address_and_reply():
     from pathlib import Path
 
-    from bridge.addresses import REPLIES
+    from synth.addresses import REPLIES
 
     doc = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     rows = {line.split("|")[1].strip().strip("`") for line in doc.splitlines() if line.startswith("| `/synth")}
@@ -282,8 +282,7 @@ def test_feature_info_replies_with_the_features_top_prompts(tmp_path):
         {"features": {"3": {"top": ["solo piano", "piano chords"], "effect": "brighter: d +1.20"}}}))
     engine = build_engine(SynthConfig(backend="tiny", device="cpu", sae=str(tmp_path / "sae")))
     controller = Controller(SynthState(), render=lambda *a: None, presets=PresetStore(tmp_path / "p"),
-                            d_sae=engine.d_sae)
-    controller.feature_info, controller.feature_effect = engine.feature_info, engine.feature_effect
+                            d_sae=engine.d_sae, feature_info=engine.feature_info, feature_effect=engine.feature_effect)
     assert controller.handle("/synth/feature/info", [3.0]) == (
         ("/synth/feature/info", [3, "solo piano | piano chords", "brighter: d +1.20"]),)
     (_, (fid, prompts, effect)), = controller.handle("/synth/feature/info", [4])   # labelled SAE, quiet feature

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from synth.parameters import apply_numeric, is_numeric_address
+from synth.addresses import apply_numeric, is_numeric_address
 from synth.state import StateError, SynthState
 
 

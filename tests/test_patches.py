@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.addresses import lookup
+from synth.addresses import lookup
 
 PATCHES = Path(__file__).resolve().parents[1] / "max_patches"
 MAXPAT = PATCHES / "latent_synth.maxpat"

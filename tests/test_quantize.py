@@ -10,10 +10,10 @@ from synth.state import PromptSlot, SynthState
 
 def test_int8_renders_close_to_float32(cpu_bf16):
     state = SynthState(prompts=[PromptSlot("warm analog pad", 1.0)], duration=1.0)
-    plain = build_engine(SynthConfig(backend="tiny-sa3", device="cpu")).render(state)
+    plain = build_engine(SynthConfig(backend="tiny-sa3", device="cpu")).render(state).audio
     engine = build_engine(SynthConfig(backend="tiny-sa3", device="cpu", quantize="int8"))
     assert engine.family.describe()["quantized"] == "int8"
-    quantized = engine.render(state)
+    quantized = engine.render(state).audio
     assert np.isfinite(quantized).all() and not np.array_equal(plain, quantized)
     assert np.corrcoef(plain.ravel(), quantized.ravel())[0, 1] > 0.9
 

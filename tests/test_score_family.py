@@ -109,12 +109,14 @@ def test_engine_writes_wav_midi_and_score_sidecar(family, tmp_path):
                    for v in side["score"]["voices"])
         mid = mido.MidiFile(file=io.BytesIO(p.with_suffix(".mid").read_bytes()))
         assert any(m.type == "set_tempo" for t in mid.tracks for m in t)
-    audio, extras = engine.render_detailed(state, [0])
-    assert audio.shape == (1, 2, 2 * 44100) and audio.dtype == np.float32
-    assert extras[0]["score"] == json.loads(paths[0].with_suffix(".json").read_text())["score"]
+    rendered = engine.render(state, [0])
+    assert rendered.audio.shape == (1, 2, 2 * 44100) and rendered.audio.dtype == np.float32
+    assert rendered.extras[0]["score"] == json.loads(paths[0].with_suffix(".json").read_text())["score"]
     # the effect screen's path: the same summaries from the latents alone, no audio rendered
-    summaries = engine.score_summaries(state, [0, 1])
-    assert summaries == [json.loads(p.with_suffix(".json").read_text())["score"] for p in paths]
+    scores_only = engine.render(state, [0, 1], audio=False)
+    assert scores_only.audio is None
+    assert [e["score"] for e in scores_only.extras] == [json.loads(p.with_suffix(".json").read_text())["score"]
+                                                        for p in paths]
 
 
 def test_missing_soundfont_and_model_fail_in_one_line(tiny_model, tmp_path):
@@ -280,13 +282,14 @@ def test_the_text_decides_tempo_drums_and_held_notes_for_every_seed(tiny_model, 
     save_file(state, str(folder / "model.safetensors"), metadata={"format": model_files.FORMAT})
     fam = load_backend("score", model_id=str(folder), device="cpu")
     engine = Engine(fam)
-    audio, extras = engine.render_detailed(SynthState(prompts=[PromptSlot("a tune", 1.0)], steps=2, duration=3.0),
-                                           seeds=[0, 1, 2, 3])
+    rendered = engine.render(SynthState(prompts=[PromptSlot("a tune", 1.0)], steps=2, duration=3.0),
+                             seeds=[0, 1, 2, 3])
+    extras = rendered.extras
     assert [e["score"]["bpm"] for e in extras] == [128.0] * 4
     assert all(e["score"]["drums"] and e["score"]["drums_from"] == "text" and e["score"]["tempo_from"] == "model"
                and e["score"]["held"] for e in extras)
-    for e in extras:   # held: each voice's notes start at least half a bar apart (the drums' channel aside)
-        mid = mido.MidiFile(file=io.BytesIO(e["midi"]))
+    for i in range(4):   # held: each voice's notes start at least half a bar apart (the drums' channel aside)
+        mid = mido.MidiFile(file=io.BytesIO(rendered.midi(i)))
         for track in mid.tracks:
             ticks = sorted({sum(m.time for m in track[:i + 1]) for i, m in enumerate(track)
                             if m.type == "note_on" and m.velocity and m.channel != 9})
@@ -295,8 +298,8 @@ def test_the_text_decides_tempo_drums_and_held_notes_for_every_seed(tiny_model, 
     state.update(TextHead(torch.zeros(385), bias(-5.0)).tensors("held"))
     save_file(state, str(folder / "model.safetensors"), metadata={"format": model_files.FORMAT})
     engine = Engine(load_backend("score", model_id=str(folder), device="cpu"))
-    _, extras = engine.render_detailed(SynthState(prompts=[PromptSlot("a tune", 1.0)], steps=2, duration=3.0),
-                                       seeds=[0, 1, 2, 3])
+    extras = engine.render(SynthState(prompts=[PromptSlot("a tune", 1.0)], steps=2, duration=3.0),
+                           seeds=[0, 1, 2, 3]).extras
     assert not any(e["score"]["drums"] or e["score"]["held"] for e in extras)
 
 
@@ -310,12 +313,12 @@ def test_a_set_tempo_is_met_exactly_in_audio_length_score_and_midi(family, bpm, 
     engine = Engine(family)
     state = SynthState(prompts=[PromptSlot("a bright jig on tin whistle at 70 bpm", 1.0)], bpm=bpm, bars=bars,
                        steps=2, cfg=2.0, **({"duration": duration} if duration else {}))
-    audio, extras = engine.render_detailed(state, [0, 1])
+    rendered = engine.render(state, [0, 1])
     seconds = bars * 240 / bpm if bars else duration
-    assert audio.shape == (2, 2, round(seconds * 44100))
-    for ex in extras:
+    assert rendered.audio.shape == (2, 2, round(seconds * 44100))
+    for i, ex in enumerate(rendered.extras):
         assert ex["score"]["bpm"] == bpm and ex["score"]["tempo_from"] == "set"
-        mid = mido.MidiFile(file=io.BytesIO(ex["midi"]))
+        mid = mido.MidiFile(file=io.BytesIO(rendered.midi(i)))
         tempos = [mido.tempo2bpm(m.tempo) for t in mid.tracks for m in t if m.type == "set_tempo"]
         assert len(tempos) == 1 and abs(tempos[0] / bpm - 1) < 0.005
         ticks = [sum(m.time for m in t[:i + 1]) for t in mid.tracks for i, m in enumerate(t) if m.type == "note_on"]

@@ -47,9 +47,9 @@ def test_stable_audio_open_steps_noise_is_per_seed_and_the_tree_stays_bit_equal(
     family = load_backend("tiny", device="cpu")
     assert family.sde_noise == "tree"  # the CPU default: diffusers' samples (tests/test_denoise.py)
     engine = Engine(family)
-    tree = engine.render(STATE, [3])
+    tree = engine.render(STATE, [3]).audio
     family.sde_noise = "steps"
-    alone, batch = engine.render(STATE, [3]), engine.render(STATE, [1, 3])
+    alone, batch = engine.render(STATE, [3]).audio, engine.render(STATE, [1, 3]).audio
     np.testing.assert_allclose(alone[0], batch[1], rtol=0, atol=1e-6)
     assert np.abs(alone - tree).max() > 1e-3  # a different noise source, documented in docs/engine.md
 

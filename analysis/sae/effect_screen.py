@@ -37,7 +37,7 @@ def pole_label(key: str, sign: int) -> str:
 
 def pole_states(base, address: str, strength: float, contrast_defs=None) -> tuple:
     """(+S state, −S state): the slider at `address` moved on the base state (everything else at rest)."""
-    from synth.parameters import apply_numeric
+    from synth.addresses import apply_numeric
 
     return tuple(apply_numeric(base, address, sign * float(strength), contrast_defs) for sign in (1, -1))
 

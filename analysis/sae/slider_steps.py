@@ -60,7 +60,7 @@ def screen_step(args, out: Path, sae_dir: Path, atlas: dict, ids: Sequence[int],
         base = runner.info.resolve(SynthState(prompts=[PromptSlot(args.prompt, 1.0)], duration=args.duration,
                                               contrasts={c: Contrast(p, n, 0.0) for c, (p, n) in contrasts.items()}))
         engine = getattr(runner, "engine", None)
-        score_fn = engine.score_summaries if engine is not None and hasattr(engine.family, "summaries") else None
+        score_fn = score_summaries(engine) if engine is not None and engine.family.writes_score else None
         rows = run_screen(runner, base, candidates, screen_seeds(args), args.batch, feature_cache(args, screen_dir),
                           screen_dir, score_fn, contrasts, args.min_d, args.min_selectivity)
     features = choose([r for r in rows if isinstance(r["id"], int)], args.sliders)
@@ -125,3 +125,8 @@ def validate_step(args, out: Path, preset_path: Path, sae_dir: Path, agreeing: d
     save_preset_file(preset, preset_path)
     atomic_write_text(labels_path, json.dumps(labels, indent=1) + "\n")
     print(f"7/{STEPS} validation: {len(keep)} sliders named by their effect at n={args.validate_n} -> {preset_path}")
+
+
+def score_summaries(engine):
+    """(state, seeds) -> each seed's decoded score summary (the sidecar's `score`), without audio."""
+    return lambda state, seeds: [e["score"] for e in engine.render(state, seeds, audio=False).extras]

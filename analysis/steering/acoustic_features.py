@@ -23,6 +23,8 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import os
+import sys
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -247,28 +249,93 @@ def process_pool_context():
     return None
 
 
-def _run_parallel(worker, items: Sequence, jobs: int | None, progress: bool, desc: str) -> list[FileResult]:
+@functools.cache
+def warm_kernels() -> None:
+    """Compile librosa's numba kernels in this process, once, before a pool starts. On a cold numba cache
+    every worker otherwise compiles them and writes the same cache files at the same moment, and a worker
+    could die in it (BrokenProcessPool). Forked workers inherit the compiled code; others read the cache
+    written here."""
+    t = np.arange(ANALYSIS_SR, dtype=np.float64) / ANALYSIS_SR
+    features_from_signal(0.5 * np.sin(2 * np.pi * 220 * t) * (np.sin(2 * np.pi * 3 * t) > 0))
+
+
+def worker_died(names: Sequence[str]) -> list[FileResult]:
+    return [FileResult(n, None, f"{n}: skipped, the feature worker process died while measuring it") for n in names]
+
+
+class FeaturePool:
+    """Worker processes for feature extraction, started after `warm_kernels`. A task whose worker died (a crash
+    in native code) is redone alone in a fresh process; if that one dies too, the task's result is `if_dead`,
+    which names its files, and the run carries on with the rest."""
+
+    def __init__(self, jobs: int):
+        warm_kernels()
+        self.jobs = jobs
+        self._pool = self._start(jobs)
+        self.deaths = 0
+
+    @staticmethod
+    def _start(jobs: int) -> concurrent.futures.ProcessPoolExecutor:
+        return concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=process_pool_context())
+
+    def submit(self, fn, *args) -> concurrent.futures.Future:
+        try:
+            return self._pool.submit(fn, *args)
+        except BrokenProcessPool:   # a worker died earlier: later work goes to a fresh pool
+            self._pool.shutdown(wait=False)
+            self._pool = self._start(self.jobs)
+            return self._pool.submit(fn, *args)
+
+    def outcome(self, future: concurrent.futures.Future, fn, args: tuple, if_dead):
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            self.deaths += 1
+            if self.deaths == 1:
+                print("a feature worker process died; its unfinished work is redone one task per process",
+                      file=sys.stderr)
+            with self._start(1) as alone:
+                try:
+                    return alone.submit(fn, *args).result()
+                except BrokenProcessPool:
+                    return if_dead
+
+    def close(self) -> None:
+        self._pool.shutdown()
+
+    def __enter__(self) -> "FeaturePool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _run_parallel(worker, items: Sequence, names: Sequence[str], jobs: int | None, progress: bool,
+                  desc: str) -> list[FileResult]:
     from tqdm import tqdm
 
     jobs = default_jobs() if jobs is None else max(1, int(jobs))
     if jobs == 1 or len(items) < 2:
         return [worker(item) for item in tqdm(items, desc=desc, disable=not progress, unit="file")]
-    with concurrent.futures.ProcessPoolExecutor(max_workers=min(jobs, len(items)), mp_context=process_pool_context()) as pool:
-        chunk = max(1, len(items) // (jobs * 4))
-        return list(tqdm(pool.map(worker, items, chunksize=chunk), total=len(items), desc=desc,
-                         disable=not progress, unit="file"))
+    with FeaturePool(min(jobs, len(items))) as pool:
+        futures = [pool.submit(worker, item) for item in items]
+        return [pool.outcome(fut, worker, (item,), worker_died([name])[0])
+                for fut, item, name in tqdm(zip(futures, items, names), total=len(items), desc=desc,
+                                            disable=not progress, unit="file")]
 
 
 def extract_files(paths: Iterable[str | os.PathLike], jobs: int | None = None, progress: bool = False,
                   desc: str = "features") -> list[FileResult]:
     """Features of every file, in input order; files that fail carry `.error` instead."""
-    return _run_parallel(_file_worker, [str(p) for p in paths], jobs, progress, desc)
+    paths = [str(p) for p in paths]
+    return _run_parallel(_file_worker, paths, paths, jobs, progress, desc)
 
 
 def extract_arrays(items: Sequence[tuple[str, np.ndarray, int]], jobs: int | None = None, progress: bool = False,
                    desc: str = "features") -> list[FileResult]:
     """Features of in-memory clips given as (name, audio [C, N] or [N], sample_rate)."""
-    return _run_parallel(_audio_worker, list(items), jobs, progress, desc)
+    items = list(items)
+    return _run_parallel(_audio_worker, items, [name for name, _, _ in items], jobs, progress, desc)
 
 
 def list_audio_files(folder: str | os.PathLike) -> list[Path]:

@@ -15,7 +15,6 @@ rounding, and the features by what that rounding moves.
 """
 from __future__ import annotations
 
-import concurrent.futures
 import os
 import sys
 from collections import deque
@@ -25,7 +24,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from analysis.steering.acoustic_features import FileResult, default_jobs, measure_clip, process_pool_context
+from analysis.steering.acoustic_features import FeaturePool, FileResult, default_jobs, measure_clip, worker_died
 from analysis.steering.feature_cache import RenderIdentity
 from analysis.ray_cluster import (
     RunOutcome, cluster_cpus, cluster_gpus, failure_reason, ray_session, run_with_retries,
@@ -34,7 +33,7 @@ from analysis.ray_cluster import (
 
 @dataclass(frozen=True)
 class Chunk:
-    """One engine call. With `seeds`: engine.render(states[0], seeds); without: engine.render_states(states)."""
+    """One engine call. With `seeds`: engine.render(states[0], seeds).audio; without: engine.render_states(states)."""
     names: tuple[str, ...]
     states: tuple
     seeds: tuple[int, ...] | None = None
@@ -118,7 +117,7 @@ class EngineInfo:
 
 def render_chunk(engine, chunk: Chunk) -> np.ndarray:
     if chunk.seeds is not None:
-        return np.asarray(engine.render(chunk.states[0], seeds=list(chunk.seeds)))
+        return np.asarray(engine.render(chunk.states[0], seeds=list(chunk.seeds)).audio)
     return np.asarray(engine.render_states(list(chunk.states)))
 
 
@@ -147,9 +146,7 @@ class LocalRunner:
         jobs = default_jobs() if self.jobs is None else max(1, int(self.jobs))
         use_pool = measure and jobs > 1 and len(chunks) > 1
         sr = self.info.sample_rate
-        pool_cm = (concurrent.futures.ProcessPoolExecutor(max_workers=min(jobs, len(chunks)),
-                                                         mp_context=process_pool_context())
-                   if use_pool else nullcontext())
+        pool_cm = FeaturePool(min(jobs, len(chunks))) if use_pool else nullcontext()
         pending: deque = deque()
         with tqdm(total=total, desc=desc, unit="clip") as bar, pool_cm as pool:
             def finish(chunk, results, audio):
@@ -159,7 +156,8 @@ class LocalRunner:
             def harvest(block: bool) -> None:
                 while pending and (block or pending[0][1].done() or len(pending) > 2 * jobs):
                     chunk, fut, audio = pending.popleft()
-                    finish(chunk, fut.result(), audio)
+                    args = (chunk.names, audio, sr)
+                    finish(chunk, pool.outcome(fut, measure_chunk, args, worker_died(chunk.names)), audio)
 
             try:
                 for chunk in chunks:
@@ -169,8 +167,8 @@ class LocalRunner:
                     elif pool is None:
                         finish(chunk, measure_chunk(chunk.names, audio, sr), audio)
                     else:
-                        pending.append((chunk, pool.submit(measure_chunk, chunk.names, audio, sr),
-                                        audio if keep_audio else None))
+                        # the audio stays until its results are in: a chunk whose worker died is measured again
+                        pending.append((chunk, pool.submit(measure_chunk, chunk.names, audio, sr), audio))
                         harvest(block=False)
             except Exception:
                 harvest(block=True)   # keep (and cache) what was already rendered, then fail

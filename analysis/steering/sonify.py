@@ -118,12 +118,11 @@ def decodes_scores(runner) -> bool:
     return isinstance(family, Family) and family.writes_score
 
 
-def write_score_files(wav: Path, extras: dict, state, engine) -> dict | None:
+def write_score_files(wav: Path, extras: dict, midi: bytes | None, state, engine) -> dict | None:
     """Beside `wav`: the `.mid` and a `.json` sidecar (state, seed, engine, decoded `score`). Returns the score."""
     from synth.clip_writer import write_midi_beside
 
-    extras = dict(extras)
-    write_midi_beside(wav, extras.pop("midi", None))
+    write_midi_beside(wav, midi)
     if extras:
         write_json(wav.with_suffix(".json"), {"file": wav.name, "seed": state.seed, "state": state.to_dict(),
                                                **engine.meta(), **extras})
@@ -136,10 +135,10 @@ def _render_with_scores(runner, unique: list[dict], out: Path) -> None:
 
     engine, sr = runner.engine, runner.info.sample_rate
     for it in tqdm(unique, desc="sonify", unit="clip"):
-        audio, extras = engine.render_detailed(it["state"], seeds=[it["state"].seed])
-        clip = audio[0]
+        rendered = engine.render(it["state"], seeds=[it["state"].seed])
+        clip = rendered.audio[0]
         write_wav(out / it["file"], clip, sr)
-        it["score"] = write_score_files(out / it["file"], extras[0], engine.resolve(it["state"]), engine)
+        it["score"] = write_score_files(out / it["file"], rendered.extras[0], rendered.midi(0), rendered.state, engine)
         it["peak"] = float(np.max(np.abs(clip)))
         it["rms"] = float(np.sqrt(np.mean(np.square(clip, dtype=np.float64))))
         it["seconds"] = clip.shape[-1] / sr

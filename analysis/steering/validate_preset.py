@@ -22,7 +22,7 @@ UNMEASURABLE = {"/synth/seed": "the seed slider picks the noise, which the N see
 
 
 def slider_states(state, slider, contrast_defs, d_sae):
-    from synth.parameters import apply_numeric
+    from synth.addresses import apply_numeric
 
     lo = apply_numeric(state, slider.address, slider.min, contrast_defs, d_sae=d_sae)
     hi = apply_numeric(state, slider.address, slider.max, contrast_defs, d_sae=d_sae)

@@ -25,10 +25,16 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from bridge.jam.tempo import TempoFit, change_point, fit_tempo, published_tempo
+from synth.state import BPM_RANGE
+
+# The MIDI clock and transport messages, by status byte, with mido's names for them.
+CLOCK_KINDS = {0xF8: "clock", 0xFA: "start", 0xFB: "continue", 0xFC: "stop", 0xF2: "songpos"}
+CLOCK_STATUS = frozenset(CLOCK_KINDS)
+CLOCK_TYPES = frozenset(CLOCK_KINDS.values())
 
 PPQN = 24
 TICKS_PER_BAR = 4 * PPQN        # 4/4
-MIN_BPM, MAX_BPM = 20.0, 400.0  # the state's tempo range (synth.state)
+MIN_BPM, MAX_BPM = BPM_RANGE    # the state's own tempo range
 WINDOW = 8 * TICKS_PER_BAR      # ticks in the tempo fit: up to 8 bars since the last change
 RECENT = 24                     # ticks that decide whether the clock is absurd or changed: a beat
 SETTLED = 0.02                  # a fit's two halves within this share of the tempo: it has settled

@@ -22,7 +22,8 @@ from collections import deque
 
 import numpy as np
 
-CLOCK_STATUS = frozenset({0xF8, 0xFA, 0xFB, 0xFC, 0xF2})   # clock, start, continue, stop, song position
+from bridge.jam.midi_clock import CLOCK_STATUS
+
 CLIENT_NAME = "latent-synth-audio"  # the MIDI input is the JACK client "latent-synth"
 
 
@@ -89,27 +90,41 @@ class RingBuffer:
         return n, skipped
 
 
+ClockEvent = tuple[int, int, bytes]   # (frame on the output's clock, status byte, data bytes)
+
+
 class Output:
-    """What the jam player needs from an output: a rate, a ring, played frames, a frame <-> time map."""
+    """What the jam player needs from an output: a rate, a ring, played frames, a frame <-> time map,
+    and every capability an output may have, declared here with a default that does nothing (as
+    mido's BasePort declares its ports' hooks): an output that cannot hear the MIDI clock itself keeps
+    `mirror_clock` a no-op, `clock_mirrored` False and `clock_events` empty."""
     sample_rate: int
     period: int
     name: str
 
     def __init__(self, ring_frames: int):
-        self.ring = RingBuffer(ring_frames)
-        self.played = 0          # stream frames read or skipped: the next stream frame to sound
-        self.underruns = 0       # cycles that found the ring short
+        self.ring: RingBuffer = RingBuffer(ring_frames)
+        self.played: int = 0          # stream frames read or skipped: the next stream frame to sound
+        self.underruns: int = 0       # cycles that found the ring short
         self.dead: str | None = None  # why the output went away
-        self.skipped_cycles = 0  # cycles the server ran without us (a loaded machine)
-        self._anchor = (0, time.monotonic())   # (stream frame, monotonic time it sounds)
+        self.skipped_cycles: int = 0  # cycles the server ran without us (a loaded machine)
+        self.clock_mirrored: bool = False   # the MIDI clock is read here, frame-exact (use only clock_events)
+        self.clock_events: deque[ClockEvent] = deque(maxlen=4096)
+        self._anchor: tuple[int, float] = (0, time.monotonic())   # (stream frame, the time it sounds on now()'s clock)
 
     def _consume(self, left, right, when: float) -> None:
+        """The audio thread's one job: copy the next frames out of the ring into the two channel
+        buffers; the cycle's first frame sounds at `when` (on now()'s clock)."""
+        before = self.played
         got, skipped = self.ring.read_into(left, right)
         self.played += skipped
         self._anchor = (self.played, when)
         self.played += got
-        if got < len(left) and (got or skipped):
+        if got < len(left) and (got or skipped or before):
             self.underruns += 1
+
+    def mirror_clock(self, midi_port: str | None) -> None:
+        """Read the MIDI clock that feeds the daemon's input `midi_port` here too, with exact frame times."""
 
     def now(self) -> float:
         return time.monotonic()
@@ -123,7 +138,7 @@ class Output:
         return int(round(f0 + (t - t0) * self.sample_rate))
 
     def close(self) -> None:
-        raise NotImplementedError
+        """Release the device."""
 
 
 class JackOutput(Output):
@@ -144,9 +159,7 @@ class JackOutput(Output):
         self.ports = [self.client.outports.register("out_L"), self.client.outports.register("out_R")]
         # The DAW's MIDI clock, read again here for its exact frame times (see mirror_clock).
         self.clock_in = self.client.midi_inports.register("clock_in")
-        self.clock_events: deque = deque(maxlen=4096)   # (JACK frame, status byte, data bytes)
-        self.clock_mirrored = False   # the MIDI input is a JACK port clock_in mirrors: use only clock_in
-        self._jack_anchor = (0, 0)
+        self._anchor = (0, 0.0)               # on JACK's clock (frame time in seconds)
         self._next_cycle: int | None = None   # the JACK frame our next cycle should start at
         self._mirror_lock = threading.Lock()
         self.client.set_process_callback(self._process)
@@ -160,7 +173,6 @@ class JackOutput(Output):
 
     def _process(self, frames: int) -> None:
         # The audio thread: copy out of the ring, note which stream frame this cycle starts with.
-        before = self.played
         now = self.client.last_frame_time
         if self._next_cycle is not None and now > self._next_cycle:
             # The server ran a cycle without us (a loaded machine). What was due then is dropped, so
@@ -169,12 +181,7 @@ class JackOutput(Output):
             self.skipped_cycles += 1
             self.played += self.ring.drop(now - self._next_cycle)
         self._next_cycle = now + frames
-        got, skipped = self.ring.read_into(self.ports[0].get_array(), self.ports[1].get_array())
-        self.played += skipped
-        self._jack_anchor = (self.played, now)
-        self.played += got
-        if got < frames and (got or skipped or before):
-            self.underruns += 1
+        self._consume(self.ports[0].get_array(), self.ports[1].get_array(), now / self.sample_rate)
         for offset, buf in self.clock_in.incoming_midi_events():
             data = bytes(buf)   # a cffi buffer: indexing it gives bytes, not ints
             if data and data[0] in CLOCK_STATUS:
@@ -229,14 +236,6 @@ class JackOutput(Output):
     # JACK's frame time wraps after 2**32 frames (24.8 hours at 48 kHz); a jam that long re-anchors.
     def now(self) -> float:
         return self.client.frame_time / self.sample_rate
-
-    def frame_to_time(self, frame: int) -> float:
-        f0, j0 = self._jack_anchor
-        return (j0 + frame - f0) / self.sample_rate
-
-    def time_to_frame(self, t: float) -> int:
-        f0, j0 = self._jack_anchor
-        return int(round(t * self.sample_rate)) - j0 + f0
 
     def close(self) -> None:
         try:

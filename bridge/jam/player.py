@@ -18,23 +18,31 @@ import math
 import threading
 import time
 from collections import deque
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence
 
+import mido
 import numpy as np
 
-from bridge.jam.outputs import AudioOutputError, open_output
-from bridge.jam.sequencer import InternalGrid, JamSequencer
+from bridge.events import ERROR, RENDERED, STATE_CHANGED, Events
 from bridge.jam.link_session import LinkSession, LinkUnavailable
 from bridge.jam.link_timeline import LinkTimeline
-from bridge.jam.midi_clock import ClockTracker
-from synth.jam import (DEFAULT_BARS, DEFAULT_BPM, PhraseRenderer, check_bars, check_continuity, edge_fades,
+from bridge.jam.midi_clock import CLOCK_KINDS, ClockTracker
+from bridge.jam.midi_out import MidiOut
+from bridge.jam.outputs import AudioOutputError, Output, open_output
+from bridge.jam.sequencer import Grid, InternalGrid, JamSequencer, Slot
+from synth.jam import (DEFAULT_BARS, DEFAULT_BPM, Phrase, PhraseRenderer, check_bars, check_continuity, edge_fades,
                        phrase_samples)
 from synth.loop_files import write_loop
+from synth.state import SynthState
+
+if TYPE_CHECKING:
+    from synth.engine import Engine
 
 log = logging.getLogger(__name__)
 
 SYNCS = ("internal", "midi-clock", "link")
 FOLLOWS = ("midi-clock", "link")   # syncs whose bar lines and transport come from outside
-CLOCK_KINDS = {0xF8: "clock", 0xFA: "start", 0xFB: "continue", 0xFC: "stop", 0xF2: "songpos"}
 FILL_PERIODS = 24          # ring buffer kept this many output periods ahead (128 ms at 256 / 48 kHz)
 MIN_LEAD = 0.25            # seconds before a bar line the next render starts, at least
 LEAD_FACTOR = 1.5          # ... and this times the slowest recent render (a loaded machine's spikes)
@@ -45,12 +53,30 @@ RECENT_RENDERS = 8         # renders the slowest is taken over
 LINK_POLL = 0.01           # seconds between readings of the Link session
 
 
+def render_lead(phrase_seconds: float, recent_renders: Sequence[float]) -> float:
+    """Seconds before the bar line the next phrase starts rendering."""
+    return max(MIN_LEAD, LEAD_FACTOR * max(recent_renders), LEAD_SHARE * phrase_seconds)
+
+
+def render_due(current: Slot, played: int, sample_rate: int, period: int, recent_renders: Sequence[float]) -> bool:
+    """Whether the phrase after `current` (playing; the output has played `played` frames) should start
+    rendering now: within the render lead (plus the ring's fill) of the bar line where it must start,
+    or at once when `current` already repeats."""
+    lead = render_lead(len(current.audio) / sample_rate, recent_renders) * sample_rate
+    return current.stop - played <= lead + FILL_PERIODS * period or current.repeat
+
+
 class ClockGrid:
     """An outside clock's bar lines (the MIDI clock tracker's or the Link timeline's) in output frames
     (the internal grid while no tempo is known)."""
     moving = True   # re-read at every fill: the frame map and the fit move
-    def __init__(self, tracker: ClockTracker, output, fallback: InternalGrid, lock: threading.Lock):
-        self.tracker, self.output, self.fallback, self.lock = tracker, output, fallback, lock
+
+    def __init__(self, tracker: ClockTracker | LinkTimeline, output: Output, fallback: InternalGrid,
+                 lock: threading.Lock):
+        self.tracker: ClockTracker | LinkTimeline = tracker
+        self.output: Output = output
+        self.fallback: InternalGrid = fallback
+        self.lock: threading.Lock = lock
 
     def _bar_at_or_after(self, t: float):
         with self.lock:
@@ -88,45 +114,58 @@ def to_output_rate(audio: np.ndarray, rate: int, out_rate: int, bpm: float, bars
 
 
 class JamPlayer:
-    def __init__(self, engine, state_fn, out_dir, *, announce, error, audio_out: str | None = None,
-                 open_output_fn=open_output, subtype: str = "FLOAT", midi_out=None, midi_port: str | None = None):
-        self.renderer = PhraseRenderer(engine)
-        self.engine = engine
-        self.state_fn = state_fn          # () -> the controller's current SynthState
-        self.out_dir = out_dir
-        self.announce = announce          # announce(path, seed, seconds, kind)
-        self.error = error                # error(address, message)
-        self.audio_out = audio_out
-        self.open_output_fn = open_output_fn
-        self.subtype = subtype
-        self.midi_out = midi_out          # bridge.jam.midi_out.MidiOut or None (score families)
-        self.midi_port = midi_port        # the daemon's MIDI input as a JACK port name (clock mirroring)
-        self.bars = DEFAULT_BARS
-        self.continuity = 1.0
-        self.sync = "internal"
-        self.tracker = ClockTracker()
-        self.timeline = LinkTimeline()        # under `link`, read from self.link (under clock_lock)
+    def __init__(self, engine: Engine, state: SynthState, events: Events, out_dir: Path, *, audio_out: str | None = None,
+                 open_output_fn: Callable[[str | None], Output] = open_output, subtype: str = "FLOAT",
+                 midi_out: MidiOut | None = None, midi_port: str | None = None):
+        """Phrases from `state`, and from each state the controller announces on `events` after it
+        (/synth/state/changed); loop files into `out_dir`, announced on `events` as /synth/rendered
+        (kind `jam`), failures as /synth/error. `midi_out`: the score's notes live (score families);
+        `midi_port`: the daemon's MIDI input as a JACK port name (the output mirrors its clock)."""
+        self.renderer: PhraseRenderer = PhraseRenderer(engine)
+        self.engine: Engine = engine
+        self.state: SynthState = state
+        self.events: Events = events
+        self.out_dir: Path = Path(out_dir)
+        self.audio_out: str | None = audio_out
+        self.open_output_fn: Callable[[str | None], Output] = open_output_fn
+        self.subtype: str = subtype
+        self.midi_out: MidiOut | None = midi_out
+        self.midi_port: str | None = midi_port
+        self.bars: int = DEFAULT_BARS
+        self.continuity: float = 1.0
+        self.sync: str = "internal"
+        self.tracker: ClockTracker = ClockTracker()
+        self.timeline: LinkTimeline = LinkTimeline()   # under `link`, read from self.link (under clock_lock)
         self.link: LinkSession | None = None
-        self._pushed_bpm = None               # the state's tempo last sent to the Link session
-        self._next_link_poll = 0.0
+        self._pushed_bpm: float | None = None   # the state's tempo last sent to the Link session
+        self._next_link_poll: float = 0.0
         self.clock_lock = threading.Lock()
-        self.output = None
+        self.output: Output | None = None
         self.seq: JamSequencer | None = None
         self._lock = threading.RLock()        # sequencer access
         self._wake = threading.Condition()
-        self._closing = False
-        self._active = False
-        self._events: deque = deque()
-        self._last = None                     # the newest rendered phrase (context for the next)
-        self._render_seconds = 1.0            # the last render, wall time to audio at the output rate
-        self._recent_renders: deque = deque([1.0], maxlen=RECENT_RENDERS)
+        self._closing: bool = False
+        self._active: bool = False
+        self._begun: deque[Slot] = deque()    # slots the sequencer began, for the feeder to act on
+        self._last: Phrase | None = None      # the newest rendered phrase (context for the next)
+        self._render_seconds: float = 1.0     # the last render, wall time to audio at the output rate
+        self._recent_renders: deque[float] = deque([1.0], maxlen=RECENT_RENDERS)
         self._failure: str | None = None
-        self._loop_n = 1
-        self._phrase_index = 0
-        self.phrases_rendered = 0
-        self.phrases_failed = 0
+        self._loop_n: int = 1
+        self._phrase_index: int = 0
+        self.phrases_rendered: int = 0
+        self.phrases_failed: int = 0
         self._threads: list[threading.Thread] = []
-        self._next_mirror = 0.0
+        self._next_mirror: float = 0.0
+        events.subscribe(self._heard)
+
+    def _heard(self, address: str, args: Sequence) -> None:
+        if address == STATE_CHANGED:
+            self.state = args[0]   # states are replaced, never mutated: the renderer reads a snapshot
+
+    def error(self, address: str, message: str) -> None:
+        log.warning("%s: %s", address, message)
+        self.events.publish(ERROR, [address, message])
 
     # ------------------------------------------------------------------ control (any thread)
     def open(self) -> None:
@@ -138,12 +177,10 @@ class JamPlayer:
         self.output = self.open_output_fn(self.audio_out)
         with self.clock_lock:   # tick times from now on are on the output's clock
             self.tracker.shift(self.output.now() - time.monotonic())
-        if self.sync == "midi-clock" and hasattr(self.output, "mirror_clock"):
+        if self.sync == "midi-clock":
             self.output.mirror_clock(self.midi_port)
         with self._lock:
-            self.seq = JamSequencer(self._grid())
-            self.seq.frame = self.output.played
-            self.seq.on_begin = self._events.append
+            self.seq = JamSequencer(self._grid(), frame=self.output.played, on_begin=self._begun.append)
         if not self._threads:
             for target, name in ((self._feed, "jam-feeder"), (self._render_loop, "jam-renderer")):
                 t = threading.Thread(target=target, name=name, daemon=True)
@@ -156,7 +193,7 @@ class JamPlayer:
         """The source of tempo and bar lines when they come from outside (under clock_lock to read)."""
         return {"midi-clock": self.tracker, "link": self.timeline}.get(self.sync)
 
-    def _grid(self):
+    def _grid(self) -> Grid:
         fallback = InternalGrid(self.output.sample_rate, self.bpm())
         source = self._outside_clock()
         return fallback if source is None else ClockGrid(source, self.output, fallback, self.clock_lock)
@@ -204,7 +241,7 @@ class JamPlayer:
                 self.open()
             except AudioOutputError as exc:
                 log.info("jam output not open yet: %s", exc)
-            if sync == "midi-clock" and self.output is not None and hasattr(self.output, "mirror_clock"):
+            if sync == "midi-clock" and self.output is not None:
                 self.output.mirror_clock(self.midi_port)
         if self.output is not None:
             with self._lock:
@@ -217,7 +254,7 @@ class JamPlayer:
     def _join_link(self, join: bool) -> None:
         """Join the Link session (at the state's tempo, which a session with peers overrides) or leave it."""
         if join and self.link is None:
-            self._pushed_bpm = self.state_fn().bpm
+            self._pushed_bpm = self.state.bpm
             try:
                 self.link = LinkSession(self.bpm())
             except LinkUnavailable as exc:
@@ -234,24 +271,24 @@ class JamPlayer:
             with self.clock_lock:
                 if source.tempo is not None:
                     return source.tempo
-        bpm = self.state_fn().bpm
+        bpm = self.state.bpm
         return float(bpm) if bpm else DEFAULT_BPM
 
     # ------------------------------------------------------------------ MIDI clock (MIDI thread)
-    def clock(self, msg, t: float) -> None:
+    def clock(self, msg: mido.Message, t: float) -> None:
         """A MIDI clock or transport message that arrived at time.monotonic() `t` (the MIDI thread)."""
         out = self.output
         if out is not None:   # onto the output's clock, which the bar lines are scheduled on
-            if getattr(out, "clock_mirrored", False):
+            if out.clock_mirrored:
                 return        # the output hears the same clock with exact frame times
             t = out.now() - (time.monotonic() - t)
         self.tracker.exact = False
-        self._transport(msg.type, t, getattr(msg, "pos", None))
+        self._transport(msg.type, t, msg.pos if msg.type == "songpos" else None)
 
     def _frame_clock_events(self) -> None:
         """Clock events the output timed itself (JACK's clock_in), in arrival order."""
         out = self.output
-        events = getattr(out, "clock_events", None)
+        events = out.clock_events
         if not events:
             return
         with self.clock_lock:   # the same clock as the MIDI input's converted times: lost ticks are filled
@@ -309,8 +346,7 @@ class JamPlayer:
             self._poll_link(out)
             if self.sync == "midi-clock" and time.monotonic() > self._next_mirror:
                 self._next_mirror = time.monotonic() + 0.1
-                if hasattr(out, "mirror_clock"):
-                    out.mirror_clock(self.midi_port)
+                out.mirror_clock(self.midi_port)
             if block is None:
                 time.sleep(out.period / out.sample_rate / 2)
 
@@ -323,13 +359,13 @@ class JamPlayer:
         for message in errors:
             self.error("/synth/jam/sync", message)
 
-    def _poll_link(self, out) -> None:
+    def _poll_link(self, out: Output) -> None:
         """Read the Link session: its tempo and bar lines, its transport; the jam's own /synth/bpm goes out."""
         link = self.link
         if link is None or time.monotonic() < self._next_link_poll:
             return
         self._next_link_poll = time.monotonic() + LINK_POLL
-        bpm = self.state_fn().bpm
+        bpm = self.state.bpm
         if bpm and bpm != self._pushed_bpm:
             self._pushed_bpm = bpm
             link.set_tempo(bpm)
@@ -345,8 +381,8 @@ class JamPlayer:
             self.stop()
 
     def _dispatch_events(self) -> None:
-        while self._events:
-            slot = self._events.popleft()
+        while self._begun:
+            slot = self._begun.popleft()
             phrase = slot.meta
             if slot.repeat:
                 why = self._failure or "its render was still running (too slow for this tempo and length)"
@@ -363,12 +399,7 @@ class JamPlayer:
             return False
         if seq.current is None:
             return self._first_phrase_ready()
-        lead = self.render_lead(len(seq.current.audio) / out.sample_rate) * out.sample_rate
-        return seq.current.stop - out.played <= lead + FILL_PERIODS * out.period or seq.current.repeat
-
-    def render_lead(self, phrase_seconds: float) -> float:
-        """Seconds before the bar line the next phrase starts rendering."""
-        return max(MIN_LEAD, LEAD_FACTOR * max(self._recent_renders), LEAD_SHARE * phrase_seconds)
+        return render_due(seq.current, out.played, out.sample_rate, out.period, self._recent_renders)
 
     def _note_render(self, seconds: float) -> None:
         self._render_seconds = seconds
@@ -393,7 +424,7 @@ class JamPlayer:
         return True
 
     def _render_one(self) -> None:
-        state, bpm, bars, index = self.state_fn(), self.bpm(), self.bars, self._phrase_index
+        state, bpm, bars, index = self.state, self.bpm(), self.bars, self._phrase_index
         started = time.perf_counter()
         try:
             phrase = self.renderer.render(state, bpm, bars, self.continuity, self._last, index=index)
@@ -416,21 +447,16 @@ class JamPlayer:
         self.phrases_rendered += 1
         self._write(phrase)
 
-    def _write(self, phrase) -> None:
-        midi = None
-        if phrase.score is not None:
-            from synth.score.midi import score_to_midi
-
-            midi = score_to_midi(phrase.score, end_beat=phrase.seconds / phrase.score.seconds_per_beat)
+    def _write(self, phrase: Phrase) -> None:
         try:
-            path = write_loop(self.out_dir, phrase, self._loop_n, midi=midi, subtype=self.subtype,
+            path = write_loop(self.out_dir, phrase, self._loop_n, midi=phrase.midi(), subtype=self.subtype,
                               meta={"backend": self.engine.kind, "model_id": self.engine.model_id,
                                     "phrase": phrase.index + 1, "continuity": self.continuity})
         except OSError as exc:
             self.error("/synth/jam", f"cannot write the loop into {self.out_dir}: {exc.strerror or exc}")
             return
         self._loop_n = int(path.stem.rsplit("_", 1)[1]) + 1
-        self.announce(path, phrase.state.seed, phrase.seconds, "jam")
+        self.events.publish(RENDERED, [str(path), int(phrase.state.seed), float(phrase.seconds), "jam"])
 
     # ------------------------------------------------------------------ facts and shutdown
     def status(self) -> dict:
@@ -446,7 +472,7 @@ class JamPlayer:
                         "phrases_rendered": self.phrases_rendered, "phrases_failed": self.phrases_failed,
                         "output": out.name if out else None, "sample_rate": out.sample_rate if out else None,
                         "underruns": out.underruns if out else 0,
-                        "skipped_cycles": getattr(out, "skipped_cycles", 0) if out else 0,
+                        "skipped_cycles": out.skipped_cycles if out else 0,
                         "last_render_seconds": round(self._render_seconds, 4)},
                 "jam_repeats": seq.repeats if seq else 0}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -25,13 +25,30 @@ class Slot:
     repeat: bool = False
 
 
+class Grid(Protocol):
+    """Where bar lines fall, in output frames."""
+
+    moving: bool   # the bar lines move as the output's frame map does: re-read them at every fill
+
+    def next_bar(self, frame: int) -> int:
+        """The first bar line at or after `frame`."""
+
+    def boundary(self, natural_end: int) -> int:
+        """Where a phrase whose audio ends at `natural_end` hands over (the bar line nearest it)."""
+
+    def anchor_at(self, frame: int) -> None:
+        """A phrase began at `frame`: the internal clock counts its bars from there."""
+
+
 class InternalGrid:
     """Bar lines of the internal clock in output frames, anchored where the stream last began a phrase."""
 
+    moving = False
+
     def __init__(self, sample_rate: int, bpm: float = 120.0, anchor: int = 0):
-        self.sample_rate = int(sample_rate)
-        self.bpm = float(bpm)
-        self.anchor = int(anchor)
+        self.sample_rate: int = int(sample_rate)
+        self.bpm: float = float(bpm)
+        self.anchor: int = int(anchor)
 
     def bar(self) -> float:
         return 4 * 60.0 / self.bpm * self.sample_rate
@@ -48,16 +65,16 @@ class InternalGrid:
 
 
 class JamSequencer:
-    def __init__(self, grid):
-        self.grid = grid
-        self.frame = 0                       # the next frame fill() produces
-        self.armed = False
+    def __init__(self, grid: Grid, frame: int = 0, on_begin: Callable[[Slot], None] | None = None):
+        self.grid: Grid = grid
+        self.frame: int = frame              # the next frame fill() produces
+        self.armed: bool = False
         self.current: Slot | None = None
         self.pending: Slot | None = None
         self.start_at: int | None = None
-        self.repeats = 0
-        self.phrases = 0
-        self.on_begin: Callable[[Slot], None] | None = None   # called (in fill) as each slot begins
+        self.repeats: int = 0
+        self.phrases: int = 0
+        self.on_begin: Callable[[Slot], None] | None = on_begin   # called (in fill) as each slot begins
 
     def start(self) -> None:
         self.armed = True
@@ -84,8 +101,7 @@ class JamSequencer:
             self.repeats += 1
         else:
             self.phrases += 1
-        if hasattr(self.grid, "anchor_at"):
-            self.grid.anchor_at(start)
+        self.grid.anchor_at(start)
         if self.on_begin is not None:
             self.on_begin(slot)
 
@@ -106,7 +122,7 @@ class JamSequencer:
                 slot, self.pending = self.pending, None
                 self._begin(slot, self.start_at, repeat=False)
                 continue
-            if getattr(self.grid, "moving", False):
+            if self.grid.moving:
                 # The clock's bar lines, re-read as the output's frame map moves (cycles a loaded
                 # machine skipped make the stream late): the phrase ends on the bar line regardless.
                 cur.stop = max(cur.start + 1, int(self.grid.boundary(cur.start + len(cur.audio))))

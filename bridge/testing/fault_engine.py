@@ -25,21 +25,18 @@ class FaultyEngine:
             raise ValueError(f"unknown failure {how!r} (use {', '.join(FAILURES)})")
         self._fail = how
 
-    def render_detailed(self, state, seeds=None, **kwargs):
-        """The daemon's render path (audio + per-clip extras), failing as asked."""
+    def render(self, state, seeds=None, **kwargs):
+        """The daemon's render path (a synth.engine.Rendered), failing as asked."""
         how, self._fail = self._fail, None
         if how == "error":
             raise RuntimeError("simulated failure inside the model")
         if how == "oom":
             raise torch.cuda.OutOfMemoryError(
                 "CUDA out of memory. Tried to allocate 20.00 GiB (simulated on the CPU)")
-        audio, extras = self._engine.render_detailed(state, seeds=seeds, **kwargs)
+        rendered = self._engine.render(state, seeds=seeds, **kwargs)
         if how == "nan":
-            audio[..., audio.shape[-1] // 2] = np.nan
-        return audio, extras
-
-    def render(self, state, seeds=None, **kwargs):
-        return self.render_detailed(state, seeds=seeds, **kwargs)[0]
+            rendered.audio[..., rendered.audio.shape[-1] // 2] = np.nan
+        return rendered
 
     def release_memory(self) -> None:
         self.released += 1

@@ -79,12 +79,14 @@ READY = re.compile(r"ready \(osc udp://([0-9.]+):([0-9]+)")
 
 
 class Daemon:
-    """`latent-synth serve` in a subprocess (tiny backend); stdout and stderr are collected."""
+    """`latent-synth serve` in a subprocess (tiny backend unless `extra` names another); stdout and stderr are
+    collected. `program` is how the CLI is started: this interpreter's module, or an installed console script."""
 
-    def __init__(self, tmp_path, *extra, env=None, startup_timeout=180, verbosity="-v", cwd=REPO):
+    def __init__(self, tmp_path, *extra, env=None, startup_timeout=180, verbosity="-v", cwd=REPO,
+                 program: tuple[str, ...] = (sys.executable, "-m", "bridge.cli")):
         self.out = Path(tmp_path) / "clips"
         self.presets = Path(tmp_path) / "presets"
-        cmd = [sys.executable, "-m", "bridge.cli", verbosity, "serve", "--backend", "tiny", "--out", str(self.out),
+        cmd = [*program, verbosity, "serve", "--backend", "tiny", "--out", str(self.out),
                "--osc-port", "0", "--presets", str(self.presets), *extra]
         full_env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", **(env or {}))
         self.proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)

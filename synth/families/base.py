@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -19,6 +20,14 @@ from synth.encoders import TextEncoder
 from synth.families.specs import SPECS, BackendSpec, Defaults
 
 Inputs = dict  # name -> tensor with the batch first; one branch's model inputs
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """What a family reads from final latents: the audio, and per clip what it adds."""
+    audio: torch.Tensor | None     # [B, 2, N] float32 on the CPU; None when not asked for
+    extras: list[dict]             # per clip: JSON keys for the sidecar (the score's summary)
+    scores: list | None = None     # score families: each clip's decoded Score
 
 
 class Family:
@@ -69,6 +78,11 @@ class Family:
         time returns a copy bound to each clip's tempo (`Conditioning.bpm`); the others are themselves."""
         return self
 
+    @property
+    def needs_batch(self) -> bool:
+        """True while `for_batch` has still to bind this family to a batch before it can render."""
+        return False
+
     def check_seconds(self, seconds: float) -> None:
         if not 0 < seconds <= self.max_seconds + 1e-9:
             raise ValueError(f"clip length {seconds:.2f} s is over the {self.backend} backend's limit of "
@@ -102,10 +116,10 @@ class Family:
         """Latents [B, C, L] -> audio [B, 2, int(seconds * sample_rate)] float32 on the CPU."""
         raise NotImplementedError
 
-    def decode_detailed(self, latents: torch.Tensor, seconds: float) -> tuple[torch.Tensor, list[dict]]:
-        """`decode` plus one dict of extras per clip: JSON-able keys go into the clip's sidecar, and
-        `midi` (Standard MIDI File bytes) is written beside the WAV. Most families have none."""
-        return self.decode(latents, seconds), [{} for _ in range(latents.shape[0])]
+    def decode_all(self, latents: torch.Tensor, seconds: float, audio: bool = True) -> Decoded:
+        """`decode` (unless `audio` is False) plus what else the family reads from the latents, once:
+        per-clip sidecar keys and, on score families, the decoded scores. Most families add nothing."""
+        return Decoded(self.decode(latents, seconds) if audio else None, [{} for _ in range(latents.shape[0])])
 
     def modules(self) -> dict[str, torch.nn.Module]:
         """The torch modules this family runs (for compiling, moving and counting)."""

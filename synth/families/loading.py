@@ -73,6 +73,24 @@ def check_offload(cpu_offload: bool, device: torch.device) -> None:
         raise BackendError("cpu_offload needs the 'accelerate' package: pip install accelerate") from None
 
 
+def require(requirements: tuple[str, ...], what: str) -> None:
+    """BackendError (one line naming the version to install) when an installed library is older than
+    `what` needs, e.g. require(("diffusers>=0.40",), "the tiny-sa3 backend")."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.requirements import Requirement
+
+    for text in requirements:
+        req = Requirement(text)
+        try:
+            have = version(req.name)
+        except PackageNotFoundError:
+            have = None
+        if have is None or not req.specifier.contains(have, prereleases=True):
+            found = f"{have} is installed" if have else "it is not installed"
+            raise BackendError(f"{what} needs {text} ({found}): pip install '{text}'")
+
+
 def looks_local(name: str) -> bool:
     local = Path(name).expanduser()
     return name.startswith((".", "/", "~")) or os.sep in name.strip("/").replace("/", "", 1) or local.exists()

@@ -28,14 +28,13 @@ import torch
 
 from synth.conditioning import normalized_weights
 from synth.encoders import MINILM_ID, load_encoder
-from synth.families.base import Defaults
+from synth.families.base import Decoded, Defaults
 from synth.families.loading import BackendError, resolve_dtype
 from synth.families.stable_audio import timing_states, StableAudioFamily, scheduler
 from synth.score import model_files
 from synth.score.curves import curves_to_score, score_to_curves
 from synth.score import layout as L
 from synth.score.layout import HOP, SAMPLE_RATE
-from synth.score.midi import score_to_midi
 from synth.score.soundfont import SoundFontError
 from synth.score.summary import summary
 from synth.score.text_heads import TextHead, bpm_from_log2, drums_from_logit, held_from_logit
@@ -176,19 +175,23 @@ class ScoreFamily(StableAudioFamily):
             yield score, {**summary(score, end_beat), "tempo_from": source,
                           "drums_from": "model" if on is None else "text", "held": hold}, end_beat
 
-    def summaries(self, latents: torch.Tensor, seconds: float) -> list[dict]:
-        """Latents -> each clip's sidecar `score` summary, without rendering audio (the batch-bound family)."""
-        return [side for _, side, _ in self._sidecar_scores(latents, seconds)]
+    @property
+    def needs_batch(self) -> bool:
+        return self.tempi is None
 
-    def decode_detailed(self, latents, seconds):
-        audio, extras = [], []
-        for score, side, end_beat in self._sidecar_scores(latents, seconds):
-            audio.append(torch.from_numpy(self.renderer.render(score, seconds)))
-            extras.append({"score": side, "midi": score_to_midi(score, end_beat=end_beat)})
-        return torch.stack(audio), extras
+    def decode_all(self, latents, seconds, audio: bool = True) -> Decoded:
+        """Each clip's score decoded once: its sidecar summary, the score itself, and (with `audio`) the
+        score played through FluidSynth. Its MIDI is encoded where a .mid is written (`Rendered.midi`)."""
+        scores, extras, clips = [], [], []
+        for score, side, _ in self._sidecar_scores(latents, seconds):
+            scores.append(score)
+            extras.append({"score": side})
+            if audio:
+                clips.append(torch.from_numpy(self.renderer.render(score, seconds)))
+        return Decoded(torch.stack(clips) if audio else None, extras, scores)
 
     def decode(self, latents, seconds):
-        return self.decode_detailed(latents, seconds)[0]
+        return self.decode_all(latents, seconds).audio
 
     def encode_score(self, score, seconds: float) -> torch.Tensor:
         """A Score -> its exact latent [1, C, 16ths in `seconds` at its tempo] (normalised curves), the

@@ -29,6 +29,7 @@ class BackendSpec:
     bundled_sae: bool = False        # ships its own SAE (Family.bundled_sae loads it)
     writes_score: bool = False       # its decoder also writes a score (`.mid` + sidecar `score`)
     own_model_note: str | None = None  # what a report says about a real model's numbers, if anything
+    requires: tuple[str, ...] = ()   # newer libraries than the package's floors, e.g. "diffusers>=0.40"
 
     @property
     def module(self) -> str:
@@ -52,6 +53,11 @@ SA3_DISTILLED_STEPS = Defaults(steps=8, cfg=1.0, preview_steps=2)
 # render a 5 s clip in 0.37 s on this CPU; higher cfg pushes the tempo past its trained range.
 SCORE_STEPS = Defaults(steps=12, cfg=2.0, preview_steps=6)
 
+# Stable Audio 3's classes (AutoencoderSAME, StableAudio3DiTModel) arrived in diffusers 0.40 and its T5Gemma
+# text encoder in transformers 4.53: newer than the floors the other backends run with.
+T5GEMMA_REQUIRES = ("transformers>=4.53",)
+SA3_REQUIRES = ("diffusers>=0.40", *T5GEMMA_REQUIRES)
+
 SPECS: dict[str, BackendSpec] = {s.name: s for s in (
     BackendSpec("tiny", "stable_audio", "tiny random Stable Audio Open (noise; tests)", TINY_SAO_STEPS,
                 random_weights=True, random_sae=True),
@@ -60,11 +66,11 @@ SPECS: dict[str, BackendSpec] = {s.name: s for s in (
     BackendSpec("random-full", "stable_audio", "full-size random Stable Audio Open (timing only)", SAO_STEPS,
                 random_weights=True),
     BackendSpec("tiny-sa3", "stable_audio_3", "tiny random Stable Audio 3 (noise; tests)", SA3_DISTILLED_STEPS,
-                random_weights=True, random_sae=True),
+                random_weights=True, random_sae=True, requires=SA3_REQUIRES),
     BackendSpec("stable-audio-3", "stable_audio_3", "Stable Audio 3 medium / small-music / small-sfx",
-                SA3_DISTILLED_STEPS, options=("cpu_offload",)),
+                SA3_DISTILLED_STEPS, options=("cpu_offload",), requires=SA3_REQUIRES),
     BackendSpec("random-full-sa3", "stable_audio_3", "full-size random Stable Audio 3 (timing only)",
-                SA3_DISTILLED_STEPS, options=("size",), random_weights=True),
+                SA3_DISTILLED_STEPS, options=("size",), random_weights=True, requires=SA3_REQUIRES),
     BackendSpec("score", "score", "our score model through a General MIDI SoundFont (offline music)", SCORE_STEPS,
                 options=("soundfont",), bundled_sae=True, writes_score=True,
                 own_model_note=("The `score` backend is our own small model (Stable Audio Open's architecture, our "
