@@ -65,7 +65,7 @@ ADDRESSES: tuple[Address, ...] = (
     Address("/synth/jam/stop", "", "stop jam mode (silent at once)", "jam_stop", None, (0.0, 1.0)),
     Address("/synth/jam/bars", "i", "jam phrase length in 4/4 bars: 1, 2, 4 or 8 (default 2)", "jam_bars", (1, 8), (1.0, 8.0)),
     Address("/synth/jam/continuity", "f", "how much of the previous phrase each jam phrase continues, 0 (fresh) to 1", "jam_continuity", (0.0, 1.0), (0.0, 1.0)),
-    Address("/synth/jam/sync", "s", "jam tempo source: internal (/synth/bpm) or midi-clock (the MIDI input's clock)", "jam_sync"),
+    Address("/synth/jam/sync", "s", "jam tempo source: internal (/synth/bpm), midi-clock (the MIDI input's clock) or link (Ableton Link)", "jam_sync"),
     Address("/synth/preset/save", "s", "save the current state as a preset", "preset_save"),
     Address("/synth/preset/load", "s", "load a preset", "preset_load"),
     Address("/synth/preset/morph", "ssf", "morph between presets: from, to, amount 0 to 1", "preset_morph"),
