@@ -1,6 +1,7 @@
 """Benchmark: jam mode in time with a DAW's clock, on JACK, with real peers written by others.
 
     python bench/jam.py --backend score --bpm 120 --bars 1 --minutes 2
+    python bench/jam.py --backend score --bpm 96 --bars 1 --minutes 1 --sync link
 
 Starts its own daemon (`serve --midi-virtual clock`, and `--midi-out` on score), JACK's dummy server
 if none runs (`jackd --no-realtime -d dummy -r 48000 -p 256`), `jack_midi_clock` as the DAW's clock
@@ -8,6 +9,11 @@ if none runs (`jackd --no-realtime -d dummy -r 48000 -p 256`), `jack_midi_clock`
 records the daemon's ports and the clock in one process cycle (so bar lines and audio share frames).
 Prints repeats, tempo following, bar alignment, slider latency, continuity 1 vs 0, bad input and
 variations, and ends with a line starting `jam:`. On `score` every figure is our own small model's.
+
+`--sync link` runs itself inside a loopback-only network namespace (Link discovers peers by multicast)
+with a second Link peer (bridge.testing.link_peer) at `--bpm`, playing, in place of jack_midi_clock:
+loop names, phrase boundaries against the peer's bar lines (its Link timeline, converted to frames of
+the recording), following the peer from 96 to 110 bpm, and the peer's stop and play.
 """
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
 from analysis.jam.measures import boundary_flux, boundary_offsets, notes_kept, step_share  # noqa: E402
+from bridge.testing import netns  # noqa: E402
 from bridge.testing.osc_daemon import Daemon, jack_server, stop_process  # noqa: E402
 
 SR = 48000
@@ -145,10 +152,10 @@ class Clock:
     def __init__(self, env):
         self.env, self.proc = env, None
 
-    def run(self, bpm: float):
+    def run(self, bpm: float, jitter: float = 0.0):
         self.close()
         jack(self.env, "jack_transport", stdin="stop\nlocate 0\n")
-        self.proc = subprocess.Popen(["jack_midi_clock", "-b", f"{bpm:g}"], env=self.env,
+        self.proc = subprocess.Popen(["jack_midi_clock", "-b", f"{bpm:g}", "-J", f"{jitter:g}"], env=self.env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         connect(self.env, "jack_midi_clock:mclk_out", "latent-synth:clock")
         connect(self.env, "jack_midi_clock:mclk_out", "jam-bench:clock_in")
@@ -284,6 +291,80 @@ def tempo_runs(client, rec, env, folder, tempi, bars) -> list[dict]:
         clock.stop()
     clock.close()
     return out
+
+
+def jitter_runs(client, env, folder, tempi, jitters, bars, n=8) -> list[dict]:
+    """Steady runs of jack_midi_clock with -J jitter (every tick interval jittered by up to J%): the loop
+    names of each run (goal: one) and the first phrase's tempo error after Start (goal: < 0.5%)."""
+    clock = Clock(env)
+    client.send("/synth/jam/sync", "midi-clock")
+    client.send("/synth/jam/bars", bars)
+    out = []
+    for bpm in tempi:
+        for j in jitters:
+            start = (loops(folder) or [{"phrase": 0}])[-1]["phrase"]
+            clock.run(bpm, j)
+            got = wait_loops(folder, n, 60 + n * bars * 240 / bpm, lambda d: d["phrase"] > start)[:n]
+            clock.stop()
+            time.sleep(0.5)
+            names = [d["bpm"] for d in got]
+            out.append({"bpm": bpm, "jitter": j, "names": names,
+                        "first_error": abs(names[0] - bpm) / bpm if names else float("nan")})
+    clock.close()
+    client.send("/synth/jam/stop")
+    return out
+
+
+def synthetic_jitter(tempi, jitters, phrases=16, seeds=4) -> list[dict]:
+    """The same figures from the clock tracker alone (no JACK, no daemon), on synthetic ticks jittered
+    by up to J% of an interval, each tick on its own (a USB cable's delivery) or every interval (the
+    phrase wanders, as jack_midi_clock -J does): distinct names per 1-bar steady run, and the first
+    phrase's error (the tempo when the tracker first settles)."""
+    from bridge.jam.midi_clock import PPQN, TICKS_PER_BAR, ClockTracker
+
+    out = []
+    for wander in (False, True):
+        for bpm in tempi:
+            for j in jitters:
+                rng, dt = np.random.default_rng(0), 60.0 / (bpm * PPQN)
+                distinct, errors = [], []
+                for _ in range(seeds):
+                    tr = ClockTracker()
+                    tr.feed("start", 0.0)
+                    t, first, names = 0.005, None, []
+                    for i in range(TICKS_PER_BAR * (phrases + 1)):
+                        jitter = rng.uniform(-j, j) / 100 * dt
+                        tr.feed("clock", t + (0.0 if wander else jitter))
+                        t += dt + (jitter if wander else 0.0)
+                        if first is None and tr.settled:
+                            first = tr.tempo
+                        elif first is not None and i % TICKS_PER_BAR == 0:
+                            names.append(tr.tempo)
+                    distinct.append(len(set(names)))
+                    errors.append(abs(first - bpm) / bpm)
+                out.append({"wander": wander, "bpm": bpm, "jitter": j, "distinct": distinct, "first_error": max(errors)})
+    return out
+
+
+def print_synthetic(rows) -> None:
+    for r in rows:
+        print(f"tempo under jitter (synthetic, {'every interval' if r['wander'] else 'each tick'}): {r['bpm']:g} bpm, "
+              f"{r['jitter']:g}%: distinct loop names per 16-bar run {r['distinct']}; first phrase error max "
+              f"{r['first_error']:.2%}")
+
+
+def print_jitter(runs) -> None:
+    for r in runs:
+        print(f"tempo under jitter: {r['bpm']:g} bpm, -J {r['jitter']:g}: {len(set(r['names']))} distinct loop names in "
+              f"{len(r['names'])} loops ({', '.join(sorted({f'{b:g}' for b in r['names']}))}); first phrase "
+              f"{r['first_error']:.2%} off")
+
+
+def jitter_summary(runs) -> str:
+    if not runs:
+        return ""
+    return (f"one loop name in {sum(len(set(r['names'])) == 1 for r in runs)}/{len(runs)} jittered runs, first phrase "
+            f"error max {max(r['first_error'] for r in runs):.2%}; ")
 
 
 def continuity_runs(client, folder, bars, n) -> dict:
@@ -448,6 +529,166 @@ def variations(backend: str, n: int, seconds: float = 4.0) -> dict:
     return out
 
 
+# ---------------------------------------------------------------------- Ableton Link
+class LinkPeer:
+    """bridge.testing.link_peer in its own process: the DAW's part, on the Link session."""
+
+    def __init__(self, bpm: float):
+        self.proc = subprocess.Popen([sys.executable, "-m", "bridge.testing.link_peer", f"{bpm:g}"], cwd=REPO,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        json.loads(self.proc.stdout.readline())
+
+    def say(self, line: str) -> None:
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def state(self) -> dict:
+        self.say("state")
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.say("quit")
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                stop_process(self.proc)
+
+
+def link_bar_lines(samples: list[dict], clock: list[tuple[int, float]], start_frame: int, n: int) -> list[int]:
+    """The peer's bar lines (beats 4k on its Link timeline) as frames of the recording. `samples` are the
+    peer's (tempo, beat, monotonic time) readings; `clock` pairs JACK frame times with monotonic times
+    (read together), so the dummy server's own rate is followed. Between two readings at different
+    tempi the change itself cannot be placed: lines there are left out."""
+    frames, times = np.array([f for f, _ in clock], float), np.array([t for _, t in clock])
+    samples = [d for d in samples if d["spread"] <= 0.002]     # read without a preemption in between
+    out = []
+    for a, b in zip(samples, samples[1:]):
+        if a["tempo"] != b["tempo"]:
+            continue
+        first = int(np.ceil(a["beat"] / 4))
+        for k in range(first, int(np.floor(b["beat"] / 4)) + 1):
+            t = a["at"] + (4 * k - a["beat"]) * 60.0 / a["tempo"]
+            f = int(round(np.interp(t, times, frames))) - start_frame
+            if 0 <= f < n and (not out or f > out[-1]):
+                out.append(f)
+    return out
+
+
+def clock_pair(rec) -> tuple[int, float] | None:
+    """(JACK frame time, time.monotonic()) read together; None when a preemption came between them."""
+    before, at, after = rec.client.frame_time, time.monotonic(), rec.client.frame_time
+    return None if after - before > SR // 500 else ((before + after) // 2, at)
+
+
+def link_run(client, rec, env, folder, bpm, bars, minutes) -> dict:
+    peer = LinkPeer(bpm)
+    time.sleep(2.0)      # an older session than the daemon's: when sessions meet, Link keeps the older timeline
+    try:
+        client.send("/synth/jam/bars", bars)
+        client.send("/synth/jam/continuity", 1.0)
+        client.send("/synth/jam/sync", "link")
+        deadline = time.monotonic() + 20
+        while status(client)["jam"]["peers"] != 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        peer.say("stop")        # a joining peer does not take up a play pressed before it: press it again
+        peer.say("play")        # the jam starts on the peer's next bar line
+        wait_loops(folder, 1, 60)
+        hook_up(env)
+        rec.recording = True
+        samples, clock = [], []
+        changed_at, end = None, time.monotonic() + minutes * 60
+        halfway = time.monotonic() + minutes * 30
+        while time.monotonic() < end:
+            if changed_at is None and time.monotonic() >= halfway:
+                changed_at = (loops(folder) or [{"phrase": 0}])[-1]["phrase"]
+                peer.say("tempo 110")
+            samples.append(peer.state())
+            clock += filter(None, [clock_pair(rec)])
+            time.sleep(0.25)
+        rec.recording = False
+        st = status(client)
+        sides = loops(folder)
+        before = [d["bpm"] for d in sides if d["phrase"] <= (changed_at or 0)]
+        after = [d["bpm"] for d in sides if d["phrase"] > (changed_at or 0)]
+        lines = link_bar_lines(samples, clock, rec.start_frame or 0, rec.n)
+        offsets = boundary_offsets(rec.audio[:rec.n], lines, search=int(4 * 60.0 / bpm * SR * bars / 4),
+                                   valid=rec.written[:rec.n])
+        # the peer's stop stops the jam; its play starts it on the session's next bar line
+        peer.say("stop")
+        t0 = time.monotonic()
+        stopped = next((time.monotonic() - t0 for _ in range(100) if not status(client)["jam"]["active"]
+                        or time.sleep(0.1)), None)
+        time.sleep(1.0)
+        phrase = (loops(folder) or [{"phrase": 0}])[-1]["phrase"]
+        rec.n, rec.start_frame = 0, None
+        rec.written[:] = False
+        rec.recording = True
+        peer.say("play")
+        clock, samples = [], []
+        got = []
+        deadline = time.monotonic() + 60
+        while len(got) < 2 and time.monotonic() < deadline:   # the peer's bar lines as the jam starts
+            samples.append(peer.state())                        # (a play may move a peer's beat 0)
+            clock += filter(None, [clock_pair(rec)])
+            got = [d for d in loops(folder) if d["phrase"] > phrase]
+            time.sleep(0.25)
+        rec.recording = False
+        sound = np.flatnonzero(np.abs(rec.audio[:rec.n]).max(1) > 1e-4)
+        lines = link_bar_lines(samples, clock, rec.start_frame or 0, rec.n)
+        first = int(sound[0]) if len(sound) else None
+        onset = min((first - f for f in lines), key=abs) if first is not None and lines else None
+        return {"repeats": st["jam_repeats"], "underruns": st["jam"]["underruns"], "peers": st["jam"]["peers"],
+                "before": before, "after": after, "offsets": offsets, "stopped_s": stopped,
+                "restarted": len(got) >= 1, "restart_offset": onset}
+    finally:
+        peer.close()
+        client.send("/synth/jam/sync", "internal")
+
+
+def main_link(args) -> int:
+    """`--sync link`: the daemon and a Link peer, inside a loopback-only network namespace."""
+    if not netns.inside():
+        reason = netns.unavailable()
+        if reason:
+            print(f"jam: link: {reason}")
+            return 1
+        return subprocess.run(netns.command([sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]])).returncode
+    t0 = time.monotonic()
+    with ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="jam-bench-")))
+        env = stack.enter_context(jack_env())
+        os.environ.update({k: env[k] for k in ("JACK_DEFAULT_SERVER", "JACK_NO_AUDIO_RESERVATION") if k in env})
+        rec = Recorder(args.minutes * 60 + 60)
+        stack.callback(rec.close)
+        denv = {k: env[k] for k in ("JACK_DEFAULT_SERVER", "JACK_NO_AUDIO_RESERVATION") if k in env}
+        daemon = Daemon(work / "daemon", "--backend", args.backend, env=denv)
+        stack.callback(daemon.kill)
+        client = daemon.client()
+        r = link_run(client, rec, env, daemon.out, args.bpm, args.bars, args.minutes)
+    off = [abs(o) for o in r["offsets"]]
+    if args.json:
+        Path(args.json).write_text(json.dumps(r, indent=1, default=str))
+    names = sorted({f"{b:g}" for b in r["before"]})
+    print(f"link: {args.minutes:g} min at {args.bpm:g} bpm, {args.bars}-bar phrases, one peer: {r['repeats']} repeats, "
+          f"{r['underruns']} output underruns, peers {r['peers']}")
+    print(f"link loop names before the change: {', '.join(names)} bpm ({len(r['before'])} loops); after the peer's "
+          f"110 bpm: {', '.join(f'{b:g}' for b in r['after'])}")
+    print(f"link bar alignment: {len(off)} phrase boundaries vs the peer's bar lines (its Link timeline in recording "
+          f"frames): median {pct(off, 50):.0f}, p95 {pct(off, 95):.0f}, max {max(off) if off else float('nan'):.0f} "
+          f"frames; {sum(o <= PERIOD for o in off)}/{len(off)} within {PERIOD}")
+    print(f"link transport: the peer's stop stopped the jam after {r['stopped_s']:.2f} s; its play started it "
+          f"{'again' if r['restarted'] else 'NOT again'}, {r['restart_offset']} frames from the peer's bar line")
+    follows = next((i for i, b in enumerate(r["after"]) if b == 110.0), None)
+    print(f"jam: link {args.backend} {args.bpm:g} bpm {args.bars} bar(s) {args.minutes:g} min: "
+          f"{sum(o <= PERIOD for o in off)}/{len(off)} boundaries within {PERIOD} frames of the peer's bar lines "
+          f"(median {pct(off, 50):.0f}, max {max(off) if off else float('nan'):.0f}); names {'/'.join(names)}; "
+          f"110 bpm followed from phrase {follows if follows is None else follows + 1} after the change; "
+          f"stop {'ok' if r['stopped_s'] is not None else 'FAILED'}, start "
+          f"{'ok' if r['restarted'] else 'FAILED'}; {r['repeats']} repeats; wall {time.monotonic() - t0:.0f} s")
+    return 0
+
+
 # ---------------------------------------------------------------------- report
 def pct(xs, q):
     return float(np.percentile(xs, q)) if xs else float("nan")
@@ -463,7 +704,13 @@ def main(argv=None) -> int:
     ap.add_argument("--continuity-phrases", type=int, default=16)
     ap.add_argument("--variations", type=int, default=20)
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--sync", choices=("midi-clock", "link"), default="midi-clock")
+    ap.add_argument("--jitter-tempi", default="96,120,140", help="tempi of the jittered clock runs")
+    ap.add_argument("--jitters", default="0,2,5", help="jack_midi_clock -J percentages ('' skips the runs)")
+    ap.add_argument("--only-jitter", action="store_true", help="run only the tempo-under-jitter measurement")
     args = ap.parse_args(argv)
+    if args.sync == "link":
+        return main_link(args)
     rng = np.random.default_rng(0)
     results: dict = {}
     with ExitStack() as stack:
@@ -482,6 +729,14 @@ def main(argv=None) -> int:
         client = daemon.client()
         folder = daemon.out
         t0 = time.monotonic()
+        jitter_args = ([float(x) for x in args.jitter_tempi.split(",")], [float(x) for x in args.jitters.split(",")]
+                       if args.jitters else [])
+        if args.only_jitter:
+            print_synthetic(synthetic_jitter(*jitter_args))
+            runs = jitter_runs(client, env, folder, *jitter_args, args.bars)
+            print_jitter(runs)
+            print(f"jam: tempo under jitter: {jitter_summary(runs)}wall {time.monotonic() - t0:.0f} s")
+            return 0
         results["main"] = main_run(daemon, client, rec, env, folder, args.bpm, args.bars, args.minutes, rng)
         m = results["main"]
         print(f"real time: {args.minutes:g} min at {args.bpm:g} bpm, {args.bars}-bar phrases: {m['phrases']} phrases, "
@@ -502,6 +757,9 @@ def main(argv=None) -> int:
             off = [abs(o) for o in t["offsets"]]
             print(f"tempo {t['clock']} bpm: loops at {', '.join(f'{b:g}' for b in t['bpms'])} bpm; "
                   f"boundaries within {PERIOD} frames of the bar line: {sum(o <= PERIOD for o in off)}/{len(off)}")
+        if jitter_args[1]:
+            results["jitter"] = jitter_runs(client, env, folder, *jitter_args, args.bars)
+            print_jitter(results["jitter"])
         results["continuity"] = continuity_runs(client, folder, args.bars, args.continuity_phrases)
         for c, r in results["continuity"].items():
             print(f"continuity {c:g}: {r['phrases']} phrases; spectral flux at boundaries / inside = {r['flux_ratio']:.2f}; "
@@ -523,7 +781,7 @@ def main(argv=None) -> int:
     c1, c0 = results["continuity"][1.0], results["continuity"][0.0]
     print(f"jam: {args.backend} {args.bpm:g} bpm {args.bars} bar(s) {args.minutes:g} min: {m['repeats']} repeats; "
           f"{sum(o <= PERIOD for o in off)}/{len(off)} boundaries within {PERIOD} frames; tempo followed "
-          f"{tempo_ok}/{len(results['tempo'])}; latency median {pct(m['latency_s'], 50):.2f} s; step share "
+          f"{tempo_ok}/{len(results['tempo'])}; {jitter_summary(results.get('jitter', []))}latency median {pct(m['latency_s'], 50):.2f} s; step share "
           f"{c1['step_share']:.0%} (continuity 1) vs {c0['step_share']:.0%} (0); bad input "
           f"{sum(ok for _, ok, _ in results['bad_input'])}/{len(results['bad_input'])} ok; variation distance "
           f"{v[0.3]['distance']:.2f} -> {v[0.9]['distance']:.2f}; wall {time.monotonic() - t0:.0f} s")

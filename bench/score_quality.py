@@ -106,23 +106,13 @@ def melody_family(score) -> int | None:
     return v.program // 8 if v is not None and v.notes else None
 
 
-def _melody_stats(score) -> dict:
-    from analysis.score_model.melody_stats import in_key_share, stepwise_share
-
-    v = score.voice("melody")
-    notes = sorted(v.notes, key=lambda n: n.start) if v is not None else []
-    pitches = [n.pitch for n in notes]
-    return {"stepwise": stepwise_share(pitches), "in_key": in_key_share(pitches, score.tonic, score.mode),
-            "notes": len(notes), "mean_length": sum(n.duration for n in notes) / len(notes) if notes else None}
-
-
 def _within(got: float, want: float) -> bool:
     return abs(got / want - 1) <= TEMPO_TOLERANCE
 
 
 def measure(engine, heldout: dict, seeds, limit: int | None = None, seconds: float = SECONDS) -> dict:
     """Rates and per-caption detail for every check."""
-    from analysis.score_model.melody_stats import median_of
+    from analysis.score_model.melody_stats import median_of, melody_stats
 
     detail = {k: [] for k in ("instrument", "tempo_stated", "tempo_set", "tempo_words", "drums", "sustain")}
     melody = []  # per clip of an ordinary (not sustain) caption
@@ -131,7 +121,7 @@ def measure(engine, heldout: dict, seeds, limit: int | None = None, seconds: flo
         fams = [melody_family(s) for s in scores]
         detail["instrument"].append({"text": item["text"], "want": item["family"], "got": fams,
                                      "hits": sum(f == item["family"] for f in fams)})
-        melody += [{**_melody_stats(s), "sustain": asks_for_sustain(item["text"])} for s in scores]
+        melody += [{**melody_stats(s), "sustain": asks_for_sustain(item["text"])} for s in scores]
     for item in heldout["tempo"][:limit]:
         bpms = [round(s.bpm, 2) for s in decode_scores(engine, item["text"], seeds, seconds)]
         detail["tempo_stated"].append({"text": item["text"], "want": item["bpm"], "got": bpms,
@@ -156,9 +146,9 @@ def measure(engine, heldout: dict, seeds, limit: int | None = None, seconds: flo
         got = [bool(s.drums) for s in scores]
         detail["drums"].append({"text": item["text"], "want": item["drums"], "got": got,
                                 "hits": sum(g == item["drums"] for g in got)})
-        melody += [{**_melody_stats(s), "sustain": asks_for_sustain(item["text"])} for s in scores]
+        melody += [{**melody_stats(s), "sustain": asks_for_sustain(item["text"])} for s in scores]
     for item in heldout.get("sustain", [])[:limit]:
-        stats = [_melody_stats(s) for s in decode_scores(engine, item["text"], seeds, seconds)]
+        stats = [melody_stats(s) for s in decode_scores(engine, item["text"], seeds, seconds)]
         detail["sustain"].append({"text": item["text"], "notes": [m["notes"] for m in stats],
                                   "mean_length": median_of(m["mean_length"] for m in stats)})
     n = len(seeds)

@@ -23,7 +23,7 @@ from synth.numbers import is_finite_number, is_number
 from synth.parameters import NO_SAE, parse_index, set_feature
 from synth.preset_sae import check_preset_sae, record_for
 from synth.presets import Preset, PresetError, PresetStore, morph
-from synth.state import MODES, NUM_SLOTS, SEED_MAX, PromptSlot, StateError, SynthState
+from synth.state import MODES, NUM_SLOTS, STEERING_MODES, SEED_MAX, PromptSlot, StateError, SynthState
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +224,7 @@ class Controller:
         return self._update(lambda s: setter(s, part, value, self.contrast_defs, self.d_sae), address)
 
     def _prompt(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
-        slot = parse_index(part, "slot", NUM_SLOTS - 1) if part else 0
+        slot = 0 if address == "/synth/prompt" else parse_index(part, "slot", NUM_SLOTS - 1)
         text = _prompt_text(args)
 
         def change(state: SynthState) -> SynthState:
@@ -238,14 +238,14 @@ class Controller:
         _no_args(args)
         return self._update(lambda s: s.replace(features={}), address)
 
-    def _mode(self, address: str, args: Sequence, field: str) -> Sequence[Reply]:
+    def _mode(self, address: str, args: Sequence, field: str, choices: Sequence[str] = MODES) -> Sequence[Reply]:
         mode = _one_string(args, "mode")
-        if mode not in MODES:
-            raise CommandError(f"{mode!r} is not one of {', '.join(MODES)}")
+        if mode not in choices:
+            raise CommandError(f"{mode!r} is not one of {', '.join(choices)}")
         return self._update(lambda s: s.replace(**{field: mode}), address)
 
     def _steering_mode(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
-        return self._mode(address, args, "steering_mode")
+        return self._mode(address, args, "steering_mode", STEERING_MODES)
 
     def _mix_mode(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
         return self._mode(address, args, "mix_mode")

@@ -2459,7 +2459,7 @@
       360,
       20
      ],
-     "text": "JAM: phrases in time on the daemon's audio out; bpm sets the internal clock"
+     "text": "JAM: phrases in time on the daemon's audio out; bpm sets the internal clock (and a Link session's)"
     }
    },
    {
@@ -2529,6 +2529,24 @@
       22
      ],
      "text": "/synth/jam/sync midi-clock",
+     "outlettype": [
+      ""
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-jam-m4",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      1320,
+      435,
+      140,
+      22
+     ],
+     "text": "/synth/jam/sync link",
      "outlettype": [
       ""
      ]
@@ -4237,6 +4255,18 @@
     "patchline": {
      "source": [
       "obj-jam-bp",
+      0
+     ],
+     "destination": [
+      "obj-2",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-jam-m4",
       0
      ],
      "destination": [

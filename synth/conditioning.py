@@ -10,6 +10,8 @@ the pipeline's projection model:
 - SAE steering direction `delta = sum_i s_i * scale_i * W_dec[i]` (`feature_direction`) plus named
   contrasts `strength * (pool(enc(pos)) - pool(enc(neg)))` (`contrast_direction`);
 - steering `embedding` mode adds `gain * delta` to every non-padding token (`add_at_tokens`);
+  steering `inside` mode leaves the text alone: the Engine adds directions inside the DiT
+  (`synth.inside`, `synth.inside_vectors`);
   steering `guidance` mode makes a steered copy of each branch and adds
   `gain * sum_i w_i (cond_steered_i - cond_i)` to the noise prediction.
 
@@ -25,6 +27,7 @@ from typing import Callable, Mapping, Sequence
 import torch
 
 from synth.encoders import Encoded
+from synth.inside import InsideShift
 from synth.tempo_text import stated_bpm
 
 
@@ -179,6 +182,7 @@ class Conditioning:
     hidden [K, T, D] and mask [K, T]: K prompt branches (K = 1 in embedding mix mode);
     weights: K normalised mix weights; steered [K, T, D] or None (guidance-mode steering only);
     gain: the steering guidance weight w (0 unless steering_mode == "guidance");
+    inside: set by the Engine in steering_mode "inside" (the text is then left as it is);
     bpm: the tempo set for it (the state's bpm, else a number its prompts state), or None. Families
     that play in musical time meet it; the others hear the text alone.
     words: the text of its most heavily weighted prompt ("" without one), for families that read what
@@ -192,6 +196,7 @@ class Conditioning:
     delta: torch.Tensor   # [D] the total steering direction before gain (for sidecars and tests)
     bpm: float | None = None
     words: str = ""
+    inside: InsideShift | None = None   # inside-mode steering: directions added in the DiT (synth.inside)
 
     @property
     def branches(self) -> int:

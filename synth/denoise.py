@@ -24,6 +24,7 @@ import torch
 
 from synth.conditioning import Conditioning, combine_guidance
 from synth.families.base import Family, concat_inputs, generators
+from synth.inside import row_shifts
 
 WINDOWS = ("clip", "full")
 GUIDE_NOISE_SEED = 0x6A616D  # the guide's noise has its own generators, so the scheduler's draws are unchanged
@@ -124,8 +125,22 @@ def _check_batch(conds: Sequence[Conditioning], seeds: Sequence[int]) -> None:
     first = conds[0]
     for c in conds[1:]:
         if (c.branches != first.branches or (c.steered is None) != (first.steered is None) or c.gain != first.gain
-                or c.weights != first.weights):
+                or c.weights != first.weights or _inside_site(c) != _inside_site(first)):
             raise ValueError("denoise: conditionings in one batch must share branches, weights and steering gain")
+
+
+def _inside_site(c: Conditioning) -> str | None:
+    return c.inside.site if c.inside is not None else None
+
+
+def _inside_hooks(family: Family, conds: Sequence[Conditioning], steps: int):
+    """The family's inside-steering wrappers when this batch steers inside, else None."""
+    if conds[0].inside is None:
+        return None
+    for c in conds:
+        if c.inside.shifts.shape[1] != steps:
+            raise ValueError(f"inside steering: shifts for {c.inside.shifts.shape[1]} steps, the render has {steps}")
+    return family.inside_hooks()
 
 
 def _stack(conds: Sequence[Conditioning], i: int, steered: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -179,19 +194,26 @@ def sample(family: Family, conds: Sequence[Conditioning], seeds: Sequence[int], 
             for name, value in family.known_inputs(x0, known).items():
                 inputs[name] = torch.cat([value] * n_branch) if n_branch > 1 else value
     offset = 1 if do_cfg else 0
-    for i, t in enumerate(timesteps):
-        model_in = torch.cat([latents] * n_branch) if n_branch > 1 else latents
-        if family.compiled:  # clip length and batch vary: keep them symbolic rather than recompile for each
-            torch._dynamo.maybe_mark_dynamic(model_in, model_in.dim() - 1)  # (negative dims are not understood)
-            torch._dynamo.maybe_mark_dynamic(model_in, 0)
-        pred = family.predict(scheduler, model_in, t, inputs)
-        parts = pred.chunk(n_branch) if n_branch > 1 else (pred,)
-        guided = combine_guidance(
-            parts[0] if do_cfg else None, parts[offset:offset + k], conds[0].weights, float(cfg),
-            steered=parts[offset + k:] if has_steer else None, gain=conds[0].gain,
-        )
-        latents = family.step(scheduler, guided, t, latents, gens)
-        if known:
-            latents = hold_known(latents, family.noised(x0, noise, family.sigma(scheduler, first + i + 1)), known)
+    hooks = _inside_hooks(family, conds, steps)
+    try:
+        for i, t in enumerate(timesteps):
+            model_in = torch.cat([latents] * n_branch) if n_branch > 1 else latents
+            if family.compiled:  # clip length and batch vary: keep them symbolic rather than recompile for each
+                torch._dynamo.maybe_mark_dynamic(model_in, model_in.dim() - 1)  # (negative dims are not understood)
+                torch._dynamo.maybe_mark_dynamic(model_in, 0)
+            if hooks is not None:   # this step's directions, on the prompt branches only
+                hooks.set(conds[0].inside.site, row_shifts([c.inside for c in conds], first + i, offset, k))
+            pred = family.predict(scheduler, model_in, t, inputs)
+            parts = pred.chunk(n_branch) if n_branch > 1 else (pred,)
+            guided = combine_guidance(
+                parts[0] if do_cfg else None, parts[offset:offset + k], conds[0].weights, float(cfg),
+                steered=parts[offset + k:] if has_steer else None, gain=conds[0].gain,
+            )
+            latents = family.step(scheduler, guided, t, latents, gens)
+            if known:
+                latents = hold_known(latents, family.noised(x0, noise, family.sigma(scheduler, first + i + 1)), known)
+    finally:
+        if hooks is not None:
+            hooks.off()
 
     return latents

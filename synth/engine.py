@@ -9,6 +9,7 @@ renders the same audio alone or in a batch (up to float rounding in batched matr
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -25,6 +26,7 @@ from synth.conditioning import Conditioning, EncodingCache, build_conditioning
 from synth.config import SynthConfig
 from synth.denoise import Guide, denoise, family_threads, sample
 from synth.families.base import Family
+from synth.inside_vectors import InsideSteering
 from synth.parameters import NO_SAE
 from synth.preset_sae import loaded_sae
 from synth.state import SynthState
@@ -77,9 +79,15 @@ class Engine:
         self.sae = None
         self.sae_id: str | None = None
         self.sae_identity: dict | None = None  # what presets' feature ids are checked against (synth.preset_sae)
+        self.inside = InsideSteering(family, self.cache.encode)  # steering_mode "inside": measured directions
         self._lock = threading.RLock()
         if sae is not None:
             self.set_sae(sae, sae_id)
+
+    @property
+    def dit_blocks(self) -> int:
+        """How many DiT blocks inside steering can act at."""
+        return self.family.inside_hooks().blocks
 
     # ------------------------------------------------------------------ SAE
     def set_sae(self, sae, sae_id: str | None) -> None:
@@ -119,7 +127,15 @@ class Engine:
         applied like a contrast (in the state's steering mode, times its gain)."""
         state.validate(d_sae=self.d_sae)
         self.family.check_seconds(state.seconds())
-        return build_conditioning(state, self.cache.encode, self.sae, extra_delta=delta)
+        return self._inside(build_conditioning(state, self.cache.encode, self.sae, extra_delta=delta), state, delta)
+
+    def _inside(self, cond: Conditioning, state: SynthState, delta: torch.Tensor | None = None) -> Conditioning:
+        """`cond` with the state's inside-mode steering (measured on first use; see synth.inside_vectors)."""
+        if state.steering_mode != "inside":
+            return cond
+        if delta is not None:
+            raise ValueError("inside steering takes contrasts and feature sliders, not a raw text-space vector")
+        return dataclasses.replace(cond, inside=self.inside.shift(state, self.sae, self.sae_id))
 
     # ------------------------------------------------------------------ rendering
     def render(self, state: SynthState, seeds: Sequence[int] | None = None, *, window: str | None = None,
@@ -141,7 +157,7 @@ class Engine:
         window = window or self.window
         with self._lock:
             # 2. the conditioning, and the family bound to it (the score family reads tempo and drums here)
-            cond = build_conditioning(state, self.cache.encode, self.sae, extra_delta=delta)
+            cond = self._inside(build_conditioning(state, self.cache.encode, self.sae, extra_delta=delta), state, delta)
             conds = [cond] * len(seeds)
             family = self.family.for_batch(conds)
             family.check_seconds(seconds)
@@ -177,7 +193,8 @@ class Engine:
             conds = [self.conditioning(s, d) for s, d in zip(states, deltas)]
         groups: dict[tuple, list[int]] = {}
         for i, (s, c) in enumerate(zip(states, conds)):
-            key = (s.steps, float(s.cfg), c.branches, c.steered is not None, c.gain, c.weights)
+            key = (s.steps, float(s.cfg), c.branches, c.steered is not None, c.gain, c.weights,
+                   c.inside.site if c.inside is not None else None)
             groups.setdefault(key, []).append(i)
         out: list[np.ndarray | None] = [None] * len(states)
         with self._lock:
@@ -218,6 +235,8 @@ class Engine:
         """Render `seeds` in one batch and write one clip per seed. Each sidecar's render_seconds is the
         time from this call until the batch's audio was ready to write; `extra` goes into each sidecar."""
         t0 = time.perf_counter()
+        if state.steering_mode == "inside":
+            extra.setdefault("inside", self.inside.describe(self.resolve(state)))
         rendered = self.render(state, seeds, window=window, guide=guide)
         elapsed = round(time.perf_counter() - t0, 4)
         return [self.write(clip, rendered.state.replace(seed=seed), out_dir, render_seconds=elapsed, subtype=subtype,

@@ -254,6 +254,9 @@ def morph(a: SynthState, b: SynthState, amount: float) -> SynthState:
         steering_mode=near.steering_mode,
         steering_gain=_lerp(a.steering_gain, b.steering_gain, t),
         mix_mode=near.mix_mode,
+        inside_site=near.inside_site,
+        inside_blocks=near.inside_blocks,
+        inside_window=near.inside_window,
         name=near.name,
     )
 

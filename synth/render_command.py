@@ -18,7 +18,7 @@ from pathlib import Path
 
 from synth.backends import spec_for
 from synth.engine_flags import add_engine_flags, check_choice, config_from_flags
-from synth.state import NUM_SLOTS, Contrast, PromptSlot, SynthState
+from synth.state import INSIDE_SITES, INSIDE_WINDOWS, NUM_SLOTS, STEERING_MODES, Contrast, PromptSlot, SynthState
 
 DEFAULT_STRENGTH = 0.5  # --init without --strength: halfway between the source and a fresh clip
 NEEDS_SAE = ("--feature needs --sae SAE_DIR (an SAE trained on this backend's text encoder; make one with "
@@ -47,7 +47,11 @@ def register(subparsers) -> None:
     p.add_argument("--steps", metavar="N", help="denoising steps (default: the backend's, e.g. 8 for Stable Audio 3)")
     p.add_argument("--cfg", metavar="G", help="classifier-free guidance scale (default: the backend's)")
     p.add_argument("--window", metavar="W", help="clip (denoise only the frames needed) | full (47.55 s, crop)")
-    p.add_argument("--steering", metavar="MODE", help="embedding | guidance")
+    p.add_argument("--steering", "--steering-mode", dest="steering", metavar="MODE",
+                   help="embedding | guidance | inside (directions added in the DiT's blocks)")
+    p.add_argument("--inside-site", metavar="SITE", help="inside steering: cross (cross-attention output) | residual")
+    p.add_argument("--inside-blocks", metavar="B,B", help="inside steering: the DiT blocks, comma list (default all)")
+    p.add_argument("--inside-window", metavar="W", help="inside steering: early | middle | late | all steps")
     p.add_argument("--gain", metavar="W", help="steering gain")
     p.add_argument("--mix", metavar="MODE", help="prompt mixing: embedding | guidance")
     p.add_argument("--name", metavar="NAME", help="clip name (file slug); default: the strongest prompt")
@@ -156,7 +160,13 @@ def state_from_args(args, config) -> SynthState:
     if args.steps is not None:
         changes["steps"] = _flag_int("--steps", args.steps)
     if args.steering is not None:
-        changes["steering_mode"] = check_choice("--steering", args.steering, ("embedding", "guidance"))
+        changes["steering_mode"] = check_choice("--steering-mode", args.steering, STEERING_MODES)
+    if args.inside_site is not None:
+        changes["inside_site"] = check_choice("--inside-site", args.inside_site, INSIDE_SITES)
+    if args.inside_window is not None:
+        changes["inside_window"] = check_choice("--inside-window", args.inside_window, INSIDE_WINDOWS)
+    if args.inside_blocks is not None:
+        changes["inside_blocks"] = [_flag_int("--inside-blocks", b.strip()) for b in args.inside_blocks.split(",")]
     if args.mix is not None:
         changes["mix_mode"] = check_choice("--mix", args.mix, ("embedding", "guidance"))
     if args.name is not None:

@@ -16,6 +16,10 @@ from synth.numbers import integer, number
 
 NUM_SLOTS = 8
 MODES = ("embedding", "guidance")
+STEERING_MODES = MODES + ("inside",)   # inside: directions added in the DiT's blocks (synth.inside)
+INSIDE_SITES = ("cross", "residual")
+INSIDE_WINDOWS = ("early", "middle", "late", "all")
+MAX_BLOCKS = 256
 
 # Ranges (inclusive). The longest any backend renders is Stable Audio 3 medium's 380 s; each backend
 # checks its own limit (Stable Audio Open: 47.55 s) when it renders.
@@ -88,6 +92,9 @@ class SynthState:
     steering_mode: str = "embedding"
     steering_gain: float = 1.0
     mix_mode: str = "embedding"
+    inside_site: str = "cross"                  # inside steering: cross-attention output or residual stream
+    inside_blocks: list[int] | None = None      # the DiT blocks it acts at (None: all)
+    inside_window: str = "all"                  # the denoising steps: early, middle, late third, or all
     name: str | None = None
 
     def __post_init__(self) -> None:
@@ -160,10 +167,15 @@ class SynthState:
             self.steps = _integer(self.steps, "steps", *STEPS_RANGE)
         if self.cfg is not None:
             self.cfg = _number(self.cfg, "cfg", *CFG_RANGE)
-        for mode_field in ("steering_mode", "mix_mode"):
+        for mode_field, choices in (("steering_mode", STEERING_MODES), ("mix_mode", MODES),
+                                    ("inside_site", INSIDE_SITES), ("inside_window", INSIDE_WINDOWS)):
             value = getattr(self, mode_field)
-            if value not in MODES:
-                raise StateError(mode_field, f"{value!r} is not one of {', '.join(MODES)}")
+            if value not in choices:
+                raise StateError(mode_field, f"{value!r} is not one of {', '.join(choices)}")
+        if self.inside_blocks is not None:
+            if not isinstance(self.inside_blocks, (list, tuple)) or not self.inside_blocks:
+                raise StateError("inside_blocks", f"expected a non-empty list of block numbers, got {self.inside_blocks!r}")
+            self.inside_blocks = sorted({_integer(b, "inside_blocks", 0, MAX_BLOCKS - 1) for b in self.inside_blocks})
         self.steering_gain = _number(self.steering_gain, "steering_gain", *GAIN_RANGE)
         if self.name is not None:
             self.name = _text(self.name, "name")
@@ -189,6 +201,9 @@ class SynthState:
             "steering_mode": self.steering_mode,
             "steering_gain": self.steering_gain,
             "mix_mode": self.mix_mode,
+            "inside_site": self.inside_site,
+            "inside_blocks": list(self.inside_blocks) if self.inside_blocks is not None else None,
+            "inside_window": self.inside_window,
             "name": self.name,
         }
 

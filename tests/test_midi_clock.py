@@ -217,3 +217,88 @@ def test_ticks_heard_twice_right_after_start_do_not_halve_the_interval():
         if i < 8:
             tr.feed("clock", 0.005 + i * dt)   # each of the first ticks twice
     assert tr.position == 100 and tr.bpm == pytest.approx(96.0, rel=1e-6)
+
+
+def loop_names(bpm, jitter_share, bars=1, phrases=12, seed=0, exact=False, wander=False):
+    """The tempo each phrase of a steady run would be named by (read at each bar line once settled,
+    as the jam renders a phrase), under ticks jittered by +-jitter_share of a tick interval: each tick
+    on its own (a USB cable's delivery), or each interval (`wander`: the phrase wanders, as
+    jack_midi_clock -J does)."""
+    rng = random.Random(seed)
+    tr = ClockTracker(exact=exact)
+    tr.feed("start", 0.0)
+    dt = 60.0 / (bpm * PPQN)
+    first, names, t = None, [], 0.005
+    for i in range(TICKS_PER_BAR * bars * phrases + TICKS_PER_BAR):
+        jitter = rng.uniform(-jitter_share, jitter_share) * dt
+        tr.feed("clock", t + (0.0 if wander else jitter))
+        t += dt + (jitter if wander else 0.0)
+        if first is None and tr.settled:
+            first = tr.tempo
+        elif first is not None and i % (TICKS_PER_BAR * bars) == 0:
+            names.append(tr.tempo)
+    return first, names
+
+
+@pytest.mark.parametrize("bpm", [60.0, 96.0, 122.5, 140.0, 180.0])
+@pytest.mark.parametrize("jitter", [0.0, 0.01, 0.05])
+def test_a_steady_jittered_clock_names_every_loop_one_tempo(bpm, jitter):
+    for seed in range(3):
+        first, names = loop_names(bpm, jitter, seed=seed, exact=seed == 2)
+        assert set(names) == {bpm}, (seed, names)
+        assert first == pytest.approx(bpm, rel=0.005), seed    # the first phrase: within 0.5%
+
+
+def test_the_first_phrase_waits_for_a_beat_of_ticks():
+    tr = ClockTracker()
+    tr.feed("start", 0.0)
+    dt = 60.0 / (96 * PPQN)
+    for i in range(PPQN - 1):
+        tr.feed("clock", i * dt)
+        assert not tr.settled and tr.tempo is None
+    tr.feed("clock", (PPQN - 1) * dt)
+    assert tr.settled and tr.tempo == 96.0
+
+
+def test_a_real_change_is_named_from_the_next_bar_and_then_held():
+    tr = ClockTracker()
+    tr.feed("start", 0.0)
+    rng = random.Random(1)
+    t, names = 0.0, []
+    for bpm in (96.0, 110.0):
+        dt = 60.0 / (bpm * PPQN)
+        for i in range(4 * TICKS_PER_BAR):
+            tr.feed("clock", t + rng.uniform(-0.02, 0.02) * dt)   # 5% can take a bar more to name it
+            t += dt
+            if i % TICKS_PER_BAR == TICKS_PER_BAR - 1:
+                names.append(tr.tempo)
+    assert names == [96.0] * 4 + [110.0] * 4
+
+
+@pytest.mark.parametrize("bpm", [122.37, 87.65, 133.33])
+def test_a_clock_between_round_tempi_is_named_as_closely_as_its_jitter_allows(bpm):
+    assert loop_names(bpm, 0.0)[1] == [bpm] * 12
+    for seed in range(3):
+        first, names = loop_names(bpm, 0.05, seed=seed)
+        # A name from the first bars' coarser fit may give way once the fit holds 4 bars; then one name.
+        assert len(set(names[4:])) == 1 and names[4] == pytest.approx(bpm, rel=0.003), names   # within CAP
+        assert first == pytest.approx(bpm, rel=0.005)
+
+
+def test_published_tempo_prefers_the_simplest_within_the_band_and_holds():
+    from bridge.jam.tempo import TempoFit, published_tempo
+
+    assert published_tempo(TempoFit(96.04, 0.02), None) == 96.0       # 96 within 3 x 0.02
+    assert published_tempo(TempoFit(96.04, 0.001), None) == 96.04     # a precise fit: as it is
+    assert published_tempo(TempoFit(96.4, 0.01), 96.0) == 96.4         # a real change: taken at once
+    assert published_tempo(TempoFit(96.25, 0.001), 96.0) == 96.0       # within 0.3%: held
+
+
+@pytest.mark.parametrize("bpm", [96.0, 120.0])
+def test_a_wandering_clock_is_named_one_tempo_once_its_window_is_full(bpm):
+    # jack_midi_clock -J 5 jitters every interval: over a bar its tempo wanders by ~0.3%, over 8 bars
+    # (the fit's window) by ~0.1%. Within CAP (0.3%) the name is held.
+    for seed in range(4):
+        first, names = loop_names(bpm, 0.05, phrases=16, seed=seed, wander=True)
+        assert len(set(names[4:])) == 1 and names[4] == pytest.approx(bpm, rel=0.003), names
+        assert first == pytest.approx(bpm, rel=0.01)

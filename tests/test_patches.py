@@ -129,7 +129,8 @@ def test_both_patches_have_a_jam_section():
     assert JAM <= set(maxpat_addresses(maxpat())) and JAM <= set(pd_addresses())
     texts = [b["box"].get("text", "") for b in maxpat()["boxes"]]
     assert {f"/synth/jam/bars {b}" for b in (1, 2, 4, 8)} <= set(texts)
-    assert {"/synth/jam/sync internal", "/synth/jam/sync midi-clock"} <= set(texts)
+    assert {"/synth/jam/sync internal", "/synth/jam/sync midi-clock", "/synth/jam/sync link"} <= set(texts)
+    assert "list link" in PD.read_text()
 
 
 def test_address_extraction_catches_a_bad_address():

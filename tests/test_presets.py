@@ -241,3 +241,12 @@ def test_hand_written_presets_without_the_end_line_still_load(tmp_path):
     assert PresetStore(tmp_path).load("mine").state.seed == 4
     saved = PresetStore(tmp_path).save(Preset("saved", SynthState(seed=5)))
     assert saved.read_text().rstrip().endswith("# end of preset")
+
+
+def test_the_score_inside_preset_loads_from_any_folder(tmp_path):
+    from synth.inside_vectors import preset_vectors_path
+
+    store = PresetStore(tmp_path / "mine", SHIPPED_PRESETS)
+    preset = store.load("score-inside")
+    assert preset.state.steering_mode == "inside" and preset.state.inside_blocks == [2]
+    assert preset_vectors_path(SHIPPED_PRESETS / "score-inside.yaml") == SHIPPED_PRESETS / "score-inside.inside.safetensors"

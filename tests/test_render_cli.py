@@ -67,7 +67,22 @@ def test_render_many_seeds_pcm(tmp_path, capsys):
     assert all(sf.info(p).subtype == "PCM_24" for p in lines)
 
 
+def test_render_inside_records_blocks_steps_and_strength(tmp_path, capsys):
+    code, out, err = run_cli(["render", "--backend", "score", "--prompt", "a gentle melody", "--contrast", "fast-slow=2",
+                              "--steering-mode", "inside", "--inside-blocks", "1,2", "--inside-window", "late",
+                              "--gain", "1.5", "--steps", "6", "--duration", "2", "--out", str(tmp_path)], capsys)
+    assert code == 0, err
+    side = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert side["inside"] == {"site": "cross", "blocks": [1, 2], "window": "late", "steps": [4, 5], "strength": 1.5,
+                              "contrasts": {"fast-slow": 2.0}, "features": {}, "vector_seeds": 8}
+    assert side["state"]["steering_mode"] == "inside" and side["state"]["inside_blocks"] == [1, 2]
+
+
 @pytest.mark.parametrize("flags, needle", [
+    (["--steering-mode", "outside"], "outside"),
+    (["--inside-window", "soon"], "soon"),
+    (["--inside-blocks", "1,x"], "x"),
+    (["--steering-mode", "inside", "--inside-blocks", "9", "--contrast", "fast-slow=1", "--backend", "score"], "9"),
     (["--feature", "abc"], "abc"),
     (["--feature", "12=nan"], "nan"),
     (["--feature", "99999=1"], "99999"),  # past any SAE here, the shipped MiniLM one too

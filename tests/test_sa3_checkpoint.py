@@ -68,7 +68,7 @@ def test_a_distilled_checkpoint_renders_like_tiny_sa3_and_converts_once(tmp_path
     loaded = load_backend("stable-audio-3", model_id=str(folder), device="cpu", dtype="float32")
     assert loaded.defaults.steps == 8 and loaded.defaults.cfg == 1.0 and loaded.encoder_id == "tiny-t5gemma"
     assert loaded.max_seconds == 120.0
-    np.testing.assert_allclose(Engine(loaded).render(state()), Engine(tiny).render(state()), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(Engine(loaded).render(state()).audio, Engine(tiny).render(state()).audio, rtol=0, atol=1e-5)
     [converted] = list(model_cache.iterdir())
     assert (converted / "model_index.json").is_file() and not list(model_cache.glob(".*"))  # no temp left
     monkeypatch.setattr(sa3_convert, "build_pipeline", lambda *a: pytest.fail("converted twice"))
@@ -84,9 +84,9 @@ def test_a_base_checkpoint_renders_like_tiny_sa3_with_euler(tmp_path, tiny):
     reference = load_backend("tiny-sa3", device="cpu")
     reference.pipe.scheduler = stable_audio_3.scheduler(stochastic=False)
     s = state(steps=6, cfg=3.0)
-    ours = Engine(loaded).render(s)
-    np.testing.assert_allclose(ours, Engine(reference).render(s), rtol=0, atol=1e-5)
-    assert np.abs(ours - Engine(tiny).render(s)).max() > 1e-3  # Euler differs from re-noising
+    ours = Engine(loaded).render(s).audio
+    np.testing.assert_allclose(ours, Engine(reference).render(s).audio, rtol=0, atol=1e-5)
+    assert np.abs(ours - Engine(tiny).render(s).audio).max() > 1e-3  # Euler differs from re-noising
 
 
 def test_the_render_command_on_a_checkpoint_prints_the_wav_last(tmp_path, capsys):

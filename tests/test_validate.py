@@ -72,6 +72,19 @@ def test_retention_table_math():
     assert retention_table({"embedding": res(1.0)}) == {}
 
 
+def test_side_by_side_reads_retention_and_selectivity_on_the_target():
+    from analysis.steering.validate import side_by_side
+
+    def res(target_d, other):
+        return {"features": {n: {"cohens_d": target_d if n == "rms_mean" else other} for n in FEATURE_NAMES}}
+    side = side_by_side({"text": res(2.0, 0.5), "inside": res(3.0, 1.0), "feature_3": res(9.0, 0.0)})
+    assert side["target"] == "rms_mean" and set(side["modes"]) == {"text", "inside"}
+    assert side["modes"]["inside"] == {"d": 3.0, "retention": 1.5, "selectivity": 3.0}
+    assert side_by_side({"text": res(2.0, 0.5)}, "tempo")["modes"]["text"]["retention"] == 1.0
+    with pytest.raises(ValueError, match="--target"):
+        side_by_side({"text": res(2.0, 0.5)}, "loudness")
+
+
 def test_parsing_and_states():
     assert parse_features("12=2, 40=1.5") == {12: 2.0, 40: 1.5}
     for bad in ("12", "x=1", "3=-1", "3=nan"):
@@ -155,6 +168,24 @@ def test_validate_preset_with_the_tiny_backend(tmp_path, tiny):
     v = yaml.safe_load(path.read_text())["validation"]
     assert v["backend"] == "tiny" and v["sliders"]["f3"]["address"] == "/synth/feature/3"
     assert isinstance(v["sliders"]["f3"]["features"], dict)
+
+
+def test_an_inside_preset_ships_its_measured_vectors_beside_it(tmp_path, tiny):
+    from analysis.steering.validate_preset import run as run_preset
+    from synth.inside_vectors import VectorStore, load_vectors
+    from synth.state import SynthState
+
+    engine, config = tiny
+    path = tmp_path / "p.yaml"
+    state = SynthState(steering_mode="inside", steering_gain=2.0, inside_blocks=[1]).to_dict()
+    path.write_text(yaml.safe_dump({"name": "p", "state": state, "sliders": [
+        {"name": "f3", "address": "/synth/feature/3", "min": -1.0, "max": 1.0}]}))
+    assert run_preset(Args(preset=str(path), n=2, steps=2, duration=0.5, out=None), engine, config) == 0
+    vectors = load_vectors(tmp_path / "p.inside.safetensors")
+    assert [spec["feature"] for spec, _ in vectors.values()] == [3]
+    shelf = VectorStore(shelves=[tmp_path])   # what an engine serving the preset reads instead of measuring
+    (spec, vec), = vectors.values()
+    assert shelf.get(spec, lambda: pytest.fail("measured again")).equal(vec)
 
 
 def test_out_of_range_strength_fails_before_rendering(tmp_path):

@@ -25,6 +25,15 @@ def in_key_share(pitches: list[int], tonic: int, mode: str) -> float | None:
     return sum((p - tonic) % 12 in MODES[mode] for p in pitches) / len(pitches)
 
 
+def melody_stats(score) -> dict:
+    """A Score's melody line: stepwise share, in-key share, notes and mean note length (beats)."""
+    v = score.voice("melody")
+    notes = sorted(v.notes, key=lambda n: n.start) if v is not None else []
+    pitches = [n.pitch for n in notes]
+    return {"stepwise": stepwise_share(pitches), "in_key": in_key_share(pitches, score.tonic, score.mode),
+            "notes": len(notes), "mean_length": sum(n.duration for n in notes) / len(notes) if notes else None}
+
+
 def notes_within(starts_in_beats: list[float], bpm: float, seconds: float) -> int:
     """Notes that start inside the first `seconds` at `bpm`."""
     end = seconds * bpm / 60.0

@@ -26,6 +26,13 @@ def _engine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=None, help="processes for feature extraction (default: all cores)")
 
 
+def add_inside_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--inside-site", choices=["cross", "residual"], help="inside mode: where (default: the state's)")
+    p.add_argument("--inside-blocks", metavar="B,B", help="inside mode: DiT blocks (default: the state's, all)")
+    p.add_argument("--inside-window", choices=["early", "middle", "late", "all"],
+                   help="inside mode: denoising steps (default: the state's, all)")
+
+
 def _resume_flags(p: argparse.ArgumentParser, default_cache: str) -> None:
     p.add_argument("--cache", metavar="DIR", help=f"per-clip feature cache that makes reruns resume (default: {default_cache})")
     p.add_argument("--fresh", action="store_true", help="ignore the feature cache: render and measure every clip again")
@@ -43,22 +50,42 @@ def register(sub) -> None:
     p.add_argument("--pos", help="positive prompt, e.g. 'sound rhythmic'")
     p.add_argument("--neg", help="negative prompt, e.g. 'sound sustained'")
     p.add_argument("--n", type=int, default=100, help="seeds per pole (default 100)")
-    p.add_argument("--modes", default="text,embedding,guidance", help="comma list of text, embedding, guidance")
+    p.add_argument("--modes", default="text,embedding,guidance", help="comma list of text, embedding, guidance, inside")
     p.add_argument("--neutral", default="sound", help="neutral prompt the steering is added to (default 'sound')")
     p.add_argument("--strength", type=float, default=0.5,
                    help="steered poles at neutral ± S·(pool(pos) − pool(neg)); 0.5 puts them one difference "
                         "vector apart, like the two prompts (default 0.5)")
     p.add_argument("--gain", type=float, help="steering gain (default: the config state's steering_gain)")
+    p.add_argument("--inside-gain", type=float, help="the inside mode's gain (default: --gain)")
+    p.add_argument("--target", help="the feature retention and selectivity are read on (default: the one the text "
+                   "moves most)")
     p.add_argument("--features", help="SAE feature sliders to validate, ID=S,... (feature at +S vs −S)")
-    p.add_argument("--steering-mode", choices=["embedding", "guidance"],
+    p.add_argument("--steering-mode", choices=["embedding", "guidance", "inside"],
                    help="how --features steer (default: the config state's steering_mode)")
     p.add_argument("--seed", type=int, default=0, help="first seed (seeds are seed..seed+n-1)")
+    add_inside_flags(p)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--keep-audio", action="store_true", help="also write every rendered WAV")
     _engine_flags(p)
     _resume_flags(p, "OUT/feature_cache")
     add_ray_flags(p)
     p.set_defaults(func=_lazy("analysis.steering.validate", "run"))
+
+    p = sub.add_parser("steering-sweep", help="inside steering's retention and selectivity by block, step window "
+                       "and strength; picks a configuration on contrasts held apart from those it is judged on")
+    p.add_argument("--out", required=True, help="output folder (report.md, results.json, heat_map.png)")
+    p.add_argument("--contrasts", help="comma list of the built-in contrasts to sweep (default all six)")
+    p.add_argument("--pick", help="the contrasts the configuration is picked on (default fast-slow,drums,happy-sad); "
+                   "the others judge it")
+    p.add_argument("--sites", default="cross,residual", help="comma list of cross, residual (default both)")
+    p.add_argument("--gains", default="4,8", help="steering gains, comma list (default 4,8)")
+    p.add_argument("--n", type=int, default=3, help="seeds per pole (default 3: a screen, not a validation)")
+    p.add_argument("--neutral", default="music", help="the prompt steered (default 'music')")
+    p.add_argument("--seed", type=int, default=0, help="first seed")
+    _engine_flags(p)
+    _resume_flags(p, "OUT/feature_cache")
+    add_ray_flags(p)
+    p.set_defaults(func=_lazy("analysis.steering.sweep", "run"), duration=2.0)
 
     p = sub.add_parser("validate-preset", help="measure each slider of a preset and store the result in it")
     p.add_argument("preset", help="preset YAML file, or a preset name in --presets or the shipped presets (its "
@@ -88,7 +115,7 @@ def register(sub) -> None:
     p.add_argument("--neutral", default="sound", help="prompt the features and contrasts steer (default 'sound')")
     p.add_argument("--seed", type=int, default=0, help="seed for every clip")
     p.add_argument("--gain", type=float, help="steering gain (default: the config state's steering_gain)")
-    p.add_argument("--steering-mode", choices=["embedding", "guidance"], help="default: the config state's")
+    p.add_argument("--steering-mode", choices=["embedding", "guidance", "inside"], help="default: the config state's")
     _engine_flags(p)
     add_ray_flags(p)
     p.set_defaults(func=_lazy("analysis.steering.sonify", "run"))

@@ -95,6 +95,7 @@ class EngineInfo:
     default_steps: int | None = None   # what a state that leaves steps / cfg unset renders with
     default_cfg: float | None = None
     sae_identity: dict | None = field(default=None, compare=False)  # synth.preset_sae.loaded_sae
+    dit_blocks: int | None = None      # blocks inside steering can act at (None: no DiT to steer)
 
     @classmethod
     def of(cls, engine, backend: str | None = None, node: str | None = None) -> "EngineInfo":
@@ -105,7 +106,7 @@ class EngineInfo:
                    sample_rate=int(engine.sample_rate), window=getattr(engine, "window", None),
                    device=getattr(engine, "device", None), node=node,
                    default_steps=getattr(defaults, "steps", None), default_cfg=getattr(defaults, "cfg", None),
-                   sae_identity=getattr(engine, "sae_identity", None))
+                   sae_identity=getattr(engine, "sae_identity", None), dit_blocks=getattr(engine, "dit_blocks", None))
 
     def resolve(self, state):
         """The state with unset steps / cfg filled in as the engine will render it (for reports)."""

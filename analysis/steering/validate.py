@@ -7,6 +7,8 @@ acoustic features and compares the poles with the machinery of `analysis compare
 - embedding: the neutral prompt + S·(pool(pos) − pool(neg)) against the neutral prompt − S·(…),
              added to the conditioning (steering_mode "embedding");
 - guidance:  the same vector through steering guidance (steering_mode "guidance");
+- inside:    the neutral prompt ± S × the contrast's activation difference added in the DiT's blocks
+             (steering_mode "inside", at the config state's inside_site, inside_blocks, inside_window);
 - feature_ID (from --features ID=S): the neutral prompt with feature ID at +S against −S.
 
 With the default S = 0.5 the two steered poles sit exactly one difference vector apart, as the
@@ -32,7 +34,7 @@ from synth.atomic_io import atomic_path
 
 log = logging.getLogger(__name__)
 
-MODES = ("text", "embedding", "guidance")
+MODES = ("text", "embedding", "guidance", "inside")
 CONTRAST_NAME = "validate"
 
 
@@ -56,7 +58,23 @@ def base_state(config, args, text: str):
         changes["steps"] = int(args.steps)
     if getattr(args, "duration", None) is not None:
         changes["duration"] = float(args.duration)
+    changes.update(inside_changes(args))
     return state.replace(**changes).validate()
+
+
+def inside_changes(args) -> dict:
+    """--inside-site / --inside-blocks B,B / --inside-window as state changes (those given)."""
+    changes = {}
+    if getattr(args, "inside_site", None):
+        changes["inside_site"] = args.inside_site
+    if getattr(args, "inside_window", None):
+        changes["inside_window"] = args.inside_window
+    if getattr(args, "inside_blocks", None):
+        try:
+            changes["inside_blocks"] = [int(b) for b in str(args.inside_blocks).split(",")]
+        except ValueError:
+            raise ValueError(f"--inside-blocks {args.inside_blocks!r}: expected block numbers, e.g. 1,2") from None
+    return changes
 
 
 def measure_poles(runner, poles: Sequence[tuple[str, object]], seeds: Sequence[int], batch: int,
@@ -207,6 +225,30 @@ def retention_table(results: dict[str, dict]) -> dict[str, dict]:
     return table
 
 
+def side_by_side(results: dict[str, dict], target: str | None = None) -> dict:
+    """Per steering mode, on one target feature (default: the one the text moves most): d, retention
+    (d_mode / d_text) and selectivity (|d| on the target over the mean |d| of the other features)."""
+    if "text" not in results:
+        return {}
+    def d_of(mode, name):
+        v = results[mode]["features"][name]["cohens_d"]
+        return v if isinstance(v, float) and math.isfinite(v) else math.nan
+    if target is None:
+        target = max(FEATURE_NAMES, key=lambda n: abs(d_of("text", n)) if math.isfinite(d_of("text", n)) else -1.0)
+    if target not in FEATURE_NAMES:
+        raise ValueError(f"--target {target!r} is not one of {', '.join(FEATURE_NAMES)}")
+    rows = {}
+    for mode in results:
+        if mode not in MODES:
+            continue
+        others = [abs(d_of(mode, n)) for n in FEATURE_NAMES if n != target and math.isfinite(d_of(mode, n))]
+        mean_other = sum(others) / len(others) if others else math.nan
+        d, dt = d_of(mode, target), d_of("text", target)
+        rows[mode] = {"d": d, "retention": d / dt if dt else math.nan,
+                      "selectivity": abs(d) / mean_other if mean_other else math.nan}
+    return {"target": target, "modes": rows}
+
+
 def retention_plot(results: dict[str, dict], path: Path) -> Path:
     plt = figure()
     modes = list(results)
@@ -246,6 +288,13 @@ def write_summary(out: Path, meta: dict, results: dict[str, dict], retention: di
         rows.append([f"[{mode}]({mode}/report.md)", str(res["n_a"]), str(res["n_b"]), str(len(sig)),
                      f"{best} ({fmt(res['features'][best]['cohens_d'], 2)})"])
     md += [markdown_table(["mode", "n +", "n −", "features Holm p < .05", "largest |d|"], rows), ""]
+    side = meta.get("side_by_side") or {}
+    if side:
+        md += [f"## Side by side on `{side['target']}`", "",
+               "retention = d_mode / d_text; selectivity = |d| on the target over the mean |d| of the other ten.", "",
+               markdown_table(["mode", "d", "retention", "selectivity"],
+                              [[m, fmt(r["d"], 2), f"{r['retention']:.0%}" if math.isfinite(r["retention"]) else "–",
+                                f"{fmt(r['selectivity'], 2)}x"] for m, r in side["modes"].items()]), ""]
     if retention:
         md += ["## Retention (d_mode / d_text)", "",
                "Per feature, the steered mode's Cohen's d divided by the text mode's. 1 = the steering keeps the "
@@ -277,6 +326,8 @@ def run(args, engine=None, config=None, engine_factory=None) -> int:
         raise ValueError(f"--strength must be a positive number, got {args.strength}")
     if args.batch < 1:
         raise ValueError(f"--batch must be at least 1, got {args.batch}")
+    if getattr(args, "target", None) and args.target not in FEATURE_NAMES:
+        raise ValueError(f"--target {args.target!r} is not one of {', '.join(FEATURE_NAMES)}")
     out = Path(args.out)
     seeds = list(range(args.seed, args.seed + args.n))
     audio_dir = out / "audio" if getattr(args, "keep_audio", False) else None
@@ -291,8 +342,10 @@ def run(args, engine=None, config=None, engine_factory=None) -> int:
         feature_mode = getattr(args, "steering_mode", None) or base.steering_mode
         # build every state first, so a bad value fails before any rendering
         jobs = []
+        inside_gain = getattr(args, "inside_gain", None)
         for mode in modes:
-            a, b = mode_states(base, mode, args.pos, args.neg, args.neutral, args.strength, gain)
+            a, b = mode_states(base, mode, args.pos, args.neg, args.neutral, args.strength,
+                               inside_gain if mode == "inside" and inside_gain is not None else gain)
             jobs.append((mode, a, b, f"{mode}+", f"{mode}-", f"Validation, {mode} mode"))
         for fid, s in features.items():
             a, b = feature_states(base, args.neutral, fid, s, gain, feature_mode)
@@ -308,10 +361,13 @@ def run(args, engine=None, config=None, engine_factory=None) -> int:
     for res in results.values():
         res.pop("skipped", None)
     retention = retention_table(results)
-    meta = {"backend": config.backend, "model_id": info.model_id, "sae": info.sae_id, "pos": args.pos,
+    side = side_by_side(results, getattr(args, "target", None)) if "text" in results else {}
+    meta = {"side_by_side": side, "backend": config.backend, "model_id": info.model_id, "sae": info.sae_id, "pos": args.pos,
             "neg": args.neg, "neutral": args.neutral, "strength": args.strength,
             "features": {str(k): v for k, v in features.items()}, "n": args.n,
             "steering_mode": feature_mode if features else None, "gain": gain,
+            "inside_gain": getattr(args, "inside_gain", None), "inside": {k: getattr(base, k) for k in
+                                                                         ("inside_site", "inside_blocks", "inside_window")},
             "seeds": [seeds[0], seeds[-1]], "steps": base.steps, "duration": base.seconds(),
             "sample_rate": info.sample_rate, "analysis_sr": ANALYSIS_SR}
     write_summary(out, meta, results, retention)

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from analysis.steering.acoustic_features import ANALYSIS_SR
-from analysis.steering.clip_runner import open_runner
+from analysis.steering.clip_runner import LocalRunner, open_runner
 from analysis.plots import fmt, markdown_table, write_json, write_text
 from analysis.stats import json_safe
 from analysis.steering.validate import backend_note, compare_poles, feature_cache, measure_poles
@@ -97,6 +97,9 @@ def run(args, engine=None, config=None, engine_factory=None) -> int:
                  for pole in ((f"{key}@max", ends[1]), (f"{key}@min", ends[0]))]
         out_dir = Path(args.out) if args.out else None
         measured = measure_poles(runner, poles, seeds, args.batch, feature_cache(args, out_dir))
+        # an inside preset's measured directions ship beside it (a Ray run's stay on its workers)
+        vectors = (runner.engine.inside.store.entries()
+                   if state.steering_mode == "inside" and isinstance(runner, LocalRunner) else None)
     sliders_out: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="validate-preset-") as scratch:
         out = out_dir or Path(scratch)
@@ -121,6 +124,10 @@ def run(args, engine=None, config=None, engine_factory=None) -> int:
     })
     preset.validation = validation
     path = write_back(preset, path, store)
+    if vectors:
+        from synth.inside_vectors import preset_vectors_path, save_vectors
+
+        print(f"validate-preset: wrote the inside-steering vectors to {save_vectors(preset_vectors_path(path), vectors)}")
     if args.out:
         write_json(Path(args.out) / "validation.json", validation)
         rows = [[name, v["address"], ", ".join(f"{f} {fmt(d, 2)}" for f, d in v["features"].items()) or

@@ -1,9 +1,11 @@
 """A DAW's MIDI clock -> tempo and bar grid (pure: messages and their arrival times in, facts out).
 
 24 clock ticks (0xF8) per quarter note set the tempo and the grid: a least-squares line through the
-last `window` tick times, so single late or early ticks (USB, JACK cycles and scheduler jitter, tens
-of ms on a loaded machine) barely move it; bar lines are predicted from that line, not from the last
-tick. A tempo change (the last RECENT ticks off the line by over CHANGE) restarts the fit.
+ticks since the last tempo change (up to `window`, 8 bars), so late or early ticks (USB, JACK cycles and
+scheduler jitter, tens of ms on a loaded machine) average out; bar lines are predicted from that line,
+not from the last tick. A tempo change (the last RECENT ticks off the line by over CHANGE) restarts the
+fit. Loops are named and cut by `tempo`: the simplest tempo within the fit's error band, held while the
+clock stays steady (bridge.jam.tempo), set once the fit is `settled` (a beat of ticks, precise enough).
 Start (0xFA) sets the song position to 0, Continue (0xFB) resumes from the last one, Song Position
 (0xF2, in 16th notes) moves it, Stop (0xFC) halts it. Per the MIDI spec the first tick after Start
 or Continue is the downbeat of that position. In 4/4, bar b begins at tick 96 * b.
@@ -22,6 +24,7 @@ import statistics
 from collections import deque
 from dataclasses import dataclass, field
 
+from bridge.jam.tempo import TempoFit, change_point, fit_tempo, published_tempo
 from synth.state import BPM_RANGE
 
 # The MIDI clock and transport messages, by status byte, with mido's names for them.
@@ -32,7 +35,7 @@ CLOCK_TYPES = frozenset(CLOCK_KINDS.values())
 PPQN = 24
 TICKS_PER_BAR = 4 * PPQN        # 4/4
 MIN_BPM, MAX_BPM = BPM_RANGE    # the state's own tempo range
-WINDOW = 96                     # ticks in the tempo fit: one bar
+WINDOW = 8 * TICKS_PER_BAR      # ticks in the tempo fit: up to 8 bars since the last change
 RECENT = 24                     # ticks that decide whether the clock is absurd or changed: a beat
 SETTLED = 0.02                  # a fit's two halves within this share of the tempo: it has settled
 CHANGE = 0.08                   # the recent ticks off the fit by more than this: the tempo changed
@@ -46,7 +49,8 @@ class ClockTracker:
     window: int = WINDOW
     running: bool = False
     position: int = 0                       # ticks since song start of the NEXT tick to arrive
-    bpm: float | None = None                # smoothed tempo; None before enough ticks
+    bpm: float | None = None                # the fitted tempo (the bar grid's); None before enough ticks
+    tempo: float | None = None              # the tempo loops are named and cut by (bridge.jam.tempo)
     last_tick: float | None = None          # arrival time of the last tick
     ticks: int = 0
     exact: bool = False                     # times are exact (JACK frames): fill in lost ticks
@@ -62,6 +66,7 @@ class ClockTracker:
     _filled: deque = field(default_factory=lambda: deque(maxlen=RECENT))   # which recent ticks had a gap filled
     _centre: tuple | None = None      # (song tick, time) of the fitted line's centre
     _history: deque = field(default_factory=lambda: deque(maxlen=RECENT))   # the last RECENT tempi
+    _fit: TempoFit | None = None      # the fit of the ticks since the last change, with its error
 
     # ------------------------------------------------------------------ input
     def feed(self, kind: str, t: float, pos: int | None = None) -> str | None:
@@ -152,13 +157,17 @@ class ClockTracker:
         bpm = fit_bpm(times)
         if abs(recent - bpm) > CHANGE * bpm:
             # A tempo change, not jitter: fit only the ticks since, so it is followed within a beat.
-            for _ in range(len(times) - RECENT):
+            for _ in range(change_point(times, RECENT)):
                 self._times.popleft()
-            bpm = recent
-        self.bpm = bpm
-        self._history.append(bpm)
         if self._run_start is not None and self.running and len(self._times) >= FRESH:
-            self.bpm = bpm = self._recount_run_start()
+            self._recount_run_start()
+        self._fit = fit_tempo(list(self._times), PPQN)
+        if self._fit is None:
+            return
+        self.bpm = self._fit.bpm
+        self._history.append(self.bpm)
+        if self.settled:
+            self.tempo = published_tempo(self._fit, self.tempo)
         # The line's centre: (song tick, time) at the mean of the fitted ticks.
         n = len(self._times)
         self._centre = (self.position - 1 - (n - 1) / 2.0 if self.running else None, sum(self._times) / n)
@@ -170,11 +179,11 @@ class ClockTracker:
         self._reset_fit()
         self._run_start = (t, None) if self.exact else None
 
-    def _recount_run_start(self) -> float:
+    def _recount_run_start(self) -> None:
         """Exact times, at the FRESH-th tick of a run: recount its ticks by their median interval. The
         first tick after Start or Continue is the downbeat, due within about an interval (a JACK cycle,
         for jack_midi_clock); a loaded machine can miss it or one of the next, before any fit could
-        tell a gap from the tempo, and the grid would stay a tick late for good. Returns the tempo."""
+        tell a gap from the tempo, and the grid would stay a tick late for good."""
         started, _ = self._run_start
         self._run_start = None
         heard = list(self._times)
@@ -183,7 +192,7 @@ class ClockTracker:
         # which must not halve it: a halved interval would fill a tick into every gap from then on).
         step = statistics.median(g for g in gaps if g >= 0.45 * max(gaps))
         if step <= 0 or any(abs(g / step - round(g / step)) > 0.25 for g in gaps if g >= REPEAT_SHARE * step):
-            return fit_bpm(heard) or self.bpm      # not a steady clock with a few ticks lost: count as heard
+            return                                 # not a steady clock with a few ticks lost: count as heard
         times = [heard[0]]
         spanned = 1 + max(0, int(round((heard[0] - started) / step - 0.75)))   # lost before the first heard
         for t in heard[1:]:
@@ -196,10 +205,9 @@ class ClockTracker:
         self.position += spanned - len(heard)
         self._times = deque(times)
         self._recounted = True
-        return fit_bpm(times) or self.bpm
 
     def _reset_fit(self) -> None:
-        self._owed, self._recounted = 0, False
+        self._owed, self._recounted, self._fit = 0, False, None
         self._times.clear()
         self._filled.clear()
         self._centre = None
@@ -231,9 +239,10 @@ class ClockTracker:
 
     @property
     def settled(self) -> bool:
-        """A tempo fitted over a beat since the last change, whose two halves agree within SETTLED:
+        """A tempo fitted over a beat or more since the last change, whose last beat's halves agree
+        within SETTLED (no change under way), and precise enough to be named (its band within the cap):
         good enough to render a phrase at."""
-        if self.bpm is None or len(self._times) < RECENT:
+        if self._fit is None or len(self._times) < RECENT or not self._fit.precise:
             return False
         times = list(self._times)[-RECENT:]
         a, b = fit_bpm(times[:RECENT // 2]), fit_bpm(times[RECENT // 2:])

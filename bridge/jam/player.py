@@ -6,7 +6,8 @@ Three threads besides the audio callback:
   half the phrase, or more when recent renders were slow), from the state at that moment (so a slider
   move is heard at the next bar line it can make), continuing the previous phrase
   (`synth.jam.PhraseRenderer`), and hands it to the sequencer; then writes the loop;
-- the MIDI input thread (the daemon's) feeds the clock tracker when sync is `midi-clock`.
+- the MIDI input thread (the daemon's) feeds the clock tracker when sync is `midi-clock`;
+  under `link` the feeder reads the Link session (bridge.jam.link_session) into a LinkTimeline.
 A phrase that is not ready at its bar line (slow, failed, NaN) is replaced by the previous one
 repeating; /synth/error says so and /synth/status counts `jam_repeats`.
 """
@@ -24,6 +25,8 @@ import mido
 import numpy as np
 
 from bridge.events import ERROR, RENDERED, STATE_CHANGED, Events
+from bridge.jam.link_session import LinkSession, LinkUnavailable
+from bridge.jam.link_timeline import LinkTimeline
 from bridge.jam.midi_clock import CLOCK_KINDS, ClockTracker
 from bridge.jam.midi_out import MidiOut
 from bridge.jam.outputs import AudioOutputError, Output, open_output
@@ -38,7 +41,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SYNCS = ("internal", "midi-clock")
+SYNCS = ("internal", "midi-clock", "link")
+FOLLOWS = ("midi-clock", "link")   # syncs whose bar lines and transport come from outside
 FILL_PERIODS = 24          # ring buffer kept this many output periods ahead (128 ms at 256 / 48 kHz)
 MIN_LEAD = 0.25            # seconds before a bar line the next render starts, at least
 LEAD_FACTOR = 1.5          # ... and this times the slowest recent render (a loaded machine's spikes)
@@ -46,7 +50,7 @@ LEAD_SHARE = 0.5           # ... and this share of the phrase: a slider move is 
                            # lead + half a phrase (the median), so half a phrase keeps that near one
                            # phrase (the target: one phrase + 0.5 s) while a render has that long
 RECENT_RENDERS = 8         # renders the slowest is taken over
-CLOCK_BPM_DECIMALS = 1     # a tracked tempo renders rounded (names read 120bpm, not 119.98bpm)
+LINK_POLL = 0.01           # seconds between readings of the Link session
 
 
 def render_lead(phrase_seconds: float, recent_renders: Sequence[float]) -> float:
@@ -63,11 +67,13 @@ def render_due(current: Slot, played: int, sample_rate: int, period: int, recent
 
 
 class ClockGrid:
-    """The MIDI clock's bar lines in output frames (the internal grid while no tempo is known)."""
+    """An outside clock's bar lines (the MIDI clock tracker's or the Link timeline's) in output frames
+    (the internal grid while no tempo is known)."""
     moving = True   # re-read at every fill: the frame map and the fit move
 
-    def __init__(self, tracker: ClockTracker, output: Output, fallback: InternalGrid, lock: threading.Lock):
-        self.tracker: ClockTracker = tracker
+    def __init__(self, tracker: ClockTracker | LinkTimeline, output: Output, fallback: InternalGrid,
+                 lock: threading.Lock):
+        self.tracker: ClockTracker | LinkTimeline = tracker
         self.output: Output = output
         self.fallback: InternalGrid = fallback
         self.lock: threading.Lock = lock
@@ -129,6 +135,10 @@ class JamPlayer:
         self.continuity: float = 1.0
         self.sync: str = "internal"
         self.tracker: ClockTracker = ClockTracker()
+        self.timeline: LinkTimeline = LinkTimeline()   # under `link`, read from self.link (under clock_lock)
+        self.link: LinkSession | None = None
+        self._pushed_bpm: float | None = None   # the state's tempo last sent to the Link session
+        self._next_link_poll: float = 0.0
         self.clock_lock = threading.Lock()
         self.output: Output | None = None
         self.seq: JamSequencer | None = None
@@ -169,10 +179,8 @@ class JamPlayer:
             self.tracker.shift(self.output.now() - time.monotonic())
         if self.sync == "midi-clock":
             self.output.mirror_clock(self.midi_port)
-        fallback = InternalGrid(self.output.sample_rate, self.bpm())
-        grid: Grid = ClockGrid(self.tracker, self.output, fallback, self.clock_lock) if self.sync == "midi-clock" else fallback
         with self._lock:
-            self.seq = JamSequencer(grid, frame=self.output.played, on_begin=self._begun.append)
+            self.seq = JamSequencer(self._grid(), frame=self.output.played, on_begin=self._begun.append)
         if not self._threads:
             for target, name in ((self._feed, "jam-feeder"), (self._render_loop, "jam-renderer")):
                 t = threading.Thread(target=target, name=name, daemon=True)
@@ -181,8 +189,19 @@ class JamPlayer:
         log.info("jam output: %s at %d Hz, %d-frame periods", self.output.name, self.output.sample_rate,
                  self.output.period)
 
+    def _outside_clock(self) -> ClockTracker | LinkTimeline | None:
+        """The source of tempo and bar lines when they come from outside (under clock_lock to read)."""
+        return {"midi-clock": self.tracker, "link": self.timeline}.get(self.sync)
+
+    def _grid(self) -> Grid:
+        fallback = InternalGrid(self.output.sample_rate, self.bpm())
+        source = self._outside_clock()
+        return fallback if source is None else ClockGrid(source, self.output, fallback, self.clock_lock)
+
     def start(self) -> None:
         self.open()
+        if self.link is not None:
+            self.link.set_playing(True)     # start/stop sync: the peers start too
         with self._lock:
             grid = self.seq.grid
             (grid.fallback if isinstance(grid, ClockGrid) else grid).bpm = self.bpm()
@@ -200,6 +219,8 @@ class JamPlayer:
                 self.output.ring.flush()
         if self.midi_out is not None:
             self.midi_out.panic()
+        if self.link is not None:
+            self.link.set_playing(False)
         self._notify()
 
     def set_bars(self, bars) -> None:
@@ -211,31 +232,45 @@ class JamPlayer:
     def set_sync(self, sync: str) -> None:
         if sync not in SYNCS:
             raise ValueError(f"sync {sync!r} is not one of {', '.join(SYNCS)}")
+        self._join_link(sync == "link")
         self.sync = sync
-        if sync == "midi-clock":
+        if sync in FOLLOWS:
             # Open the output now (silent until a start), so the clock is read on its frame-exact
             # input before the DAW's Start arrives; without an output, /synth/jam/start says why.
             try:
                 self.open()
             except AudioOutputError as exc:
                 log.info("jam output not open yet: %s", exc)
-            if self.output is not None:
+            if sync == "midi-clock" and self.output is not None:
                 self.output.mirror_clock(self.midi_port)
         if self.output is not None:
-            fallback = InternalGrid(self.output.sample_rate, self.bpm())
             with self._lock:
-                self.seq.grid = (ClockGrid(self.tracker, self.output, fallback, self.clock_lock)
-                                 if sync == "midi-clock" else fallback)
+                self.seq.grid = self._grid()
             with self.clock_lock:
                 rolling = self.tracker.running
             if sync == "midi-clock" and rolling and not self._active:
                 self.start()    # the DAW was already playing (its Start came first): join on its next bar line
 
-    def bpm(self) -> float:
-        if self.sync == "midi-clock":
+    def _join_link(self, join: bool) -> None:
+        """Join the Link session (at the state's tempo, which a session with peers overrides) or leave it."""
+        if join and self.link is None:
+            self._pushed_bpm = self.state.bpm
+            try:
+                self.link = LinkSession(self.bpm())
+            except LinkUnavailable as exc:
+                raise ValueError(str(exc)) from None    # the one-line /synth/error; the sync stays as it was
+        elif not join and self.link is not None:
+            self.link.close()
+            self.link = None
             with self.clock_lock:
-                if self.tracker.bpm is not None:
-                    return round(self.tracker.bpm, CLOCK_BPM_DECIMALS)
+                self.timeline = LinkTimeline()
+
+    def bpm(self) -> float:
+        source = self._outside_clock()
+        if source is not None:
+            with self.clock_lock:
+                if source.tempo is not None:
+                    return source.tempo
         bpm = self.state.bpm
         return float(bpm) if bpm else DEFAULT_BPM
 
@@ -308,6 +343,7 @@ class JamPlayer:
             self._dispatch_events()
             self._frame_clock_events()
             self._check_clock()
+            self._poll_link(out)
             if self.sync == "midi-clock" and time.monotonic() > self._next_mirror:
                 self._next_mirror = time.monotonic() + 0.1
                 out.mirror_clock(self.midi_port)
@@ -322,6 +358,27 @@ class JamPlayer:
             errors = self.tracker.take_errors()
         for message in errors:
             self.error("/synth/jam/sync", message)
+
+    def _poll_link(self, out: Output) -> None:
+        """Read the Link session: its tempo and bar lines, its transport; the jam's own /synth/bpm goes out."""
+        link = self.link
+        if link is None or time.monotonic() < self._next_link_poll:
+            return
+        self._next_link_poll = time.monotonic() + LINK_POLL
+        bpm = self.state.bpm
+        if bpm and bpm != self._pushed_bpm:
+            self._pushed_bpm = bpm
+            link.set_tempo(bpm)
+        snap = link.read(out.now)
+        with self.clock_lock:
+            change = self.timeline.update(snap)
+            errors = self.timeline.take_errors()
+        for message in errors:
+            self.error("/synth/jam/sync", message)
+        if change == "start" and not self._active:
+            self.start()      # a peer pressed play: the jam begins on the session's next bar line
+        elif change == "stop" and self._active:
+            self.stop()
 
     def _dispatch_events(self) -> None:
         while self._begun:
@@ -341,7 +398,7 @@ class JamPlayer:
         if not self._active or seq is None or out is None or seq.pending is not None:
             return False
         if seq.current is None:
-            return self.sync != "midi-clock" or self._clock_settled()
+            return self._first_phrase_ready()
         return render_due(seq.current, out.played, out.sample_rate, out.period, self._recent_renders)
 
     def _note_render(self, seconds: float) -> None:
@@ -356,10 +413,15 @@ class JamPlayer:
                     continue
             self._render_one()
 
-    def _clock_settled(self) -> bool:
-        """Under MIDI clock the first phrase waits for a tempo fitted over a beat."""
+    def _first_phrase_ready(self) -> bool:
+        """The first phrase waits for the outside clock's tempo: a fit over a beat or more (MIDI clock),
+        the session's (Link); never the internal tempo in their place."""
         with self.clock_lock:
-            return self.tracker.settled
+            if self.sync == "midi-clock":
+                return self.tracker.settled
+            if self.sync == "link":
+                return self.timeline.tempo is not None
+        return True
 
     def _render_one(self) -> None:
         state, bpm, bars, index = self.state, self.bpm(), self.bars, self._phrase_index
@@ -414,7 +476,12 @@ class JamPlayer:
 
     def status(self) -> dict:
         seq, out = self.seq, self.output
-        return {"jam": {"active": self._active, "sync": self.sync, "bpm": self.bpm(), "bars": self.bars,
+        with self.clock_lock:   # the sync source's own state: Link's peers, tempo and phase in the bar
+            source = ({"peers": self.timeline.peers, "tempo": self.timeline.bpm,
+                       "phase": round(self.timeline.phase(out.now()), 3) if out and self.timeline.bpm else None}
+                      if self.sync == "link" else
+                      {"peers": None, "tempo": self.tracker.bpm if self.sync == "midi-clock" else None, "phase": None})
+        return {"jam": {"active": self._active, "sync": self.sync, "bpm": self.bpm(), "bars": self.bars, **source,
                         "continuity": self.continuity, "phrases_played": seq.phrases if seq else 0,
                         "playing": seq.current.meta.index + 1 if seq and seq.current else None,
                         "phrases_rendered": self.phrases_rendered, "phrases_failed": self.phrases_failed,
@@ -425,6 +492,7 @@ class JamPlayer:
                 "jam_repeats": seq.repeats if seq else 0}
 
     def close(self) -> None:
+        self._join_link(False)    # first: a daemon that quits leaves the session, it does not stop the peers
         self.stop()
         self._closing = True
         self._notify()

@@ -18,6 +18,7 @@ import torch
 
 from synth.encoders import TextEncoder
 from synth.families.specs import SPECS, BackendSpec, Defaults
+from synth.inside import InsideHooks, install
 
 Inputs = dict  # name -> tensor with the batch first; one branch's model inputs
 
@@ -195,8 +196,15 @@ class Family:
             raise NotImplementedError(f"the {self.backend} backend has no compiled path")
         # One graph for every clip length: the loop marks the latents' length dynamic (synth/denoise.py),
         # so a length not played before costs no recompilation (CUDA graphs record one more shape).
+        self.inside_hooks()  # inside steering's wrappers go in first, so the compiled graph has them
         self.pipe.transformer = torch.compile(self.pipe.transformer, mode=mode, backend=backend, dynamic=None)
         self.compiled = True
+
+    def inside_hooks(self) -> "InsideHooks":
+        """The denoiser's inside-steering wrappers (`synth.inside`), installed on first use."""
+        if self.pipe is None or getattr(self.pipe, "transformer", None) is None:
+            raise NotImplementedError(f"the {self.backend} backend has no DiT to steer inside")
+        return install(self.pipe.transformer)
 
     def quantize(self, kind: str = "int8") -> None:
         """Dynamic int8 quantisation of the denoiser's and decoder's Linear layers (per output channel),
