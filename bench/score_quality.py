@@ -27,6 +27,13 @@ skips them, ~3 min), the bundled SAE on the held-out musician prompts, speed, si
 Beside each melody figure, the same figure on the music21 corpus itself: the tunes the shipped model's
 corpus holds (O'Neill's 1850 tunes, Bach chorale soprano lines, Essen folksongs; `REFERENCE_MUSIC21`),
 parsed once and cached as `analysis score-corpus` does.
+Then every attribute on a musician's own words (tests/fixtures/score_paraphrases.yaml, written apart,
+never used to choose anything; `bench/score_words_quality.py`): the exact instrument within each name's
+accepted programs, the arrangement, drums alone for drums-only captions, drums yes or no, and the tempo,
+loudness and register directions, beside the held-out captions' figures where they have the label. And how
+much the melodies move: the median range, distinct pitches, repeated notes and stepwise share of the
+melody's first 12 beats (clips decoded long enough to hold them) on the held-out captions that do not ask
+for held notes, beside music21's tunes in every whole 12-beat window; held-note captions apart.
 Scores are decoded from the model's latents at the backend's default steps and cfg (no audio is
 rendered: the measure is of the score). These are properties of our score model, not of Stable Audio.
 """
@@ -76,6 +83,15 @@ def decode_scores(engine, text: str, seeds, seconds: float = SECONDS, bpm: float
 
     state = engine.resolve(SynthState(prompts=[PromptSlot(text, 1.0)], duration=seconds, seed=int(seeds[0]), bpm=bpm))
     return state_scores(engine, state, seeds, seconds)
+
+
+def window_scores(engine, text: str, seeds, beats: float = 12.0):
+    """One Score per seed for `text`, decoded long enough (8 s at least) to hold `beats` at its tempo."""
+    from synth.state import PromptSlot, SynthState
+
+    state = engine.resolve(SynthState(prompts=[PromptSlot(text, 1.0)], duration=SECONDS, seed=int(seeds[0])))
+    bpm = engine.family.for_batch([engine.conditioning(state)]).tempi[0]
+    return state_scores(engine, state, seeds, max(SECONDS, beats * 60.0 / bpm + 1e-3))
 
 
 def asks_for_sustain(text: str) -> bool:
@@ -160,8 +176,13 @@ def reference(seconds: float = SECONDS, spec: str = REFERENCE_MUSIC21, progress:
     from analysis.score_model.melody_stats import music21_reference
     from analysis.score_model.music21_source import load_source
 
+    from score_words_quality import motion_of_tunes
+
     tunes = [t for src, files in parse_music21(spec) for t in load_source(src, files, progress=progress)]
-    return music21_reference(tunes, seconds)
+    ref = music21_reference(tunes, seconds)
+    for source, figures in motion_of_tunes(tunes).items():
+        ref[source]["motion"] = figures
+    return ref
 
 
 SWEEPS = (  # (name, prompt at weight 0, prompt at weight 1, what to read off the score)
@@ -202,6 +223,50 @@ def mix_sweep(engine, a: str, b: str, what: str, seeds, points: int = 5, seconds
     return out
 
 
+def words_and_motion(engine, result: dict, heldout: dict, args) -> None:
+    """The paraphrase set's attributes beside the held-out captions', and melodic motion beside music21."""
+    import score_words_quality as W
+
+    seeds = range(args.seeds)
+    t0 = time.perf_counter()
+    data = W.load(args.paraphrases or W.PARAPHRASES)
+    words = W.measure(engine, lambda e, text, s: decode_scores(e, text, s), data, seeds)
+    result["paraphrases"] = words
+    r = result["rates"]
+    beside = {"instrument": f"{r['instrument']:.3f} (family)", "drums": f"{min(r['drums_with'], r['drums_without']):.3f} (min)",
+              "tempo": f"{r['tempo_words']:.3f} (pairs)"}
+    print(f"paraphrase set ({len(data['paraphrases'])} captions in a musician's words, {args.seeds} seeds, "
+          f"{time.perf_counter() - t0:.0f} s): attribute right, beside the held-out captions where labelled")
+    print(f"{'attribute':<13} {'value':>7} {'target':>7}  {'pairs':>5}        {'held-out':>16}")
+    for key, bar in W.TARGETS.items():
+        value = words["rates"][key]
+        ok = value is not None and value >= bar - 1e-12
+        shown = f"{value:.3f}" if value is not None else "  -  "
+        print(f"{key:<13} {shown:>7} >={bar:>5.2f}  {words['pairs'][key]:>5}  {'ok' if ok else 'MISSED':<6} {beside.get(key, '-'):>16}")
+    n = words["neutral"]
+    print(f"  (directions against the unlabelled captions' medians: {n['tempo']:.1f} bpm, velocity {n['dynamics']:.1f}, "
+          f"melody pitch {n['register']:.1f})")
+    t0 = time.perf_counter()
+    texts = [i["text"] for i in heldout["instrument"] + heldout["drums"] if not asks_for_sustain(i["text"])]
+    moving = W.motion_of_clips(engine, texts, seeds, window_scores)
+    held = W.motion_of_clips(engine, [i["text"] for i in heldout.get("sustain", [])], seeds, window_scores)
+    result["motion"] = {"clips": moving, "held_captions": held}
+    ref = result["music21"]
+    names = sorted(ref)
+    print(f"melodic motion, the melody's first 12 beats ({moving['clips']} clips of held-out captions; "
+          f"{time.perf_counter() - t0:.0f} s), beside music21's tunes in every whole 12-beat window:")
+    print(f"{'figure':<10} {'value':>7} {'target':>8}        " + "  ".join(f"{x:>13}" for x in names) + "   held-note captions")
+    for key, (op, bar) in W.MOTION_TARGETS.items():
+        refs = "  ".join(f"{ref[x]['motion'][key]:>13.3f}" for x in names)
+        ok = "ok" if W.motion_ok(key, moving[key]) else "MISSED"
+        print(f"{key:<10} {moving[key]:>7.3f} {op}{bar:>6}  {ok:<6} {refs}   {held[key]:.3f}")
+    print("music21 windows: " + ", ".join(f"{x} {ref[x]['motion']['windows']}" for x in names))
+    if args.verbose:
+        for key, texts_missed in words["misses"].items():
+            for text in texts_missed:
+                print(f"  missed {key:<12} {text}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model-id", default=None, help="score model folder (default: the shipped one)")
@@ -209,6 +274,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=None, help="denoising steps (default: the backend's)")
     ap.add_argument("--cfg", type=float, default=None, help="guidance scale (default: the backend's)")
     ap.add_argument("--heldout", default=str(HELDOUT), help="held-out caption YAML")
+    ap.add_argument("--paraphrases", default=None, help="paraphrase caption YAML (default: the fixture)")
     ap.add_argument("--json", metavar="PATH", help="also write rates and per-caption detail as JSON")
     ap.add_argument("--verbose", action="store_true", help="print every caption's outcome")
     ap.add_argument("--contrast-n", type=int, default=100,
@@ -253,6 +319,7 @@ def main(argv=None) -> int:
     print(f"sustain: median melody note {s_['held_note_beats'] or 0:.2f} beats for held-note captions "
           f"(target >= {SUSTAIN_BEATS:g}: {'ok' if held_ok else 'MISSED'}), {s_['other_note_beats'] or 0:.2f} for the others")
     print("music21 reference tunes: " + ", ".join(f"{r} {ref[r]['tunes']}" for r in ref_names))
+    words_and_motion(engine, result, load_heldout(args.heldout), args)
     from score_release_figures import audio_contrasts, model_figures, print_figures, render_speed, sae_figures
     from synth.families.score import SAE_DIR
 

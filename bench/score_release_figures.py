@@ -21,8 +21,10 @@ CONTRASTS = (
     ("fast/slow", "onset_density", "fast music", "slow music"),
     ("loud/soft", "rms_mean", "a loud, forceful guitar tune", "a soft, gentle guitar tune"),
     ("loud/soft", "rms_mean", "strings playing fortissimo, powerful", "strings playing pianissimo, hushed"),
+    ("loud/soft", "rms_mean", "a trumpet blaring at full volume", "a trumpet played very quietly"),
     ("high/low", "spectral_centroid_mean", "a melody in a high register", "a melody in a low register"),
     ("high/low", "spectral_centroid_mean", "high-pitched piano", "low, deep piano"),
+    ("high/low", "spectral_centroid_mean", "a piano melody up in a high register", "a piano melody down in a low register"),
 )
 SAE_BARS = {"heldout": 0.10, "fvu": 0.06, "dead": 0.01}
 SPEED_BAR_S = 0.4

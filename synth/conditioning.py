@@ -185,6 +185,8 @@ class Conditioning:
     inside: set by the Engine in steering_mode "inside" (the text is then left as it is);
     bpm: the tempo set for it (the state's bpm, else a number its prompts state), or None. Families
     that play in musical time meet it; the others hear the text alone.
+    words: the text of its most heavily weighted prompt ("" without one), for families that read what
+    the words name (the score model's instruments and arrangement).
     """
     hidden: torch.Tensor
     mask: torch.Tensor
@@ -193,6 +195,7 @@ class Conditioning:
     gain: float
     delta: torch.Tensor   # [D] the total steering direction before gain (for sidecars and tests)
     bpm: float | None = None
+    words: str = ""
     inside: InsideShift | None = None   # inside-mode steering: directions added in the DiT (synth.inside)
 
     @property
@@ -260,14 +263,24 @@ def build_conditioning(state, encode: Callable[[Sequence[str]], Encoded], sae=No
         steered = add_at_tokens(hidden, mask, delta)
         gain = float(state.steering_gain)
     return Conditioning(hidden=hidden, mask=mask, weights=w, steered=steered, gain=gain, delta=delta,
-                        bpm=set_bpm(state))
+                        bpm=set_bpm(state), words=main_words(state))
+
+
+def _by_weight(state):
+    return sorted(state.active_prompts(), key=lambda p: -float(p.weight))
+
+
+def main_words(state) -> str:
+    """The text of the state's most heavily weighted prompt ("" without one)."""
+    prompts = _by_weight(state)
+    return prompts[0].text if prompts else ""
 
 
 def set_bpm(state) -> float | None:
     """The tempo a state sets: its bpm, else the first number stated by its most heavily weighted prompts."""
     if state.bpm is not None:
         return float(state.bpm)
-    for p in sorted(state.active_prompts(), key=lambda p: -float(p.weight)):
+    for p in _by_weight(state):
         bpm = stated_bpm(p.text)
         if bpm is not None:
             return bpm

@@ -103,7 +103,8 @@ def test_engine_writes_wav_midi_and_score_sidecar(family, tmp_path):
     paths = engine.render_to_files(state, tmp_path, seeds=[0, 1])
     for p in paths:
         side = json.loads(p.with_suffix(".json").read_text())
-        assert set(side["score"]) == {"bpm", "drums", "voices", "tempo_from", "drums_from", "held"}
+        assert set(side["score"]) == {"bpm", "drums", "voices", "tempo_from", "drums_from", "held", "arrangement", "arrangement_from",
+                                  "instrument_from", "dynamics_from", "register_from"}
         assert isinstance(side["score"]["bpm"], float) and isinstance(side["score"]["drums"], bool)
         assert all(set(v) == CONTRACT_KEYS and v["role"] in ("melody", "harmony", "bass") and 0 <= v["program"] <= 127
                    for v in side["score"]["voices"])
@@ -331,3 +332,27 @@ def test_the_longest_clip_is_a_number_of_beats_not_of_seconds(family):
     family.for_batch(_conds([180.0])).check_seconds(30.0)
     with pytest.raises(ValueError, match=r"40.00 s at 180 bpm is 120.0 beats; .* at most 96 beats \(24 bars\)"):
         family.for_batch(_conds([180.0])).check_seconds(40.0)
+
+
+def test_the_words_decide_what_they_name_unless_steering_is_on(family):
+    """A drum solo plays the kit alone and a sitar plays program 104 whatever the (random tiny) model wrote;
+    while a contrast steers, the words fix nothing."""
+    from synth.engine import Engine
+    from synth.state import Contrast, PromptSlot, SynthState
+
+    engine = Engine(family)
+    base = SynthState(steps=2, duration=3.0)
+    drums = engine.render(base.replace(prompts=[PromptSlot("a drum solo", 1.0)]), [0, 1])
+    for i, e in enumerate(drums.extras):
+        assert e["score"]["voices"] == [] and e["score"]["drums"] and e["score"]["arrangement"] == "drums-only"
+        assert e["score"]["arrangement_from"] == "words" and e["score"]["drums_from"] == "words"
+        mid = mido.MidiFile(file=io.BytesIO(drums.midi(i)))
+        assert {m.channel for t in mid.tracks for m in t if m.type == "note_on"} == {9}
+    sitar = engine.render(base.replace(prompts=[PromptSlot("solo sitar, fast", 1.0)]), [0, 1])
+    for e in sitar.extras:
+        assert [(v["role"], v["program"]) for v in e["score"]["voices"]] == [("melody", 104)]
+        assert e["score"]["instrument_from"] == "words" and not e["score"]["drums"] and e["score"]["bpm"] >= 125
+        assert e["score"]["tempo_from"] == "words"
+    steered = base.replace(prompts=[PromptSlot("a drum solo", 1.0)], contrasts={"c": Contrast("bright", "dark", 1.0)})
+    side = engine.render(steered, [0]).extras[0]["score"]
+    assert side["arrangement_from"] == "model" and side["drums_from"] == "model"

@@ -87,7 +87,8 @@ def test_render_command_writes_wav_midi_and_score(tmp_path):
     wav = Path(out.stdout.strip().splitlines()[-1])
     assert wav.suffix == ".wav" and wav.is_file() and wav.with_suffix(".mid").is_file()
     side = json.loads(wav.with_suffix(".json").read_text())
-    assert side["backend"] == "score" and set(side["score"]) == {"bpm", "drums", "voices", "tempo_from", "drums_from", "held"}
+    assert side["backend"] == "score" and set(side["score"]) == {"bpm", "drums", "voices", "tempo_from", "drums_from", "held", "arrangement", "arrangement_from",
+                                  "instrument_from", "dynamics_from", "register_from"}
     assert abs(side["score"]["bpm"] - 116) <= 0.5 and side["score"]["tempo_from"] == "set"
     mid = mido.MidiFile(wav.with_suffix(".mid"))
     tempos = [mido.tempo2bpm(m.tempo) for t in mid.tracks for m in t if m.type == "set_tempo"]

@@ -67,3 +67,29 @@ def music21_reference(tunes: list[dict], seconds: float = 8.0, bpm_of=None) -> d
                        "in_key_median": round(median_of(keys), 3),
                        "short_clip_share": round(sum(short) / len(short), 3)}
     return out
+
+
+WINDOW_BEATS = 12.0  # the window melodic motion is measured in (about an 8 s clip at 96 bpm)
+
+
+def motion(pitches: list[int]) -> dict | None:
+    """How much a line moves: its range (semitones), its distinct pitches and the share of its notes that
+    repeat the one before; None for a line of under two notes."""
+    if len(pitches) < 2:
+        return None
+    repeats = sum(a == b for a, b in zip(pitches, pitches[1:])) / (len(pitches) - 1)
+    return {"range": max(pitches) - min(pitches), "distinct": len(set(pitches)), "repeats": repeats}
+
+
+def window_pitches(notes, start: float = 0.0, beats: float = WINDOW_BEATS) -> list[int]:
+    """Pitches of the notes ([start, ..., pitch] rows or Notes) that start in [start, start + beats), in order."""
+    rows = sorted((n.start, n.pitch) if hasattr(n, "pitch") else (n[0], n[-1]) for n in notes)
+    return [p for s, p in rows if start <= s < start + beats]
+
+
+def tune_windows(melody, beats: float = WINDOW_BEATS) -> list[list[int]]:
+    """A tune's melody ([start, ..., pitch] rows, in beats) cut into its whole consecutive windows."""
+    if not melody:
+        return []
+    end = max(row[0] for row in melody)
+    return [window_pitches(melody, k * beats, beats) for k in range(int(end // beats))]

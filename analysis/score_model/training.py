@@ -442,8 +442,15 @@ model, not the same bytes. Generator version {manifest.get('generator_version', 
 - Tempo head on the held-out pieces' captions that state no number (|error| in %, share within 10%): {json.dumps(tr.get('tempo_head', {}))}
 - Drums head on the held-out pieces' captions (right when p > 0.5; "sure": p < 0.2 or > 0.8): {json.dumps(tr.get('drums_head', {}))}
 - Held head (held notes: pads, drones, held chords), likewise: {json.dumps(tr.get('held_head', {}))}
-- Caption-level quality (instrument family, tempo, drums, held notes on held-out captions): `python bench/score_quality.py`;
-  the measured figures are in docs/score_model.md.
+- Caption-level quality (instrument, tempo, drums, held notes on held-out captions; every attribute on a
+  musician's paraphrases, tests/fixtures/score_paraphrases.yaml; melodic motion beside music21's tunes):
+  `python bench/score_quality.py`; the measured figures are in docs/score_model.md.
+
+## Decoding
+What the prompt's words name (instruments, the arrangement, tempo, loudness and register words) is read by
+the backend's decoder and overrides the curves where it speaks (`synth/score/caption_plan.py`), and the
+melody's notes are read as the most probable line under the corpus generator's melodic moves
+(`synth/score/pitch_reading.py`): properties of the backend, the same for every trained model, not of this run.
 
 ## Render defaults
 The backend's steps, cfg and preview steps live in its spec (`synth/families/specs.py`, SCORE_STEPS), measured there.

@@ -32,6 +32,8 @@ from synth.families.base import Decoded, Defaults
 from synth.families.loading import BackendError, resolve_dtype
 from synth.families.stable_audio import timing_states, StableAudioFamily, scheduler
 from synth.score import model_files
+from synth.score.arrangement_words import arrangement_of
+from synth.score.caption_plan import Plan, bpm_within, follow, read_plan
 from synth.score.curves import curves_to_score, score_to_curves
 from synth.score import layout as L
 from synth.score.layout import HOP, SAMPLE_RATE
@@ -79,7 +81,9 @@ class ScoreFamily(StableAudioFamily):
         self.tempi: list[float] | None = None     # set on the copy `for_batch` returns: one bpm per clip
         self.tempo_sources: list[str] | None = None
         self.drums: list[bool | None] | None = None  # likewise: drums on / off per clip (None: the curves say)
+        self.drum_sources: list[str] | None = None   # likewise: "words", "text" (the drums head) or "model"
         self.held: list[bool] | None = None          # likewise: held notes per clip
+        self.plans: list[Plan] | None = None         # likewise: what each clip's words fix (empty: nothing)
         # Our own model has no diffusers samples to match bit for bit, and the Brownian tree's host work
         # is a third of a 5 s render on the CPU: fresh per-step noise, the same statistics.
         self.sde_noise = "steps"
@@ -88,16 +92,30 @@ class ScoreFamily(StableAudioFamily):
     def for_batch(self, conds) -> "ScoreFamily":
         bound = copy.copy(self)
         bound.tempi, bound.tempo_sources = [], []
-        for c in conds:
+        bound.plans = [self.words_plan(c) for c in conds]
+        for c, plan in zip(conds, bound.plans):
             if c.bpm is not None:
                 bound.tempi.append(float(c.bpm))
                 bound.tempo_sources.append("set")
+            elif plan.tempo is not None:
+                bound.tempi.append(bpm_within(self.predicted_bpm(c), plan))
+                bound.tempo_sources.append("words")
             else:
                 bound.tempi.append(self.predicted_bpm(c))
                 bound.tempo_sources.append("model" if "tempo" in self.heads else "default")
-        bound.drums = [self.drums_wanted(c) for c in conds]
+        bound.drums = [plan.drums if plan.drums is not None else self.drums_wanted(c) for c, plan in zip(conds, bound.plans)]
+        bound.drum_sources = [("words" if plan.drums is not None else "text" if on is not None else "model")
+                              for plan, on in zip(bound.plans, bound.drums)]
         bound.held = [self.held_wanted(c) for c in conds]
         return bound
+
+    @staticmethod
+    def words_plan(cond) -> Plan:
+        """What the prompt's words fix (`synth.score.caption_plan`). Nothing while steering is on (SAE
+        features, contrasts): a slider may move the instrument or the tempo away from what the words say."""
+        if not cond.words or bool(cond.delta.abs().sum() > 0):
+            return Plan()
+        return read_plan(cond.words)
 
     def _read(self, name: str, cond) -> float:
         """A text head's output for a conditioning: its branches mixed by their weights, a guidance-mode
@@ -159,21 +177,29 @@ class ScoreFamily(StableAudioFamily):
         raw = latents.float().cpu().numpy()
         drums = per_clip(self.drums or [None], len(raw))
         held = per_clip(self.held or [False], len(raw))
+        plans = per_clip(self.plans or [Plan()], len(raw))
         out = []
-        for x, bpm, on, hold in zip(raw, tempi or self._tempi(len(raw)), drums, held):
+        for x, bpm, on, hold, plan in zip(raw, tempi or self._tempi(len(raw)), drums, held, plans):
             frames = min(x.shape[-1], L.frames_for(seconds, bpm))
-            out.append(curves_to_score(self.normalisation.denormalise(x[:, :frames]), bpm, drums=on, held=hold))
+            score = curves_to_score(self.normalisation.denormalise(x[:, :frames]), bpm, drums=on, held=hold)
+            out.append(follow(score, plan))
         return out
 
     def _sidecar_scores(self, latents: torch.Tensor, seconds: float):
         """(Score, the sidecar's `score` summary of the notes the clip plays, its end beat) per clip."""
-        sources = per_clip(self.tempo_sources or ["set"], latents.shape[0])
-        drums = per_clip(self.drums or [None], latents.shape[0])
-        held = per_clip(self.held or [False], latents.shape[0])
-        for score, source, on, hold in zip(self.scores(latents, seconds), sources, drums, held):
+        n = latents.shape[0]
+        sources = per_clip(self.tempo_sources or ["set"], n)
+        drum_sources = per_clip(self.drum_sources or ["model"], n)
+        held = per_clip(self.held or [False], n)
+        plans = per_clip(self.plans or [Plan()], n)
+        for score, source, drums_from, hold, plan in zip(self.scores(latents, seconds), sources, drum_sources, held, plans):
             end_beat = seconds / score.seconds_per_beat
-            yield score, {**summary(score, end_beat), "tempo_from": source,
-                          "drums_from": "model" if on is None else "text", "held": hold}, end_beat
+            yield score, {**summary(score, end_beat), "tempo_from": source, "drums_from": drums_from, "held": hold,
+                          "arrangement": arrangement_of(score),
+                          "arrangement_from": "words" if plan.arrangement else "model",
+                          "instrument_from": "words" if "melody" in plan.programs else "model",
+                          "dynamics_from": "words" if plan.dynamics else "model",
+                          "register_from": "words" if plan.register else "model"}, end_beat
 
     @property
     def needs_batch(self) -> bool:

@@ -6,6 +6,7 @@ Another program's file: its pitched channels in order of first note become melod
 (at most three, the score model's voices). The latent stores a groove pattern rather than hits, so
 channel 10 becomes the groove that plays it most alike (`synth.score.drums.read_groove`: ours read back
 exactly), or no drums when none is alike. The key is the major or natural-minor scale that holds the most note time.
+A file of drums alone is a drums-only score (no pitched voice).
 """
 from __future__ import annotations
 
@@ -67,14 +68,14 @@ def midi_to_score(data: bytes, name: str = "the MIDI file") -> Score:
         raise MidiReadError(f"{name} is not a readable MIDI file: {exc}") from None
     bpm, notes, programs = _notes(mid)
     pitched = {ch: ns for ch, ns in notes.items() if ch != DRUM_CHANNEL and ns}
-    if not pitched:
-        raise MidiReadError(f"{name} has no pitched notes to vary")
+    if not pitched and not notes.get(DRUM_CHANNEL):
+        raise MidiReadError(f"{name} holds no notes to vary")
     ours = set(pitched) <= set(CHANNEL.values())
     order = sorted(pitched, key=lambda ch: (min(n.start for n in pitched[ch]), ch))
     role_of = {ch: ROLES[ch] for ch in pitched} if ours else dict(zip(order, ROLES))
     voices = [Voice(role, programs.get(ch, 0), sorted(pitched[ch], key=lambda n: (n.start, n.pitch)))
               for ch, role in sorted(role_of.items(), key=lambda kv: ROLES.index(kv[1]))]
-    tonic, mode = guess_key([n for v in voices for n in v.notes])
+    tonic, mode = guess_key([n for v in voices for n in v.notes])  # a drums-only file: C major, as good as any
     bpm = min(400.0, max(20.0, bpm))
     kit = notes.get(DRUM_CHANNEL, [])
     bars = bars_in(max((n.start + n.duration for ns in notes.values() for n in ns), default=0.0))
