@@ -1,7 +1,6 @@
 """The beat splice end to end on the score backend: the jam plays into an in-memory output in real time,
 the state changes mid-phrase, the change is heard from a beat before the phrase ends, and the phrase's
 loop file is exactly what the output played."""
-import threading
 import time
 
 import numpy as np
@@ -9,44 +8,12 @@ import pytest
 import soundfile as sf
 
 from bridge.events import RENDERED, STATE_CHANGED, Events
-from bridge.jam.outputs import Output
 from bridge.jam.player import JamPlayer, splice_lead
+from bridge.testing.memory_output import MemoryOutput
 from synth.backends import load_backend
 from synth.engine import Engine
 from synth.jam import FADE
 from synth.state import PromptSlot, SynthState
-
-PERIOD = 256
-
-
-class MemoryOutput(Output):
-    """An output that plays its ring into memory at its sample rate, in real time."""
-    name = "memory"
-
-    def __init__(self, sample_rate: int):
-        super().__init__(1 << 15)
-        self.sample_rate, self.period = sample_rate, PERIOD
-        self.heard: list[np.ndarray] = []
-        self._run = True
-        self._thread = threading.Thread(target=self._play, daemon=True)
-        self._thread.start()
-
-    def _play(self):
-        t0, k = time.monotonic(), 0
-        while self._run:
-            time.sleep(max(0.0, t0 + k * PERIOD / self.sample_rate - time.monotonic()))
-            left, right = np.zeros(PERIOD, np.float32), np.zeros(PERIOD, np.float32)
-            before = self.played
-            self._consume(left, right, self.now())
-            self.heard.append(np.stack([left, right])[:, :self.played - before])   # stream frames only
-            k += 1
-
-    def recording(self) -> np.ndarray:
-        return np.concatenate(self.heard, axis=1)
-
-    def close(self):
-        self._run = False
-
 
 @pytest.fixture(scope="module")
 def engine():

@@ -63,3 +63,23 @@ def test_the_sequencer_swaps_the_rest_of_a_phrase_only_where_the_stream_has_not_
     assert seq.replace_from(slot, 2 * BEAT, np.full((8 * BEAT, 2), 2.0), "b")
     rest = seq.fill(3 * BEAT)
     assert np.all(head == 1) and np.all(rest[:BEAT] == 1) and np.all(rest[BEAT:] == 2) and slot.meta == "b"
+
+
+def test_quantize_over_the_command_bus_bad_values_are_one_line_and_status_reports_it(tmp_path):
+    import types
+
+    from bridge.controller import Controller
+    from bridge.events import ERROR, Events
+    from bridge.jam.player import JamPlayer
+    from synth.presets import PresetStore
+    from synth.state import SynthState
+
+    events = Events()
+    jam = JamPlayer(types.SimpleNamespace(family=None), SynthState(), events, tmp_path)
+    controller = Controller(SynthState(), render=lambda job: None, presets=PresetStore(tmp_path), events=events, jam=jam)
+    assert jam.status()["jam"]["quantize"] == "beat"                 # the default
+    assert controller.handle("/synth/jam/quantize", ["bar"]) == () and jam.status()["jam"]["quantize"] == "bar"
+    for bad in (["16th"], [1.0], []):
+        (reply,) = controller.handle("/synth/jam/quantize", bad)
+        assert reply[0] == ERROR and reply[1][0] == "/synth/jam/quantize" and "\n" not in reply[1][1]
+    assert jam.quantize == "bar"                                      # a refusal loses nothing

@@ -149,6 +149,9 @@ class JamPlayer:
         self._ended: deque[Phrase] = deque()  # phrases that have played (beat, bar): their loops to write
         self._written: int = -1               # the index of the last phrase whose loop was written
         self.splices: int = 0                 # beat splices heard
+        self.renders_started: int = 0         # phrases and splices
+        # (output frame, state version): from that frame on, the output sounds audio made from that state
+        self.heard: deque[tuple[int, int]] = deque(maxlen=4096)
         self.splices_late: int = 0            # ... and rendered too late for their beat (the next takes it)
         self.sync: str = "internal"
         self.tracker: ClockTracker = ClockTracker()
@@ -409,6 +412,8 @@ class JamPlayer:
         while self._begun:
             slot = self._begun.popleft()
             phrase = slot.meta
+            if not slot.repeat:
+                self.heard.append((slot.start, self._made_from.get(phrase.index, -1)))
             if slot.repeat:
                 why = self._failure or "its render was still running (too slow for this tempo and length)"
                 self.error("/synth/jam", f"the next phrase was not ready at the bar line ({why}); "
@@ -490,6 +495,7 @@ class JamPlayer:
         if at is None or at >= len(slot.audio):
             return   # no beat left in this phrase: the next phrase carries the change
         started = time.perf_counter()
+        self.renders_started += 1
         try:
             spliced = self.renderer.rerender(phrase, state, round(at * phrase.sample_rate / out.sample_rate))
             audio = to_output_rate(spliced.audio, spliced.sample_rate, out.sample_rate, phrase.bpm, phrase.bars)
@@ -508,6 +514,7 @@ class JamPlayer:
             if self._last is phrase:
                 self._last = spliced
         self.splices += 1
+        self.heard.append((slot.start + at - FADE, version))
 
     def _first_phrase_ready(self) -> bool:
         """The first phrase waits for the outside clock's tempo: a fit over a beat or more (MIDI clock),
@@ -522,6 +529,7 @@ class JamPlayer:
     def _render_one(self) -> None:
         state, version, bpm, bars, index = self.state, self._version, self.bpm(), self.bars, self._phrase_index
         started = time.perf_counter()
+        self.renders_started += 1
         try:
             phrase = self.renderer.render(state, bpm, bars, self.continuity, self._last, index=index)
             audio = to_output_rate(phrase.audio, phrase.sample_rate, self.output.sample_rate, bpm, bars)
