@@ -41,7 +41,7 @@ def test_a_change_mid_phrase_is_heard_from_a_beat_and_the_loop_is_what_played(en
         player.start()
         wait(lambda: player.seq.current is not None and out.played > player.seq.current.start + sr // 4)
         slot = player.seq.current
-        before, changed_at, lead = slot.meta, out.played, splice_lead(list(player._recent_renders))
+        before, changed_at, lead = slot.meta, out.played, splice_lead(list(player._recent_splices or player._recent_renders))
         events.publish(STATE_CHANGED, (state.replace(prompts=[PromptSlot("fast techno drums", 1.0)], cfg=9.0),))
         wait(lambda: loops)                     # phrase 1's loop: written once it has played
         wait(lambda: out.played >= slot.start + 8 * sr // 2)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from bridge.jam.player import MIN_LEAD, splice_lead
+from bridge.jam.player import MIN_SPLICE_LEAD, splice_lead
 from bridge.jam.sequencer import InternalGrid, JamSequencer
 from synth.jam import FADE
 from synth.jam_splice import check_quantize, splice, splice_at
@@ -48,9 +48,9 @@ def test_the_splice_holds_the_old_up_to_the_beat_and_fades_both_sides():
         splice(old, new, 0)
 
 
-def test_the_splice_lead_is_the_render_lead_without_the_phrase_share():
-    assert splice_lead([0.01]) == MIN_LEAD
-    assert splice_lead([0.1, 0.4]) == pytest.approx(0.6)
+def test_the_splice_lead_is_one_and_a_half_typical_renders():
+    assert splice_lead([0.01]) == MIN_SPLICE_LEAD
+    assert splice_lead([0.2, 0.2, 0.9]) == pytest.approx(0.3)   # a spike costs a late splice a beat, not a repeat
 
 
 def test_the_sequencer_swaps_the_rest_of_a_phrase_only_where_the_stream_has_not_been():

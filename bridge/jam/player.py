@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import statistics
 import threading
 import time
 from collections import deque
@@ -54,6 +55,7 @@ LEAD_SHARE = 0.5           # ... and this share of the phrase: a slider move is 
                            # lead + half a phrase (the median), so half a phrase keeps that near one
                            # phrase (the target: one phrase + 0.5 s) while a render has that long
 RECENT_RENDERS = 8         # renders the slowest is taken over
+MIN_SPLICE_LEAD = 0.1      # seconds a beat splice renders ahead of the ring, at least
 LINK_POLL = 0.01           # seconds between readings of the Link session
 
 
@@ -64,8 +66,9 @@ def render_lead(phrase_seconds: float, recent_renders: Sequence[float]) -> float
 
 def splice_lead(recent_renders: Sequence[float]) -> float:
     """Seconds a beat splice must be ahead of what the ring holds: the render lead without its share of
-    the phrase (a splice waits for no bar line), so a change is heard about one beat after it."""
-    return max(MIN_LEAD, LEAD_FACTOR * max(recent_renders))
+    the phrase, and on the typical (median) render rather than the slowest: a splice that misses its beat
+    costs a beat of latency (the change comes in at the next), never a repeat, as a late phrase would."""
+    return max(MIN_SPLICE_LEAD, LEAD_FACTOR * statistics.median(recent_renders))
 
 
 def render_due(current: Slot, played: int, sample_rate: int, period: int, recent_renders: Sequence[float]) -> bool:
@@ -144,7 +147,7 @@ class JamPlayer:
         self.bars: int = DEFAULT_BARS
         self.continuity: float = 1.0
         self.quantize: str = DEFAULT_QUANTIZE
-        self._version: int = 0                # counts state changes
+        self.state_version: int = 0                # counts state changes
         self._made_from: dict[int, int] = {}  # phrase index -> the state version its audio (or splice) is from
         self._ended: deque[Phrase] = deque()  # phrases that have played (beat, bar): their loops to write
         self._written: int = -1               # the index of the last phrase whose loop was written
@@ -170,6 +173,7 @@ class JamPlayer:
         self._last: Phrase | None = None      # the newest rendered phrase (context for the next)
         self._render_seconds: float = 1.0     # the last render, wall time to audio at the output rate
         self._recent_renders: deque[float] = deque([1.0], maxlen=RECENT_RENDERS)
+        self._recent_splices: deque[float] = deque(maxlen=RECENT_RENDERS)   # re-renders (the beat splice)
         self._failure: str | None = None
         self._loop_n: int = 1
         self._phrase_index: int = 0
@@ -182,7 +186,7 @@ class JamPlayer:
     def _heard(self, address: str, args: Sequence) -> None:
         if address == STATE_CHANGED:
             self.state = args[0]   # states are replaced, never mutated: the renderer reads a snapshot
-            self._version += 1
+            self.state_version += 1
             self._notify()
 
     def error(self, address: str, message: str) -> None:
@@ -436,12 +440,12 @@ class JamPlayer:
         self._recent_renders.append(seconds)
 
     def _stale(self, slot: Slot | None) -> bool:
-        return slot is not None and self._made_from.get(slot.meta.index, self._version) < self._version
+        return slot is not None and self._made_from.get(slot.meta.index, self.state_version) < self.state_version
 
     def _redo_pending(self) -> bool:
         """The next phrase is rendered from an older state, and there is time to render it again."""
         seq = self.seq
-        lead = splice_lead(self._recent_renders) * self.output.sample_rate
+        lead = splice_lead(self._recent_splices or self._recent_renders) * self.output.sample_rate
         return self._stale(seq.pending) and seq.current.stop - seq.frame > 2 * lead
 
     def _splice_due(self) -> bool:
@@ -476,7 +480,7 @@ class JamPlayer:
 
     def _splice_one(self) -> None:
         """The newest state from the next beat (bar line) of the playing phrase that a render can make."""
-        state, version, out = self.state, self._version, self.output
+        state, version, out = self.state, self.state_version, self.output
         with self._lock:
             slot, seq = self.seq.current, self.seq
             if slot is None:
@@ -488,7 +492,7 @@ class JamPlayer:
                 self._last = slot.meta
             if not self._stale(slot):
                 return
-            lead = int(splice_lead(self._recent_renders) * out.sample_rate)
+            lead = int(splice_lead(self._recent_splices or self._recent_renders) * out.sample_rate)
             phrase = slot.meta
             self._made_from[phrase.index] = version   # taken: a later change is spliced at a later beat
         at = splice_at(seq.frame - slot.start + lead, phrase.bpm, phrase.bars, out.sample_rate, self.quantize)
@@ -503,7 +507,7 @@ class JamPlayer:
             self.error("/synth/jam", f"the splice into phrase {phrase.index + 1} failed: {type(exc).__name__}: "
                                      f"{' '.join(str(exc).split())}; it plays on as rendered")
             return
-        self._note_render(time.perf_counter() - started)
+        self._recent_splices.append(time.perf_counter() - started)   # its own lead: not the phrases'
         with self._lock:
             # from before the fade-out (which the resampler widens a little): the rest is what the loop holds
             if not (self._active and self.seq.replace_from(slot, at - 2 * FADE, audio, spliced)):
@@ -527,7 +531,7 @@ class JamPlayer:
         return True
 
     def _render_one(self) -> None:
-        state, version, bpm, bars, index = self.state, self._version, self.bpm(), self.bars, self._phrase_index
+        state, version, bpm, bars, index = self.state, self.state_version, self.bpm(), self.bars, self._phrase_index
         started = time.perf_counter()
         self.renders_started += 1
         try:
