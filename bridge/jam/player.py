@@ -443,10 +443,11 @@ class JamPlayer:
         return slot is not None and self._made_from.get(slot.meta.index, self.state_version) < self.state_version
 
     def _redo_pending(self) -> bool:
-        """The next phrase is rendered from an older state, and there is time to render it again."""
+        """The next phrase is rendered from an older state, and there is time to render it again: the
+        slowest recent phrase render (1.5 x, as the render lead) after a splice render that may be running."""
         seq = self.seq
-        lead = splice_lead(self._recent_splices or self._recent_renders) * self.output.sample_rate
-        return self._stale(seq.pending) and seq.current.stop - seq.frame > 2 * lead
+        need = (LEAD_FACTOR * max(self._recent_renders) + splice_lead(self._recent_splices or self._recent_renders))
+        return self._stale(seq.pending) and seq.current.stop - seq.frame > need * self.output.sample_rate
 
     def _splice_due(self) -> bool:
         seq = self.seq
