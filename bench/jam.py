@@ -2,6 +2,7 @@
 
     python bench/jam.py --backend score --bpm 120 --bars 1 --minutes 2
     python bench/jam.py --backend score --bpm 96 --bars 1 --minutes 1 --sync link
+    python bench/jam.py --backend score --bpm 120 --bars 2 --minutes 2 --quantize beat --beside phrase
 
 Starts its own daemon (`serve --midi-virtual clock`, and `--midi-out` on score), JACK's dummy server
 if none runs (`jackd --no-realtime -d dummy -r 48000 -p 256`), `jack_midi_clock` as the DAW's clock
@@ -14,6 +15,12 @@ variations, and ends with a line starting `jam:`. On `score` every figure is our
 with a second Link peer (bridge.testing.link_peer) at `--bpm`, playing, in place of jack_midi_clock:
 loop names, phrase boundaries against the peer's bar lines (its Link timeline, converted to frames of
 the recording), following the peer from 96 to 110 bpm, and the peer's stop and play.
+
+`--quantize beat|bar|phrase` measures knob to ear instead (bench/jam_knob.py: the player in process,
+playing in real time into memory, slider moves through the controller): from each change to the first
+output audio made from it (median, p90), and a knob sweep (20 messages a second for 3 s): renders
+started, boundaries heard, how many followed the knob, repeats, silent tenths. `--beside phrase` runs
+that quantize too, in the same run, for the side-by-side figures.
 """
 from __future__ import annotations
 
@@ -690,6 +697,38 @@ def main_link(args) -> int:
 
 
 # ---------------------------------------------------------------------- report
+def main_knob(args) -> int:
+    from bench.jam_knob import knob_run
+    from synth.backends import load_backend
+    from synth.engine import Engine
+
+    t0 = time.monotonic()
+    engine = Engine(load_backend(args.backend, device="cpu"))
+    runs = []
+    for i, quantize in enumerate([args.quantize] + ([args.beside] if args.beside else [])):
+        r = knob_run(engine, quantize, args.bpm, args.bars, args.minutes, np.random.default_rng(i))
+        lat = r["latency_s"]
+        print(f"knob to ear, quantize {quantize}: {len(lat)}/{r['changes']} changes heard: median "
+              f"{pct(lat, 50):.2f} s, p90 {pct(lat, 90):.2f} s, max {max(lat, default=float('nan')):.2f} s; "
+              f"{r['splices']} splices ({r['splices_late']} too late for their beat), {r['repeats']} repeats, "
+              f"{r['underruns']} underruns")
+        print(f"sweep ({r['sweep_messages']} messages in 3 s), quantize {quantize}: {r['sweep_renders']} renders "
+              f"started, {r['sweep_followed']}/{r['sweep_boundaries']} boundaries heard followed the knob, "
+              f"{r['sweep_repeats']} repeats, {r['sweep_silent_tenths']} silent tenths of a second; largest queue 0 "
+              f"(one render at a time, from the newest state when it starts)")
+        runs.append(r)
+    if args.json:
+        Path(args.json).write_text(json.dumps(runs, indent=1))
+    side = "; ".join(f"{r['quantize']} median {pct(r['latency_s'], 50):.2f} s p90 {pct(r['latency_s'], 90):.2f} s"
+                     for r in runs[1:])
+    r = runs[0]
+    print(f"jam: knob to ear {args.backend} {args.bpm:g} bpm {args.bars} bar(s) {args.minutes:g} min, quantize "
+          f"{r['quantize']}: latency median {pct(r['latency_s'], 50):.2f} s, p90 {pct(r['latency_s'], 90):.2f} s "
+          f"over {len(r['latency_s'])} changes; sweep {r['sweep_followed']}/{r['sweep_boundaries']} followed, "
+          f"{r['sweep_renders']} renders; {side + '; ' if side else ''}wall {time.monotonic() - t0:.0f} s")
+    return 0
+
+
 def pct(xs, q):
     return float(np.percentile(xs, q)) if xs else float("nan")
 
@@ -708,7 +747,11 @@ def main(argv=None) -> int:
     ap.add_argument("--jitter-tempi", default="96,120,140", help="tempi of the jittered clock runs")
     ap.add_argument("--jitters", default="0,2,5", help="jack_midi_clock -J percentages ('' skips the runs)")
     ap.add_argument("--only-jitter", action="store_true", help="run only the tempo-under-jitter measurement")
+    ap.add_argument("--quantize", choices=("beat", "bar", "phrase"), help="measure knob to ear at this quantize")
+    ap.add_argument("--beside", choices=("beat", "bar", "phrase"), help="... and at this one, in the same run")
     args = ap.parse_args(argv)
+    if args.quantize:
+        return main_knob(args)
     if args.sync == "link":
         return main_link(args)
     rng = np.random.default_rng(0)

@@ -105,6 +105,7 @@ class JamControls(Protocol):
     def set_bars(self, bars: int) -> None: ...
     def set_continuity(self, value: float) -> None: ...
     def set_sync(self, sync: str) -> None: ...
+    def set_quantize(self, quantize: str) -> None: ...
     def position(self) -> dict | None: ...   # phrase, bar and beat sounding now (the browser's beat indicator)
 
 
@@ -314,6 +315,12 @@ class Controller:
         value = _one_number(args)
         jam = self._jam_player()
         self._refused(lambda: jam.set_continuity(value))
+        return NO_REPLIES
+
+    def _jam_quantize(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
+        quantize = _one_string(args, "quantize")
+        jam = self._jam_player()
+        self._refused(lambda: jam.set_quantize(quantize))
         return NO_REPLIES
 
     def _jam_sync(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:

@@ -2700,6 +2700,75 @@
       ""
      ]
     }
+   },
+   {
+    "box": {
+     "id": "obj-jam-q0",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      960,
+      560,
+      95,
+      22
+     ],
+     "text": "/synth/jam/quantize beat",
+     "outlettype": [
+      ""
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-jam-q1",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      1060,
+      560,
+      95,
+      22
+     ],
+     "text": "/synth/jam/quantize bar",
+     "outlettype": [
+      ""
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-jam-q2",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      1160,
+      560,
+      110,
+      22
+     ],
+     "text": "/synth/jam/quantize phrase",
+     "outlettype": [
+      ""
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-jam-qc",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      1275,
+      560,
+      220,
+      20
+     ],
+     "text": "quantize: when a change is heard"
+    }
    }
   ],
   "lines": [
@@ -4267,6 +4336,42 @@
     "patchline": {
      "source": [
       "obj-jam-m4",
+      0
+     ],
+     "destination": [
+      "obj-2",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-jam-q0",
+      0
+     ],
+     "destination": [
+      "obj-2",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-jam-q1",
+      0
+     ],
+     "destination": [
+      "obj-2",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-jam-q2",
       0
      ],
      "destination": [

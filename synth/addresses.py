@@ -65,6 +65,7 @@ ADDRESSES: tuple[Address, ...] = (
     Address("/synth/jam/stop", "", "stop jam mode (silent at once)", "jam_stop", None, (0.0, 1.0)),
     Address("/synth/jam/bars", "i", "jam phrase length in 4/4 bars: 1, 2, 4 or 8 (default 2)", "jam_bars", (1, 8), (1.0, 8.0)),
     Address("/synth/jam/continuity", "f", "how much of the previous phrase each jam phrase continues, 0 (fresh) to 1", "jam_continuity", (0.0, 1.0), (0.0, 1.0)),
+    Address("/synth/jam/quantize", "s", "when a change is heard in jam: beat (the default: the rest of the phrase re-rendered from the next beat a render can make), bar or phrase (the next phrase)", "jam_quantize"),
     Address("/synth/jam/sync", "s", "jam tempo source: internal (/synth/bpm), midi-clock (the MIDI input's clock) or link (Ableton Link)", "jam_sync"),
     Address("/synth/preset/save", "s", "save the current state as a preset", "preset_save"),
     Address("/synth/preset/load", "s", "load a preset", "preset_load"),

@@ -60,13 +60,18 @@ def check_continuity(value: float) -> float:
     return float(value)
 
 
+def fade_ramp(n: int) -> np.ndarray:
+    """A raised-cosine fade-in of n samples (reversed: the fade-out)."""
+    return (0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)).astype(np.float32)
+
+
 def edge_fades(audio: np.ndarray, fade: int = FADE) -> np.ndarray:
     """[2, N] with raised-cosine fades at both ends (a copy): it starts and ends at zero, so it joins
     itself (a loop) or any other phrase without a step."""
     out = np.array(audio, dtype=np.float32, copy=True)
     n = min(fade, out.shape[-1] // 2)
     if n > 0:
-        ramp = (0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)).astype(np.float32)
+        ramp = fade_ramp(n)
         out[:, :n] *= ramp
         out[:, -n:] *= ramp[::-1]
     return out
@@ -142,6 +147,51 @@ class PhraseRenderer:
         tail = clip[:, -min(n, math.ceil(MAX_CONTEXT_SECONDS * fam.sample_rate) + fam.hop):].copy()
         return Phrase(edge_fades(clip), latents[:, ctx:].contiguous(), fam.sample_rate, float(bpm), int(bars),
                       rendered.state, ctx, elapsed, score, index, tail)
+
+
+    def rerender(self, phrase: Phrase, state: SynthState, at: int) -> Phrase:
+        """`phrase` as heard up to sample `at`, then rendered afresh from `state` (the beat splice): its own
+        latent frames before `at` are held as known context (the sampler that continues phrases), the
+        new audio comes in at `at` with the edge fade (`synth.jam_splice.splice`). Same length, tempo,
+        seed and index; the first `at` samples are the phrase's own."""
+        from synth.jam_splice import splice
+
+        fam = self.family
+        n = phrase.audio.shape[-1]
+        state = state.replace(bpm=phrase.bpm, bars=float(phrase.bars), seed=phrase.state.seed)
+        known = min(int(at / (fam.frame_seconds(phrase.bpm) * fam.sample_rate) + 1e-6), phrase.latent.shape[-1])
+        guide = Guide(phrase.latent[None, :, :known], known=known) if known else None
+        t0 = time.perf_counter()
+        rendered = self.engine.render(state, guide=guide, seconds=n / fam.sample_rate, window="clip")
+        elapsed = time.perf_counter() - t0
+        clip = rendered.audio[0][:, :n]
+        if clip.shape[-1] < n:
+            clip = np.pad(clip, ((0, 0), (0, n - clip.shape[-1])))
+        if not np.isfinite(clip).all():
+            raise FloatingPointError("the re-rendered phrase's audio contains NaN or infinite samples")
+        score = None
+        if rendered.scores is not None and phrase.score is not None:
+            score = splice_scores(phrase.score, window_score(rendered.scores[0], 0.0, n / fam.sample_rate),
+                                  at / fam.sample_rate)
+        tail = clip[:, -phrase.tail.shape[-1]:].copy() if phrase.tail is not None else None
+        return replace(phrase, audio=splice(phrase.audio, edge_fades(clip), at),
+                       latent=rendered.latents[0][:, :phrase.latent.shape[-1]].contiguous(), state=rendered.state,
+                       render_seconds=elapsed, score=score, tail=tail)
+
+
+def splice_scores(old: Score, new: Score, at_s: float) -> Score:
+    """The notes heard across a splice at `at_s` seconds: `old`'s that begin before it (cut there), then
+    `new`'s that begin at or after it."""
+    head = window_score(old, 0.0, at_s)
+    rest = window_score(new, at_s, float("inf"))
+    shift = at_s / new.seconds_per_beat
+    notes = {v.role: (v.program, list(v.notes)) for v in head.voices}   # one voice per role: merged
+    for v in rest.voices:
+        program, kept = notes.get(v.role, (v.program, []))
+        notes[v.role] = (v.program, kept + [replace(n, start=n.start + shift) for n in v.notes])
+    voices = [Voice(role, program, ns) for role, (program, ns) in notes.items()]
+    drums = head.drums + [replace(h, start=h.start + shift) for h in rest.drums]
+    return replace(new, voices=voices, drums=drums)
 
 
 def window_score(score: Score, start_s: float, length_s: float) -> Score:

@@ -120,6 +120,7 @@ def test_midi_clock_sets_tempo_and_transport_and_notes_go_out(daemon, client, ja
     ("/synth/jam/bars", (2.5,), "whole number"),
     ("/synth/jam/continuity", (1.5,), "outside [0, 1]"),
     ("/synth/jam/sync", ("smpte",), "internal, midi-clock"),
+    ("/synth/jam/quantize", ("16th",), "beat, bar, phrase"),
     ("/synth/jam/start", (1,), "takes no arguments"),
 ])
 def test_bad_jam_input_is_one_line_and_the_daemon_keeps_serving(client, address, args, needle):

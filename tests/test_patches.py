@@ -122,7 +122,8 @@ def test_maxpat_plays_what_arrives_and_shows_status_and_kind():
     assert sum(box["maxclass"] == "toggle" for box in boxes.values()) >= 4  # auto, play, arrival, loop
 
 
-JAM = {"/synth/jam/start", "/synth/jam/stop", "/synth/jam/bars", "/synth/jam/continuity", "/synth/jam/sync", "/synth/bpm"}
+JAM = {"/synth/jam/start", "/synth/jam/stop", "/synth/jam/bars", "/synth/jam/continuity", "/synth/jam/sync", "/synth/bpm",
+       "/synth/jam/quantize"}
 
 
 def test_both_patches_have_a_jam_section():
@@ -130,7 +131,9 @@ def test_both_patches_have_a_jam_section():
     texts = [b["box"].get("text", "") for b in maxpat()["boxes"]]
     assert {f"/synth/jam/bars {b}" for b in (1, 2, 4, 8)} <= set(texts)
     assert {"/synth/jam/sync internal", "/synth/jam/sync midi-clock", "/synth/jam/sync link"} <= set(texts)
-    assert "list link" in PD.read_text()
+    assert {f"/synth/jam/quantize {q}" for q in ("beat", "bar", "phrase")} <= set(texts)
+    assert {"list link", "list beat", "list bar", "list phrase", "oscformat synth jam quantize"} <= {
+        " ".join(words[4:]) for words in pd_boxes_and_connections()[0]}
 
 
 def test_address_extraction_catches_a_bad_address():

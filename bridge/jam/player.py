@@ -3,9 +3,12 @@
 Three threads besides the audio callback:
 - the feeder keeps the output's ring buffer a few periods ahead with `JamSequencer.fill` (frames);
 - the renderer renders the next phrase when the current one is a lead before its end (`render_lead`:
-  half the phrase, or more when recent renders were slow), from the state at that moment (so a slider
-  move is heard at the next bar line it can make), continuing the previous phrase
-  (`synth.jam.PhraseRenderer`), and hands it to the sequencer; then writes the loop;
+  half the phrase, or more when recent renders were slow), from the state at that moment, continuing the
+  previous phrase (`synth.jam.PhraseRenderer`), and hands it to the sequencer; then writes the loop.
+  Under `quantize` beat or bar, a state change while a phrase plays re-renders the rest of that phrase
+  from the next beat (bar line) a render can still make (`splice_lead`, `synth.jam_splice`), holding
+  what played before it, and a next phrase already rendered from the old state is rendered again; each
+  loop is written once its phrase has played, as it was heard;
 - the MIDI input thread (the daemon's) feeds the clock tracker when sync is `midi-clock`;
   under `link` the feeder reads the Link session (bridge.jam.link_session) into a LinkTimeline.
 A phrase that is not ready at its bar line (slow, failed, NaN) is replaced by the previous one
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import statistics
 import threading
 import time
 from collections import deque
@@ -31,7 +35,8 @@ from bridge.jam.midi_clock import CLOCK_KINDS, ClockTracker
 from bridge.jam.midi_out import MidiOut
 from bridge.jam.outputs import AudioOutputError, Output, open_output
 from bridge.jam.sequencer import Grid, InternalGrid, JamSequencer, Slot
-from synth.jam import (DEFAULT_BARS, DEFAULT_BPM, Phrase, PhraseRenderer, check_bars, check_continuity, edge_fades,
+from synth.jam_splice import DEFAULT_QUANTIZE, check_quantize, splice_at
+from synth.jam import (DEFAULT_BARS, DEFAULT_BPM, FADE, Phrase, PhraseRenderer, check_bars, check_continuity, edge_fades,
                        phrase_samples)
 from synth.loop_files import write_loop
 from synth.state import SynthState
@@ -50,12 +55,20 @@ LEAD_SHARE = 0.5           # ... and this share of the phrase: a slider move is 
                            # lead + half a phrase (the median), so half a phrase keeps that near one
                            # phrase (the target: one phrase + 0.5 s) while a render has that long
 RECENT_RENDERS = 8         # renders the slowest is taken over
+MIN_SPLICE_LEAD = 0.1      # seconds a beat splice renders ahead of the ring, at least
 LINK_POLL = 0.01           # seconds between readings of the Link session
 
 
 def render_lead(phrase_seconds: float, recent_renders: Sequence[float]) -> float:
     """Seconds before the bar line the next phrase starts rendering."""
     return max(MIN_LEAD, LEAD_FACTOR * max(recent_renders), LEAD_SHARE * phrase_seconds)
+
+
+def splice_lead(recent_renders: Sequence[float]) -> float:
+    """Seconds a beat splice must be ahead of what the ring holds: the render lead without its share of
+    the phrase, and on the typical (median) render rather than the slowest: a splice that misses its beat
+    costs a beat of latency (the change comes in at the next), never a repeat, as a late phrase would."""
+    return max(MIN_SPLICE_LEAD, LEAD_FACTOR * statistics.median(recent_renders))
 
 
 def render_due(current: Slot, played: int, sample_rate: int, period: int, recent_renders: Sequence[float]) -> bool:
@@ -133,6 +146,16 @@ class JamPlayer:
         self.midi_port: str | None = midi_port
         self.bars: int = DEFAULT_BARS
         self.continuity: float = 1.0
+        self.quantize: str = DEFAULT_QUANTIZE
+        self.state_version: int = 0                # counts state changes
+        self._made_from: dict[int, int] = {}  # phrase index -> the state version its audio (or splice) is from
+        self._ended: deque[Phrase] = deque()  # phrases that have played (beat, bar): their loops to write
+        self._written: int = -1               # the index of the last phrase whose loop was written
+        self.splices: int = 0                 # beat splices heard
+        self.renders_started: int = 0         # phrases and splices
+        # (output frame, state version): from that frame on, the output sounds audio made from that state
+        self.heard: deque[tuple[int, int]] = deque(maxlen=4096)
+        self.splices_late: int = 0            # ... and rendered too late for their beat (the next takes it)
         self.sync: str = "internal"
         self.tracker: ClockTracker = ClockTracker()
         self.timeline: LinkTimeline = LinkTimeline()   # under `link`, read from self.link (under clock_lock)
@@ -150,6 +173,7 @@ class JamPlayer:
         self._last: Phrase | None = None      # the newest rendered phrase (context for the next)
         self._render_seconds: float = 1.0     # the last render, wall time to audio at the output rate
         self._recent_renders: deque[float] = deque([1.0], maxlen=RECENT_RENDERS)
+        self._recent_splices: deque[float] = deque(maxlen=RECENT_RENDERS)   # re-renders (the beat splice)
         self._failure: str | None = None
         self._loop_n: int = 1
         self._phrase_index: int = 0
@@ -162,6 +186,8 @@ class JamPlayer:
     def _heard(self, address: str, args: Sequence) -> None:
         if address == STATE_CHANGED:
             self.state = args[0]   # states are replaced, never mutated: the renderer reads a snapshot
+            self.state_version += 1
+            self._notify()
 
     def error(self, address: str, message: str) -> None:
         log.warning("%s: %s", address, message)
@@ -180,7 +206,8 @@ class JamPlayer:
         if self.sync == "midi-clock":
             self.output.mirror_clock(self.midi_port)
         with self._lock:
-            self.seq = JamSequencer(self._grid(), frame=self.output.played, on_begin=self._begun.append)
+            self.seq = JamSequencer(self._grid(), frame=self.output.played, on_begin=self._begun.append,
+                                    on_end=self._phrase_ended)
         if not self._threads:
             for target, name in ((self._feed, "jam-feeder"), (self._render_loop, "jam-renderer")):
                 t = threading.Thread(target=target, name=name, daemon=True)
@@ -214,6 +241,8 @@ class JamPlayer:
         with self._lock:
             self._active = False
             if self.seq is not None:
+                if self.seq.current is not None:
+                    self._phrase_ended(self.seq.current)   # heard as far as it got: its loop is kept
                 self.seq.stop()
             if self.output is not None:
                 self.output.ring.flush()
@@ -228,6 +257,9 @@ class JamPlayer:
 
     def set_continuity(self, value: float) -> None:
         self.continuity = check_continuity(value)
+
+    def set_quantize(self, quantize: str) -> None:
+        self.quantize = check_quantize(quantize)
 
     def set_sync(self, sync: str) -> None:
         if sync not in SYNCS:
@@ -384,6 +416,8 @@ class JamPlayer:
         while self._begun:
             slot = self._begun.popleft()
             phrase = slot.meta
+            if not slot.repeat:
+                self.heard.append((slot.start, self._made_from.get(phrase.index, -1)))
             if slot.repeat:
                 why = self._failure or "its render was still running (too slow for this tempo and length)"
                 self.error("/synth/jam", f"the next phrase was not ready at the bar line ({why}); "
@@ -405,13 +439,87 @@ class JamPlayer:
         self._render_seconds = seconds
         self._recent_renders.append(seconds)
 
+    def _stale(self, slot: Slot | None) -> bool:
+        return slot is not None and self._made_from.get(slot.meta.index, self.state_version) < self.state_version
+
+    def _redo_pending(self) -> bool:
+        """The next phrase is rendered from an older state, and there is time to render it again: the
+        slowest recent phrase render (1.5 x, as the render lead) after a splice render that may be running."""
+        seq = self.seq
+        need = (LEAD_FACTOR * max(self._recent_renders) + splice_lead(self._recent_splices or self._recent_renders))
+        return self._stale(seq.pending) and seq.current.stop - seq.frame > need * self.output.sample_rate
+
+    def _splice_due(self) -> bool:
+        seq = self.seq
+        return (self.quantize != "phrase" and self._active and seq is not None and self.output is not None
+                and seq.current is not None and (self._stale(seq.current) or self._redo_pending()))
+
     def _render_loop(self) -> None:
         while not self._closing:
             with self._wake:
-                if not self._render_due():
+                splice, render = self._splice_due(), self._render_due()
+                if not (splice or render or self._ended):
                     self._wake.wait(0.005)
                     continue
-            self._render_one()
+            if render:     # first: the next phrase must make its bar line
+                self._render_one()
+            elif splice:
+                self._splice_one()
+            else:
+                self._write_ended()
+
+    def _phrase_ended(self, slot: Slot) -> None:
+        """A phrase played to its end (the sequencer, in fill): under beat or bar its loop is written now,
+        by the renderer's thread, as it was heard (once, however often it repeated)."""
+        if self.quantize != "phrase" and slot.meta.index > self._written:
+            self._written = slot.meta.index
+            self._ended.append(slot.meta)
+
+    def _write_ended(self) -> None:
+        while self._ended:
+            self._write(self._ended.popleft())
+
+    def _splice_one(self) -> None:
+        """The newest state from the next beat (bar line) of the playing phrase that a render can make."""
+        state, version, out = self.state, self.state_version, self.output
+        with self._lock:
+            slot, seq = self.seq.current, self.seq
+            if slot is None:
+                return
+            if self._redo_pending():   # render_due renders it next, from the newest state
+                self._made_from.pop(seq.pending.meta.index, None)
+                seq.pending = None
+                self._phrase_index -= 1
+                self._last = slot.meta
+            if not self._stale(slot):
+                return
+            lead = int(splice_lead(self._recent_splices or self._recent_renders) * out.sample_rate)
+            phrase = slot.meta
+            self._made_from[phrase.index] = version   # taken: a later change is spliced at a later beat
+        at = splice_at(seq.frame - slot.start + lead, phrase.bpm, phrase.bars, out.sample_rate, self.quantize)
+        if at is None or at >= len(slot.audio):
+            return   # no beat left in this phrase: the next phrase carries the change
+        started = time.perf_counter()
+        self.renders_started += 1
+        try:
+            spliced = self.renderer.rerender(phrase, state, round(at * phrase.sample_rate / out.sample_rate))
+            audio = to_output_rate(spliced.audio, spliced.sample_rate, out.sample_rate, phrase.bpm, phrase.bars)
+        except Exception as exc:
+            self.error("/synth/jam", f"the splice into phrase {phrase.index + 1} failed: {type(exc).__name__}: "
+                                     f"{' '.join(str(exc).split())}; it plays on as rendered")
+            return
+        self._recent_splices.append(time.perf_counter() - started)   # its own lead: not the phrases'
+        with self._lock:
+            # from before the fade-out (which the resampler widens a little): the rest is what the loop holds
+            if not (self._active and self.seq.replace_from(slot, at - 2 * FADE, audio, spliced)):
+                self.splices_late += 1
+                if self._made_from.get(phrase.index) == version:
+                    self._made_from[phrase.index] = version - 1   # the beat passed: the next one takes it
+                return
+            if self._last is phrase:
+                self._last = spliced
+        self.splices += 1
+        self.heard.append((slot.start + at - FADE, version))
 
     def _first_phrase_ready(self) -> bool:
         """The first phrase waits for the outside clock's tempo: a fit over a beat or more (MIDI clock),
@@ -424,8 +532,9 @@ class JamPlayer:
         return True
 
     def _render_one(self) -> None:
-        state, bpm, bars, index = self.state, self.bpm(), self.bars, self._phrase_index
+        state, version, bpm, bars, index = self.state, self.state_version, self.bpm(), self.bars, self._phrase_index
         started = time.perf_counter()
+        self.renders_started += 1
         try:
             phrase = self.renderer.render(state, bpm, bars, self.continuity, self._last, index=index)
             audio = to_output_rate(phrase.audio, phrase.sample_rate, self.output.sample_rate, bpm, bars)
@@ -441,11 +550,15 @@ class JamPlayer:
             if not self._active:
                 return
             self.seq.offer(audio, phrase)
+            self._made_from[index] = version
+            self._made_from.pop(index - 8, None)   # long played
         self._failure = None
         self._last = phrase
         self._phrase_index += 1
         self.phrases_rendered += 1
-        self._write(phrase)
+        if self.quantize == "phrase":
+            self._written = index
+            self._write(phrase)   # as rendered, which is as it will be heard
 
     def _write(self, phrase: Phrase) -> None:
         try:
@@ -482,6 +595,7 @@ class JamPlayer:
                       if self.sync == "link" else
                       {"peers": None, "tempo": self.tracker.bpm if self.sync == "midi-clock" else None, "phase": None})
         return {"jam": {"active": self._active, "sync": self.sync, "bpm": self.bpm(), "bars": self.bars, **source,
+                        "quantize": self.quantize, "splices": self.splices, "splices_late": self.splices_late,
                         "continuity": self.continuity, "phrases_played": seq.phrases if seq else 0,
                         "playing": seq.current.meta.index + 1 if seq and seq.current else None,
                         "phrases_rendered": self.phrases_rendered, "phrases_failed": self.phrases_failed,

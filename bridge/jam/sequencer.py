@@ -5,7 +5,8 @@ The feeder asks `fill(n)` for the next n frames. A phrase begins on a bar line a
 line), or the MIDI clock's bar line nearest that end (so a small tempo misreading never drifts: the
 next phrase starts on the DAW's bar line, at most a few frames early or late). If no new phrase has
 arrived by then, the one that played repeats (`repeats` counts it) - never silence. `start` arms the
-jam to begin on the next bar line once a phrase is ready; `stop` is silent at once.
+jam to begin on the next bar line once a phrase is ready; `stop` is silent at once. `replace_from`
+swaps the rest of the phrase playing (a beat splice) where the ring has not reached yet.
 """
 from __future__ import annotations
 
@@ -65,7 +66,8 @@ class InternalGrid:
 
 
 class JamSequencer:
-    def __init__(self, grid: Grid, frame: int = 0, on_begin: Callable[[Slot], None] | None = None):
+    def __init__(self, grid: Grid, frame: int = 0, on_begin: Callable[[Slot], None] | None = None,
+                 on_end: Callable[[Slot], None] | None = None):
         self.grid: Grid = grid
         self.frame: int = frame              # the next frame fill() produces
         self.armed: bool = False
@@ -75,6 +77,7 @@ class JamSequencer:
         self.repeats: int = 0
         self.phrases: int = 0
         self.on_begin: Callable[[Slot], None] | None = on_begin   # called (in fill) as each slot begins
+        self.on_end: Callable[[Slot], None] | None = on_end       # ... and as each one has played to its stop
 
     def start(self) -> None:
         self.armed = True
@@ -93,7 +96,18 @@ class JamSequencer:
         """A newly rendered phrase; it begins at the next boundary (or the next bar line, when idle)."""
         self.pending = Slot(np.ascontiguousarray(audio, dtype=np.float32), meta)
 
+    def replace_from(self, slot: Slot, at: int, audio: np.ndarray, meta) -> bool:
+        """`slot` (playing) sounds `audio` [N, 2] from its frame `at` on, and carries `meta`; False (and
+        nothing changes) when it no longer plays or the stream has already produced that frame."""
+        if self.current is not slot or self.frame > slot.start + at:
+            return False
+        slot.audio = np.concatenate([slot.audio[:at], np.asarray(audio, np.float32)[at:len(slot.audio)]])
+        slot.meta = meta
+        return True
+
     def _begin(self, slot: Slot, start: int, repeat: bool) -> None:
+        if self.current is not None and self.on_end is not None:
+            self.on_end(self.current)
         slot = Slot(slot.audio, slot.meta, start, 0, repeat)
         slot.stop = max(start + 1, int(self.grid.boundary(start + len(slot.audio))))
         self.current = slot

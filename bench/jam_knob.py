@@ -1,0 +1,81 @@
+"""Knob to ear in jam mode, for bench/jam.py --quantize: the player on the real engine, playing in real time
+into an in-memory output (bridge.testing.memory_output), with slider moves sent through the controller
+(the command bus every transport uses). A change is heard at the first output frame whose audio was made
+from that state or a newer one (the player's `heard` log: phrase starts and beat splices)."""
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SLIDER = "/synth/cfg"   # every backend has it; each value sent is new
+
+
+def heard_after(heard: list[tuple[int, int]], frame: int, version: int) -> int | None:
+    """The first output frame at or after `frame` sounding a state of `version` or newer."""
+    return next((f for f, v in heard if v >= version and f >= frame), None)
+
+
+def knob_run(engine, quantize: str, bpm: float, bars: int, minutes: float, rng, sweep_s: float = 3.0,
+             sweep_rate: float = 20.0) -> dict:
+    from bridge.controller import Controller
+    from bridge.events import Events
+    from bridge.jam.player import JamPlayer
+    from bridge.testing.memory_output import MemoryOutput
+    from synth.presets import PresetStore
+    from synth.state import PromptSlot, SynthState
+
+    sr = engine.family.sample_rate
+    out = MemoryOutput(sr)
+    events = Events()
+    state = SynthState(prompts=[PromptSlot("warm electric piano groove", 1.0)], bpm=bpm)
+    with tempfile.TemporaryDirectory(prefix="jam-knob-") as tmp:
+        jam = JamPlayer(engine, state, events, Path(tmp), open_output_fn=lambda name: out)
+        ctl = Controller(state, render=lambda job: None, presets=PresetStore(Path(tmp) / "presets"), events=events,
+                         jam=jam)
+        k = 0
+
+        def move() -> tuple[int, int]:
+            nonlocal k
+            k += 1
+            ctl.handle(SLIDER, [round(2.0 + 0.001 * k, 3)])
+            return out.played, jam.state_version   # the frame sounding as the change arrives
+
+        try:
+            for address, args in (("/synth/jam/bars", [bars]), ("/synth/jam/quantize", [quantize]),
+                                  ("/synth/jam/start", [])):
+                assert ctl.handle(address, args) == (), (address, args)
+            while jam.seq.phrases < 2:          # past the first renders, as a player would be
+                time.sleep(0.05)
+            changes, end = [], time.monotonic() + minutes * 60
+            while time.monotonic() < end:
+                changes.append(move())
+                time.sleep(rng.uniform(0.6, 1.6))
+            time.sleep(4 * 60.0 / bpm * bars + 1.0)   # the last change reaches the ear
+            lat = [(f - frame) / sr for frame, v in changes
+                   if (f := heard_after(list(jam.heard), frame, v)) is not None]
+            # the sweep: a knob moved 20 times a second
+            renders0, repeats0, heard0 = jam.renders_started, jam.seq.repeats, len(jam.heard)
+            sweep_start, sweep = out.played, []
+            t_end = time.monotonic() + sweep_s
+            while time.monotonic() < t_end:
+                sweep.append(move())
+                time.sleep(1.0 / sweep_rate)
+            sweep_end = out.played
+            time.sleep(4 * 60.0 / bpm * bars + 1.0)
+            # boundaries (phrase starts, splices) heard from the sweep's start to a second after it
+            during = [h for h in list(jam.heard)[heard0:] if sweep_start <= h[0] <= sweep_end + sr]
+            followed = sum(v > prev for (_, v), prev in zip(during, [sweep[0][1] - 1] + [v for _, v in during]))
+            rec = np.abs(out.recording()[:, sweep_start:sweep_end + sr]).max(axis=0)
+            tenth = sr // 10
+            silent = int((rec[:len(rec) // tenth * tenth].reshape(-1, tenth) < 1e-6).all(axis=1).sum())
+            return {"quantize": quantize, "changes": len(changes), "latency_s": lat,
+                    "sweep_messages": len(sweep), "sweep_renders": jam.renders_started - renders0,
+                    "sweep_boundaries": len(during), "sweep_followed": followed,
+                    "sweep_repeats": jam.seq.repeats - repeats0, "sweep_silent_tenths": silent,
+                    "repeats": jam.seq.repeats, "splices": jam.splices, "splices_late": jam.splices_late,
+                    "underruns": out.underruns}
+        finally:
+            jam.close()

@@ -1,0 +1,57 @@
+"""Jam's beat splice, pure: where in a playing phrase a re-render can still come in, and the join.
+
+    at = splice_at(earliest, bpm, bars, sample_rate, "beat")   # frames from the phrase's start, or None
+    heard = splice(old, new, at)                                # old up to `at`, new from it, edges faded
+
+`quantize`: `beat` (any beat after the first), `bar` (a bar line inside the phrase) or `phrase` (never
+inside: today's behaviour, the change waits for the next phrase). Beats fall on round(k * beat)
+frames from the phrase's start, never accumulated, as the phrase's own length is (`phrase_samples`).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from synth.jam import FADE, fade_ramp
+from synth.state import BEATS_PER_BAR
+
+QUANTIZE = ("beat", "bar", "phrase")
+DEFAULT_QUANTIZE = "beat"
+
+
+def check_quantize(value: str) -> str:
+    if value not in QUANTIZE:
+        raise ValueError(f"quantize {value!r} is not one of {', '.join(QUANTIZE)}")
+    return value
+
+
+def splice_at(earliest: int, bpm: float, bars: int, sample_rate: int, quantize: str) -> int | None:
+    """The first beat (or bar line) at or after frame `earliest` of the phrase (frames from its start) and
+    before its end; None when there is none left, or under `phrase`."""
+    check_quantize(quantize)
+    if quantize == "phrase":
+        return None
+    step = 1 if quantize == "beat" else BEATS_PER_BAR
+    beat = 60.0 / float(bpm) * sample_rate
+    k = max(step, step * math.ceil(max(0, earliest) / (beat * step) - 1e-9))
+    while round(k * beat) < earliest:   # the ceil above, exact against the rounded beat frames
+        k += step
+    return int(round(k * beat)) if k < bars * BEATS_PER_BAR else None
+
+
+def splice(old: np.ndarray, new: np.ndarray, at: int, fade: int = FADE) -> np.ndarray:
+    """[C, N] `old` up to sample `at`, then `new` from `at` (a new array, `old`'s length): the old fades out
+    to zero at `at` and the new fades in from it, with the phrase edges' raised cosine, so the join has
+    no step."""
+    if not 0 < at < old.shape[-1]:
+        raise ValueError(f"splice at sample {at} is outside the phrase's 1..{old.shape[-1] - 1}")
+    out = np.array(old, dtype=np.float32, copy=True)
+    tail = np.asarray(new, dtype=np.float32)[..., at:old.shape[-1]]
+    out[..., at:at + tail.shape[-1]] = tail
+    out[..., at + tail.shape[-1]:] = 0.0
+    n = min(fade, at, out.shape[-1] - at)
+    ramp = fade_ramp(n)
+    out[..., at - n:at] *= ramp[::-1]
+    out[..., at:at + n] *= ramp
+    return out
