@@ -227,6 +227,7 @@ function showStatus(s) {
     setControl($("jam-bars"), s.jam.bars);
     setControl($("jam-continuity"), s.jam.continuity);
     setControl($("jam-sync"), s.jam.sync);
+    if (s.jam.quantize) setControl($("jam-quantize"), s.jam.quantize);
     document.body.dataset.jam = s.jam.active ? "on" : "off";
   }
 }
