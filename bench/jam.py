@@ -44,6 +44,7 @@ import soundfile as sf  # noqa: E402
 
 from analysis.jam.measures import boundary_flux, boundary_offsets, notes_kept, step_share  # noqa: E402
 from bridge.testing import netns  # noqa: E402
+from bridge.testing.link_peer import LinkPeer  # noqa: E402
 from bridge.testing.osc_daemon import Daemon, jack_server, stop_process  # noqa: E402
 
 SR = 48000
@@ -537,31 +538,6 @@ def variations(backend: str, n: int, seconds: float = 4.0) -> dict:
 
 
 # ---------------------------------------------------------------------- Ableton Link
-class LinkPeer:
-    """bridge.testing.link_peer in its own process: the DAW's part, on the Link session."""
-
-    def __init__(self, bpm: float):
-        self.proc = subprocess.Popen([sys.executable, "-m", "bridge.testing.link_peer", f"{bpm:g}"], cwd=REPO,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        json.loads(self.proc.stdout.readline())
-
-    def say(self, line: str) -> None:
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-
-    def state(self) -> dict:
-        self.say("state")
-        return json.loads(self.proc.stdout.readline())
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.say("quit")
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                stop_process(self.proc)
-
-
 def link_bar_lines(samples: list[dict], clock: list[tuple[int, float]], start_frame: int, n: int) -> list[int]:
     """The peer's bar lines (beats 4k on its Link timeline) as frames of the recording. `samples` are the
     peer's (tempo, beat, monotonic time) readings; `clock` pairs JACK frame times with monotonic times
@@ -653,6 +629,17 @@ def link_run(client, rec, env, folder, bpm, bars, minutes) -> dict:
         client.send("/synth/jam/sync", "internal")
 
 
+def jack_stage(stack: ExitStack, minutes: float):
+    """A work folder, a private JACK server (its environment), a recorder and the daemon's JACK environment."""
+    work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="jam-bench-")))
+    env = stack.enter_context(jack_env())
+    denv = {k: env[k] for k in ("JACK_DEFAULT_SERVER", "JACK_NO_AUDIO_RESERVATION") if k in env}
+    os.environ.update(denv)
+    rec = Recorder(minutes * 60 + 60)
+    stack.callback(rec.close)
+    return work, env, rec, denv
+
+
 def main_link(args) -> int:
     """`--sync link`: the daemon and a Link peer, inside a loopback-only network namespace."""
     if not netns.inside():
@@ -663,12 +650,7 @@ def main_link(args) -> int:
         return subprocess.run(netns.command([sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]])).returncode
     t0 = time.monotonic()
     with ExitStack() as stack:
-        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="jam-bench-")))
-        env = stack.enter_context(jack_env())
-        os.environ.update({k: env[k] for k in ("JACK_DEFAULT_SERVER", "JACK_NO_AUDIO_RESERVATION") if k in env})
-        rec = Recorder(args.minutes * 60 + 60)
-        stack.callback(rec.close)
-        denv = {k: env[k] for k in ("JACK_DEFAULT_SERVER", "JACK_NO_AUDIO_RESERVATION") if k in env}
+        work, env, rec, denv = jack_stage(stack, args.minutes)
         daemon = Daemon(work / "daemon", "--backend", args.backend, env=denv)
         stack.callback(daemon.kill)
         client = daemon.client()
@@ -757,12 +739,7 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     results: dict = {}
     with ExitStack() as stack:
-        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="jam-bench-")))
-        env = stack.enter_context(jack_env())
-        os.environ.update({k: env[k] for k in ("JACK_DEFAULT_SERVER", "JACK_NO_AUDIO_RESERVATION") if k in env})
-        rec = Recorder(args.minutes * 60 + 60)
-        stack.callback(rec.close)
-        denv = {k: env[k] for k in ("JACK_DEFAULT_SERVER", "JACK_NO_AUDIO_RESERVATION") if k in env}
+        work, env, rec, denv = jack_stage(stack, args.minutes)
         denv["MIDO_BACKEND"] = "mido.backends.rtmidi/UNIX_JACK"
         from synth.backends import spec_for
 

@@ -15,13 +15,7 @@ STEPS = 6
 BACKENDS = ["tiny", "tiny-sa3"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # The tiny models run fastest single-threaded; both sides of each comparison run alike.
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @functools.lru_cache(maxsize=None)

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from bridge.testing import netns
-from bridge.testing.osc_daemon import Daemon, jack_server, missing_jack_tools, stop_process
+from bridge.testing.link_peer import LinkPeer
+from bridge.testing.osc_daemon import Daemon, jack_server, missing_jack_tools
 
 try:
     import aalink  # noqa: F401
@@ -43,28 +44,6 @@ if not netns.inside():
                              text=True, timeout=900)
         assert got.returncode == 0 and " passed" in got.stdout, got.stdout[-6000:] + got.stderr[-2000:]
 else:
-    class Peer:
-        def __init__(self, bpm):
-            self.proc = subprocess.Popen([sys.executable, "-m", "bridge.testing.link_peer", f"{bpm:g}"], cwd=REPO,
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-            assert json.loads(self.proc.stdout.readline())["ready"]
-
-        def say(self, line):
-            self.proc.stdin.write(line + "\n")
-            self.proc.stdin.flush()
-
-        def state(self):
-            self.say("state")
-            return json.loads(self.proc.stdout.readline())
-
-        def close(self):
-            if self.proc.poll() is None:
-                self.say("quit")
-                try:
-                    self.proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    stop_process(self.proc)
-
     @pytest.fixture(scope="module")
     def daemon(tmp_path_factory, peer):
         # The peer's session is older than the daemon's: when sessions meet, Link keeps the older one's
@@ -77,7 +56,7 @@ else:
 
     @pytest.fixture(scope="module")
     def peer():
-        p = Peer(96)
+        p = LinkPeer(96)
         yield p
         p.close()
 

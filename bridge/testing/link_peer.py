@@ -11,8 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 import time
+from pathlib import Path
+
+from bridge.testing.osc_daemon import stop_process
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 async def serve(bpm: float) -> None:
@@ -40,6 +46,32 @@ async def serve(bpm: float) -> None:
             print(json.dumps({"tempo": link.tempo, "beat": beat, "at": (before + after) / 2, "spread": after - before,
                               "peers": link.num_peers, "playing": link.playing}), flush=True)
     link.enabled = False
+
+
+class LinkPeer:
+    """This module in its own process, driven over its stdin: the DAW's part, on the Link session."""
+
+    def __init__(self, bpm: float):
+        self.proc = subprocess.Popen([sys.executable, "-m", "bridge.testing.link_peer", f"{bpm:g}"], cwd=REPO,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if not json.loads(self.proc.stdout.readline()).get("ready"):
+            raise RuntimeError("the Link peer did not start")
+
+    def say(self, line: str) -> None:
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def state(self) -> dict:
+        self.say("state")
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.say("quit")
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                stop_process(self.proc)
 
 
 def main(argv=None) -> int:
