@@ -1,7 +1,9 @@
 """Knob to ear in jam mode, for bench/jam.py --quantize: the player on the real engine, playing in real time
 into an in-memory output (bridge.testing.memory_output), with slider moves sent through the controller
 (the command bus every transport uses). A change is heard at the first output frame whose audio was made
-from that state or a newer one (the player's `heard` log: phrase starts and beat splices)."""
+from that state or a newer one (the player's `heard` log: phrase starts and beat splices). The splices
+are judged as heard: the spectral flux across each against inside the phrases, and how often the
+melody moves by a step there against at the phrase boundaries of the same run."""
 from __future__ import annotations
 
 import tempfile
@@ -16,6 +18,39 @@ SLIDER = "/synth/cfg"   # every backend has it; each value sent is new
 def heard_after(heard: list[tuple[int, int]], frame: int, version: int) -> int | None:
     """The first output frame at or after `frame` sounding a state of `version` or newer."""
     return next((f for f, v in heard if v >= version and f >= frame), None)
+
+
+def melody(score) -> list[tuple[float, int]]:
+    """(start in seconds, pitch) of a score's melody notes."""
+    v = score.voice("melody") if score is not None else None
+    return [(n.start * score.seconds_per_beat, n.pitch) for n in v.notes] if v else []
+
+
+def median(xs) -> float:
+    return float(np.median(xs)) if len(xs) else float("nan")
+
+
+def joins(jam, out, folder: Path, bpm: float) -> dict:
+    """Flux and melody steps at the splices heard and at the phrase starts; the flux against that across
+    the other beats (inside the phrases: the music's own onsets fall on beats too)."""
+    from analysis.jam.measures import STEP, flux_across, melody_around, step_share
+    from synth.jam import FADE
+    from synth.score.midi_read import midi_to_score
+
+    mono = out.recording().mean(axis=0)
+    starts = sorted({f for f, _ in jam.heard} - {s + at - FADE for s, at, _ in jam.spliced})
+    splices = [(s + at, at / out.sample_rate, p) for s, at, p in jam.spliced]
+    edges = np.array(sorted(starts + [f for f, _, _ in splices]))
+    beat = 60.0 / bpm * out.sample_rate
+    beats = [int(round(starts[0] + k * beat)) for k in range(int((len(mono) - starts[0]) / beat))]
+    inside = median(flux_across(mono, [b for b in beats if np.abs(edges - b).min() > beat / 2]))
+    moves = [m for _, at_s, p in splices if (m := melody_around(melody(p.score), at_s))]
+    loops = sorted(folder.glob("*.mid"), key=lambda m: int(m.stem.rsplit("_", 1)[1]))   # phrase order
+    share, n = step_share([[pitch for _, pitch in sorted(melody(midi_to_score(m.read_bytes())))] for m in loops])
+    return {"splice_flux_ratio": median(flux_across(mono, [f for f, _, _ in splices])) / inside,
+            "phrase_flux_ratio": median(flux_across(mono, starts)) / inside,
+            "splice_step_share": sum(abs(b - a) <= STEP for a, b in moves) / len(moves) if moves else float("nan"),
+            "splice_steps_counted": len(moves), "phrase_step_share": share, "phrase_joins": n}
 
 
 def knob_run(engine, quantize: str, bpm: float, bars: int, minutes: float, rng, sweep_s: float = 3.0,
@@ -71,7 +106,7 @@ def knob_run(engine, quantize: str, bpm: float, bars: int, minutes: float, rng, 
             rec = np.abs(out.recording()[:, sweep_start:sweep_end + sr]).max(axis=0)
             tenth = sr // 10
             silent = int((rec[:len(rec) // tenth * tenth].reshape(-1, tenth) < 1e-6).all(axis=1).sum())
-            return {"quantize": quantize, "changes": len(changes), "latency_s": lat,
+            return {"quantize": quantize, "changes": len(changes), "latency_s": lat, **joins(jam, out, Path(tmp), bpm),
                     "sweep_messages": len(sweep), "sweep_renders": jam.renders_started - renders0,
                     "sweep_boundaries": len(during), "sweep_followed": followed,
                     "sweep_repeats": jam.seq.repeats - repeats0, "sweep_silent_tenths": silent,

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from analysis.jam.measures import boundary_flux, boundary_offsets, notes_kept, step_share
+from analysis.jam.measures import (boundary_flux, boundary_offsets, flux_across, melody_around, notes_kept,
+                                   step_share)
 from synth.jam import edge_fades
 from synth.score.score import Note, Score, Voice
 
@@ -49,3 +50,20 @@ def test_step_share_and_notes_kept():
     src = Score(120.0, voices=[Voice("melody", 0, [Note(0, 1, 60, 90), Note(1, 1, 62, 90)])])
     var = Score(120.0, voices=[Voice("melody", 0, [Note(0.05, 1, 60, 90), Note(1, 1, 64, 90)])])
     assert notes_kept(src, var) == 0.5 and notes_kept(src, src) == 1.0
+
+
+def test_flux_across_a_change_of_tone_is_high_and_across_the_same_tone_low():
+    sr = 44100
+    t = np.arange(sr) / sr
+    y = np.concatenate([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 1320 * t)])   # a new tone at sr
+    got = flux_across(y, [sr, sr // 2, len(y) - 100])
+    assert len(got) == 2                       # the frame too near the end is left out
+    cut, same = got
+    assert cut > 0.5 and cut > 10 * same
+
+
+def test_melody_around_a_time():
+    notes = [(0.0, 60), (0.5, 62), (1.0, 64), (1.5, 67)]
+    assert melody_around(notes, 1.0) == (62, 64)       # a note at the time belongs after it
+    assert melody_around(list(reversed(notes)), 1.2) == (64, 67)
+    assert melody_around(notes, 0.0) is None and melody_around(notes, 2.0) is None

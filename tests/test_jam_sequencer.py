@@ -73,3 +73,28 @@ def test_clock_bar_lines_win_over_phrase_length_so_nothing_drifts():
         if seq.pending is None:
             seq.offer(phrase(1.0), "x")
     assert all(s % ClockGrid.bar == 0 for s in starts) and len(starts) >= 99
+
+
+def test_a_splice_takes_back_queued_frames_and_the_speakers_play_the_new_audio():
+    from bridge.jam.outputs import RingBuffer
+
+    ring, seq = RingBuffer(4096), JamSequencer(InternalGrid(SR, 120.0))
+    seq.start()
+    seq.offer(phrase(1.0), "a")
+    ring.write(seq.fill(1800))                   # phrase "a" from bar line 0, 1800 frames queued
+    left, right = np.empty(300, np.float32), np.empty(300, np.float32)
+    ring.read_into(left, right)                  # the speakers have played 300
+    slot = seq.current
+    # a splice at frame 1000: 700 ahead of the speakers, 800 behind the stream
+    back = ring.take_back(seq.frame - 1000, keep=200)
+    assert back == 800 and seq.rewind(seq.frame - back) and seq.frame == 1000
+    assert seq.replace_from(slot, 1000, phrase(2.0), "b")
+    ring.write(seq.fill(1000))
+    left, right = np.empty(1700, np.float32), np.empty(1700, np.float32)
+    assert ring.read_into(left, right) == (1700, 0)
+    assert (left[:700] == 1.0).all() and (left[700:1700] == 2.0).all() and (right == left).all()
+    # what the speakers may be copying now is never taken back, and the stream never rewinds past
+    # the phrase playing or forward
+    ring.write(seq.fill(150))
+    assert ring.take_back(1000, keep=200) == 0
+    assert not seq.rewind(slot.start - 1) and not seq.rewind(seq.frame + 1)

@@ -48,9 +48,9 @@ def test_the_splice_holds_the_old_up_to_the_beat_and_fades_both_sides():
         splice(old, new, 0)
 
 
-def test_the_splice_lead_is_one_and_a_half_typical_renders():
+def test_the_splice_lead_is_a_quarter_more_than_a_typical_render():
     assert splice_lead([0.01]) == MIN_SPLICE_LEAD
-    assert splice_lead([0.2, 0.2, 0.9]) == pytest.approx(0.3)   # a spike costs a late splice a beat, not a repeat
+    assert splice_lead([0.2, 0.2, 0.9]) == pytest.approx(0.25)   # a spike costs a late splice a beat, not a repeat
 
 
 def test_the_sequencer_swaps_the_rest_of_a_phrase_only_where_the_stream_has_not_been():

@@ -2,7 +2,9 @@
 
 - boundary_offsets: where phrase boundaries fall in a recording, against the clock's bar lines;
 - boundary_flux: spectral change across each phrase boundary against inside the phrases;
+- flux_across: the same spectral change across any frames of one recording (beat splices, phrase starts);
 - step_share: the share of boundaries where the melody moves by a step (<= 2 semitones);
+- melody_around: the melody's last pitch before a time and its first from it (a splice's step);
 - notes_kept: how many of a source score's melody notes a variation keeps.
 """
 from __future__ import annotations
@@ -89,6 +91,25 @@ def boundary_flux(phrases: list[np.ndarray], win: int = 4096, skip: int = 128) -
         if mid >= win:
             inside.append(_change(y[mid - win:mid], y[mid:mid + win]))
     return float(np.median(at)) if at else float("nan"), float(np.median(inside)) if inside else float("nan")
+
+
+def flux_across(mono: np.ndarray, frames, win: int = 4096, skip: int = 128) -> list[float]:
+    """The spectral rise across each frame of one recording [N]: the window ending `skip` frames before
+    it against the one starting `skip` frames after it (frames too near an end are left out). Raw
+    magnitudes, not each window's own shape: across a quiet stretch (a reverb tail) it is small, as
+    what is heard there is, so the values compare within a recording."""
+    def mag(y):
+        return np.abs(np.fft.rfft(y * np.hanning(len(y))))
+    return [float(np.maximum(mag(mono[f + skip:f + skip + win]) - mag(mono[f - skip - win:f - skip]), 0.0).sum())
+            for f in frames if f - skip - win >= 0 and f + skip + win <= len(mono)]
+
+
+def melody_around(melody: list[tuple[float, int]], at: float) -> tuple[int, int] | None:
+    """(last pitch starting before `at`, first pitch starting at or after it) of (start, pitch) notes;
+    None when either side has none."""
+    before = [p for s, p in sorted(melody) if s < at]
+    after = [p for s, p in sorted(melody) if s >= at]
+    return (before[-1], after[0]) if before and after else None
 
 
 def step_share(melodies: list[list[int]]) -> tuple[float, int]:

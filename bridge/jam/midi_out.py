@@ -19,15 +19,18 @@ CLIENT_NAME = "latent-synth-notes"   # a virtual --midi-out port's client (JACK:
 
 
 class MidiOut:
-    def __init__(self, port: str):
+    def __init__(self, port):
+        """`port`: a port name (opened, else created as a virtual port), or an open mido output."""
         import mido
 
-        try:
-            names = mido.get_output_names()
-            self.port = (mido.open_output(port) if port in names
-                         else mido.open_output(port, virtual=True, client_name=CLIENT_NAME))
-        except (OSError, IOError, SystemError, RuntimeError, ValueError) as exc:
-            raise OSError(f"cannot open MIDI output {port!r}: {exc}") from None
+        if isinstance(port, str):
+            try:
+                names = mido.get_output_names()
+                port = (mido.open_output(port) if port in names
+                        else mido.open_output(port, virtual=True, client_name=CLIENT_NAME))
+            except (OSError, IOError, SystemError, RuntimeError, ValueError) as exc:
+                raise OSError(f"cannot open MIDI output {port!r}: {exc}") from None
+        self.port = port
         self.name = self.port.name
         self._heap: list = []
         self._count = itertools.count()
@@ -41,18 +44,42 @@ class MidiOut:
         """Queue the phrase's program changes and notes; times from `output`'s frame clock."""
         import mido
 
-        from synth.score.events import events, programs
+        from synth.score.events import programs
+
+        msgs = [(start_frame, mido.Message("program_change", channel=ch, program=prog))
+                for ch, prog in programs(score).items()]
+        self._queue(msgs + self._notes(score, start_frame, output), start_frame, output)
+
+    def reschedule(self, score, start_frame: int, at_frame: int, output) -> None:
+        """A beat splice: what the phrase that began at `start_frame` still had queued from `at_frame` on
+        gives way to the spliced `score`'s events from there (its notes held across the splice end
+        there). A frame early: the beat's frame is rounded once from seconds, at either rate."""
+        at = at_frame - 1
+        with self._cond:
+            self._heap = [m for m in self._heap if not (m[3] == start_frame and m[2] >= at)]
+            heapq.heapify(self._heap)
+        self._queue(self._notes(score, start_frame, output, from_frame=at), start_frame, output)
+
+    def _notes(self, score, start_frame: int, output, from_frame: int = 0) -> list:
+        import mido
+
+        from synth.score.events import events
 
         sr, spb = output.sample_rate, score.seconds_per_beat
-        t0 = output.frame_to_time(start_frame)
-        msgs = [(t0, mido.Message("program_change", channel=ch, program=prog)) for ch, prog in programs(score).items()]
+        msgs = []
         for e in events(score):
-            at = output.frame_to_time(start_frame + int(round(e.beat * spb * sr)))
-            kind = "note_on" if e.kind == "on" else "note_off"
-            msgs.append((at, mido.Message(kind, channel=e.channel, note=e.key, velocity=e.velocity)))
+            frame = start_frame + int(round(e.beat * spb * sr))
+            if frame >= from_frame:
+                kind = "note_on" if e.kind == "on" else "note_off"
+                msgs.append((frame, mido.Message(kind, channel=e.channel, note=e.key, velocity=e.velocity)))
+        return msgs
+
+    def _queue(self, msgs: list, phrase: int, output) -> None:
+        """(stream frame, message) pairs of the phrase that began at frame `phrase`, each sent at its
+        frame's time on `output`'s clock."""
         with self._cond:
-            for at, msg in msgs:
-                heapq.heappush(self._heap, (at, next(self._count), msg))
+            for frame, msg in msgs:
+                heapq.heappush(self._heap, (output.frame_to_time(frame), next(self._count), frame, phrase, msg))
             self._cond.notify()
 
     def panic(self) -> None:
@@ -76,7 +103,7 @@ class MidiOut:
                 if wait > 0:
                     self._cond.wait(min(wait, 0.05))
                     continue
-                _, _, msg = heapq.heappop(self._heap)
+                msg = heapq.heappop(self._heap)[-1]
             try:
                 self.port.send(msg)
                 self.sent += 1

@@ -60,6 +60,13 @@ class RingBuffer:
         self._write += n
         return n
 
+    def take_back(self, n: int, keep: int) -> int:
+        """The producer withdraws up to n of its newest queued frames, keeping at least `keep` queued
+        (what the audio thread may be copying now); -> how many. A beat splice rewrites them."""
+        n = max(0, min(int(n), self.available() - int(keep)))
+        self._write -= n
+        return n
+
     def drop(self, n: int) -> int:
         """The consumer skips up to n queued frames (they were due while it was not called); -> how many."""
         n = max(0, min(int(n), self.available()))

@@ -55,7 +55,10 @@ LEAD_SHARE = 0.5           # ... and this share of the phrase: a slider move is 
                            # lead + half a phrase (the median), so half a phrase keeps that near one
                            # phrase (the target: one phrase + 0.5 s) while a render has that long
 RECENT_RENDERS = 8         # renders the slowest is taken over
-MIN_SPLICE_LEAD = 0.1      # seconds a beat splice renders ahead of the ring, at least
+MIN_SPLICE_LEAD = 0.1      # seconds a beat splice renders ahead of what is heard, at least
+SPLICE_FACTOR = 1.25       # ... and this times the typical (median) recent splice render
+RING_KEEP = 3              # periods the ring keeps when a splice takes frames back (the audio thread may
+                           # be copying one now): a splice is heard this soon after it is ready
 LINK_POLL = 0.01           # seconds between readings of the Link session
 
 
@@ -65,10 +68,10 @@ def render_lead(phrase_seconds: float, recent_renders: Sequence[float]) -> float
 
 
 def splice_lead(recent_renders: Sequence[float]) -> float:
-    """Seconds a beat splice must be ahead of what the ring holds: the render lead without its share of
-    the phrase, and on the typical (median) render rather than the slowest: a splice that misses its beat
-    costs a beat of latency (the change comes in at the next), never a repeat, as a late phrase would."""
-    return max(MIN_SPLICE_LEAD, LEAD_FACTOR * statistics.median(recent_renders))
+    """Seconds a beat splice must be ahead of what the speakers play: on the typical (median) render,
+    with less margin than a phrase's lead: a splice that misses its beat costs a beat of latency (the
+    change comes in at the next), never a repeat, as a late phrase would."""
+    return max(MIN_SPLICE_LEAD, SPLICE_FACTOR * statistics.median(recent_renders))
 
 
 def render_due(current: Slot, played: int, sample_rate: int, period: int, recent_renders: Sequence[float]) -> bool:
@@ -156,6 +159,7 @@ class JamPlayer:
         # (output frame, state version): from that frame on, the output sounds audio made from that state
         self.heard: deque[tuple[int, int]] = deque(maxlen=4096)
         self.splices_late: int = 0            # ... and rendered too late for their beat (the next takes it)
+        self.spliced: deque[tuple[int, int, Phrase]] = deque(maxlen=256)   # (phrase start, beat, phrase): recent splices
         self.sync: str = "internal"
         self.tracker: ClockTracker = ClockTracker()
         self.timeline: LinkTimeline = LinkTimeline()   # under `link`, read from self.link (under clock_lock)
@@ -366,11 +370,12 @@ class JamPlayer:
                 out.close()
                 continue
             target = FILL_PERIODS * out.period
-            with self._lock:
+            with self._lock:   # the stream and the ring move together: a splice takes frames back from both
                 need = target - out.ring.available()
                 block = self.seq.fill(need) if need >= out.period else None
+                if block is not None:
+                    out.ring.write(block)
             if block is not None:
-                out.ring.write(block)
                 self._notify()
             self._dispatch_events()
             self._frame_clock_events()
@@ -496,7 +501,10 @@ class JamPlayer:
             lead = int(splice_lead(self._recent_splices or self._recent_renders) * out.sample_rate)
             phrase = slot.meta
             self._made_from[phrase.index] = version   # taken: a later change is spliced at a later beat
-        at = splice_at(seq.frame - slot.start + lead, phrase.bpm, phrase.bars, out.sample_rate, self.quantize)
+            # The ring's queued frames are not heard yet: the splice may take them back, so it needs only
+            # its render's lead ahead of what the speakers play (plus the frames the ring keeps).
+            earliest = min(seq.frame, out.played + RING_KEEP * out.period)
+        at = splice_at(earliest - slot.start + lead, phrase.bpm, phrase.bars, out.sample_rate, self.quantize)
         if at is None or at >= len(slot.audio):
             return   # no beat left in this phrase: the next phrase carries the change
         started = time.perf_counter()
@@ -511,6 +519,9 @@ class JamPlayer:
         self._recent_splices.append(time.perf_counter() - started)   # its own lead: not the phrases'
         with self._lock:
             # from before the fade-out (which the resampler widens a little): the rest is what the loop holds
+            start = slot.start + at - 2 * FADE
+            if self._active and seq.current is slot and seq.frame > start:   # queued, not heard: take it back
+                seq.rewind(seq.frame - out.ring.take_back(seq.frame - start, RING_KEEP * out.period))
             if not (self._active and self.seq.replace_from(slot, at - 2 * FADE, audio, spliced)):
                 self.splices_late += 1
                 if self._made_from.get(phrase.index) == version:
@@ -518,8 +529,11 @@ class JamPlayer:
                 return
             if self._last is phrase:
                 self._last = spliced
+            if self.midi_out is not None and spliced.score is not None:
+                self.midi_out.reschedule(spliced.score, slot.start, slot.start + at, out)
         self.splices += 1
         self.heard.append((slot.start + at - FADE, version))
+        self.spliced.append((slot.start, at, spliced))
 
     def _first_phrase_ready(self) -> bool:
         """The first phrase waits for the outside clock's tempo: a fit over a beat or more (MIDI clock),

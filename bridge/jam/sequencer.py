@@ -6,7 +6,8 @@ line), or the MIDI clock's bar line nearest that end (so a small tempo misreadin
 next phrase starts on the DAW's bar line, at most a few frames early or late). If no new phrase has
 arrived by then, the one that played repeats (`repeats` counts it) - never silence. `start` arms the
 jam to begin on the next bar line once a phrase is ready; `stop` is silent at once. `replace_from`
-swaps the rest of the phrase playing (a beat splice) where the ring has not reached yet.
+swaps the rest of the phrase playing (a beat splice) where the stream has not reached yet; `rewind`
+takes the stream back (within the phrase playing) to frames the output has given back, not played.
 """
 from __future__ import annotations
 
@@ -103,6 +104,15 @@ class JamSequencer:
             return False
         slot.audio = np.concatenate([slot.audio[:at], np.asarray(audio, np.float32)[at:len(slot.audio)]])
         slot.meta = meta
+        return True
+
+    def rewind(self, frame: int) -> bool:
+        """The next fill produces from `frame` again (its frames were withdrawn from the output's ring):
+        only within the phrase playing, whose start stays where it sounded; False (no change) otherwise."""
+        cur = self.current
+        if cur is None or not cur.start <= frame <= self.frame:
+            return False
+        self.frame = int(frame)
         return True
 
     def _begin(self, slot: Slot, start: int, repeat: bool) -> None:

@@ -4,7 +4,7 @@ A clock's tempo is measured with an error (tick jitter, a short fit); a loop's n
 wobble with it. `published_tempo` gives the simplest tempo the measurement cannot tell apart from the
 clock's (a whole bpm, else a half, a tenth, a hundredth) and holds the tempo already published while
 the measurement still agrees with it, so every loop of a steady run carries one tempo, and a real
-change (outside the band) is taken at once.
+change is taken at once.
 """
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ import numpy as np
 
 Z = 3.0                 # the band: this many standard errors of the fitted tempo either side
 FLOOR = 0.0001          # ... but at least this share of the tempo (frame-rounded tick times)
-CAP = 0.003             # ... and at most this share: a name never moves the tempo by more, and a
-                        # published tempo is held while the fit stays this close (a wandering clock)
+CAP = 0.003             # ... and at most this share: a name never moves the tempo by more
+HOLD = 0.003            # a published tempo is held while the fit stays this close, or within Z standard
+HOLD_CAP = 0.01         # errors of it up to this share: a clock whose phase wanders (jack_midi_clock -J 5,
+                        # a loaded machine) moves a few bars' fit by ~0.3%, and the error says so
 PRECISE = 0.002         # a fit whose standard error is within this share of its tempo can be named
 STEPS = (1.0, 0.5, 0.1, 0.01)   # the simplest tempi first
-MIN_WANDER = 24          # ticks a fit needs before its intervals are checked for a wandering phase
+MIN_WANDER = 24         # ticks a fit needs before its intervals are checked for a wandering phase
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,12 @@ class TempoFit:
         return self.error <= PRECISE * self.bpm
 
     def band(self) -> float:
-        """Half-width (bpm) within which a tempo agrees with this fit."""
+        """Half-width (bpm) within which a tempo agrees with this fit well enough to be named by it."""
         return min(max(Z * self.error, FLOOR * self.bpm), CAP * self.bpm)
+
+    def hold_band(self) -> float:
+        """Half-width (bpm) within which a tempo already published still agrees with this fit."""
+        return max(HOLD * self.bpm, min(Z * self.error, HOLD_CAP * self.bpm))
 
 
 def fit_tempo(times, ppqn: int) -> TempoFit | None:
@@ -57,11 +63,12 @@ def fit_tempo(times, ppqn: int) -> TempoFit | None:
         # line closely at every scale, so the line's error understates the tempo's. The intervals tell
         # the two apart: jitter on each tick makes neighbouring intervals anti-correlated (-0.5), a
         # wandering phase leaves them independent, and the mean interval's error is then
-        # sd * sqrt((1 + 2 r) / (n - 1)).
+        # sd * sqrt((1 + 2 r) / (n - 1)). r is read from few intervals early on: one standard error
+        # (1/sqrt(n)) is added, so a chance anti-correlation rarely names a wandering clock's first beat.
         d = np.diff(t) - slope
         sd = float(d.std())
         if sd > 0:
-            r = float((d[1:] * d[:-1]).mean()) / sd ** 2
+            r = min(1.0, float((d[1:] * d[:-1]).mean()) / sd ** 2 + 1.0 / math.sqrt(n))
             slope_error = max(slope_error, sd * math.sqrt(max(0.0, 1.0 + 2.0 * r) / (n - 1)))
     bpm = 60.0 / (slope * ppqn)
     return TempoFit(bpm, bpm * slope_error / slope)
@@ -70,9 +77,9 @@ def fit_tempo(times, ppqn: int) -> TempoFit | None:
 def published_tempo(fit: TempoFit, held: float | None) -> float:
     """The tempo to name and cut loops by: `held` while the fit agrees with it, else the simplest
     tempo within the fit's band."""
-    band = fit.band()
-    if held is not None and abs(fit.bpm - held) <= CAP * fit.bpm:
+    if held is not None and abs(fit.bpm - held) <= fit.hold_band():
         return held
+    band = fit.band()
     for step in STEPS:
         candidate = round(round(fit.bpm / step) * step, 2)
         if abs(candidate - fit.bpm) <= band:
