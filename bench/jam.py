@@ -213,10 +213,15 @@ def hook_up(env):
 
 
 # ---------------------------------------------------------------------- the measurements
-def alignment(rec: Recorder, bars: int, bpm: float) -> list[int]:
-    bar = 4 * 60.0 / bpm * SR
+def alignment(rec: Recorder, bars: int, bpm: float) -> tuple[list[int], int]:
+    """(offsets of the phrase edges found from their bar lines, bar lines looked at). A phrase starts on
+    every `bars`-th bar line; a beat splice is an edge too, a beat or more from any phrase's bar line:
+    the search reaches half a beat, and the residue of bar lines where most edges are found is the
+    phrase grid."""
     lines = rec.bar_lines()
-    return boundary_offsets(rec.audio[:rec.n], lines, search=int(bar * bars / 4), valid=rec.written[:rec.n])
+    found = [(boundary_offsets(rec.audio[:rec.n], lines[k::bars], search=int(30.0 / bpm * SR),
+                               valid=rec.written[:rec.n]), len(lines[k::bars])) for k in range(bars)]
+    return max(found, key=lambda f: len(f[0]))
 
 
 def main_run(daemon, client, rec, env, folder, bpm, bars, minutes, rng, move_every: float | None = None) -> dict:
@@ -249,9 +254,10 @@ def main_run(daemon, client, rec, env, folder, bpm, bars, minutes, rng, move_eve
     capture.wait(30)
     clock.close()
     client.send("/synth/jam/stop")
-    offsets = alignment(rec, bars, bpm)
+    offsets, looked = alignment(rec, bars, bpm)
     half = len(offsets) // 2
     return {"repeats": st["jam_repeats"], "phrases": st["jam"]["phrases_played"], "changes": len(changes),
+            "bar_lines": looked,
             "splices": st["jam"]["splices"], "splices_late": st["jam"]["splices_late"],
             "offsets": offsets, "first_half": offsets[:half], "second_half": offsets[half:],
             "underruns": st["jam"]["underruns"], "skipped_cycles": st["jam"].get("skipped_cycles", 0)}
@@ -269,9 +275,10 @@ def tempo_runs(client, rec, env, folder, tempi, bars) -> list[dict]:
         clock.run(bpm)
         got = wait_loops(folder, 3, 90, lambda d: d["phrase"] > start_phrase)
         if then is not None:       # the DAW's tempo changes: stop, new tempo, play (Song Position + Continue)
-            changed_at = got[-1]["phrase"]
             jack(env, "jack_transport", stdin="stop\n")
             clock.close()
+            time.sleep(0.5)        # the stop writes the phrase that was playing (heard as far as it got)
+            changed_at = loops(folder)[-1]["phrase"]
             clock.proc = subprocess.Popen(["jack_midi_clock", "-b", f"{then:g}"], env=env,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             connect(env, "jack_midi_clock:mclk_out", "latent-synth:clock")
@@ -281,7 +288,7 @@ def tempo_runs(client, rec, env, folder, tempi, bars) -> list[dict]:
             got = wait_loops(folder, 3, 90, lambda d: d["phrase"] > changed_at)
         time.sleep(4 * 60.0 / (then or bpm) * bars)
         rec.recording = False
-        offsets = alignment(rec, bars, then or bpm)
+        offsets, _ = alignment(rec, bars, then or bpm)
         out.append({"clock": f"{bpm:g}" + (f"->{then:g}" if then else ""), "target": then or bpm,
                     "bpms": [d["bpm"] for d in got[-3:]], "offsets": offsets})
         clock.stop()
@@ -758,7 +765,8 @@ def main(argv=None) -> int:
               f"{m['repeats']} repeats, {m['underruns']} output underruns, {m['skipped_cycles']} JACK cycles the "
               f"server ran without the daemon")
         off = [abs(o) for o in m["offsets"]]
-        print(f"bar alignment: {len(off)} phrase boundaries vs the clock's bar lines: median {pct(off, 50):.0f}, "
+        print(f"bar alignment: {len(off)} phrase boundaries found at {m['bar_lines']} phrase bar lines (half a beat "
+              f"either side) vs the clock's bar lines: median {pct(off, 50):.0f}, "
               f"p95 {pct(off, 95):.0f}, max {max(off) if off else float('nan'):.0f} frames; "
               f"{sum(o <= PERIOD for o in off)}/{len(off)} within {PERIOD}; drift: median offset first half "
               f"{pct(m['first_half'], 50):.0f}, second half {pct(m['second_half'], 50):.0f} frames")

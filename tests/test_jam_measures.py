@@ -60,6 +60,8 @@ def test_flux_across_a_change_of_tone_is_high_and_across_the_same_tone_low():
     assert len(got) == 2                       # the frame too near the end is left out
     cut, same = got
     assert cut > 0.5 and cut > 10 * same
+    y[sr:] *= 1e-3                             # the new tone a reverb tail's level: not judged
+    assert len(flux_across(y, [sr, sr // 2])) == 1
 
 
 def test_melody_around_a_time():

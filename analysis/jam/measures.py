@@ -93,15 +93,20 @@ def boundary_flux(phrases: list[np.ndarray], win: int = 4096, skip: int = 128) -
     return float(np.median(at)) if at else float("nan"), float(np.median(inside)) if inside else float("nan")
 
 
-def flux_across(mono: np.ndarray, frames, win: int = 4096, skip: int = 128) -> list[float]:
-    """The spectral rise across each frame of one recording [N]: the window ending `skip` frames before
-    it against the one starting `skip` frames after it (frames too near an end are left out). Raw
-    magnitudes, not each window's own shape: across a quiet stretch (a reverb tail) it is small, as
-    what is heard there is, so the values compare within a recording."""
-    def mag(y):
-        return np.abs(np.fft.rfft(y * np.hanning(len(y))))
-    return [float(np.maximum(mag(mono[f + skip:f + skip + win]) - mag(mono[f - skip - win:f - skip]), 0.0).sum())
-            for f in frames if f - skip - win >= 0 and f + skip + win <= len(mono)]
+def flux_across(mono: np.ndarray, frames, win: int = 4096, skip: int = 128, floor: float = 0.1) -> list[float]:
+    """The spectral change across each frame of one recording [N] (as `boundary_flux`): the window
+    ending `skip` frames before it against the one starting `skip` frames after it. Frames too near an
+    end are left out, and so are those where either window is quieter than `floor` x the recording's
+    RMS: a reverb tail's normalised spectrum is noise, not what is heard."""
+    level = floor * float(np.sqrt(np.mean(np.square(mono)))) if len(mono) else 0.0
+    out = []
+    for f in frames:
+        if f - skip - win < 0 or f + skip + win > len(mono):
+            continue
+        a, b = mono[f - skip - win:f - skip], mono[f + skip:f + skip + win]
+        if min(np.sqrt(np.mean(a * a)), np.sqrt(np.mean(b * b))) >= level:
+            out.append(_change(a, b))
+    return out
 
 
 def melody_around(melody: list[tuple[float, int]], at: float) -> tuple[int, int] | None:

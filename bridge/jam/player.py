@@ -369,13 +369,9 @@ class JamPlayer:
                 self.output = None
                 out.close()
                 continue
-            target = FILL_PERIODS * out.period
-            with self._lock:   # the stream and the ring move together: a splice takes frames back from both
-                need = target - out.ring.available()
-                block = self.seq.fill(need) if need >= out.period else None
-                if block is not None:
-                    out.ring.write(block)
-            if block is not None:
+            with self._lock:
+                wrote = self._top_up(out)
+            if wrote:
                 self._notify()
             self._dispatch_events()
             self._frame_clock_events()
@@ -384,8 +380,17 @@ class JamPlayer:
             if self.sync == "midi-clock" and time.monotonic() > self._next_mirror:
                 self._next_mirror = time.monotonic() + 0.1
                 out.mirror_clock(self.midi_port)
-            if block is None:
+            if not wrote:
                 time.sleep(out.period / out.sample_rate / 2)
+
+    def _top_up(self, out: Output) -> bool:
+        """Fill the ring to FILL_PERIODS periods ahead (under self._lock: the stream and the ring move
+        together, as a splice takes frames back from both); -> whether anything was written."""
+        need = FILL_PERIODS * out.period - out.ring.available()
+        if need < out.period:
+            return False
+        out.ring.write(self.seq.fill(need))
+        return True
 
     def _check_clock(self) -> None:
         if self.sync != "midi-clock":
@@ -522,7 +527,10 @@ class JamPlayer:
             start = slot.start + at - 2 * FADE
             if self._active and seq.current is slot and seq.frame > start:   # queued, not heard: take it back
                 seq.rewind(seq.frame - out.ring.take_back(seq.frame - start, RING_KEEP * out.period))
-            if not (self._active and self.seq.replace_from(slot, at - 2 * FADE, audio, spliced)):
+            replaced = self._active and self.seq.replace_from(slot, at - 2 * FADE, audio, spliced)
+            if self._active:
+                self._top_up(out)   # at once: the ring keeps only RING_KEEP periods after a take-back
+            if not replaced:
                 self.splices_late += 1
                 if self._made_from.get(phrase.index) == version:
                     self._made_from[phrase.index] = version - 1   # the beat passed: the next one takes it
