@@ -112,8 +112,9 @@ def flux_across(mono: np.ndarray, frames, win: int = 4096, skip: int = 128, floo
 def melody_around(melody: list[tuple[float, int]], at: float) -> tuple[int, int] | None:
     """(last pitch starting before `at`, first pitch starting at or after it) of (start, pitch) notes;
     None when either side has none."""
-    before = [p for s, p in sorted(melody) if s < at]
-    after = [p for s, p in sorted(melody) if s >= at]
+    notes = sorted(melody)
+    before = [p for s, p in notes if s < at]
+    after = [p for s, p in notes if s >= at]
     return (before[-1], after[0]) if before and after else None
 
 

@@ -159,7 +159,7 @@ class JamPlayer:
         # (output frame, state version): from that frame on, the output sounds audio made from that state
         self.heard: deque[tuple[int, int]] = deque(maxlen=4096)
         self.splices_late: int = 0            # ... and rendered too late for their beat (the next takes it)
-        self.spliced: deque[tuple[int, int, Phrase]] = deque(maxlen=256)   # (phrase start, beat, phrase): recent splices
+        self.spliced: deque[tuple[int, int, Phrase]] = deque(maxlen=256)   # (phrase start, beat, phrase)
         self.sync: str = "internal"
         self.tracker: ClockTracker = ClockTracker()
         self.timeline: LinkTimeline = LinkTimeline()   # under `link`, read from self.link (under clock_lock)
@@ -524,10 +524,10 @@ class JamPlayer:
         self._recent_splices.append(time.perf_counter() - started)   # its own lead: not the phrases'
         with self._lock:
             # from before the fade-out (which the resampler widens a little): the rest is what the loop holds
-            start = slot.start + at - 2 * FADE
-            if self._active and seq.current is slot and seq.frame > start:   # queued, not heard: take it back
-                seq.rewind(seq.frame - out.ring.take_back(seq.frame - start, RING_KEEP * out.period))
-            replaced = self._active and self.seq.replace_from(slot, at - 2 * FADE, audio, spliced)
+            cut = at - 2 * FADE
+            if self._active and seq.current is slot and seq.frame > slot.start + cut:   # queued, unheard: take back
+                seq.rewind(seq.frame - out.ring.take_back(seq.frame - slot.start - cut, RING_KEEP * out.period))
+            replaced = self._active and seq.replace_from(slot, cut, audio, spliced)
             if self._active:
                 self._top_up(out)   # at once: the ring keeps only RING_KEEP periods after a take-back
             if not replaced:
