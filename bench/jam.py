@@ -687,14 +687,16 @@ def main_knob(args) -> int:
         lat = r["latency_s"]
         print(f"knob to ear, quantize {quantize}: {len(lat)}/{r['changes']} changes heard: median "
               f"{pct(lat, 50):.2f} s, p90 {pct(lat, 90):.2f} s, max {max(lat, default=float('nan')):.2f} s; "
-              f"{r['splices']} splices ({r['splices_late']} too late for their beat), {r['repeats']} repeats, "
+              f"{r['splices']} splices ({r['splices_late']} too late for their beat; {r['splices_cancelled']} renders "
+              f"given up for a newer state), {r['repeats']} repeats, "
               f"{r['underruns']} underruns")
         print(f"joins, quantize {quantize}: spectral flux across splices / across the other beats {r['splice_flux_ratio']:.2f}, "
+              f"/ at the same beat of the phrase each replaced {r['same_beat_flux_ratio']:.2f} ({r['same_beat_splices']} splices), "
               f"across phrase starts / the other beats {r['phrase_flux_ratio']:.2f}; melody moves by a step at "
               f"{r['splice_step_share']:.0%} of {r['splice_steps_counted']} splices, at {r['phrase_step_share']:.0%} of "
               f"{r['phrase_joins']} phrase boundaries")
         print(f"sweep ({r['sweep_messages']} messages in 3 s), quantize {quantize}: {r['sweep_renders']} renders "
-              f"started, {r['sweep_followed']}/{r['sweep_boundaries']} boundaries heard followed the knob, "
+              f"started ({r['sweep_cancelled']} given up for a newer state), {r['sweep_followed']}/{r['sweep_boundaries']} boundaries heard followed the knob, "
               f"{r['sweep_repeats']} repeats, {r['sweep_silent_tenths']} silent tenths of a second; largest queue 0 "
               f"(one render at a time, from the newest state when it starts)")
         runs.append(r)

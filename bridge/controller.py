@@ -23,7 +23,7 @@ from synth.numbers import is_finite_number, is_number
 from synth.parameters import NO_SAE, parse_index, set_feature
 from synth.preset_sae import check_preset_sae, record_for
 from synth.presets import Preset, PresetError, PresetStore, morph
-from synth.state import MODES, NUM_SLOTS, STEERING_MODES, SEED_MAX, PromptSlot, StateError, SynthState
+from synth.state import ARRANGEMENTS, MODES, NUM_SLOTS, STEERING_MODES, SEED_MAX, PromptSlot, StateError, SynthState
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +250,12 @@ class Controller:
 
     def _mix_mode(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
         return self._mode(address, args, "mix_mode")
+
+    def _arrangement(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
+        value = _one_string(args, "arrangement")
+        if value != "auto" and value not in ARRANGEMENTS:
+            raise CommandError(f"{value!r} is not one of {', '.join(ARRANGEMENTS)} or auto")
+        return self._update(lambda s: s.replace(arrangement=None if value == "auto" else value), address)
 
     def _auto(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
         self.auto = bool(_whole(_one_number(args), 0, 1, "auto"))

@@ -83,7 +83,7 @@ class Daemon:
         self.engine: Engine = engine
         self.started: float = time.monotonic()
         self.ready: bool = False               # true once warmed up and rendering
-        self.warmup_seconds: float = 0.0       # the compiled engine's first (graph-building) render
+        self.warmup_seconds: float = 0.0       # the first render (a compiled engine builds its graph in it)
         self.events: Events = Events()
         self.renderer: ClipRenderer = ClipRenderer(engine, config, out_dir, on_clip=self._announce)
         self.queue: RenderQueue = RenderQueue(self.renderer, on_error=self._render_failed)
@@ -168,16 +168,20 @@ class Daemon:
         self.ready = True
 
     def warm_up(self) -> None:
-        """A compiled engine builds its graph on its first render: do that now, not on the first note."""
+        """A compiled engine builds its graph on its first render: do that now, not on the first note. Any
+        engine's first render also pays for lazy imports and kernel set-up, holding the interpreter for
+        most of a second (a jam started then starved its audio feeder: one underrun at every start); a
+        one-step, one-second render pays for it here."""
+        state = self.controller.state   # compiled: the startup state's branches and length
         if not self.engine.family.compiled:
-            return
+            state = state.replace(steps=1, duration=1.0, bars=None)
         t = time.monotonic()
         try:
-            self.engine.render(self.controller.state)  # the startup state: its branches, its length
+            self.engine.render(state)
         except Exception:  # a failed warm-up is a slow first note, not a dead daemon
-            log.exception("warm-up render failed; the first clip will compile instead")
+            log.exception("warm-up render failed; the first clip will pay for it instead")
         self.warmup_seconds = round(time.monotonic() - t, 3)
-        log.info("compiled and warmed up in %.1f s", self.warmup_seconds)
+        log.info("warmed up in %.1f s%s", self.warmup_seconds, " (compiled)" if self.engine.family.compiled else "")
 
     def describe(self) -> str:
         host, port = self.server.address

@@ -7,7 +7,7 @@
     clips                                    clips written (previews included)
     last_render_seconds                      engine time of the last render, null before the first
     uptime_seconds
-    ready, warmup_seconds                    false while a compiled engine warms up (builds its graph)
+    ready, warmup_seconds                    false while the engine warms up (a compiled one builds its graph)
                                              before its first clip; how long that took (0 uncompiled)
     peak_memory_mb, peak_memory_of           peak GPU memory allocated ("gpu") when the engine runs
                                              on CUDA, else the process's peak resident set ("rss")

@@ -56,6 +56,7 @@ ADDRESSES: tuple[Address, ...] = (
     Address("/synth/cfg", "f", "classifier-free guidance scale, 0 to 50", "numeric", CFG_RANGE, (0.0, min(CFG_RANGE[1], 15.0)), P.set_cfg),
     Address("/synth/steering/mode", "s", "how features and contrasts steer: embedding, guidance or inside (in the DiT's blocks)", "steering_mode"),
     Address("/synth/steering/gain", "f", "steering gain, -100 to 100", "numeric", GAIN_RANGE, (0.0, 4.0), P.set_gain),
+    Address("/synth/arrangement", "s", "which voices the score backend plays: drums-only, solo, melody+accompaniment, ensemble, or auto (the words say, else the model)", "arrangement"),
     Address("/synth/mixmode", "s", "how prompt slots are mixed: embedding or guidance", "mix_mode"),
     Address("/synth/auto", "i", "auto-render on every change (after a debounce): 0 or 1", "auto", (0, 1), (0.0, 1.0)),
     Address("/synth/render", "[i]", "render one clip, or n clips with seeds seed..seed+n-1", "render_now", None, (0.0, 1.0)),

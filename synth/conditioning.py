@@ -187,6 +187,7 @@ class Conditioning:
     that play in musical time meet it; the others hear the text alone.
     words: the text of its most heavily weighted prompt ("" without one), for families that read what
     the words name (the score model's instruments and arrangement).
+    arrangement: the arrangement the state sets (score families), over what the words say; None: unset.
     """
     hidden: torch.Tensor
     mask: torch.Tensor
@@ -196,6 +197,7 @@ class Conditioning:
     delta: torch.Tensor   # [D] the total steering direction before gain (for sidecars and tests)
     bpm: float | None = None
     words: str = ""
+    arrangement: str | None = None
     inside: InsideShift | None = None   # inside-mode steering: directions added in the DiT (synth.inside)
 
     @property
@@ -263,7 +265,7 @@ def build_conditioning(state, encode: Callable[[Sequence[str]], Encoded], sae=No
         steered = add_at_tokens(hidden, mask, delta)
         gain = float(state.steering_gain)
     return Conditioning(hidden=hidden, mask=mask, weights=w, steered=steered, gain=gain, delta=delta,
-                        bpm=set_bpm(state), words=main_words(state))
+                        bpm=set_bpm(state), words=main_words(state), arrangement=state.arrangement)
 
 
 def _by_weight(state):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 
@@ -28,6 +28,10 @@ from synth.inside import row_shifts
 
 WINDOWS = ("clip", "full")
 GUIDE_NOISE_SEED = 0x6A616D  # the guide's noise has its own generators, so the scheduler's draws are unchanged
+
+
+class Cancelled(Exception):
+    """A render given up between steps: its `cancel` said a newer one will take its place."""
 
 
 @dataclass(frozen=True)
@@ -150,13 +154,15 @@ def _stack(conds: Sequence[Conditioning], i: int, steered: bool) -> tuple[torch.
 
 @torch.inference_mode()
 def sample(family: Family, conds: Sequence[Conditioning], seeds: Sequence[int], seconds: float, steps: int,
-           cfg: float, window: str = "clip", guide: Guide | None = None) -> torch.Tensor:
+           cfg: float, window: str = "clip", guide: Guide | None = None,
+           cancel: Callable[[], bool] | None = None) -> torch.Tensor:
     """The denoising loop: B = len(conds) clips (one seed each) -> their final latents [B, C, L], on the
     family's device in its dtype. `family` is bound to `conds` (`Family.for_batch`) here unless it is
     already. Run it inside `family_threads(family)`, with the decode.
 
     All conditionings must share the branch structure (same number of prompt branches, steered or
-    not, same weights and steering gain); `Engine` groups states so that they do."""
+    not, same weights and steering gain); `Engine` groups states so that they do. `cancel`, asked before
+    every step: True raises `Cancelled` (the jam's beat splice gives way to a newer state)."""
     _check_batch(conds, seeds)
     if family.needs_batch:
         family = family.for_batch(conds)
@@ -197,6 +203,8 @@ def sample(family: Family, conds: Sequence[Conditioning], seeds: Sequence[int], 
     hooks = _inside_hooks(family, conds, steps)
     try:
         for i, t in enumerate(timesteps):
+            if cancel is not None and cancel():
+                raise Cancelled(f"given up before step {first + i + 1} of {steps}")
             model_in = torch.cat([latents] * n_branch) if n_branch > 1 else latents
             if family.compiled:  # clip length and batch vary: keep them symbolic rather than recompile for each
                 torch._dynamo.maybe_mark_dynamic(model_in, model_in.dim() - 1)  # (negative dims are not understood)

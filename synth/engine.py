@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -140,14 +140,15 @@ class Engine:
     # ------------------------------------------------------------------ rendering
     def render(self, state: SynthState, seeds: Sequence[int] | None = None, *, window: str | None = None,
                delta: torch.Tensor | None = None, guide: Guide | None = None, seconds: float | None = None,
-               audio: bool = True) -> Rendered:
+               audio: bool = True, cancel: Callable[[], bool] | None = None) -> Rendered:
         """Render `seeds` (default: [state.seed]) of `state` in one batch -> `Rendered`.
 
         `window`: clip | full (default: the engine's); `delta` [D]: an extra steering vector in encoder
         space, applied like a contrast; `guide`: known content (jam's previous phrase, a variation's
         source; see synth.denoise.Guide); `seconds`: the length to render when it is not the state's
         (jam renders its context before the phrase); `audio=False`: the latents and the decoded scores
-        alone (no audio is synthesised)."""
+        alone (no audio is synthesised); `cancel`: asked before each step, True gives the render up
+        (`synth.denoise.Cancelled`)."""
         # 1. check the inputs once, and resolve the backend's defaults
         seeds = [state.seed] if seeds is None else [int(s) for s in seeds]
         if not seeds:
@@ -163,12 +164,19 @@ class Engine:
             family.check_seconds(seconds)
             with family_threads(family), torch.inference_mode():
                 # 3. denoise
-                latents = sample(family, conds, seeds, seconds, state.steps, state.cfg, window=window, guide=guide)
+                latents = sample(family, conds, seeds, seconds, state.steps, state.cfg, window=window, guide=guide,
+                                 cancel=cancel)
                 # 4. decode: audio, and what the family reads from the latents (the score model's scores)
                 decoded = family.decode_all(latents, seconds, audio=audio)
                 latents = latents.float().cpu()
         return Rendered(state, seeds, seconds, window, decoded.audio.numpy() if decoded.audio is not None else None,
                         latents, decoded.scores, decoded.extras)
+
+    def play(self, score, seconds: float, start: float = 0.0) -> np.ndarray:
+        """A score played by a score family as audio [2, N] (FluidSynth and its room): from `start` to
+        `seconds` of it (`Family.play`)."""
+        with self._lock, family_threads(self.family):
+            return self.family.play(score, seconds, start)
 
     def init_latent(self, path, seconds: float) -> torch.Tensor:
         """A user's clip (a WAV, or a .mid on score families) as this family's clean latent [1, C, F]."""

@@ -90,6 +90,8 @@ class Phrase:
     score: Score | None = None    # score families: the notes it plays, times from the phrase start
     index: int = 0
     tail: np.ndarray | None = None   # [2, M] the end of its audio, unfaded: what the next phrase continues
+    context: torch.Tensor | None = None   # [1, C, context_frames]: the known context it was rendered after
+    lead_in: Score | None = None     # score families: the notes its context played (times from the context's start)
 
     @property
     def seconds(self) -> float:
@@ -136,70 +138,101 @@ class PhraseRenderer:
         rendered = self.engine.render(state, guide=guide, seconds=(offset + n) / fam.sample_rate, window="clip")
         elapsed = time.perf_counter() - t0
         latents = rendered.latents[0]
-        clip = rendered.audio[0][:, offset:offset + n]
+        clip = self._clip(rendered.audio[0], offset, n, "phrase")
+        score = lead_in = None
+        if rendered.scores is not None:   # the score the render decoded (context and phrase), cut to the phrase
+            score = window_score(rendered.scores[0], offset / fam.sample_rate, n / fam.sample_rate)
+            lead_in = window_score(rendered.scores[0], 0.0, offset / fam.sample_rate, cut=False)
+        tail = clip[:, -min(n, math.ceil(MAX_CONTEXT_SECONDS * fam.sample_rate) + fam.hop):].copy()
+        return Phrase(edge_fades(clip), latents[:, ctx:].contiguous(), fam.sample_rate, float(bpm), int(bars),
+                      rendered.state, ctx, elapsed, score, index, tail, guide.latent if guide else None, lead_in)
+
+    @staticmethod
+    def _clip(audio: np.ndarray, offset: int, n: int, what: str) -> np.ndarray:
+        clip = audio[:, offset:offset + n]
         if clip.shape[-1] < n:  # a decoder a few samples short: pad, the length is the contract
             clip = np.pad(clip, ((0, 0), (0, n - clip.shape[-1])))
         if not np.isfinite(clip).all():
-            raise FloatingPointError("the phrase's audio contains NaN or infinite samples")
-        # the score the render decoded (context and phrase), cut to the phrase
-        score = (window_score(rendered.scores[0], offset / fam.sample_rate, n / fam.sample_rate)
-                 if rendered.scores is not None else None)
-        tail = clip[:, -min(n, math.ceil(MAX_CONTEXT_SECONDS * fam.sample_rate) + fam.hop):].copy()
-        return Phrase(edge_fades(clip), latents[:, ctx:].contiguous(), fam.sample_rate, float(bpm), int(bars),
-                      rendered.state, ctx, elapsed, score, index, tail)
+            raise FloatingPointError(f"the {what}'s audio contains NaN or infinite samples")
+        return clip
 
-
-    def rerender(self, phrase: Phrase, state: SynthState, at: int) -> Phrase:
-        """`phrase` as heard up to sample `at`, then rendered afresh from `state` (the beat splice): its own
-        latent frames before `at` are held as known context (the sampler that continues phrases), the
-        new audio comes in at `at` with the edge fade (`synth.jam_splice.splice`). Same length, tempo,
-        seed and index; the first `at` samples are the phrase's own."""
+    def rerender(self, phrase: Phrase, state: SynthState, at: int, cancel=None) -> Phrase:
+        """`phrase` as heard up to sample `at`, then rendered afresh from `state` (the beat splice): the
+        context it was rendered after and its own latent frames before `at` are held as known context (the
+        sampler that continues phrases), so the model sees what it saw; the new audio comes in at `at`,
+        crossfaded (`synth.jam_splice.splice`; `at` 0: a phrase not begun, all new). Same length, tempo,
+        seed and index; the first `at` samples are the phrase's own. Score families play the spliced score (`splice_scores`) after the
+        context's lead-in, so the notes held across the beat, and those ringing into the phrase, ring on.
+        `cancel`: as `Engine.render`'s."""
         from synth.jam_splice import splice
 
         fam = self.family
-        n = phrase.audio.shape[-1]
+        n, sr = phrase.audio.shape[-1], fam.sample_rate
+        frame = fam.frame_seconds(phrase.bpm) * sr
+        ctx = phrase.context.shape[-1] if phrase.context is not None else 0
+        offset = int(round(ctx * frame))
         state = state.replace(bpm=phrase.bpm, bars=float(phrase.bars), seed=phrase.state.seed)
-        known = min(int(at / (fam.frame_seconds(phrase.bpm) * fam.sample_rate) + 1e-6), phrase.latent.shape[-1])
-        guide = Guide(phrase.latent[None, :, :known], known=known) if known else None
+        known = min(int(at / frame + 1e-6), phrase.latent.shape[-1])
+        held = phrase.latent[None, :, :known]
+        if ctx:
+            held = torch.cat([phrase.context.to(held), held], dim=-1)
+        guide = Guide(held, known=ctx + known) if ctx + known else None
+        plays_score = fam.writes_score and phrase.score is not None
         t0 = time.perf_counter()
-        rendered = self.engine.render(state, guide=guide, seconds=n / fam.sample_rate, window="clip")
-        elapsed = time.perf_counter() - t0
-        clip = rendered.audio[0][:, :n]
-        if clip.shape[-1] < n:
-            clip = np.pad(clip, ((0, 0), (0, n - clip.shape[-1])))
-        if not np.isfinite(clip).all():
-            raise FloatingPointError("the re-rendered phrase's audio contains NaN or infinite samples")
+        rendered = self.engine.render(state, guide=guide, seconds=(offset + n) / sr, window="clip",
+                                      audio=not plays_score, cancel=cancel)
         score = None
-        if rendered.scores is not None and phrase.score is not None:
-            score = splice_scores(phrase.score, window_score(rendered.scores[0], 0.0, n / fam.sample_rate),
-                                  at / fam.sample_rate)
+        if plays_score:
+            new = window_score(rendered.scores[0], offset / sr, n / sr)
+            score = splice_scores(phrase.score, new, at / sr)
+            played = after(phrase.lead_in, score, offset / sr) if phrase.lead_in is not None else score
+            clip = self.engine.play(played, (offset + n) / sr, start=offset / sr)
+        else:
+            clip = rendered.audio[0][:, offset:]
+        elapsed = time.perf_counter() - t0
+        clip = self._clip(clip, 0, n, "re-rendered phrase")
         tail = clip[:, -phrase.tail.shape[-1]:].copy() if phrase.tail is not None else None
-        return replace(phrase, audio=splice(phrase.audio, edge_fades(clip), at),
-                       latent=rendered.latents[0][:, :phrase.latent.shape[-1]].contiguous(), state=rendered.state,
-                       render_seconds=elapsed, score=score, tail=tail)
+        return replace(phrase, audio=splice(phrase.audio, edge_fades(clip), at) if at else edge_fades(clip),
+                       latent=rendered.latents[0][:, ctx:ctx + phrase.latent.shape[-1]].contiguous(),
+                       state=rendered.state, render_seconds=elapsed, score=score, tail=tail)
 
 
 def splice_scores(old: Score, new: Score, at_s: float) -> Score:
-    """The notes heard across a splice at `at_s` seconds: `old`'s that begin before it (cut there), then
-    `new`'s that begin at or after it."""
-    head = window_score(old, 0.0, at_s)
-    rest = window_score(new, at_s, float("inf"))
-    shift = at_s / new.seconds_per_beat
-    notes = {v.role: (v.program, list(v.notes)) for v in head.voices}   # one voice per role: merged
-    for v in rest.voices:
-        program, kept = notes.get(v.role, (v.program, []))
-        notes[v.role] = (v.program, kept + [replace(n, start=n.start + shift) for n in v.notes])
-    voices = [Voice(role, program, ns) for role, (program, ns) in notes.items()]
-    drums = head.drums + [replace(h, start=h.start + shift) for h in rest.drums]
+    """The notes heard across a splice at `at_s` seconds: `old`'s that begin before it, then `new`'s that
+    begin at or after it, on `new`'s programs. A note held across the beat rings on as it began (its
+    pitch was heard; the re-render reads the held note afresh), until the next note of its voice."""
+    spb = new.seconds_per_beat
+    at = at_s / spb
+    rest = {v.role: [n for n in v.notes if n.start >= at] for v in new.voices}
+    programs = {v.role: v.program for v in old.voices} | {v.role: v.program for v in new.voices}
+    voices = []
+    for role, program in programs.items():
+        coming = rest.get(role, [])
+        cut = min((n.start for n in coming), default=float("inf"))
+        head = [replace(n, duration=min(n.duration, cut - n.start))
+                for v in old.voices if v.role == role for n in v.notes if n.start < at]
+        voices.append(Voice(role, program, head + coming))
+    drums = [h for h in old.drums if h.start < at] + [h for h in new.drums if h.start >= at]
     return replace(new, voices=voices, drums=drums)
 
 
-def window_score(score: Score, start_s: float, length_s: float) -> Score:
+def window_score(score: Score, start_s: float, length_s: float, cut: bool = True) -> Score:
     """The part of `score` sounding in [start_s, start_s + length_s), moved to start at beat 0: notes
-    that begin inside it, cut at its end (drum hits likewise)."""
+    that begin inside it, cut at its end unless `cut` is False (drum hits likewise)."""
     spb = score.seconds_per_beat
     a, end = start_s / spb, (start_s + length_s) / spb
-    voices = [Voice(v.role, v.program, [Note(n.start - a, min(n.duration, end - n.start), n.pitch, n.velocity)
+    voices = [Voice(v.role, v.program, [Note(n.start - a, min(n.duration, end - n.start) if cut else n.duration,
+                                             n.pitch, n.velocity)
                                         for n in v.notes if a <= n.start < end]) for v in score.voices]
     drums = [DrumHit(h.start - a, h.lane, h.velocity) for h in score.drums if a <= h.start < end]
     return replace(score, voices=voices, drums=drums)
+
+
+def after(lead_in: Score, score: Score, seconds: float) -> Score:
+    """`lead_in`'s notes, then `score`'s from `seconds` on (one voice per role, on `score`'s programs)."""
+    shift = seconds / score.seconds_per_beat
+    notes = {v.role: (v.program, list(v.notes)) for v in lead_in.voices}
+    for v in score.voices:
+        notes[v.role] = (v.program, notes.get(v.role, (0, []))[1] + [replace(n, start=n.start + shift) for n in v.notes])
+    drums = lead_in.drums + [replace(h, start=h.start + shift) for h in score.drums]
+    return replace(score, voices=[Voice(role, program, ns) for role, (program, ns) in notes.items()], drums=drums)

@@ -257,6 +257,7 @@ def morph(a: SynthState, b: SynthState, amount: float) -> SynthState:
         inside_site=near.inside_site,
         inside_blocks=near.inside_blocks,
         inside_window=near.inside_window,
+        arrangement=near.arrangement,
         name=near.name,
     )
 

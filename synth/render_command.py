@@ -18,7 +18,7 @@ from pathlib import Path
 
 from synth.backends import spec_for
 from synth.engine_flags import add_engine_flags, check_choice, config_from_flags
-from synth.state import INSIDE_SITES, INSIDE_WINDOWS, NUM_SLOTS, STEERING_MODES, Contrast, PromptSlot, SynthState
+from synth.state import ARRANGEMENTS, INSIDE_SITES, INSIDE_WINDOWS, NUM_SLOTS, STEERING_MODES, Contrast, PromptSlot, SynthState
 
 DEFAULT_STRENGTH = 0.5  # --init without --strength: halfway between the source and a fresh clip
 NEEDS_SAE = ("--feature needs --sae SAE_DIR (an SAE trained on this backend's text encoder; make one with "
@@ -52,6 +52,8 @@ def register(subparsers) -> None:
     p.add_argument("--inside-site", metavar="SITE", help="inside steering: cross (cross-attention output) | residual")
     p.add_argument("--inside-blocks", metavar="B,B", help="inside steering: the DiT blocks, comma list (default all)")
     p.add_argument("--inside-window", metavar="W", help="inside steering: early | middle | late | all steps")
+    p.add_argument("--arrangement", metavar="A", help="score backend: which voices play, drums-only | solo | "
+                   "melody+accompaniment | ensemble (default: what the words say, else the model)")
     p.add_argument("--gain", metavar="W", help="steering gain")
     p.add_argument("--mix", metavar="MODE", help="prompt mixing: embedding | guidance")
     p.add_argument("--name", metavar="NAME", help="clip name (file slug); default: the strongest prompt")
@@ -165,6 +167,8 @@ def state_from_args(args, config) -> SynthState:
         changes["inside_site"] = check_choice("--inside-site", args.inside_site, INSIDE_SITES)
     if args.inside_window is not None:
         changes["inside_window"] = check_choice("--inside-window", args.inside_window, INSIDE_WINDOWS)
+    if args.arrangement is not None:
+        changes["arrangement"] = check_choice("--arrangement", args.arrangement, ARRANGEMENTS)
     if args.inside_blocks is not None:
         changes["inside_blocks"] = [_flag_int("--inside-blocks", b.strip()) for b in args.inside_blocks.split(",")]
     if args.mix is not None:

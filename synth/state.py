@@ -19,6 +19,8 @@ MODES = ("embedding", "guidance")
 STEERING_MODES = MODES + ("inside",)   # inside: directions added in the DiT's blocks (synth.inside)
 INSIDE_SITES = ("cross", "residual")
 INSIDE_WINDOWS = ("early", "middle", "late", "all")
+# which voices a score family plays (synth.score.arrangement_words reads them from words); None: the words, else the model
+ARRANGEMENTS = ("drums-only", "solo", "melody+accompaniment", "ensemble")
 MAX_BLOCKS = 256
 
 # Ranges (inclusive). The longest any backend renders is Stable Audio 3 medium's 380 s; each backend
@@ -95,6 +97,7 @@ class SynthState:
     inside_site: str = "cross"                  # inside steering: cross-attention output or residual stream
     inside_blocks: list[int] | None = None      # the DiT blocks it acts at (None: all)
     inside_window: str = "all"                  # the denoising steps: early, middle, late third, or all
+    arrangement: str | None = None              # score families: which voices play (None: the words, else the model)
     name: str | None = None
 
     def __post_init__(self) -> None:
@@ -177,6 +180,8 @@ class SynthState:
                 raise StateError("inside_blocks", f"expected a non-empty list of block numbers, got {self.inside_blocks!r}")
             self.inside_blocks = sorted({_integer(b, "inside_blocks", 0, MAX_BLOCKS - 1) for b in self.inside_blocks})
         self.steering_gain = _number(self.steering_gain, "steering_gain", *GAIN_RANGE)
+        if self.arrangement is not None and self.arrangement not in ARRANGEMENTS:
+            raise StateError("arrangement", f"{self.arrangement!r} is not one of {', '.join(ARRANGEMENTS)} (or null)")
         if self.name is not None:
             self.name = _text(self.name, "name")
         return self
@@ -204,6 +209,7 @@ class SynthState:
             "inside_site": self.inside_site,
             "inside_blocks": list(self.inside_blocks) if self.inside_blocks is not None else None,
             "inside_window": self.inside_window,
+            "arrangement": self.arrangement,
             "name": self.name,
         }
 

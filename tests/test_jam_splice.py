@@ -37,20 +37,74 @@ def test_a_bad_quantize_is_refused_with_its_choices():
         check_quantize("16th")
 
 
-def test_the_splice_holds_the_old_up_to_the_beat_and_fades_both_sides():
+def test_the_splice_holds_the_old_up_to_the_beat_and_crossfades_into_the_new():
     old, new = np.ones((2, 1000), np.float32), -np.ones((2, 1000), np.float32)
     out = splice(old, new, 500)
     assert out.shape == old.shape and np.all(old == 1)              # a new array
-    assert np.all(out[:, :500 - FADE] == 1) and np.all(out[:, 500 + FADE:] == -1)
-    assert abs(out[:, 499]).max() < 0.01 and abs(out[:, 500]).max() < 0.01   # no step at the beat
-    assert np.all(np.diff(out[0, 500 - FADE:500]) <= 0) and np.all(np.diff(out[0, 500:500 + FADE]) <= 0)
+    assert np.all(out[:, :500] == 1) and np.all(out[:, 500 + FADE:] == -1)
+    assert np.all(np.diff(out[0, 499:500 + FADE + 1]) < 0)          # no step: a monotone crossfade
+    assert np.all(np.abs(np.diff(out[0])) < 2.5 / FADE * np.pi / 2)
+    music = np.sin(np.arange(1000) / 7.0)[None].repeat(2, 0).astype(np.float32)
+    assert np.allclose(splice(music, music, 500), music, atol=1e-6)   # renders that agree join without a trace
     with pytest.raises(ValueError):
         splice(old, new, 0)
 
 
-def test_the_splice_lead_is_a_quarter_more_than_a_typical_render():
+def test_a_note_held_across_the_splice_rings_on_at_its_pitch_until_its_voice_moves():
+    from synth.jam import splice_scores
+    from synth.score.score import DrumHit, Note, Score, Voice
+
+    old = Score(120.0, voices=[Voice("melody", 0, [Note(0, 1, 60, 90), Note(1, 2, 62, 90)]),
+                               Voice("harmony", 48, [Note(1.5, 4, 67, 70)])],
+                drums=[DrumHit(0, 0, 100), DrumHit(3, 0, 100)])
+    new = Score(120.0, voices=[Voice("melody", 40, [Note(0, 1, 60, 90), Note(1, 2, 63, 90), Note(3, 1, 65, 90)]),
+                               Voice("bass", 33, [Note(2, 2, 36, 80)])], drums=[DrumHit(2.5, 1, 90)])
+    out = splice_scores(old, new, at_s=1.0)   # beat 2 at 120 bpm
+    voices = {v.role: v for v in out.voices}
+    assert [(n.start, n.duration, n.pitch) for n in voices["melody"].notes] == [(0, 1, 60), (1, 2, 62), (3, 1, 65)]
+    assert voices["melody"].program == 40                            # the new state's instrument from the beat
+    assert [(n.start, n.duration, n.pitch) for n in voices["harmony"].notes] == [(1.5, 4, 67)]   # nothing ends it
+    assert voices["harmony"].program == 48 and [(n.start, n.pitch) for n in voices["bass"].notes] == [(2, 36)]
+    cut = splice_scores(old, replace_notes(new, "harmony", [Note(3.5, 1, 69, 70)]), at_s=1.0)
+    assert [(n.start, n.duration) for n in next(v for v in cut.voices if v.role == "harmony").notes] == [(1.5, 2.0), (3.5, 1)]
+    assert [(h.start, h.lane) for h in out.drums] == [(0, 0), (2.5, 1)]
+
+
+def replace_notes(score, role, notes):
+    from dataclasses import replace
+
+    from synth.score.score import Voice
+
+    return replace(score, voices=[v for v in score.voices if v.role != role] + [Voice(role, 48, notes)])
+
+
+@pytest.mark.filterwarnings("ignore:Should have")
+def test_a_score_splice_plays_the_notes_it_joined_and_keeps_what_was_heard():
+    from synth.config import SynthConfig
+    from synth.engine import build_engine
+    from synth.jam import PhraseRenderer, edge_fades
+    from synth.score.midi_read import midi_to_score
+    from synth.state import PromptSlot, SynthState
+
+    engine = build_engine(SynthConfig(backend="score", device="cpu"))
+    renderer, sr = PhraseRenderer(engine), engine.family.sample_rate
+    state = SynthState(prompts=[PromptSlot("warm electric piano groove", 1.0)], seed=3)
+    phrase = renderer.render(state, 120.0, 2)
+    at = 3 * sr // 2                                                  # beat 3
+    spliced = renderer.rerender(phrase, state.replace(cfg=3.0), at)
+    assert np.array_equal(spliced.audio[:, :at], phrase.audio[:, :at])    # what was heard stays
+    heard = edge_fades(engine.play(spliced.score, spliced.seconds))
+    assert np.allclose(spliced.audio[:, at + FADE:], heard[:, at + FADE:], atol=1e-6)   # the audio is its score
+    beats = at / sr / phrase.score.seconds_per_beat
+    held = {(v.role, n.start, n.pitch) for v in phrase.score.voices for n in v.notes if n.start < beats < n.start + n.duration}
+    kept = {(v.role, n.start, n.pitch) for v in spliced.score.voices for n in v.notes if n.start < beats}
+    assert held and held <= kept                                     # held notes keep the pitch that was heard
+    assert len(midi_to_score(spliced.midi()).voices) == len(spliced.score.voices)
+
+
+def test_the_splice_lead_is_a_tenth_more_than_a_typical_render():
     assert splice_lead([0.01]) == MIN_SPLICE_LEAD
-    assert splice_lead([0.2, 0.2, 0.9]) == pytest.approx(0.25)   # a spike costs a late splice a beat, not a repeat
+    assert splice_lead([0.2, 0.2, 0.9]) == pytest.approx(0.22)   # a spike costs a late splice a beat, not a repeat
 
 
 def test_the_sequencer_swaps_the_rest_of_a_phrase_only_where_the_stream_has_not_been():

@@ -53,6 +53,7 @@ def test_numeric_addresses_apply_int_or_float(rig):
     client.send("/synth/steering/gain", 2.0)
     client.send("/synth/steering/mode", "guidance")
     client.send("/synth/mixmode", "guidance")
+    client.send("/synth/arrangement", "solo")
     client.send("/synth/prompt", "warm pad")
     client.send("/synth/prompt/3", "bells")
     s = state_of(client)
@@ -62,10 +63,12 @@ def test_numeric_addresses_apply_int_or_float(rig):
     assert s["contrasts"]["bright-dark"] == {"positive": "bright", "negative": "dark", "strength": -1.5}
     assert s["steps"] == 20 and s["cfg"] == 3.0 and s["duration"] == 2.5 and s["bpm"] == 120 and s["bars"] == 2
     assert s["steering_gain"] == 2.0 and s["steering_mode"] == "guidance" and s["mix_mode"] == "guidance"
+    assert s["arrangement"] == "solo"
     assert s["prompts"][0]["text"] == "warm pad" and s["prompts"][3]["text"] == "bells"
     SynthState.from_dict(s)  # the JSON reply is a valid state
     client.send("/synth/features/clear")
-    assert state_of(client)["features"] == {}
+    client.send("/synth/arrangement", "auto")
+    assert state_of(client)["features"] == {} and state_of(client)["arrangement"] is None
     assert renders == []  # auto is off
 
 
@@ -86,6 +89,7 @@ def test_numeric_addresses_apply_int_or_float(rig):
     ("/synth/prompt", [3.0], None, "string"),
     ("/synth/prompt/8", ["x"], None, "slot"),
     ("/synth/steering/mode", ["sideways"], None, "embedding"),
+    ("/synth/arrangement", ["trio"], None, "drums-only"),
     ("/synth/auto", [2], None, "outside"),
     ("/synth/render", [0], None, "outside"),
     ("/synth/render", [1.5], None, "whole"),

@@ -356,3 +356,25 @@ def test_the_words_decide_what_they_name_unless_steering_is_on(family):
     steered = base.replace(prompts=[PromptSlot("a drum solo", 1.0)], contrasts={"c": Contrast("bright", "dark", 1.0)})
     side = engine.render(steered, [0]).extras[0]["score"]
     assert side["arrangement_from"] == "model" and side["drums_from"] == "model"
+
+
+def test_a_set_arrangement_decides_over_the_words_and_the_sidecar_says_set(family):
+    from synth.engine import Engine
+    from synth.state import PromptSlot, StateError, SynthState
+
+    engine = Engine(family)
+    base = SynthState(prompts=[PromptSlot("a string orchestra playing a waltz", 1.0)], steps=2, duration=3.0)
+    drums = engine.render(base.replace(arrangement="drums-only"), [0, 1])
+    for e in drums.extras:
+        side = e["score"]
+        assert side["voices"] == [] and side["drums"] and side["arrangement"] == "drums-only"
+        assert side["arrangement_from"] == "set" and side["drums_from"] == "set"
+    solo = engine.render(base.replace(arrangement="solo"), [0]).extras[0]["score"]
+    assert len(solo["voices"]) == 1 and not solo["drums"] and solo["arrangement"] == "solo"
+    assert solo["arrangement_from"] == "set" and solo["instrument_from"] == "words"   # the words' strings still play it
+    assert solo["voices"][0]["program"] in (48, 49)
+    auto = engine.render(base, [0]).extras[0]["score"]
+    assert auto["arrangement_from"] == "words" and auto["arrangement"] == "ensemble"
+    with pytest.raises(StateError, match="arrangement"):
+        base.replace(arrangement="trio")
+    assert SynthState.from_dict(base.replace(arrangement="solo").to_dict()).arrangement == "solo"

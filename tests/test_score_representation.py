@@ -180,6 +180,24 @@ def test_fluidsynth_renders_stereo_deterministically():
     assert np.abs(silent).max() == 0.0
 
 
+@pytest.mark.skipif(not _have_synth(), reason="needs fluidsynth, pyfluidsynth and a GM SoundFont (.ci/run installs them)")
+def test_a_render_from_a_start_is_the_whole_renders_samples_from_there():
+    from synth.score.fluid import LEAD_IN, FluidRenderer
+
+    r = FluidRenderer()
+    notes = [Note(b, 0.75, 60 + b % 7, 90) for b in range(12)]   # one a beat at 120 bpm, for 6 s
+    score = Score(120.0, voices=[Voice("melody", 0, notes), Voice("harmony", 48, [Note(6.0, 4.0, 55, 80)])])
+    whole = r.render(score, 6.0)
+    start = 4.3                                   # no block boundary; the notes from 4.3 - LEAD_IN on ring into it
+    part = r.render(score, 6.0, start=start)
+    first = round(start * 44100)
+    assert part.shape == (2, whole.shape[1] - first)
+    kept = [Voice("melody", 0, [n for n in notes if n.start * 0.5 >= start - LEAD_IN]), score.voices[1]]
+    late = r.render(Score(120.0, voices=kept), 6.0)
+    assert np.allclose(part, late[:, first:], atol=1e-6)       # exactly what began within the lead-in
+    assert np.abs(part - whole[:, first:]).max() < 0.05 * np.abs(whole[:, first:]).max()   # and nearly all of it
+
+
 def test_bad_soundfont_file_is_refused_in_one_line(tmp_path):
     if shutil.which("fluidsynth") is None or not _have_synth():
         pytest.skip("needs fluidsynth and pyfluidsynth")

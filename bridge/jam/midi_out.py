@@ -42,23 +42,28 @@ class MidiOut:
 
     def schedule(self, score, start_frame: int, output) -> None:
         """Queue the phrase's program changes and notes; times from `output`'s frame clock."""
-        import mido
-
-        from synth.score.events import programs
-
-        msgs = [(start_frame, mido.Message("program_change", channel=ch, program=prog))
-                for ch, prog in programs(score).items()]
-        self._queue(msgs + self._notes(score, start_frame, output), start_frame, output)
+        self._queue(self._programs(score, start_frame) + self._notes(score, start_frame, output), start_frame, output)
 
     def reschedule(self, score, start_frame: int, at_frame: int, output) -> None:
         """A beat splice: what the phrase that began at `start_frame` still had queued from `at_frame` on
-        gives way to the spliced `score`'s events from there (its notes held across the splice end
-        there). A frame early: the beat's frame is rounded once from seconds, at either rate."""
+        gives way to the spliced `score`'s events from there: its programs (the new state's instruments),
+        the note-offs of the notes held across the beat, and the new notes. A frame early: the beat's
+        frame is rounded once from seconds, at either rate."""
         at = at_frame - 1
         with self._cond:
             self._heap = [m for m in self._heap if not (m[3] == start_frame and m[2] >= at)]
             heapq.heapify(self._heap)
-        self._queue(self._notes(score, start_frame, output, from_frame=at), start_frame, output)
+        self._queue(self._programs(score, at) + self._notes(score, start_frame, output, from_frame=at),
+                    start_frame, output)
+
+    @staticmethod
+    def _programs(score, frame: int) -> list:
+        import mido
+
+        from synth.score.events import programs
+
+        return [(frame, mido.Message("program_change", channel=ch, program=prog))
+                for ch, prog in programs(score).items()]
 
     def _notes(self, score, start_frame: int, output, from_frame: int = 0) -> list:
         import mido

@@ -35,6 +35,7 @@ from bridge.jam.midi_clock import CLOCK_KINDS, ClockTracker
 from bridge.jam.midi_out import MidiOut
 from bridge.jam.outputs import AudioOutputError, Output, open_output
 from bridge.jam.sequencer import Grid, InternalGrid, JamSequencer, Slot
+from synth.denoise import Cancelled
 from synth.jam_splice import DEFAULT_QUANTIZE, check_quantize, splice_at
 from synth.jam import (DEFAULT_BARS, DEFAULT_BPM, FADE, Phrase, PhraseRenderer, check_bars, check_continuity, edge_fades,
                        phrase_samples)
@@ -56,7 +57,7 @@ LEAD_SHARE = 0.5           # ... and this share of the phrase: a slider move is 
                            # phrase (the target: one phrase + 0.5 s) while a render has that long
 RECENT_RENDERS = 8         # renders the slowest is taken over
 MIN_SPLICE_LEAD = 0.1      # seconds a beat splice renders ahead of what is heard, at least
-SPLICE_FACTOR = 1.25       # ... and this times the typical (median) recent splice render
+SPLICE_FACTOR = 1.1        # ... and this times the typical (median) recent splice render
 RING_KEEP = 3              # periods the ring keeps when a splice takes frames back (the audio thread may
                            # be copying one now): a splice is heard this soon after it is ready
 LINK_POLL = 0.01           # seconds between readings of the Link session
@@ -159,6 +160,7 @@ class JamPlayer:
         # (output frame, state version): from that frame on, the output sounds audio made from that state
         self.heard: deque[tuple[int, int]] = deque(maxlen=4096)
         self.splices_late: int = 0            # ... and rendered too late for their beat (the next takes it)
+        self.splices_cancelled: int = 0       # splice renders given up for a newer state that makes the same beat
         self.spliced: deque[tuple[int, int, Phrase]] = deque(maxlen=256)   # (phrase start, beat, phrase)
         self.sync: str = "internal"
         self.tracker: ClockTracker = ClockTracker()
@@ -462,7 +464,7 @@ class JamPlayer:
     def _splice_due(self) -> bool:
         seq = self.seq
         return (self.quantize != "phrase" and self._active and seq is not None and self.output is not None
-                and seq.current is not None and (self._stale(seq.current) or self._redo_pending()))
+                and seq.current is not None and (self._stale(seq.current) or self._stale(seq.pending)))
 
     def _render_loop(self) -> None:
         while not self._closing:
@@ -490,58 +492,96 @@ class JamPlayer:
             self._write(self._ended.popleft())
 
     def _splice_one(self) -> None:
-        """The newest state from the next beat (bar line) of the playing phrase that a render can make."""
+        """The newest state from the next beat (bar line) that a render can make: in the playing phrase, or
+        else in the next one (from its start, when there is time), which was rendered before the change."""
         state, version, out = self.state, self.state_version, self.output
         with self._lock:
-            slot, seq = self.seq.current, self.seq
-            if slot is None:
+            current, seq = self.seq.current, self.seq
+            if current is None:
                 return
-            if self._redo_pending():   # render_due renders it next, from the newest state
+            if self._redo_pending():   # render_due renders it next, from the newest state and the heard context
                 self._made_from.pop(seq.pending.meta.index, None)
                 seq.pending = None
                 self._phrase_index -= 1
-                self._last = slot.meta
-            if not self._stale(slot):
-                return
+                self._last = current.meta
             lead = int(splice_lead(self._recent_splices or self._recent_renders) * out.sample_rate)
-            phrase = slot.meta
-            self._made_from[phrase.index] = version   # taken: a later change is spliced at a later beat
             # The ring's queued frames are not heard yet: the splice may take them back, so it needs only
             # its render's lead ahead of what the speakers play (plus the frames the ring keeps).
-            earliest = min(seq.frame, out.played + RING_KEEP * out.period)
-        at = splice_at(earliest - slot.start + lead, phrase.bpm, phrase.bars, out.sample_rate, self.quantize)
-        if at is None or at >= len(slot.audio):
-            return   # no beat left in this phrase: the next phrase carries the change
+            earliest = min(seq.frame, out.played + RING_KEEP * out.period) + lead
+            target = None   # (the phrase, where it starts, the beat, playing now)
+            if self._stale(current):
+                self._made_from[current.meta.index] = version   # taken: a later change is spliced later
+                at = splice_at(earliest - current.start, current.meta.bpm, current.meta.bars, out.sample_rate,
+                               self.quantize)
+                if at is not None and at < len(current.audio):
+                    target = (current.meta, current.start, at, True)
+            if target is None and self._stale(seq.pending):
+                nxt = seq.pending.meta
+                self._made_from[nxt.index] = version
+                at = splice_at(earliest - current.stop, nxt.bpm, nxt.bars, out.sample_rate, self.quantize,
+                               from_start=True)
+                if at is not None:
+                    target = (nxt, current.stop, at, False)
+        if target is None:
+            return   # no beat left that a render can make: the phrase after carries the change
+        phrase, start, at, playing = target
         started = time.perf_counter()
         self.renders_started += 1
         try:
-            spliced = self.renderer.rerender(phrase, state, round(at * phrase.sample_rate / out.sample_rate))
+            spliced = self.renderer.rerender(phrase, state, round(at * phrase.sample_rate / out.sample_rate),
+                                             cancel=lambda: self._newer_makes(version, start + at))
             audio = to_output_rate(spliced.audio, spliced.sample_rate, out.sample_rate, phrase.bpm, phrase.bars)
+        except Cancelled:
+            self.splices_cancelled += 1   # still stale: the loop splices the newest state at the same beat
+            self._made_from[phrase.index] = version - 1
+            return
         except Exception as exc:
             self.error("/synth/jam", f"the splice into phrase {phrase.index + 1} failed: {type(exc).__name__}: "
                                      f"{' '.join(str(exc).split())}; it plays on as rendered")
             return
         self._recent_splices.append(time.perf_counter() - started)   # its own lead: not the phrases'
         with self._lock:
-            # from before the fade-out (which the resampler widens a little): the rest is what the loop holds
-            cut = at - 2 * FADE
-            if self._active and seq.current is slot and seq.frame > slot.start + cut:   # queued, unheard: take back
-                seq.rewind(seq.frame - out.ring.take_back(seq.frame - slot.start - cut, RING_KEEP * out.period))
-            replaced = self._active and seq.replace_from(slot, cut, audio, spliced)
-            if self._active:
-                self._top_up(out)   # at once: the ring keeps only RING_KEEP periods after a take-back
-            if not replaced:
+            if not self._install(phrase, start, at, audio, spliced):
                 self.splices_late += 1
                 if self._made_from.get(phrase.index) == version:
                     self._made_from[phrase.index] = version - 1   # the beat passed: the next one takes it
                 return
-            if self._last is phrase:
-                self._last = spliced
+        self.splices += 1
+        self.heard.append((start + at - (FADE if at else 0), version))
+        self.spliced.append((start, at, spliced))
+
+    def _install(self, phrase: Phrase, start: int, at: int, audio: np.ndarray, spliced: Phrase) -> bool:
+        """Under the lock: the spliced phrase in place of `phrase` from its frame `at`, where the stream has
+        not been (the next phrase, not begun: all of it); False when that frame has been played."""
+        seq, out = self.seq, self.output
+        if not self._active:
+            return False
+        if seq.pending is not None and seq.pending.meta is phrase:
+            seq.pending.audio, seq.pending.meta = np.ascontiguousarray(audio, np.float32), spliced
+        else:
+            slot = seq.current
+            if slot is None or slot.meta is not phrase or slot.start != start:
+                return False
+            # from before the fade-out (which the resampler widens a little): the rest is what the loop holds
+            cut = max(0, at - 2 * FADE)
+            if seq.frame > slot.start + cut:   # queued, unheard: take back
+                seq.rewind(seq.frame - out.ring.take_back(seq.frame - slot.start - cut, RING_KEEP * out.period))
+            if not seq.replace_from(slot, cut, audio, spliced):
+                self._top_up(out)
+                return False
+            self._top_up(out)   # at once: the ring keeps only RING_KEEP periods after a take-back
             if self.midi_out is not None and spliced.score is not None:
                 self.midi_out.reschedule(spliced.score, slot.start, slot.start + at, out)
-        self.splices += 1
-        self.heard.append((slot.start + at - FADE, version))
-        self.spliced.append((slot.start, at, spliced))
+        if self._last is phrase:
+            self._last = spliced
+        return True
+
+    def _newer_makes(self, version: int, beat_frame: int) -> bool:
+        """A newer state came while a splice for `version` renders, and a render begun now would still
+        make that splice's beat (stream frame `beat_frame`): give this one up for it."""
+        out = self.output
+        lead = splice_lead(self._recent_splices or self._recent_renders) * out.sample_rate
+        return self.state_version > version and beat_frame - (out.played + RING_KEEP * out.period) >= lead
 
     def _first_phrase_ready(self) -> bool:
         """The first phrase waits for the outside clock's tempo: a fit over a beat or more (MIDI clock),
@@ -618,6 +658,7 @@ class JamPlayer:
                       {"peers": None, "tempo": self.tracker.bpm if self.sync == "midi-clock" else None, "phase": None})
         return {"jam": {"active": self._active, "sync": self.sync, "bpm": self.bpm(), "bars": self.bars, **source,
                         "quantize": self.quantize, "splices": self.splices, "splices_late": self.splices_late,
+                        "splices_cancelled": self.splices_cancelled,
                         "continuity": self.continuity, "phrases_played": seq.phrases if seq else 0,
                         "playing": seq.current.meta.index + 1 if seq and seq.current else None,
                         "phrases_rendered": self.phrases_rendered, "phrases_failed": self.phrases_failed,

@@ -122,6 +122,11 @@ class Family:
         per-clip sidecar keys and, on score families, the decoded scores. Most families add nothing."""
         return Decoded(self.decode(latents, seconds) if audio else None, [{} for _ in range(latents.shape[0])])
 
+    def play(self, score, seconds: float, start: float = 0.0) -> np.ndarray:
+        """A score family's Score played as its audio, the samples from `start` to `seconds` [2, N] (the
+        jam's splice plays the notes it joined)."""
+        raise NotImplementedError(f"the {self.backend} backend does not play scores")
+
     def modules(self) -> dict[str, torch.nn.Module]:
         """The torch modules this family runs (for compiling, moving and counting)."""
         raise NotImplementedError

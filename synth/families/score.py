@@ -21,7 +21,7 @@ render) the curves decide the drums; without a held head notes are read as writt
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -42,6 +42,7 @@ from synth.score.summary import summary
 from synth.score.text_heads import TextHead, bpm_from_log2, drums_from_logit, held_from_logit
 
 SAE_DIR = Path(__file__).resolve().parents[1] / "models" / "minilm_sae"
+SETS_DRUMS = {"drums-only": True, "solo": False}   # a set arrangement that decides the kit
 
 
 def per_clip(values: list, batch: int) -> list:
@@ -92,7 +93,7 @@ class ScoreFamily(StableAudioFamily):
     def for_batch(self, conds) -> "ScoreFamily":
         bound = copy.copy(self)
         bound.tempi, bound.tempo_sources = [], []
-        bound.plans = [self.words_plan(c) for c in conds]
+        bound.plans = [self.plan(c) for c in conds]
         for c, plan in zip(conds, bound.plans):
             if c.bpm is not None:
                 bound.tempi.append(float(c.bpm))
@@ -104,7 +105,8 @@ class ScoreFamily(StableAudioFamily):
                 bound.tempi.append(self.predicted_bpm(c))
                 bound.tempo_sources.append("model" if "tempo" in self.heads else "default")
         bound.drums = [plan.drums if plan.drums is not None else self.drums_wanted(c) for c, plan in zip(conds, bound.plans)]
-        bound.drum_sources = [("words" if plan.drums is not None else "text" if on is not None else "model")
+        bound.drum_sources = [("set" if plan.set_arrangement and plan.arrangement in SETS_DRUMS else
+                               "words" if plan.drums is not None else "text" if on is not None else "model")
                               for plan, on in zip(bound.plans, bound.drums)]
         bound.held = [self.held_wanted(c) for c in conds]
         return bound
@@ -116,6 +118,16 @@ class ScoreFamily(StableAudioFamily):
         if not cond.words or bool(cond.delta.abs().sum() > 0):
             return Plan()
         return read_plan(cond.words)
+
+    @classmethod
+    def plan(cls, cond) -> Plan:
+        """The words' plan, with the arrangement the state sets over theirs (drums-only plays the kit, a
+        solo none)."""
+        plan = cls.words_plan(cond)
+        if cond.arrangement is None:
+            return plan
+        drums = SETS_DRUMS.get(cond.arrangement, plan.drums)
+        return replace(plan, arrangement=cond.arrangement, drums=drums, set_arrangement=True)
 
     def _read(self, name: str, cond) -> float:
         """A text head's output for a conditioning: its branches mixed by their weights, a guidance-mode
@@ -196,7 +208,8 @@ class ScoreFamily(StableAudioFamily):
             end_beat = seconds / score.seconds_per_beat
             yield score, {**summary(score, end_beat), "tempo_from": source, "drums_from": drums_from, "held": hold,
                           "arrangement": arrangement_of(score),
-                          "arrangement_from": "words" if plan.arrangement else "model",
+                          "arrangement_from": ("set" if plan.set_arrangement else "words" if plan.arrangement
+                                               else "model"),
                           "instrument_from": "words" if "melody" in plan.programs else "model",
                           "dynamics_from": "words" if plan.dynamics else "model",
                           "register_from": "words" if plan.register else "model"}, end_beat
@@ -213,11 +226,14 @@ class ScoreFamily(StableAudioFamily):
             scores.append(score)
             extras.append({"score": side})
             if audio:
-                clips.append(torch.from_numpy(self.renderer.render(score, seconds)))
+                clips.append(torch.from_numpy(self.play(score, seconds)))
         return Decoded(torch.stack(clips) if audio else None, extras, scores)
 
     def decode(self, latents, seconds):
         return self.decode_all(latents, seconds).audio
+
+    def play(self, score, seconds: float, start: float = 0.0):
+        return self.renderer.render(score, seconds, start=start)
 
     def encode_score(self, score, seconds: float) -> torch.Tensor:
         """A Score -> its exact latent [1, C, 16ths in `seconds` at its tempo] (normalised curves), the

@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 
 from synth.score.instrument_words import KIT, Mention, find_instruments, normalise
 from synth.score.score import Score
-
-ARRANGEMENTS = ("drums-only", "solo", "melody+accompaniment", "ensemble")
+from synth.state import ARRANGEMENTS
 BASS_PROGRAMS = frozenset(range(32, 40)) | {42, 43, 58, 70}   # basses, cello, contrabass, tuba, bassoon
 
 ALONE = ("solo", "alone", "unaccompanied", "on its own", "on their own", "by itself", "by himself", "by herself",

@@ -34,6 +34,7 @@ class Plan:
     velocity: tuple[float, float] | None = None              # the melody's mean velocity range for it
     register: str | None = None                              # high | low
     pitch: tuple[float, float] | None = None                 # the melody's mean pitch range for it
+    set_arrangement: bool = False                            # the arrangement is the state's, not the words'
 
 
 def read_plan(text: str) -> Plan:

@@ -2,9 +2,11 @@
 
 Each render gets a fresh synthesiser (FluidSynth's voices carry filter and ramp state from one note
 to the next, so a reused one renders the same score a little differently each time). With dynamic
-sample loading that costs ~15 ms plus ~5-10 ms per instrument; its reverb and chorus are off, events
-fall on its 64-sample blocks and the float output has no dither, so the same score gives the same
-samples.
+sample loading that costs ~15 ms plus ~5-10 ms per instrument, so the next one is opened in the
+background after each render, with that render's instruments loaded (a jam's next splice mostly plays
+the same ones); it has played nothing, so it renders as a new one would. Its reverb and chorus are off,
+events fall on its 64-sample blocks and the float output has no dither, so the same score gives the
+same samples.
 """
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ from synth.score.soundfont import SoundFontError, find_soundfont
 SAMPLE_RATE = 44100
 BLOCK = 64           # FluidSynth's internal block: events take effect on block boundaries
 GAIN = 0.5
+LEAD_IN = 1.5        # seconds played before a render's `start`: the room's 1.2 s tail, and the notes ringing
+                     # into it (notes begun earlier are left out: they have rarely still sounded)
 SURE_KEY = 24        # every GM preset sounds C1 (pitched down); where presets end varies (a contrabass at 57)
 
 INSTALL_SYNTH = ("the score backend needs FluidSynth: apt-get install fluidsynth, and pip install pyfluidsynth "
@@ -44,6 +48,8 @@ class FluidRenderer:
         self._write = self._float_writer(self._fluidsynth)
         self._lock = threading.Lock()
         self._top: dict[int, int] = {}  # program -> the highest key its preset sounds
+        self._spare = None              # (synth, sfid): opened ahead, nothing played on it yet
+        self._spare_lock = threading.Lock()
         self._open()[0].delete()  # fail now, with one line, on a file FluidSynth cannot read
 
     def _open(self):
@@ -77,16 +83,33 @@ class FluidRenderer:
         self._write(synth.synth, n, ptr, 0, 2, ptr, 1, 2)
         return out
 
-    def render(self, score: Score, seconds: float, room: bool = True) -> np.ndarray:
-        """[2, round(seconds * sample_rate)] float32 (so N bars at B bpm are exactly round(N * 240 / B * rate)
-        samples); notes still sounding at the end are cut."""
+    def render(self, score: Score, seconds: float, room: bool = True, start: float = 0.0) -> np.ndarray:
+        """[2, round(seconds * sample_rate) - round(start * sample_rate)] float32: the score from `start` on
+        (so N bars at B bpm are exactly round(N * 240 / B * rate) samples); notes still sounding at the end
+        are cut. From a `start`, synthesis begins LEAD_IN before it on the blocks of a render from 0, so
+        every event falls on the very samples it does there."""
+        first = int(round(start * self.sample_rate))
+        begin = max(0, first - int(LEAD_IN * self.sample_rate)) // BLOCK * BLOCK
         with self._lock:
-            synth, sfid = self._open()
+            with self._spare_lock:
+                spare, self._spare = self._spare, None
+            synth, sfid = spare or self._open()
             try:
-                audio = self._play(synth, sfid, score, seconds)
+                audio = self._play(synth, sfid, score, seconds, begin)
             finally:
                 synth.delete()
-        return add_room(audio, self.sample_rate) if room else audio
+        threading.Thread(target=self._open_spare, args=(programs(score),), name="fluid-spare", daemon=True).start()
+        return (add_room(audio, self.sample_rate) if room else audio)[:, first - begin:]
+
+    def _open_spare(self, programs: dict[int, int]) -> None:
+        synth, sfid = self._open()
+        for ch, program in programs.items():   # loads their samples now, not in the next render
+            synth.program_select(ch, sfid, 0, program)
+        synth.program_select(DRUM_CHANNEL, sfid, DRUM_BANK, 0)
+        with self._spare_lock:
+            old, self._spare = self._spare, (synth, sfid)
+        if old is not None:
+            old[0].delete()
 
     def _sounds(self, program: int, key: int) -> bool:
         synth, sfid = self._open()
@@ -108,8 +131,8 @@ class FluidRenderer:
             self._top[program] = lo
         return self._top[program]
 
-    def _play(self, synth, sfid: int, score: Score, seconds: float) -> np.ndarray:
-        n = int(round(seconds * self.sample_rate))
+    def _play(self, synth, sfid: int, score: Score, seconds: float, begin: int = 0) -> np.ndarray:
+        n = int(round(seconds * self.sample_rate)) - begin
         spb = score.seconds_per_beat
         top = {}
         for ch, program in programs(score).items():
@@ -120,7 +143,9 @@ class FluidRenderer:
             synth.cc(CHANNEL[role], 10, pan)
         chunks, done = [], 0
         for e in events(score, end_beat=seconds / spb):
-            at = int(round(e.beat * spb * self.sample_rate / BLOCK)) * BLOCK
+            at = int(round(e.beat * spb * self.sample_rate / BLOCK)) * BLOCK - begin
+            if at < 0:
+                continue
             if at > done:
                 chunks.append(self._samples(synth, at - done))
                 done = at

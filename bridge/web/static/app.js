@@ -138,6 +138,7 @@ function valueAt(s, address) {
   if ((m = address.match(/^\/synth\/contrast\/(.+)$/))) return s.contrasts[m[1]]?.strength ?? 0;
   if ((m = address.match(/^\/synth\/mix\/(\d+)$/))) return s.prompts[+m[1]].weight;
   if ((m = address.match(/^\/synth\/prompt\/(\d+)$/))) return s.prompts[+m[1]].text;
+  if (address === "/synth/arrangement") return s.arrangement || "auto";
   const key = { "/synth/seed": "seed", "/synth/steps": "steps", "/synth/cfg": "cfg", "/synth/duration": "duration",
     "/synth/bpm": "bpm", "/synth/bars": "bars", "/synth/steering/mode": "steering_mode",
     "/synth/steering/gain": "steering_gain", "/synth/mixmode": "mix_mode" }[address];
