@@ -508,23 +508,23 @@ class JamPlayer:
             # The ring's queued frames are not heard yet: the splice may take them back, so it needs only
             # its render's lead ahead of what the speakers play (plus the frames the ring keeps).
             earliest = min(seq.frame, out.played + RING_KEEP * out.period) + lead
-            target = None   # (the phrase, where it starts, the beat, playing now)
+            target = None   # (the phrase, the stream frame where it starts, the beat)
             if self._stale(current):
                 self._made_from[current.meta.index] = version   # taken: a later change is spliced later
                 at = splice_at(earliest - current.start, current.meta.bpm, current.meta.bars, out.sample_rate,
                                self.quantize)
                 if at is not None and at < len(current.audio):
-                    target = (current.meta, current.start, at, True)
+                    target = (current.meta, current.start, at)
             if target is None and self._stale(seq.pending):
                 nxt = seq.pending.meta
                 self._made_from[nxt.index] = version
                 at = splice_at(earliest - current.stop, nxt.bpm, nxt.bars, out.sample_rate, self.quantize,
                                from_start=True)
                 if at is not None:
-                    target = (nxt, current.stop, at, False)
+                    target = (nxt, current.stop, at)
         if target is None:
             return   # no beat left that a render can make: the phrase after carries the change
-        phrase, start, at, playing = target
+        phrase, start, at = target
         started = time.perf_counter()
         self.renders_started += 1
         try:
