@@ -195,6 +195,23 @@ def test_two_pages_stay_in_sync_and_an_osc_change_shows(page, browser, daemon):
     other.close()
 
 
+def test_the_arrangement_menu_sets_the_score_arrangement_and_shows_an_osc_change(page, daemon):
+    page.select_option("#arrangement", "drums-only")
+    assert daemon.wait_for(lambda: osc_state(daemon)["arrangement"] == "drums-only", 10)
+    c = daemon.client()
+    c.send("/synth/arrangement", "auto")
+    c.close()
+    page.wait_for_function("() => document.querySelector('#arrangement').value === 'auto'")
+    assert osc_state(daemon)["arrangement"] is None
+    if os.environ.get("LATENT_SYNTH_ARRANGEMENT_SHOT"):
+        page.select_option("#arrangement", "solo")
+        page.locator("#arrangement").scroll_into_view_if_needed()
+        page.screenshot(path=os.environ["LATENT_SYNTH_ARRANGEMENT_SHOT"])
+        c = daemon.client()
+        c.send("/synth/arrangement", "auto")
+        c.close()
+
+
 def test_a_refused_value_shows_its_error(page, daemon):
     before = osc_state(daemon)
     page.fill("#steps", "5000")

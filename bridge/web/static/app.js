@@ -5,6 +5,7 @@
 const TOKEN = new URLSearchParams(location.search).get("token") || "";
 const SLOTS = 8;
 const HOLD_MS = 400;          // a control the user just moved is not overwritten by the echo
+let reshow = null;            // a state that came during a hold is shown once the hold is over
 const $ = (id) => document.getElementById(id);
 const q = (name) => encodeURIComponent(name).replace(/%2F/g, "/");
 const lastInput = new Map();  // element -> performance.now() of the user's last input
@@ -146,7 +147,13 @@ function valueAt(s, address) {
 }
 
 function setControl(el, value) {
-  if (value === undefined || performance.now() - (lastInput.get(el) || -1e9) < HOLD_MS) return;
+  if (value === undefined) return;
+  const held = HOLD_MS - (performance.now() - (lastInput.get(el) || -1e9));
+  if (held > 0) {   // not the echo alone: another client's change may have come too
+    clearTimeout(reshow);
+    reshow = setTimeout(() => showState(state), held);
+    return;
+  }
   if (el.type === "checkbox") el.checked = Boolean(value);
   else el.value = value === null ? (el.type === "number" ? 0 : "") : value;
   const out = el.parentElement.querySelector(`output[for="${el.id}"]`);
