@@ -161,9 +161,9 @@ class PhraseRenderer:
         context it was rendered after and its own latent frames before `at` are held as known context (the
         sampler that continues phrases), so the model sees what it saw; the new audio comes in at `at`,
         crossfaded (`synth.jam_splice.splice`; `at` 0: a phrase not begun, all new). Same length, tempo,
-        seed and index; the first `at` samples are the phrase's own. Score families play the spliced score (`splice_scores`) after the
-        context's lead-in, so the notes held across the beat, and those ringing into the phrase, ring on.
-        `cancel`: as `Engine.render`'s."""
+        seed and index; the first `at` samples are the phrase's own. Score families play the spliced score
+        (`splice_scores`) after the context's lead-in, so the notes held across the beat, and those ringing
+        into the phrase, ring on. `cancel`: as `Engine.render`'s."""
         from synth.jam_splice import splice
 
         fam = self.family
@@ -186,11 +186,11 @@ class PhraseRenderer:
             new = window_score(rendered.scores[0], offset / sr, n / sr)
             score = splice_scores(phrase.score, new, at / sr)
             played = after(phrase.lead_in, score, offset / sr) if phrase.lead_in is not None else score
-            clip = self.engine.play(played, (offset + n) / sr, start=offset / sr)
+            audio, skip = self.engine.play(played, (offset + n) / sr, start=offset / sr), 0
         else:
-            clip = rendered.audio[0][:, offset:]
+            audio, skip = rendered.audio[0], offset
         elapsed = time.perf_counter() - t0
-        clip = self._clip(clip, 0, n, "re-rendered phrase")
+        clip = self._clip(audio, skip, n, "re-rendered phrase")
         tail = clip[:, -phrase.tail.shape[-1]:].copy() if phrase.tail is not None else None
         return replace(phrase, audio=splice(phrase.audio, edge_fades(clip), at) if at else edge_fades(clip),
                        latent=rendered.latents[0][:, ctx:ctx + phrase.latent.shape[-1]].contiguous(),

@@ -532,8 +532,7 @@ class JamPlayer:
                                              cancel=lambda: self._newer_makes(version, start + at))
             audio = to_output_rate(spliced.audio, spliced.sample_rate, out.sample_rate, phrase.bpm, phrase.bars)
         except Cancelled:
-            self.splices_cancelled += 1   # still stale: the loop splices the newest state at the same beat
-            self._made_from[phrase.index] = version - 1
+            self.splices_cancelled += 1   # still stale (a newer state came): the loop splices it at the same beat
             return
         except Exception as exc:
             self.error("/synth/jam", f"the splice into phrase {phrase.index + 1} failed: {type(exc).__name__}: "
@@ -566,10 +565,10 @@ class JamPlayer:
             cut = max(0, at - 2 * FADE)
             if seq.frame > slot.start + cut:   # queued, unheard: take back
                 seq.rewind(seq.frame - out.ring.take_back(seq.frame - slot.start - cut, RING_KEEP * out.period))
-            if not seq.replace_from(slot, cut, audio, spliced):
-                self._top_up(out)
-                return False
+            replaced = seq.replace_from(slot, cut, audio, spliced)
             self._top_up(out)   # at once: the ring keeps only RING_KEEP periods after a take-back
+            if not replaced:
+                return False
             if self.midi_out is not None and spliced.score is not None:
                 self.midi_out.reschedule(spliced.score, slot.start, slot.start + at, out)
         if self._last is phrase:

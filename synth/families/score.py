@@ -32,7 +32,7 @@ from synth.families.base import Decoded, Defaults
 from synth.families.loading import BackendError, resolve_dtype
 from synth.families.stable_audio import timing_states, StableAudioFamily, scheduler
 from synth.score import model_files
-from synth.score.arrangement_words import arrangement_of
+from synth.score.arrangement_words import SETTLES_KIT, arrangement_of
 from synth.score.caption_plan import Plan, bpm_within, follow, read_plan
 from synth.score.curves import curves_to_score, score_to_curves
 from synth.score import layout as L
@@ -42,7 +42,6 @@ from synth.score.summary import summary
 from synth.score.text_heads import TextHead, bpm_from_log2, drums_from_logit, held_from_logit
 
 SAE_DIR = Path(__file__).resolve().parents[1] / "models" / "minilm_sae"
-SETS_DRUMS = {"drums-only": True, "solo": False}   # a set arrangement that decides the kit
 
 
 def per_clip(values: list, batch: int) -> list:
@@ -105,7 +104,7 @@ class ScoreFamily(StableAudioFamily):
                 bound.tempi.append(self.predicted_bpm(c))
                 bound.tempo_sources.append("model" if "tempo" in self.heads else "default")
         bound.drums = [plan.drums if plan.drums is not None else self.drums_wanted(c) for c, plan in zip(conds, bound.plans)]
-        bound.drum_sources = [("set" if plan.set_arrangement and plan.arrangement in SETS_DRUMS else
+        bound.drum_sources = [("set" if plan.set_arrangement and plan.arrangement in SETTLES_KIT else
                                "words" if plan.drums is not None else "text" if on is not None else "model")
                               for plan, on in zip(bound.plans, bound.drums)]
         bound.held = [self.held_wanted(c) for c in conds]
@@ -126,7 +125,7 @@ class ScoreFamily(StableAudioFamily):
         plan = cls.words_plan(cond)
         if cond.arrangement is None:
             return plan
-        drums = SETS_DRUMS.get(cond.arrangement, plan.drums)
+        drums = SETTLES_KIT.get(cond.arrangement, plan.drums)
         return replace(plan, arrangement=cond.arrangement, drums=drums, set_arrangement=True)
 
     def _read(self, name: str, cond) -> float:

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from synth.score.instrument_words import KIT, Mention, find_instruments, normalise
 from synth.score.score import Score
 from synth.state import ARRANGEMENTS
+
+SETTLES_KIT = {"drums-only": True, "solo": False}   # the arrangements that say whether the kit plays
 BASS_PROGRAMS = frozenset(range(32, 40)) | {42, 43, 58, 70}   # basses, cello, contrabass, tuba, bassoon
 
 ALONE = ("solo", "alone", "unaccompanied", "on its own", "on their own", "by itself", "by himself", "by herself",
@@ -122,13 +124,13 @@ def read_arrangement(text: str) -> Arrangement:
     programs.update(named)
     accompanied = _said(norm, ACCOMPANIMENT) or len(pitched) > 1
     if kit_on and not pitched and _has(norm, ALONE):
-        return Arrangement("drums-only", {}, True)
+        return Arrangement("drums-only", {}, SETTLES_KIT["drums-only"])
     if ensemble is not None:
         return Arrangement("ensemble", programs, drums if drums is not None else ensemble_drums)
     if pitched and accompanied:
         return Arrangement("melody+accompaniment", programs, drums)
     if pitched and not kit_on and _has(norm, ALONE):
-        return Arrangement("solo", programs, False)
+        return Arrangement("solo", programs, SETTLES_KIT["solo"])
     return Arrangement(None, programs, drums)
 
 
