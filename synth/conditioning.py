@@ -199,6 +199,9 @@ class Conditioning:
     words: str = ""
     arrangement: str | None = None
     inside: InsideShift | None = None   # inside-mode steering: directions added in the DiT (synth.inside)
+    plain: torch.Tensor | None = None   # hidden before embedding-mode steering (what the text alone says)
+    contrasts: tuple[tuple[str, str], ...] = ()   # the active contrasts' (positive, negative) words
+    wordless: bool = False              # SAE features or a raw vector steer: no words say what they move
 
     @property
     def branches(self) -> int:
@@ -258,14 +261,17 @@ def build_conditioning(state, encode: Callable[[Sequence[str]], Encoded], sae=No
     else:
         w = tuple(float(x) for x in weights)
     steering = bool(delta.abs().sum() > 0)
-    steered, gain = None, 0.0
+    steered, gain, plain = None, 0.0, None
     if steering and state.steering_mode == "embedding":
-        hidden = add_at_tokens(hidden, mask, state.steering_gain * delta)
+        plain, hidden = hidden, add_at_tokens(hidden, mask, state.steering_gain * delta)
     elif steering and state.steering_mode == "guidance" and state.steering_gain != 0.0:
         steered = add_at_tokens(hidden, mask, delta)
         gain = float(state.steering_gain)
+    contrasts = tuple((c.positive, c.negative) for _, c in sorted(state.contrasts.items()) if c.strength != 0.0)
     return Conditioning(hidden=hidden, mask=mask, weights=w, steered=steered, gain=gain, delta=delta,
-                        bpm=set_bpm(state), words=main_words(state), arrangement=state.arrangement)
+                        bpm=set_bpm(state), words=main_words(state), arrangement=state.arrangement,
+                        plain=plain, contrasts=contrasts,
+                        wordless=any(v != 0.0 for v in state.features.values()) or extra_delta is not None)
 
 
 def _by_weight(state):

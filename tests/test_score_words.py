@@ -9,7 +9,7 @@ import pytest
 
 from synth.score.accompany import accompaniment
 from synth.score.arrangement_words import arrangement_of, read_arrangement
-from synth.score.caption_plan import Plan, bpm_within, follow, read_plan
+from synth.score.caption_plan import Plan, bpm_within, contrast_moves, follow, read_plan, release
 from synth.score.drums import Groove, groove_hits
 from synth.score.expression_words import dynamics, register, tempo_range
 from synth.score.gm import PROGRAMS
@@ -60,6 +60,8 @@ def test_names_are_whole_words_and_negations_carry_through_a_list():
     ("a string quartet", "ensemble", 40, False),
     ("a sitar raga", None, 104, None),
     ("something nice", None, None, None),
+    ("a gentle melody with chords and a bass line", "melody+accompaniment", None, None),   # the bass is a part
+    ("a funky bass line", None, 33, None),                                                 # ... unless alone
 ])
 def test_arrangement_from_the_words(text, arrangement, melody, drums):
     a = read_arrangement(text)
@@ -110,6 +112,32 @@ def test_a_plan_sets_voices_programs_register_and_loudness():
     soft = follow(s, read_plan("pianissimo"))
     assert max(n.velocity for v in soft.voices for n in v.notes) <= 56 + 10 and max(h.velocity for h in soft.drums) < 90
     assert soft.groove.level < s.groove.level
+
+
+@pytest.mark.parametrize("positive, negative, moved", [
+    ("fast music", "slow music", {"tempo"}),
+    ("a piano melody", "a violin melody", {"instrument"}),
+    ("a piano melody", "a string orchestra melody", {"instrument", "arrangement", "drums"}),  # an orchestra: no kit
+    ("a melody up in a high register", "a melody down in a low register", {"register"}),
+    ("loud", "pianissimo", {"dynamics"}),
+    ("with drums", "no drums", {"drums"}),
+    ("bright", "dark", set()),
+])
+def test_a_contrast_moves_what_its_poles_words_fix_differently(positive, negative, moved):
+    assert contrast_moves(positive, negative) == moved
+
+
+def test_steering_takes_only_what_it_moves_from_the_words():
+    plan = read_plan("a slow sitar raga, very quiet, in a high register")
+    assert plan.tempo and plan.programs["melody"] == 104 and plan.dynamics == "soft" and plan.register == "high"
+    freed = release(plan, frozenset({"tempo", "drums"}))     # the words named no drums: nothing to free there
+    assert freed.tempo is None and freed.steered == {"tempo"}
+    assert (freed.programs, freed.dynamics, freed.velocity, freed.register, freed.pitch) == (
+        plan.programs, plan.dynamics, plan.velocity, plan.register, plan.pitch)
+    assert release(plan, frozenset()) is plan
+    quiet = release(plan, frozenset({"dynamics", "register", "instrument"}))
+    assert (quiet.dynamics, quiet.velocity, quiet.register, quiet.pitch, quiet.programs) == (None, None, None, None, {})
+    assert quiet.tempo == plan.tempo
 
 
 def test_an_accompaniment_is_added_when_the_model_wrote_a_melody_alone():

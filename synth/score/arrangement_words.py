@@ -34,6 +34,10 @@ ALONE = ("solo", "alone", "unaccompanied", "on its own", "on their own", "by its
 ACCOMPANIMENT = ("accompaniment", "accompanied", "accompanying", "backing", "backed", "comping", "chords", "continuo",
                  "drone", "drones", "rhythm section", "pads", "harmony", "harmonies")
 BEFORE_ACCOMPANIMENT = ("over", "backed by", "accompanied by", "against", "above", "on top of")
+# A part named by its role: a bass line is the bass voice, never the melody, where the words name a melody
+# apart ("a gentle melody with chords and a bass line"); alone ("a funky bass line") it leads.
+PARTS = ("bass line", "bassline", "walking bass")
+MELODY_WORDS = ("melody", "melodies", "tune", "theme", "lead line", "lead")
 AFTER_ACCOMPANIMENT = ("chords", "comping", "accompaniment", "backing", "continuo", "under", "beneath", "behind",
                        "accompanying", "pads")
 
@@ -116,10 +120,11 @@ def read_arrangement(text: str) -> Arrangement:
     kit = [m for m in mentions if m.program == KIT]
     kit_on = any(not m.negated for m in kit)
     drums = True if kit_on else (False if kit else None)
-    leads = [m for m in pitched if not _accompanies(norm, m)] or pitched[:1]
+    leads = [m for m in pitched if not _accompanies(norm, m) and not (m.name in PARTS and _has(norm, MELODY_WORDS))]
+    leads = leads or ([] if _has(norm, MELODY_WORDS) and pitched and pitched[0].name in PARTS else pitched[:1])
     named: dict[str, int] = {"melody": leads[0].program} if leads else {}
     for m in pitched:
-        if m is not leads[0]:
+        if not leads or m is not leads[0]:
             named.setdefault("bass" if m.program in BASS_PROGRAMS else "harmony", m.program)
     programs.update(named)
     accompanied = _said(norm, ACCOMPANIMENT) or len(pitched) > 1

@@ -35,6 +35,40 @@ class Plan:
     register: str | None = None                              # high | low
     pitch: tuple[float, float] | None = None                 # the melody's mean pitch range for it
     set_arrangement: bool = False                            # the arrangement is the state's, not the words'
+    steered: frozenset[str] = frozenset()                    # attributes the steering took from the words
+
+
+# What the words can fix, each a name the sidecar's `<name>_from` uses.
+ATTRIBUTES = ("arrangement", "instrument", "drums", "tempo", "dynamics", "register")
+
+
+def _fixed(plan: Plan) -> dict[str, object]:
+    return {"arrangement": plan.arrangement, "instrument": tuple(sorted(plan.programs.items())) or None, "drums": plan.drums,
+            "tempo": plan.tempo, "dynamics": plan.dynamics, "register": plan.register}
+
+
+def contrast_moves(positive: str, negative: str) -> frozenset[str]:
+    """The attributes a contrast moves: those its two poles' words fix differently ("fast" / "slow" the
+    tempo, "piano" / "strings" the instrument; "bright" / "dark" none)."""
+    a, b = _fixed(read_plan(positive)), _fixed(read_plan(negative))
+    return frozenset(k for k in ATTRIBUTES if a[k] != b[k])
+
+
+def release(plan: Plan, moved: frozenset[str]) -> Plan:
+    """`plan` without what the steering moves (the model, steered, decides those); the words keep the rest."""
+    moved = frozenset(moved) & frozenset(k for k, v in _fixed(plan).items() if v is not None)
+    if not moved:
+        return plan
+    return replace(plan,
+                   arrangement=None if "arrangement" in moved else plan.arrangement,
+                   programs={} if "instrument" in moved else plan.programs,
+                   drums=None if "drums" in moved else plan.drums,
+                   tempo=None if "tempo" in moved else plan.tempo,
+                   dynamics=None if "dynamics" in moved else plan.dynamics,
+                   velocity=None if "dynamics" in moved else plan.velocity,
+                   register=None if "register" in moved else plan.register,
+                   pitch=None if "register" in moved else plan.pitch,
+                   steered=moved)
 
 
 def read_plan(text: str) -> Plan:
