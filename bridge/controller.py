@@ -20,7 +20,7 @@ from bridge.failures import os_error_advice
 from bridge.render_queue import RenderJob, auto_render_job
 from synth.addresses import ADDRESSES, ERROR, STATE_CHANGED, Setter, lookup, split
 from synth.numbers import is_finite_number, is_number
-from synth.parameters import NO_SAE, parse_index, set_feature
+from synth.parameters import NO_SAE, check_dit_ids, parse_index, set_feature, set_inside_feature
 from synth.preset_sae import check_preset_sae, record_for
 from synth.presets import Preset, PresetError, PresetStore, morph
 from synth.state import ARRANGEMENTS, MODES, NUM_SLOTS, STEERING_MODES, SEED_MAX, PromptSlot, StateError, SynthState
@@ -118,6 +118,7 @@ class Controller:
         presets: PresetStore,
         contrast_defs: Mapping[str, tuple[str, str]] | None = None,
         d_sae: int | None = None,
+        d_dit_sae: int | None = None,
         sae: dict | None = None,
         auto: bool = False,
         debounce: float = 0.25,
@@ -147,6 +148,7 @@ class Controller:
         self.presets: PresetStore = presets
         self.contrast_defs: dict[str, tuple[str, str]] = dict(contrast_defs or {})
         self.d_sae: int | None = d_sae
+        self.d_dit_sae: int | None = d_dit_sae   # the DiT SAE's size (/synth/inside/<id>); None: none loaded
         self.sae: dict | None = sae
         self.auto: bool = auto
         self.debounce: float = debounce
@@ -220,9 +222,14 @@ class Controller:
 
     def _numeric(self, setter: Setter, address: str, part: str, args: Sequence) -> Sequence[Reply]:
         value = _one_number(args)
+        self._check_feature_id(setter, part)
+        return self._update(lambda s: setter(s, part, value, self.contrast_defs, self.d_sae), address)
+
+    def _check_feature_id(self, setter: Setter, part: str) -> None:
         if self.d_sae is None and setter is set_feature:
             raise CommandError(NO_SAE)
-        return self._update(lambda s: setter(s, part, value, self.contrast_defs, self.d_sae), address)
+        if setter is set_inside_feature:
+            check_dit_ids([parse_index(part, "inside feature")], self.d_dit_sae)
 
     def _prompt(self, address: str, part: str, args: Sequence) -> Sequence[Reply]:
         slot = 0 if address == "/synth/prompt" else parse_index(part, "slot", NUM_SLOTS - 1)
@@ -345,6 +352,8 @@ class Controller:
 
     # ------------------------------------------------------------------ presets
     def _checked(self, state: SynthState, where: str) -> SynthState:
+        if state.inside_features:
+            check_dit_ids(state.inside_features, self.d_dit_sae, where)
         if self.d_sae is not None:
             return state.replace().validate(self.d_sae)
         if state.features:
@@ -428,8 +437,7 @@ class Controller:
             raise CommandError(f"{target!r} cannot be mapped to a MIDI CC")
         if entry.setter is not None:  # check the concrete address (feature id, slot, contrast name)
             part = split(target)[1]
-            if self.d_sae is None and entry.setter is set_feature:
-                raise CommandError(NO_SAE)
+            self._check_feature_id(entry.setter, part)
             entry.setter(self._state, part, entry.midi_range[0], self.contrast_defs, self.d_sae)
         if self.learn is None:
             raise CommandError("no MIDI input (start serve with --midi PORT or --midi-virtual NAME)")

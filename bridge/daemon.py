@@ -101,6 +101,7 @@ class Daemon:
             presets=PresetStore(presets_dir, SHIPPED_PRESETS),
             contrast_defs=config.contrast_defs(),
             d_sae=engine.d_sae,
+            d_dit_sae=engine.dit_sae.d_sae if engine.dit_sae is not None else None,
             sae=engine.sae_identity,
             auto=auto,
             debounce=debounce,

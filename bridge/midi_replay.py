@@ -55,6 +55,7 @@ def run_midi_replay(args) -> int:
         presets=PresetStore(args.presets, SHIPPED_PRESETS),
         contrast_defs=config.contrast_defs(),
         d_sae=engine.d_sae,
+        d_dit_sae=engine.dit_sae.d_sae if engine.dit_sae is not None else None,
         sae=engine.sae_identity,
     )
     translator = MidiTranslator(mapping, controller)

@@ -46,6 +46,7 @@ ADDRESSES: tuple[Address, ...] = (
     Address("/synth/mix/<slot>", "f", "weight of a prompt slot, 0 to 1", "numeric", P.MIX_RANGE, (0.0, 1.0), P.set_mix),
     Address("/synth/feature/info", "i", "reply /synth/feature/info with the prompts this SAE feature fires on most and what it measurably does", "feature_info"),
     Address("/synth/feature/<id>", "f", "SAE feature strength, -10 to 10 (units of its top prompts' activation); 0 removes it", "numeric", FEATURE_RANGE, FEATURE_RANGE, P.set_feature),
+    Address("/synth/inside/<id>", "f", "DiT SAE feature strength (serve --dit-sae DIR), -10 to 10 (units of its typical activation), added inside the DiT at the blocks it was trained on; 0 removes it", "numeric", FEATURE_RANGE, FEATURE_RANGE, P.set_inside_feature),
     Address("/synth/features/clear", "", "remove all SAE features", "features_clear", None, (0.0, 1.0)),
     Address("/synth/contrast/<name>", "f", "strength of a contrast (pair of prompts from the config), -10 to 10", "numeric", CONTRAST_RANGE, CONTRAST_RANGE, P.set_contrast),
     Address("/synth/seed", "i", "random seed (whole floats accepted)", "numeric", (0, SEED_MAX), (0.0, 127.0), P.set_seed),

@@ -43,6 +43,7 @@ class SynthConfig:
     sde_noise: str = "auto"               # Stable Audio Open's SDE noise: auto | tree (diffusers') | steps
     soundfont: str | None = None          # score backend: a General MIDI .sf2; None = the first one installed
     sae: str | None = None                # SAE folder (cfg.json + sae_weights.safetensors)
+    dit_sae: str | None = None            # SAE folder trained on the DiT's activations (`analysis dit-sae`)
     window: str = "clip"                  # clip = denoise only the frames needed; full = 1024 frames then crop
     wav_subtype: str = "FLOAT"            # FLOAT (32-bit float) | PCM_24
     normalize: bool = False               # peak-normalise each clip
@@ -79,7 +80,7 @@ class SynthConfig:
         for name in ("cpu_offload", "normalize"):
             if not isinstance(getattr(self, name), bool):
                 raise bad(name, f"expected true or false, got {getattr(self, name)!r}")
-        for name in ("model_id", "sae", "soundfont"):
+        for name in ("model_id", "sae", "dit_sae", "soundfont"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value.strip()):
                 raise bad(name, f"expected a non-empty string or null, got {value!r}")

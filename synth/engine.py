@@ -80,6 +80,8 @@ class Engine:
         self.sae_id: str | None = None
         self.sae_identity: dict | None = None  # what presets' feature ids are checked against (synth.preset_sae)
         self.inside = InsideSteering(family, self.cache.encode)  # steering_mode "inside": measured directions
+        self.dit_sae = None        # SAE on the DiT's own activations: /synth/inside/<id> sliders (synth.dit_sae)
+        self.dit_sae_id: str | None = None
         self._lock = threading.RLock()
         if sae is not None:
             self.set_sae(sae, sae_id)
@@ -97,6 +99,16 @@ class Engine:
         self.sae = sae.to(self.family.device).eval() if sae is not None else None
         self.sae_id = sae_id if sae is not None else None
         self.sae_identity = loaded_sae(sae, sae_id or "the SAE") if sae is not None else None
+
+    def set_dit_sae(self, sae, sae_id: str | None) -> None:
+        """Use `sae` (trained by `analysis dit-sae` on this DiT) for /synth/inside/<id> sliders."""
+        from synth.dit_sae import check_dit_sae
+
+        if sae is not None:
+            hooks = self.family.inside_hooks()
+            check_dit_sae(sae, hooks.width, hooks.blocks)
+        self.dit_sae = sae.eval() if sae is not None else None
+        self.dit_sae_id = sae_id if sae is not None else None
 
     @property
     def d_sae(self) -> int | None:
@@ -130,12 +142,13 @@ class Engine:
         return self._inside(build_conditioning(state, self.cache.encode, self.sae, extra_delta=delta), state, delta)
 
     def _inside(self, cond: Conditioning, state: SynthState, delta: torch.Tensor | None = None) -> Conditioning:
-        """`cond` with the state's inside-mode steering (measured on first use; see synth.inside_vectors)."""
-        if state.steering_mode != "inside":
+        """`cond` with the state's inside steering: inside-mode contrasts and sliders (measured on first use;
+        see synth.inside_vectors), and DiT SAE sliders in any mode."""
+        if state.steering_mode != "inside" and not state.inside_features:
             return cond
-        if delta is not None:
+        if delta is not None and state.steering_mode == "inside":
             raise ValueError("inside steering takes contrasts and feature sliders, not a raw text-space vector")
-        return dataclasses.replace(cond, inside=self.inside.shift(state, self.sae, self.sae_id))
+        return dataclasses.replace(cond, inside=self.inside.shift(state, self.sae, self.sae_id, self.dit_sae))
 
     # ------------------------------------------------------------------ rendering
     def render(self, state: SynthState, seeds: Sequence[int] | None = None, *, window: str | None = None,
@@ -243,8 +256,8 @@ class Engine:
         """Render `seeds` in one batch and write one clip per seed. Each sidecar's render_seconds is the
         time from this call until the batch's audio was ready to write; `extra` goes into each sidecar."""
         t0 = time.perf_counter()
-        if state.steering_mode == "inside":
-            extra.setdefault("inside", self.inside.describe(self.resolve(state)))
+        if state.steering_mode == "inside" or state.inside_features:
+            extra.setdefault("inside", self.inside.describe(self.resolve(state), self.sae, self.dit_sae, self.dit_sae_id))
         rendered = self.render(state, seeds, window=window, guide=guide)
         elapsed = round(time.perf_counter() - t0, 4)
         return [self.write(clip, rendered.state.replace(seed=seed), out_dir, render_seconds=elapsed, subtype=subtype,
@@ -295,6 +308,12 @@ def build_engine(config: SynthConfig, sae=None, sae_id: str | None = None) -> En
         use_persistent_cache()  # a second start loads the compiled graphs from disk
         family.compile(mode="reduce-overhead" if family.device.type == "cuda" else None)
     engine = Engine(family, window=config.window, sae=sae, sae_id=sae_id)
+    if config.dit_sae:
+        from synth.sae import load_sae
+
+        engine.set_dit_sae(load_sae(config.dit_sae, device="cpu"), str(Path(config.dit_sae).expanduser()))
+    else:
+        engine.set_dit_sae(*family.bundled_dit_sae())
     if config.preview_steps is not None:
         engine.preview_steps = int(config.preview_steps)
     return engine

@@ -47,6 +47,8 @@ ENGINE_FLAGS: tuple[EngineFlag, ...] = (
                             "steps = fresh per-step noise, no host work (auto: steps on CUDA)", "KIND", SDE_NOISES),
     EngineFlag("sae", "SAE folder for feature sliders, trained on this backend's text encoder (default: the "
                       "backend's own: the score model's shipped SAE, a random one on tiny backends)", "SAE_DIR"),
+    EngineFlag("dit_sae", "SAE folder trained on this DiT's own activations (`analysis dit-sae`), for "
+                          "/synth/inside/<id> sliders", "DIR"),
 )
 
 

@@ -18,7 +18,7 @@ The wrappers can also tap what they wrap (the mean over positions, per batch row
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -66,6 +66,8 @@ class InsideHooks:
             blocks[i] = Shifted(block)
             residual.append(blocks[i])
         self.sites: dict[str, list[Shifted]] = {"cross": cross, "residual": residual}
+        config = transformer.config   # the activations' width: Stable Audio Open's inner_dim, Stable Audio 3's embed_dim
+        self.width = int(getattr(transformer, "inner_dim", 0) or config.get("embed_dim", 0))
         self.dtype = next(transformer.parameters()).dtype
         self.device = next(transformer.parameters()).device
 
@@ -165,9 +167,11 @@ class Where:
 
 @dataclass(frozen=True)
 class InsideShift:
-    """One clip's inside steering: `shifts` [n_blocks, steps, D] (already scaled and masked) at `site`."""
+    """One clip's inside steering: `shifts` [n_blocks, steps, D] (already scaled and masked) at `site`, and
+    `heads`: what to add to each text head's output (the score model's tempo, drums and held heads)."""
     site: str
     shifts: torch.Tensor
+    heads: dict[str, float] = field(default_factory=dict)
 
 
 def row_shifts(plans: list[InsideShift], step: int, uncond: int, cond: int) -> torch.Tensor:

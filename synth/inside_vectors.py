@@ -226,15 +226,51 @@ class InsideSteering:
         spec = self._spec(state, kind="feature", feature=int(fid), sae=sae_id, prompts=prompts, mix=state.mix_mode)
         return self.store.get(spec, lambda: self._acts(plain.replace(features={fid: 1.0}), sae) - self._acts(plain))
 
+    def _heads(self, state: SynthState, sae=None) -> dict[str, float]:
+        return self.family.head_readings(build_conditioning(state, self.encode, sae))
+
+    def head_shift(self, state: SynthState, sae=None) -> dict[str, float]:
+        """What the state's contrasts and sliders add to the model's text heads (the score model's tempo,
+        drums, held): strength x (heads(+ prompt) - heads(- prompt)) for a contrast, strength x (heads(prompt +
+        the feature's direction) - heads(prompt)) for a slider. The heads read the text, which inside
+        steering leaves alone; their outputs are the model's activations that decide tempo and drums. No
+        gain: the gain makes up for a block's share of the DiT, and a head's output is the whole decision."""
+        total: dict[str, float] = {}
+
+        def add(strength: float, a: dict, b: dict) -> None:
+            for name in a:
+                total[name] = total.get(name, 0.0) + strength * (a[name] - b[name])
+
+        for _, c in sorted(state.contrasts.items()):
+            if c.strength != 0.0:
+                add(c.strength, self._heads(one_prompt(state, c.positive)), self._heads(one_prompt(state, c.negative)))
+        plain = state.replace(features={}, contrasts={}, steering_mode="embedding", steering_gain=1.0)
+        for fid, s in sorted(state.features.items()):
+            if s != 0.0:
+                add(s, self._heads(plain.replace(features={fid: 1.0}), sae), self._heads(plain))
+        return total
+
     def where(self, state: SynthState) -> Where:
         blocks = tuple(state.inside_blocks) if state.inside_blocks is not None else None
         return Where(state.inside_site, blocks, state.inside_window)
 
-    def shift(self, state: SynthState, sae=None, sae_id: str | None = None) -> InsideShift | None:
-        """The state's inside shifts (gain x (contrasts + features), at its blocks and steps), or None when it
-        does not steer inside or nothing is set."""
-        if state.steering_mode != "inside":
-            return None
+    def shift(self, state: SynthState, sae=None, sae_id: str | None = None, dit_sae=None) -> InsideShift | None:
+        """The state's inside shifts, or None when nothing steers inside: in steering mode `inside`, gain x
+        (contrasts + text-SAE sliders) at its blocks and steps; in any mode, its DiT SAE sliders
+        (`synth.dit_sae`: in their own unit, the activation they were trained on, so no gain) at the DiT
+        SAE's own site and blocks, in the state's step window."""
+        text = self._text_shift(state, sae, sae_id) if state.steering_mode == "inside" else None
+        dit = self._dit_shift(state, dit_sae)
+        if dit is None:
+            return text
+        if text is not None and text.site != dit.site:
+            raise ValueError(f"the DiT SAE's sliders act at the {dit.site} site and the inside steering at "
+                             f"{text.site}: set /synth/inside/site {dit.site}, or clear one")
+        if text is None:
+            return dit
+        return InsideShift(dit.site, text.shifts + dit.shifts, heads=text.heads)
+
+    def _text_shift(self, state: SynthState, sae, sae_id) -> InsideShift | None:
         parts = [c.strength * self.contrast(state, c.positive, c.negative)
                  for _, c in sorted(state.contrasts.items()) if c.strength != 0.0]
         if state.features and sae is None:
@@ -244,12 +280,37 @@ class InsideSteering:
             return None
         total = torch.stack(parts).sum(0)[SITES.index(state.inside_site)]      # [blocks, steps, D]
         mask = self.where(state).mask(total.shape[0], total.shape[1])
-        return InsideShift(state.inside_site, float(state.steering_gain) * total * mask[..., None])
+        return InsideShift(state.inside_site, float(state.steering_gain) * total * mask[..., None],
+                           heads=self.head_shift(state, sae))
 
-    def describe(self, state: SynthState) -> dict:
-        """What a sidecar records: site, blocks, steps (0-based) and strength (the gain)."""
-        n_blocks = self.family.inside_hooks().blocks
-        return {**self.where(state).describe(n_blocks, state.steps), "strength": float(state.steering_gain),
-                "contrasts": {n: c.strength for n, c in sorted(state.contrasts.items()) if c.strength != 0.0},
-                "features": {str(f): s for f, s in sorted(state.features.items()) if s != 0.0},
-                "vector_seeds": len(self.seeds)}
+    def _dit_shift(self, state: SynthState, dit_sae) -> InsideShift | None:
+        from synth.dit_sae import dit_feature_shift, dit_place
+        from synth.parameters import NO_DIT_SAE
+
+        active = {f: s for f, s in state.inside_features.items() if s != 0.0}
+        if not active:
+            return None
+        if dit_sae is None:
+            raise ValueError(NO_DIT_SAE)
+        shifts = dit_feature_shift(dit_sae, active, self.family.inside_hooks().blocks, state.steps, state.inside_window)
+        return InsideShift(dit_place(dit_sae)[0], shifts)
+
+    def describe(self, state: SynthState, sae=None, dit_sae=None, dit_sae_id: str | None = None) -> dict:
+        """What a sidecar records: in steering mode `inside`, site, blocks, steps (0-based), strength (the gain)
+        and the text heads' shifts; with DiT SAE sliders, the DiT SAE, where it acts and the sliders."""
+        out: dict = {}
+        if state.steering_mode == "inside":
+            n_blocks = self.family.inside_hooks().blocks
+            heads = self.head_shift(state, sae) if state.steering_gain != 0.0 else {}
+            out = {**self.where(state).describe(n_blocks, state.steps), "strength": float(state.steering_gain),
+                   "contrasts": {n: c.strength for n, c in sorted(state.contrasts.items()) if c.strength != 0.0},
+                   "features": {str(f): s for f, s in sorted(state.features.items()) if s != 0.0},
+                   "vector_seeds": len(self.seeds),
+                   **({"heads": {k: round(v, 4) for k, v in heads.items()}} if heads else {})}
+        if state.inside_features and dit_sae is not None:
+            from synth.dit_sae import dit_place
+
+            site, blocks = dit_place(dit_sae)
+            out["dit_sae"] = {"sae": dit_sae_id, "site": site, "blocks": blocks, "window": state.inside_window,
+                              "features": {str(f): s for f, s in sorted(state.inside_features.items())}}
+        return out

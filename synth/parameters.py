@@ -35,6 +35,7 @@ from synth.state import (
 MIX_RANGE = (0.0, 1.0)
 BARS_OR_CLEAR = (0.0, BARS_RANGE[1])   # /synth/bars: 0 clears it
 NO_SAE = "no SAE is loaded, so there are no features (start serve with --sae DIR)"
+NO_DIT_SAE = "no DiT SAE is loaded (serve --dit-sae DIR; make one with `latent-synth analysis dit-sae`)"
 Defs = Mapping[str, tuple[str, str]]
 
 
@@ -112,6 +113,29 @@ def set_feature(state: SynthState, part: str, value: float, defs: Defs, d_sae: i
     else:
         features[fid] = strength
     return _with(state, features=features)
+
+
+def check_dit_ids(ids, d_dit_sae: int | None, where: str = "") -> None:
+    """Refuse DiT SAE feature ids when no DiT SAE is loaded, or ids it does not have (StateError: bad input)."""
+    name = f"{where}: inside_features" if where else "inside_features"
+    if d_dit_sae is None:
+        raise StateError(name, NO_DIT_SAE)
+    bad = sorted(int(f) for f in ids if not 0 <= int(f) < d_dit_sae)
+    if bad:
+        raise StateError(name, f"unknown DiT SAE feature id {bad[0]}; the DiT SAE has {d_dit_sae} features "
+                               f"(0..{d_dit_sae - 1})")
+
+
+def set_inside_feature(state: SynthState, part: str, value: float, defs: Defs, d_sae: int | None) -> SynthState:
+    """A DiT SAE feature's strength (the engine checks the id against its DiT SAE); 0 removes it."""
+    fid = parse_index(part, "inside feature")
+    strength = _number(value, f"inside_features[{fid}]", *FEATURE_RANGE)
+    features = dict(state.inside_features)
+    if strength == 0.0:
+        features.pop(fid, None)
+    else:
+        features[fid] = strength
+    return _with(state, inside_features=features)
 
 
 def set_contrast(state: SynthState, name: str, value: float, defs: Defs, d_sae: int | None) -> SynthState:

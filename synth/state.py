@@ -98,6 +98,7 @@ class SynthState:
     inside_blocks: list[int] | None = None      # the DiT blocks it acts at (None: all)
     inside_window: str = "all"                  # the denoising steps: early, middle, late third, or all
     arrangement: str | None = None              # score families: which voices play (None: the words, else the model)
+    inside_features: dict[int, float] = field(default_factory=dict)   # DiT SAE features (synth.dit_sae), id -> strength
     name: str | None = None
 
     def __post_init__(self) -> None:
@@ -141,6 +142,7 @@ class SynthState:
                 raise StateError(f"features[{fid}]", f"unknown feature id {fid}; the SAE has {d_sae} features (0..{d_sae - 1})")
             features[fid] = _number(strength, f"features[{fid}]", *FEATURE_RANGE)
         self.features = features
+        self.inside_features = _strengths(self.inside_features, "inside_features")
 
         if not isinstance(self.contrasts, dict):
             raise StateError("contrasts", f"expected a mapping name -> contrast, got {self.contrasts!r}")
@@ -210,6 +212,7 @@ class SynthState:
             "inside_blocks": list(self.inside_blocks) if self.inside_blocks is not None else None,
             "inside_window": self.inside_window,
             "arrangement": self.arrangement,
+            "inside_features": {int(k): float(v) for k, v in sorted(self.inside_features.items())},
             "name": self.name,
         }
 
@@ -225,6 +228,7 @@ class SynthState:
             if key not in known:
                 raise StateError(str(key), f"unknown state field {key!r}")
         kwargs: dict[str, Any] = {k: v for k, v in d.items() if k not in ("prompts", "features", "contrasts")}
+        kwargs["inside_features"] = d.get("inside_features") or {}
         if "prompts" in d:
             kwargs["prompts"] = _prompts_from(d["prompts"])
         if "features" in d:
@@ -247,12 +251,23 @@ class SynthState:
         return self.replace(**changes) if changes else self
 
 
-def _feature_id(key: Any) -> int:
+def _strengths(value: Any, name: str) -> dict[int, float]:
+    """A mapping feature id -> strength, checked (ids against no SAE: the engine checks them against its own)."""
+    if not isinstance(value, Mapping):
+        raise StateError(name, f"expected a mapping id -> strength, got {value!r}")
+    out: dict[int, float] = {}
+    for key, strength in value.items():
+        fid = _feature_id(key, name)
+        out[fid] = _number(strength, f"{name}[{fid}]", *FEATURE_RANGE)
+    return out
+
+
+def _feature_id(key: Any, name: str = "features") -> int:
     if isinstance(key, str):
         if not key.strip().isdigit():
-            raise StateError("features", f"feature id {key!r} is not a non-negative integer")
+            raise StateError(name, f"feature id {key!r} is not a non-negative integer")
         key = int(key)
-    return _integer(key, f"features[{key!r}]", 0, 10**9)
+    return _integer(key, f"{name}[{key!r}]", 0, 10**9)
 
 
 def _prompts_from(value: Any) -> list[PromptSlot]:

@@ -10,7 +10,7 @@ from synth.engine_flags import ENGINE_FLAGS, config_from_flags
 GIVEN = {"backend": ("tiny-sa3", "tiny-sa3"), "model_id": ("some/model", "some/model"), "size": ("small", "small"),
          "soundfont": ("/x/gm.sf2", "/x/gm.sf2"), "device": ("cpu", "cpu"), "dtype": ("float32", "float32"),
          "cpu_offload": (None, True), "quantize": ("int8", "int8"), "compile": (None, True),
-         "sae": ("/x/sae", "/x/sae"), "sde_noise": ("steps", "steps")}
+         "sae": ("/x/sae", "/x/sae"), "dit_sae": ("/x/dit", "/x/dit"), "sde_noise": ("steps", "steps")}
 COMMANDS = {"render": [], "serve": [], "midi-replay": ["f.mid", "--out", "o"],
             "analysis validate": ["--out", "o"], "analysis validate-preset": ["p"], "analysis sonify": ["--out", "o"]}
 

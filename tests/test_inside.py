@@ -158,8 +158,10 @@ def test_the_shift_follows_strength_gain_blocks_and_window():
     assert shift.shifts[2, 2:].abs().sum() == 0 and shift.shifts[[0, 1, 3]].abs().sum() == 0
     assert steering.shift(s.replace(steering_mode="embedding")) is None
     assert steering.shift(s.replace(contrasts={})) is None
-    assert steering.describe(s) == {"site": "cross", "blocks": [2], "window": "early", "steps": [0, 1],
-                                    "strength": 0.5, "contrasts": {"fs": 2.0}, "features": {}, "vector_seeds": 1}
+    described = steering.describe(s)
+    assert described.pop("heads")["tempo"] == pytest.approx(steering.head_shift(s)["tempo"], abs=1e-4)
+    assert described == {"site": "cross", "blocks": [2], "window": "early", "steps": [0, 1],
+                         "strength": 0.5, "contrasts": {"fs": 2.0}, "features": {}, "vector_seeds": 1}
 
 
 def test_a_preset_shelf_supplies_vectors_without_measuring(tmp_path):
@@ -184,6 +186,25 @@ def test_feature_sliders_are_carried_inside():
     assert not np.array_equal(engine.render(s, [0]).audio, engine.render(s.replace(features={}), [0]).audio)
     with pytest.raises(ValueError, match="inside steering takes"):
         engine.conditioning(s, torch.ones(engine.encoder.dim))
+
+
+def test_inside_steering_moves_the_score_models_text_heads_as_the_text_would():
+    """The score model reads tempo and drums from the text with its heads; inside steering leaves the text
+    alone, so it adds the contrast's difference of the heads' outputs instead (no gain: a head's output is
+    the clip's whole decision)."""
+    fam, cache = family("score")
+    steer = InsideSteering(fam, cache.encode, VectorStore())
+    s = state(steering_mode="inside", steering_gain=8.0,
+              contrasts={"pace": Contrast("fast music", "slow music", 0.5)})
+    heads = steer.head_shift(s)
+    fast, slow = (fam.head_readings(build_conditioning(one_prompt(s, t), cache.encode)) for t in ("fast music", "slow music"))
+    assert set(heads) == set(fam.heads) == {"tempo", "drums", "held"}
+    assert heads["tempo"] == pytest.approx(0.5 * (fast["tempo"] - slow["tempo"])) and heads["tempo"] > 0.3
+    plain = build_conditioning(s, cache.encode)
+    steered = dataclasses.replace(plain, inside=InsideShift("cross", torch.zeros(1), heads=heads))
+    assert fam.predicted_bpm(steered) == pytest.approx(fam.predicted_bpm(plain) * 2 ** heads["tempo"], rel=1e-3)
+    assert fam.words_plan(steered).steered == frozenset()     # "a gentle melody" fixes no tempo to free
+    assert steer.head_shift(s.replace(contrasts={})) == {} and family("tiny")[0].head_readings(plain) == {}
 
 
 def test_one_prompt_drops_the_steering():

@@ -334,9 +334,9 @@ def test_the_longest_clip_is_a_number_of_beats_not_of_seconds(family):
         family.for_batch(_conds([180.0])).check_seconds(40.0)
 
 
-def test_the_words_decide_what_they_name_unless_steering_is_on(family):
+def test_the_words_decide_what_they_name_but_what_steering_moves(family):
     """A drum solo plays the kit alone and a sitar plays program 104 whatever the (random tiny) model wrote;
-    while a contrast steers, the words fix nothing."""
+    a contrast takes from the words only what its poles' words fix differently."""
     from synth.engine import Engine
     from synth.state import Contrast, PromptSlot, SynthState
 
@@ -353,9 +353,17 @@ def test_the_words_decide_what_they_name_unless_steering_is_on(family):
         assert [(v["role"], v["program"]) for v in e["score"]["voices"]] == [("melody", 104)]
         assert e["score"]["instrument_from"] == "words" and not e["score"]["drums"] and e["score"]["bpm"] >= 125
         assert e["score"]["tempo_from"] == "words"
-    steered = base.replace(prompts=[PromptSlot("a drum solo", 1.0)], contrasts={"c": Contrast("bright", "dark", 1.0)})
-    side = engine.render(steered, [0]).extras[0]["score"]
-    assert side["arrangement_from"] == "model" and side["drums_from"] == "model"
+    shaded = base.replace(prompts=[PromptSlot("a drum solo", 1.0)], contrasts={"c": Contrast("bright", "dark", 1.0)})
+    side = engine.render(shaded, [0]).extras[0]["score"]
+    assert side["arrangement_from"] == "words" and side["drums_from"] == "words" and side["voices"] == []
+    faster = base.replace(prompts=[PromptSlot("a slow sitar raga", 1.0)],
+                          contrasts={"pace": Contrast("fast music", "slow music", 2.0)})
+    side = engine.render(faster, [0]).extras[0]["score"]
+    assert side["tempo_from"] == "steering" and side["instrument_from"] == "words"
+    assert [v["program"] for v in side["voices"]] == [104]
+    # the same contrast at 0 steers nothing: the words' slow tempo holds
+    still = engine.render(faster.replace(contrasts={"pace": Contrast("fast music", "slow music", 0.0)}), [0])
+    assert still.extras[0]["score"]["tempo_from"] == "words" and still.extras[0]["score"]["bpm"] <= 84
 
 
 def test_a_set_arrangement_decides_over_the_words_and_the_sidecar_says_set(family):
@@ -378,3 +386,37 @@ def test_a_set_arrangement_decides_over_the_words_and_the_sidecar_says_set(famil
     with pytest.raises(StateError, match="arrangement"):
         base.replace(arrangement="trio")
     assert SynthState.from_dict(base.replace(arrangement="solo").to_dict()).arrangement == "solo"
+
+
+def test_a_slider_that_moves_the_tempo_or_drums_heads_takes_those_from_the_words(family):
+    """An SAE slider has no words: what it moves is read from the heads, the steered text against the plain."""
+    import copy
+
+    from synth.conditioning import Conditioning
+    from synth.score.text_heads import TextHead
+
+    def head(dim, bias):   # reads one coordinate of the text (uniform attention over its tokens)
+        value = torch.zeros(385)
+        value[dim], value[-1] = 1.0, bias
+        return TextHead(torch.zeros(385), value)
+
+    fam = copy.copy(family)
+    fam.heads = {"tempo": head(0, 6.5), "drums": head(1, 0.0)}
+    plain = torch.zeros(1, 4, 384)
+
+    def plan_for(shift, words="a slow sitar raga with no drums"):
+        steered = plain.clone()
+        steered[..., :2] += shift
+        return fam.words_plan(Conditioning(hidden=steered, mask=torch.ones(1, 4), weights=(1.0,), steered=None,
+                                           gain=0.0, delta=torch.ones(384) * float(any(shift)), plain=plain,
+                                           words=words, wordless=bool(any(shift))))
+
+    assert plan_for(torch.tensor([0.0, 0.0])).steered == frozenset()
+    assert plan_for(torch.tensor([0.05, 0.0])).steered == frozenset()        # a 3.5% tempo nudge: the words hold
+    tempo = plan_for(torch.tensor([0.5, 0.0]))                                # 41% faster
+    assert tempo.steered == {"tempo"} and tempo.tempo is None and tempo.programs == {"melody": 104}
+    drums = plan_for(torch.tensor([0.0, 2.0]))                                # the drums head turns to "play"
+    assert drums.steered == {"drums"} and drums.drums is None and drums.tempo is not None
+    # loudness and register have no head: an SAE slider (the "softer", "brighter" kind) takes them
+    shaded = plan_for(torch.tensor([0.01, 0.0]), words="a quiet sitar raga in a high register")
+    assert shaded.steered == {"dynamics", "register"} and shaded.programs == {"melody": 104}

@@ -114,6 +114,40 @@ def register(sub) -> None:
     add_ray_flags(p, actors=False)
     p.set_defaults(func=cmd_stability)
 
+    _register_dit_sae(sub)
+
+
+def _register_dit_sae(sub) -> None:
+    from analysis.steering.cli import _engine_flags, _resume_flags
+
+    p = sub.add_parser("dit-sae", help="an SAE on the DiT's own activations, screened by effect beside the text SAE")
+    p.add_argument("--out", required=True, help="output folder (sae/, screen_dit/, screen_text/, report.md)")
+    p.add_argument("--captions", type=int, default=1500, help="score-corpus captions rendered (default 1500)")
+    p.add_argument("--corpus-seed", type=int, default=0, help="the caption generator's seed (default 0)")
+    p.add_argument("--held-apart", type=float, default=0.1, help="fraction of captions held apart for FVU (default 0.1)")
+    p.add_argument("--site", choices=["cross", "residual"], default="cross", help="where to read (default cross)")
+    p.add_argument("--blocks", default="2", metavar="B,B", help="DiT blocks to read (default 2)")
+    p.add_argument("--expansion", type=int, default=8, help="d_sae = expansion x width (default 8)")
+    p.add_argument("--k", type=int, default=16, help="active features per row (default 16)")
+    p.add_argument("--epochs", type=int, default=20, help="training epochs (default 20)")
+    p.add_argument("--seed", type=int, default=0, help="training and hold-out seed (default 0)")
+    p.add_argument("--screen", type=int, default=40, help="features screened per SAE (default 40)")
+    p.add_argument("--screen-seeds", type=int, default=4, help="seeds per pole in the screen (default 4)")
+    p.add_argument("--screen-seed", type=int, default=0, help="first screen seed (default 0)")
+    p.add_argument("--strength", type=float, default=3.0, help="screen strength ±S (default 3)")
+    p.add_argument("--prompt", default="a gentle melody with chords and a bass line", help="the screen's prompt")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _engine_flags(p)
+    p.set_defaults(duration=5.0)
+    _resume_flags(p, "OUT/screen_*/feature_cache")
+    p.set_defaults(func=cmd_dit_sae)
+
+
+def cmd_dit_sae(args) -> int:
+    from analysis.sae.dit_sae import run
+
+    return run(args)
+
 
 def cmd_corpus(args) -> int:
     from analysis.sae.corpus import build_corpus, count_by_source, write_jsonl

@@ -472,14 +472,18 @@ def plot_curves(history: list[dict], path, title: str = "") -> None:
 
 def train_and_save(acts, cfg: TrainConfig, out_dir) -> TrainResult:
     """Train on an Activations folder's valid rows; write the SAE, metrics.json and training_curves.png."""
-    from analysis.plots import write_json
-
     meta = {"encoder": acts.index.get("encoder"), "pooling": acts.index.get("pooling", "mean"),
             "corpus_hash": acts.index.get("corpus_sha256"), "n_rows": len(acts)}
-    result = train_sae(acts.embeddings, cfg, metadata=meta)
+    return save_result(train_sae(acts.embeddings, cfg, metadata=meta), cfg, out_dir,
+                       f"{cfg.arch} {cfg.expansion}x k={cfg.k} on {meta['encoder']}")
+
+
+def save_result(result: TrainResult, cfg: TrainConfig, out_dir, title: str) -> TrainResult:
+    """Write a trained SAE (SAELens layout), its metrics.json and training_curves.png into `out_dir`."""
+    from analysis.plots import write_json
+
     out = Path(out_dir)
     save_sae(result.sae, out)
     write_json(out / "metrics.json", result.metrics)
-    plot_curves(result.history, out / "training_curves.png",
-                title=f"{cfg.arch} {cfg.expansion}x k={cfg.k} on {meta['encoder']}")
+    plot_curves(result.history, out / "training_curves.png", title=title)
     return result

@@ -135,6 +135,14 @@ class Family:
         """(sae, sae_id) of the SAE this backend ships with (its spec says whether it has one), or (None, None)."""
         return None, None
 
+    def bundled_dit_sae(self):
+        """(sae, sae_id) of a DiT SAE shipped for this very model (`synth.dit_sae`), or (None, None)."""
+        return None, None
+
+    def head_readings(self, cond) -> dict[str, float]:
+        """What the model's text heads read from a conditioning (name -> output); none without heads."""
+        return {}
+
     def pipeline_kwargs(self, seconds: float) -> dict:
         """The clip length as the family's own diffusers pipeline takes it (benches call it as a reference)."""
         raise NotImplementedError(f"the {self.backend} backend has no pipeline to call")

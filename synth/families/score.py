@@ -21,6 +21,7 @@ render) the curves decide the drums; without a held head notes are read as writt
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from synth.families.loading import BackendError, resolve_dtype
 from synth.families.stable_audio import timing_states, StableAudioFamily, scheduler
 from synth.score import model_files
 from synth.score.arrangement_words import SETTLES_KIT, arrangement_of
-from synth.score.caption_plan import Plan, bpm_within, follow, read_plan
+from synth.score.caption_plan import Plan, bpm_within, contrast_moves, follow, read_plan, release
 from synth.score.curves import curves_to_score, score_to_curves
 from synth.score import layout as L
 from synth.score.layout import HOP, SAMPLE_RATE
@@ -42,11 +43,23 @@ from synth.score.summary import summary
 from synth.score.text_heads import TextHead, bpm_from_log2, drums_from_logit, held_from_logit
 
 SAE_DIR = Path(__file__).resolve().parents[1] / "models" / "minilm_sae"
+DIT_SAE_DIR = Path(__file__).resolve().parents[1] / "models" / "score_dit_sae"
+log = logging.getLogger(__name__)
+
+
+# The tempo head's move (log2 bpm) at which steering takes the tempo from the words: 0.1 is 7%, about the
+# smallest change a player hears as another tempo (7 bpm at 100).
+TEMPO_MOVE = 0.1
 
 
 def per_clip(values: list, batch: int) -> list:
     """One value per clip: the batch's own, or its first for every clip (one conditioning, many seeds)."""
     return values if len(values) == batch else [values[0]] * batch
+
+
+def _source(plan: Plan, attribute: str, fixed) -> str:
+    """Where a clip's attribute came from: the words, the steering that took it from them, or the model."""
+    return "steering" if attribute in plan.steered else "words" if fixed is not None else "model"
 
 
 @dataclass
@@ -102,40 +115,64 @@ class ScoreFamily(StableAudioFamily):
                 bound.tempo_sources.append("words")
             else:
                 bound.tempi.append(self.predicted_bpm(c))
-                bound.tempo_sources.append("model" if "tempo" in self.heads else "default")
+                bound.tempo_sources.append("steering" if "tempo" in plan.steered else
+                                           "model" if "tempo" in self.heads else "default")
         bound.drums = [plan.drums if plan.drums is not None else self.drums_wanted(c) for c, plan in zip(conds, bound.plans)]
         bound.drum_sources = [("set" if plan.set_arrangement and plan.arrangement in SETTLES_KIT else
-                               "words" if plan.drums is not None else "text" if on is not None else "model")
+                               "words" if plan.drums is not None else "steering" if "drums" in plan.steered else
+                               "text" if on is not None else "model")
                               for plan, on in zip(bound.plans, bound.drums)]
         bound.held = [self.held_wanted(c) for c in conds]
         return bound
 
-    @staticmethod
-    def words_plan(cond) -> Plan:
-        """What the prompt's words fix (`synth.score.caption_plan`). Nothing while steering is on (SAE
-        features, contrasts): a slider may move the instrument or the tempo away from what the words say."""
-        if not cond.words or bool(cond.delta.abs().sum() > 0):
+    def words_plan(self, cond) -> Plan:
+        """What the prompt's words fix (`synth.score.caption_plan`), less what the steering moves: what a
+        contrast's poles' words fix differently; the tempo where any steering moves the tempo head by
+        `TEMPO_MOVE`, the drums where it turns the drums head's decision; loudness and register under SAE
+        sliders (no head reads them, and they are what those sliders are named by). The words keep the
+        rest, so "a sitar raga" stays a sitar while a "darker" slider moves."""
+        if not cond.words:
             return Plan()
-        return read_plan(cond.words)
+        plan = read_plan(cond.words)
+        if not bool(cond.delta.abs().sum() > 0):
+            return plan
+        return release(plan, self.steering_moves(cond))
 
-    @classmethod
-    def plan(cls, cond) -> Plan:
+    def steering_moves(self, cond) -> frozenset[str]:
+        moved = {"dynamics", "register"} if cond.wordless else set()
+        for positive, negative in cond.contrasts:
+            moved |= contrast_moves(positive, negative)
+        if "tempo" in self.heads and abs(self._read("tempo", cond) - self._read("tempo", cond, plain=True)) >= TEMPO_MOVE:
+            moved.add("tempo")
+        if "drums" in self.heads and (drums_from_logit(self._read("drums", cond))
+                                      != drums_from_logit(self._read("drums", cond, plain=True))):
+            moved.add("drums")
+        return frozenset(moved)
+
+    def plan(self, cond) -> Plan:
         """The words' plan, with the arrangement the state sets over theirs (drums-only plays the kit, a
         solo none)."""
-        plan = cls.words_plan(cond)
+        plan = self.words_plan(cond)
         if cond.arrangement is None:
             return plan
         drums = SETTLES_KIT.get(cond.arrangement, plan.drums)
         return replace(plan, arrangement=cond.arrangement, drums=drums, set_arrangement=True)
 
-    def _read(self, name: str, cond) -> float:
+    def _read(self, name: str, cond, plain: bool = False) -> float:
         """A text head's output for a conditioning: its branches mixed by their weights, a guidance-mode
-        steering direction counted with its gain (so sliders and prompt mixes move tempo and drums too)."""
+        steering direction counted with its gain (so sliders and prompt mixes move tempo and drums too), an
+        inside-mode head shift added (`synth.inside_vectors`); with `plain`, the text before any steering."""
         hidden = cond.hidden
-        if cond.steered is not None:
+        if plain:
+            hidden = cond.plain if cond.plain is not None else hidden
+        elif cond.steered is not None:
             hidden = hidden + cond.gain * (cond.steered - hidden)
         w = normalized_weights(torch.tensor(cond.weights, dtype=torch.float32))
-        return float((w * self.heads[name](hidden, cond.mask)).sum())
+        inside = cond.inside.heads.get(name, 0.0) if cond.inside is not None and not plain else 0.0
+        return float((w * self.heads[name](hidden, cond.mask)).sum()) + inside
+
+    def head_readings(self, cond) -> dict[str, float]:
+        return {name: self._read(name, cond) for name in self.heads}
 
     def predicted_bpm(self, cond) -> float:
         """The tempo head's bpm for a conditioning's text, or the layout's default without a head."""
@@ -207,11 +244,11 @@ class ScoreFamily(StableAudioFamily):
             end_beat = seconds / score.seconds_per_beat
             yield score, {**summary(score, end_beat), "tempo_from": source, "drums_from": drums_from, "held": hold,
                           "arrangement": arrangement_of(score),
-                          "arrangement_from": ("set" if plan.set_arrangement else "words" if plan.arrangement
-                                               else "model"),
-                          "instrument_from": "words" if "melody" in plan.programs else "model",
-                          "dynamics_from": "words" if plan.dynamics else "model",
-                          "register_from": "words" if plan.register else "model"}, end_beat
+                          "arrangement_from": "set" if plan.set_arrangement else _source(plan, "arrangement",
+                                                                                         plan.arrangement),
+                          "instrument_from": _source(plan, "instrument", plan.programs.get("melody")),
+                          "dynamics_from": _source(plan, "dynamics", plan.dynamics),
+                          "register_from": _source(plan, "register", plan.register)}, end_beat
 
     @property
     def needs_batch(self) -> bool:
@@ -254,6 +291,20 @@ class ScoreFamily(StableAudioFamily):
         from synth.sae import load_sae
 
         return load_sae(str(SAE_DIR), device=str(self.device)), "minilm_sae (bundled)"
+
+    def bundled_dit_sae(self):
+        """(sae, sae_id) of the DiT SAE shipped at synth/models/score_dit_sae/ when it was trained on this
+        very DiT (its metadata's fingerprint), else (None, None): another model's activations mean nothing here."""
+        if not (DIT_SAE_DIR / "cfg.json").is_file():
+            return None, None
+        from synth.inside_vectors import model_fingerprint
+        from synth.sae import load_sae
+
+        sae = load_sae(str(DIT_SAE_DIR), device="cpu")
+        if sae.metadata.get("model") != model_fingerprint(self.pipe.transformer):
+            log.info("the bundled DiT SAE was trained on another score model; /synth/inside/<id> sliders are off")
+            return None, None
+        return sae, "score_dit_sae (bundled)"
 
 
 def load(backend: str, model_id: str | None, device: torch.device, dtype: str | None, cpu_offload: bool = False,
