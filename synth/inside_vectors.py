@@ -77,9 +77,10 @@ def mean_activations(family, cond: Conditioning, seeds: Sequence[int], seconds: 
 
 
 def model_fingerprint(module: torch.nn.Module) -> str:
-    """sha256 of every parameter's shape and sum (names change when `synth.inside` wraps the blocks)."""
+    """sha256 of every parameter's shape and sum (names change when `synth.inside` wraps the blocks), taken
+    at float16 precision so the same weights loaded in float32 or float16 (CUDA) give the same print."""
     with torch.no_grad():
-        parts = [f"{tuple(p.shape)}:{float(p.double().sum()):.9e}" for p in module.parameters()]
+        parts = [f"{tuple(p.shape)}:{float(p.detach().cpu().half().double().sum()):.9e}" for p in module.parameters()]
     return "sha256:" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 

@@ -1,5 +1,7 @@
 """SAEs on the DiT's own activations (synth/dit_sae.py, analysis/sae/dit_*.py): collected where inside
 steering acts, trained with the SAE trainer, played as /synth/inside/<id> sliders."""
+import copy
+import dataclasses
 import json
 
 import numpy as np
@@ -72,6 +74,22 @@ def trained(engine, tmp_path_factory):
     return load_sae(folder), str(folder)
 
 
+def test_the_score_backend_brings_its_dit_sae_when_it_matches_the_model(engine):
+    from pathlib import Path
+
+    from synth.families.score import DIT_SAE_DIR
+
+    assert engine.dit_sae_id == "score_dit_sae (bundled)" and dit_place(engine.dit_sae) == ("cross", [2])
+    card = (DIT_SAE_DIR / "MODEL_CARD.md").read_text()
+    assert "latent-synth analysis dit-sae" in card and "FVU on the held-apart captions" in card
+    other = copy.copy(engine.family)
+    other.pipe = dataclasses.replace(engine.family.pipe, transformer=copy.deepcopy(engine.family.pipe.transformer))
+    with torch.no_grad():
+        next(other.pipe.transformer.parameters()).add_(1.0)       # another model
+    assert other.bundled_dit_sae() == (None, None)
+    assert Path(DIT_SAE_DIR / "sae_weights.safetensors").stat().st_size < 2_000_000
+
+
 def test_dit_sae_sliders_render_and_zero_is_bit_for_bit(engine, trained):
     from synth.denoise import denoise
 
@@ -137,6 +155,8 @@ def test_dit_sae_command_end_to_end(tmp_path, capsys):
     assert dit_place(sae) == ("cross", [1]) and (out / "sae" / "metrics.json").is_file()
     assert (out / "screen_dit" / "screen.md").is_file() and (out / "screen_text" / "screen.md").is_file()
     assert "4/4 DiT SAE" in capsys.readouterr().out
+    card = (out / "sae" / "MODEL_CARD.md").read_text()
+    assert "latent-synth analysis dit-sae --backend score" in card and "FVU on the held-apart captions" in card
     # a rerun reuses the activations it collected
     assert main(["analysis", "dit-sae", "--backend", "score", "--device", "cpu", "--out", str(out), "--captions", "8",
                  "--blocks", "1", "--steps", "2", "--duration", "1", "--epochs", "1", "--expansion", "1",

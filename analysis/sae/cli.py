@@ -127,7 +127,7 @@ def _register_dit_sae(sub) -> None:
     p.add_argument("--held-apart", type=float, default=0.1, help="fraction of captions held apart for FVU (default 0.1)")
     p.add_argument("--site", choices=["cross", "residual"], default="cross", help="where to read (default cross)")
     p.add_argument("--blocks", default="2", metavar="B,B", help="DiT blocks to read (default 2)")
-    p.add_argument("--expansion", type=int, default=8, help="d_sae = expansion x width (default 8)")
+    p.add_argument("--expansion", type=int, default=4, help="d_sae = expansion x width (default 4)")
     p.add_argument("--k", type=int, default=16, help="active features per row (default 16)")
     p.add_argument("--epochs", type=int, default=20, help="training epochs (default 20)")
     p.add_argument("--seed", type=int, default=0, help="training and hold-out seed (default 0)")

@@ -185,6 +185,32 @@ def report(out: Path, summary: dict, dit_rows: list[dict], text_rows: list[dict]
     write_json(out / "summary.json", summary)
 
 
+def model_card(out: Path, summary: dict, argv: list[str]) -> None:
+    """OUT/sae/MODEL_CARD.md: the data, the command and the metrics."""
+    s = summary
+    write_text(out / "sae" / "MODEL_CARD.md", "\n".join([
+        f"# DiT SAE: the `{s['backend']}` DiT's {s['site']} activations at blocks {s['blocks']}", "",
+        "Sliders inside the model (`/synth/inside/<id>`, docs/steering_research.md). A TopK sparse autoencoder "
+        "over the DiT's own activations: the mean over positions of the block's "
+        f"{'cross-attention output' if s['site'] == 'cross' else 'output (the residual stream)'}, on the prompt "
+        "branch, at every denoising step. It loads only on the DiT it was trained on (`metadata.model`, a "
+        "fingerprint of the weights).", "",
+        "## Data", "",
+        f"- {s['captions_train'] + s['captions_apart']} captions of the score corpus generator "
+        f"(`analysis.score_model.corpus.piece`, seed {s['corpus_seed']}, one per piece), each rendered once "
+        f"(seed = its index) at {s['steps']} steps, cfg {s['cfg']:g}, {s['seconds']:g} s;",
+        f"- {s['captions_train']} captions x {s['steps']} steps x {len(s['blocks'])} block(s) = "
+        f"{s['rows_train']} rows of width {s['d_in']} to train on; {s['captions_apart']} captions held apart "
+        "(whole captions, every step) for the FVU below.", "",
+        "## Command", "", "```bash", "latent-synth " + " ".join(argv), "```", "",
+        "## Metrics", "",
+        f"- {s['d_sae']} features, k = {s['k']}; FVU on the held-apart captions {s['fvu_heldout']:.4f} "
+        f"(the trainer's own validation rows {s['fvu_val']:.4f}); dead fraction {s['dead_fraction']:.2%}.",
+        f"- Effect screen (±{s['strength']:g}, {s['screen_seeds']} seeds, `{s['prompt']}`): {s['dit_passed']} of "
+        f"{s['screened']} most used features pass (|d| ≥ 0.8, selectivity ≥ 1.5x); the text SAE's "
+        f"{s['screened']} most used features on the same captions: {s['text_passed']} pass.", ""]))
+
+
 def run(args) -> int:
     from analysis.steering.clip_runner import engine_from_args
     from synth.state import SynthState
@@ -223,7 +249,10 @@ def run(args) -> int:
                "seconds": args.seconds,
                "passed": {"dit": [r["id"] for r in dit_rows if r["drop"] is None],
                           "text": [r["id"] for r in text_rows if r["drop"] is None]}}
+    summary.update(corpus_seed=args.corpus_seed, cfg=args.cfg_resolved,
+                   rows_train=int((~apart).sum()) * acts.shape[1] * acts.shape[2])
     report(out, summary, dit_rows, text_rows)
+    model_card(out, summary, args.argv)
     print(f"4/4 DiT SAE: FVU {heldout['fvu']:.4f} held apart, dead {summary['dead_fraction']:.1%}; "
           f"{summary['dit_passed']} of {len(dit_cands)} DiT features pass the screen, text SAE "
           f"{summary['text_passed']} of {len(dit_cands)} -> {out / 'report.md'}")

@@ -50,17 +50,32 @@ class FluidRenderer:
         self._top: dict[int, int] = {}  # program -> the highest key its preset sounds
         self._spare = None              # (synth, sfid): opened ahead, nothing played on it yet
         self._spare_lock = threading.Lock()
-        self._open()[0].delete()  # fail now, with one line, on a file FluidSynth cannot read
+        # FluidSynth's sample cache is shared by every synth of the process: loading a preset's samples
+        # (sfload, program_select) and freeing them (delete) run one at a time, or a spare opened in the
+        # background and a render's synth being deleted miscount the cache ("Unable to unload sample").
+        self._samples_lock = threading.RLock()
+        self._delete(self._open()[0])  # fail now, with one line, on a file FluidSynth cannot read
 
     def _open(self):
-        synth = self._fluidsynth.Synth(gain=GAIN, samplerate=float(self.sample_rate),
-                                       **{"synth.reverb.active": 0, "synth.chorus.active": 0,
-                                          "synth.dynamic-sample-loading": 1})
-        sfid = synth.sfload(str(self.soundfont))
-        if sfid < 0:
-            synth.delete()
-            raise SoundFontError(f"soundfont {str(self.soundfont)!r}: FluidSynth cannot read it (not a .sf2?)")
+        with self._samples_lock:
+            synth = self._fluidsynth.Synth(gain=GAIN, samplerate=float(self.sample_rate),
+                                           **{"synth.reverb.active": 0, "synth.chorus.active": 0,
+                                              "synth.dynamic-sample-loading": 1})
+            sfid = synth.sfload(str(self.soundfont))
+            if sfid < 0:
+                synth.delete()
+                raise SoundFontError(f"soundfont {str(self.soundfont)!r}: FluidSynth cannot read it (not a .sf2?)")
         return synth, sfid
+
+    def _delete(self, synth) -> None:
+        with self._samples_lock:
+            synth.delete()
+
+    def _select(self, synth, sfid: int, selections) -> None:
+        """program_select (channel, bank, program) for each selection: loads their samples."""
+        with self._samples_lock:
+            for ch, bank, program in selections:
+                synth.program_select(ch, sfid, bank, program)
 
     def _float_writer(self, fluidsynth):
         # fluid_synth_write_float: undithered float output (pyfluidsynth only wraps the dithered int16 one).
@@ -97,28 +112,26 @@ class FluidRenderer:
             try:
                 audio = self._play(synth, sfid, score, seconds, begin)
             finally:
-                synth.delete()
+                self._delete(synth)
         threading.Thread(target=self._open_spare, args=(programs(score),), name="fluid-spare", daemon=True).start()
         return (add_room(audio, self.sample_rate) if room else audio)[:, first - begin:]
 
     def _open_spare(self, programs: dict[int, int]) -> None:
-        synth, sfid = self._open()
-        for ch, program in programs.items():   # loads their samples now, not in the next render
-            synth.program_select(ch, sfid, 0, program)
-        synth.program_select(DRUM_CHANNEL, sfid, DRUM_BANK, 0)
+        synth, sfid = self._open()   # loads their samples now, not in the next render
+        self._select(synth, sfid, [(ch, 0, program) for ch, program in programs.items()] + [(DRUM_CHANNEL, DRUM_BANK, 0)])
         with self._spare_lock:
             old, self._spare = self._spare, (synth, sfid)
         if old is not None:
-            old[0].delete()
+            self._delete(old[0])
 
     def _sounds(self, program: int, key: int) -> bool:
         synth, sfid = self._open()
         try:
-            synth.program_select(0, sfid, 0, program)
+            self._select(synth, sfid, [(0, 0, program)])
             synth.noteon(0, key, 100)
             return bool(np.abs(self._samples(synth, 1024)).max() > 1e-4)
         finally:
-            synth.delete()
+            self._delete(synth)
 
     def top_key(self, program: int) -> int:
         """The highest key the SoundFont's preset for `program` sounds (found once, by listening: a
@@ -134,11 +147,9 @@ class FluidRenderer:
     def _play(self, synth, sfid: int, score: Score, seconds: float, begin: int = 0) -> np.ndarray:
         n = int(round(seconds * self.sample_rate)) - begin
         spb = score.seconds_per_beat
-        top = {}
-        for ch, program in programs(score).items():
-            synth.program_select(ch, sfid, 0, program)
-            top[ch] = self.top_key(program)
-        synth.program_select(DRUM_CHANNEL, sfid, DRUM_BANK, 0)
+        chosen = programs(score)
+        self._select(synth, sfid, [(ch, 0, program) for ch, program in chosen.items()] + [(DRUM_CHANNEL, DRUM_BANK, 0)])
+        top = {ch: self.top_key(program) for ch, program in chosen.items()}
         for role, pan in PAN.items():
             synth.cc(CHANNEL[role], 10, pan)
         chunks, done = [], 0
