@@ -44,6 +44,12 @@ def musicality(engine, state, seeds) -> dict:
     return {k: median_of(m[k] for m in stats) for k in ("stepwise", "in_key")}
 
 
+def largest_change(poles: list[dict], plain: dict, key: str) -> float:
+    """The largest |pole - unsteered| of a musicality median; NaN where a side has no melody to judge."""
+    changes = [abs(k[key] - plain[key]) for k in poles if k[key] is not None and plain[key] is not None]
+    return max(changes) if len(changes) == len(poles) else math.nan
+
+
 def render_seconds(engine, state, seeds, repeats: int = 3) -> float:
     engine.render(state, seeds)      # measures inside vectors once, warms the caches
     best = math.inf
@@ -112,8 +118,8 @@ def side_of(engine, config, vargs, out, name, modes, args, timing: dict) -> dict
         gain = args.inside_gain if mode == "inside" else None
         a, b = mode_states(base, mode, vargs.pos, vargs.neg, vargs.neutral, 0.5, gain)
         kept = [musicality(engine, st, seeds) for st in (a, b)]
-        side["modes"][mode]["stepwise_change"] = max(abs(k["stepwise"] - plain["stepwise"]) for k in kept)
-        side["modes"][mode]["in_key_change"] = max(abs(k["in_key"] - plain["in_key"]) for k in kept)
+        for key in ("stepwise", "in_key"):
+            side["modes"][mode][f"{key}_change"] = largest_change(kept, plain, key)
         if mode != "text" and first:
             timing[mode] = render_seconds(engine, a, list(range(args.time_n)))
     for mode, t in timing.items():

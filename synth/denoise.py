@@ -133,8 +133,8 @@ def _check_batch(conds: Sequence[Conditioning], seeds: Sequence[int]) -> None:
             raise ValueError("denoise: conditionings in one batch must share branches, weights and steering gain")
 
 
-def _inside_site(c: Conditioning) -> str | None:
-    return c.inside.site if c.inside is not None else None
+def _inside_site(c: Conditioning) -> tuple[str, ...] | None:
+    return c.inside.sites if c.inside is not None else None
 
 
 def _inside_hooks(family: Family, conds: Sequence[Conditioning], steps: int):
@@ -142,8 +142,9 @@ def _inside_hooks(family: Family, conds: Sequence[Conditioning], steps: int):
     if conds[0].inside is None:
         return None
     for c in conds:
-        if c.inside.shifts.shape[1] != steps:
-            raise ValueError(f"inside steering: shifts for {c.inside.shifts.shape[1]} steps, the render has {steps}")
+        for shifts in c.inside.by_site().values():
+            if shifts.shape[1] != steps:
+                raise ValueError(f"inside steering: shifts for {shifts.shape[1]} steps, the render has {steps}")
     return family.inside_hooks()
 
 
@@ -210,7 +211,9 @@ def sample(family: Family, conds: Sequence[Conditioning], seeds: Sequence[int], 
                 torch._dynamo.maybe_mark_dynamic(model_in, model_in.dim() - 1)  # (negative dims are not understood)
                 torch._dynamo.maybe_mark_dynamic(model_in, 0)
             if hooks is not None:   # this step's directions, on the prompt branches only
-                hooks.set(conds[0].inside.site, row_shifts([c.inside for c in conds], first + i, offset, k))
+                by_site = [c.inside.by_site() for c in conds]
+                hooks.set_sites({site: row_shifts([b[site] for b in by_site], first + i, offset, k)
+                                 for site in conds[0].inside.sites})
             pred = family.predict(scheduler, model_in, t, inputs)
             parts = pred.chunk(n_branch) if n_branch > 1 else (pred,)
             guided = combine_guidance(

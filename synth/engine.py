@@ -215,7 +215,7 @@ class Engine:
         groups: dict[tuple, list[int]] = {}
         for i, (s, c) in enumerate(zip(states, conds)):
             key = (s.steps, float(s.cfg), c.branches, c.steered is not None, c.gain, c.weights,
-                   c.inside.site if c.inside is not None else None)
+                   c.inside.sites if c.inside is not None else None)
             groups.setdefault(key, []).append(i)
         out: list[np.ndarray | None] = [None] * len(states)
         with self._lock:

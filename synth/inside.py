@@ -78,13 +78,19 @@ class InsideHooks:
     def set(self, site: str, shifts: torch.Tensor) -> None:
         """shifts [rows, blocks, D]: each block of `site` adds its row's vector at every position (the
         other site's shifts are zeroed)."""
-        if shifts.dim() != 3 or shifts.shape[1] != self.blocks:
-            raise ValueError(f"inside shifts must be [rows, {self.blocks}, D], got {tuple(shifts.shape)}")
-        shifts = shifts.to(device=self.device, dtype=self.dtype)
+        self.set_sites({site: shifts})
+
+    def set_sites(self, by_site: dict[str, torch.Tensor]) -> None:
+        """{site: shifts [rows, blocks, D]}; the sites not named are zeroed."""
+        ready = {}
+        for site, shifts in by_site.items():
+            if shifts.dim() != 3 or shifts.shape[1] != self.blocks:
+                raise ValueError(f"inside shifts must be [rows, {self.blocks}, D], got {tuple(shifts.shape)}")
+            ready[site] = shifts.to(device=self.device, dtype=self.dtype)
         for name, wrappers in self.sites.items():
             for b, w in enumerate(wrappers):
-                if name == site:
-                    _assign(w, shifts[:, b].unsqueeze(1))
+                if name in ready:
+                    _assign(w, ready[name][:, b].unsqueeze(1))
                 elif w.shift.abs().sum() > 0 or w.shift.shape != (1, 1, 1):
                     w.shift = torch.zeros(1, 1, 1, device=self.device, dtype=self.dtype)
 
@@ -167,15 +173,27 @@ class Where:
 
 @dataclass(frozen=True)
 class InsideShift:
-    """One clip's inside steering: `shifts` [n_blocks, steps, D] (already scaled and masked) at `site`, and
-    `heads`: what to add to each text head's output (the score model's tempo, drums and held heads)."""
+    """One clip's inside steering: `shifts` [n_blocks, steps, D] (already scaled and masked) at `site`;
+    `heads`: what to add to each text head's output (the score model's tempo, drums and held heads);
+    `more`: shifts at other sites ({site: [n_blocks, steps, D]}: DiT SAE sliders act at their own)."""
     site: str
     shifts: torch.Tensor
     heads: dict[str, float] = field(default_factory=dict)
+    more: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def by_site(self) -> dict[str, torch.Tensor]:
+        out = dict(self.more)
+        out[self.site] = out[self.site] + self.shifts if self.site in out else self.shifts
+        return out
+
+    @property
+    def sites(self) -> tuple[str, ...]:
+        return tuple(sorted(self.by_site()))
 
 
-def row_shifts(plans: list[InsideShift], step: int, uncond: int, cond: int) -> torch.Tensor:
+def row_shifts(plans: list, step: int, uncond: int, cond: int) -> torch.Tensor:
     """The shifts [rows, blocks, D] for one step of a batch stacked as the loop stacks it: `uncond`
-    unconditional branches (unsteered) then `cond` prompt branches, each holding every clip."""
-    clips = torch.stack([p.shifts[:, step] for p in plans])          # [B, blocks, D]
+    unconditional branches (unsteered) then `cond` prompt branches, each holding every clip. `plans`: each
+    clip's InsideShift (its `shifts`) or [n_blocks, steps, D] tensor."""
+    clips = torch.stack([(p.shifts if isinstance(p, InsideShift) else p)[:, step] for p in plans])   # [B, blocks, D]
     return torch.cat([torch.zeros_like(clips)] * uncond + [clips] * cond)

@@ -262,14 +262,11 @@ class InsideSteering:
         SAE's own site and blocks, in the state's step window."""
         text = self._text_shift(state, sae, sae_id) if state.steering_mode == "inside" else None
         dit = self._dit_shift(state, dit_sae)
-        if dit is None:
-            return text
-        if text is not None and text.site != dit.site:
-            raise ValueError(f"the DiT SAE's sliders act at the {dit.site} site and the inside steering at "
-                             f"{text.site}: set /synth/inside/site {dit.site}, or clear one")
-        if text is None:
-            return dit
-        return InsideShift(dit.site, text.shifts + dit.shifts, heads=text.heads)
+        if dit is None or text is None:
+            return dit or text
+        if text.site == dit.site:
+            return InsideShift(text.site, text.shifts + dit.shifts, heads=text.heads)
+        return InsideShift(text.site, text.shifts, heads=text.heads, more={dit.site: dit.shifts})
 
     def _text_shift(self, state: SynthState, sae, sae_id) -> InsideShift | None:
         parts = [c.strength * self.contrast(state, c.positive, c.negative)

@@ -162,3 +162,26 @@ def test_dit_sae_command_end_to_end(tmp_path, capsys):
                  "--blocks", "1", "--steps", "2", "--duration", "1", "--epochs", "1", "--expansion", "1",
                  "--screen", "2", "--screen-seeds", "2", "--jobs", "1", "--quiet"]) == 0
     assert "1/4 activations: reusing" in capsys.readouterr().out
+
+
+def test_dit_sliders_and_inside_steering_at_another_site_play_together(engine, trained):
+    from synth.denoise import denoise
+    from synth.state import Contrast
+
+    engine.set_dit_sae(*trained)        # cross-attention output of block 1
+    base = engine.resolve(SynthState(prompts=[PromptSlot("a gentle melody", 1.0)], steps=STEPS, duration=1.0,
+                                     steering_mode="inside", inside_site="residual", inside_blocks=[0], steering_gain=2.0,
+                                     contrasts={"c": Contrast("loud music", "soft music", 0.5)}))
+    both = base.replace(inside_features={3: 2.0})
+    cond = engine.conditioning(both)
+    assert cond.inside.sites == ("cross", "residual") and cond.inside.by_site()["cross"][1].abs().sum() > 0
+
+    def latents(state):
+        return denoise(engine.family, [engine.conditioning(state)], [0], 1.0, STEPS, state.cfg, output="latent")
+
+    together, contrast_only = latents(both), latents(base)
+    dit_only = latents(both.replace(contrasts={}, steering_mode="embedding"))
+    def differ(a, b):   # the contrast also moves the tempo heads, so a clip's length may differ too
+        return a.shape != b.shape or not torch.allclose(a, b, atol=1e-4)
+
+    assert differ(together, contrast_only) and differ(together, dit_only)

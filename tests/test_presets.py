@@ -248,5 +248,6 @@ def test_the_score_inside_preset_loads_from_any_folder(tmp_path):
 
     store = PresetStore(tmp_path / "mine", SHIPPED_PRESETS)
     preset = store.load("score-inside")
-    assert preset.state.steering_mode == "inside" and preset.state.inside_blocks == [2]
+    assert preset.state.steering_mode == "inside" and preset.state.inside_blocks == [1]
+    assert preset.state.inside_site == "residual" and any(sl.address.startswith("/synth/inside/") for sl in preset.sliders)
     assert preset_vectors_path(SHIPPED_PRESETS / "score-inside.yaml") == SHIPPED_PRESETS / "score-inside.inside.safetensors"
