@@ -44,6 +44,17 @@ def musicality(engine, state, seeds) -> dict:
     return {k: median_of(m[k] for m in stats) for k in ("stepwise", "in_key")}
 
 
+def matched_strength(side: dict | None) -> float:
+    """0.5 / the inside retention an earlier run measured at strength 0.5 (the strength whose effect should
+    equal the text's, if the effect is linear in it), within [0.05, 2]."""
+    if side is None or "inside" not in side["modes"]:
+        raise SystemExit("--match: the earlier run has no inside row for this contrast")
+    retention = side["modes"]["inside"]["retention"]
+    if not math.isfinite(retention) or retention <= 0:
+        return 0.5
+    return min(2.0, max(0.05, 0.5 / retention))
+
+
 def largest_change(poles: list[dict], plain: dict, key: str) -> float:
     """The largest |pole - unsteered| of a musicality median; NaN where a side has no melody to judge."""
     changes = [abs(k[key] - plain[key]) for k in poles if k[key] is not None and plain[key] is not None]
@@ -75,6 +86,8 @@ def main(argv=None) -> int:
     p.add_argument("--inside-window", default="all")
     p.add_argument("--batch", type=int, default=10)
     p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--match", metavar="DIR", help="an earlier run's OUT: each contrast's poles at the strength that "
+                   "should equal the text's effect, 0.5 / that run's inside retention (linear in the strength)")
     args = p.parse_args(argv)
 
     from analysis.steering import validate
@@ -91,8 +104,10 @@ def main(argv=None) -> int:
     modes = args.modes.split(",")
     report = {}
     timing: dict = {}
+    earlier = json.loads((Path(args.match) / "side_by_side.json").read_text()) if args.match else {}
     for name, pos, neg, target in rows:
-        vargs = SimpleNamespace(out=str(out / name), pos=pos, neg=neg, n=args.n, modes=args.modes, neutral=args.neutral, strength=0.5,
+        vargs = SimpleNamespace(out=str(out / name), pos=pos, neg=neg, n=args.n, modes=args.modes, neutral=args.neutral,
+                                strength=matched_strength(earlier.get(name)) if args.match else 0.5,
                                 gain=None, inside_gain=args.inside_gain, target=target, features=None, seed=0,
                                 keep_audio=False, config=None, backend="score", model_id=None, device="cpu", sae=None,
                                 steps=None, duration=None, batch=args.batch, jobs=args.jobs, ray=None, ray_actors=None,
@@ -116,7 +131,7 @@ def side_of(engine, config, vargs, out, name, modes, args, timing: dict) -> dict
     first = not timing
     for mode in modes:
         gain = args.inside_gain if mode == "inside" else None
-        a, b = mode_states(base, mode, vargs.pos, vargs.neg, vargs.neutral, 0.5, gain)
+        a, b = mode_states(base, mode, vargs.pos, vargs.neg, vargs.neutral, vargs.strength, gain)
         kept = [musicality(engine, st, seeds) for st in (a, b)]
         for key in ("stepwise", "in_key"):
             side["modes"][mode][f"{key}_change"] = largest_change(kept, plain, key)
@@ -126,6 +141,7 @@ def side_of(engine, config, vargs, out, name, modes, args, timing: dict) -> dict
         side["modes"][mode]["render_seconds"] = t
         side["modes"][mode]["time_vs_embedding"] = t / timing["embedding"] if "embedding" in timing else math.nan
     side["unsteered"] = plain
+    side["strength"] = vargs.strength
     return side
 
 
@@ -137,14 +153,14 @@ def write(out: Path, report: dict, args) -> None:
     rows = []
     for name, side in report.items():
         for mode, r in side["modes"].items():
-            rows.append([name, side["target"], mode, fmt(r["d"], 2),
+            rows.append([name, side["target"], f"{side.get('strength', 0.5):.3g}", mode, fmt(r["d"], 2),
                          f"{r['retention']:.0%}" if math.isfinite(r["retention"]) else "–", f"{fmt(r['selectivity'], 2)}x",
                          fmt(r["stepwise_change"], 3), fmt(r["in_key_change"], 3),
                          f"{r['time_vs_embedding']:.2f}x" if "time_vs_embedding" in r else "–"])
     md = [f"# Steering modes side by side (n = {args.n} per pole; musicality over {args.music_n} seeds; "
           f"inside: {args.inside_site}, blocks {args.inside_blocks or 'all'}, {args.inside_window} steps, gain "
           f"{args.inside_gain:g})", "",
-          markdown_table(["contrast", "target", "mode", "d", "retention", "selectivity", "Δ stepwise", "Δ in key",
+          markdown_table(["contrast", "target", "strength", "mode", "d", "retention", "selectivity", "Δ stepwise", "Δ in key",
                           "time vs embedding"], rows), "", "## Medians over the contrasts", ""]
     summary = []
     for mode in next(iter(report.values()))["modes"]:

@@ -29,3 +29,15 @@ def test_validation_block_backs_every_slider_name(name):
         feature, sign = claim
         assert feature in got["features"], f"{s.name}: {feature} not significant at n={v['n']}"
         assert got["features"][feature] * sign > 0 and got["holm_p"][feature] < v["alpha"], s.name
+
+
+def test_validate_preset_records_the_effect_a_name_claims_only_when_measured():
+    from analysis.steering.validate_preset import named_effect_entry
+
+    results = {"features": {"spectral_centroid_mean": {"cohens_d": 2.0}, "rms_mean": {"cohens_d": 0.5},
+                            "onset_density": {"cohens_d": -0.5}, "tempo": {"cohens_d": None}}}
+    effect = named_effect_entry("brighter (piano)", {"spectral_centroid_mean": 2.0}, results)["effect"]
+    assert effect == {"feature": "spectral_centroid_mean", "d": 2.0, "selectivity": 4.0}
+    assert named_effect_entry("brighter (piano)", {"spectral_centroid_mean": -2.0}, results) == {}   # contradicted
+    assert named_effect_entry("brighter (piano)", {"rms_mean": 0.5}, results) == {}                   # not significant
+    assert named_effect_entry("organ-pipe 372", {"spectral_centroid_mean": 2.0}, results) == {}       # no claim

@@ -120,7 +120,7 @@ def test_the_preset_view_names_each_slider_by_its_validated_effect(tmp_path):
     store = PresetStore(tmp_path, SHIPPED_PRESETS)
     view = preset_view(store.load("score-sliders"))
     darker = next(s for s in view["sliders"] if s["address"] == "/synth/feature/1466")
-    assert darker["effect"]["label"] == "darker (sad-piano): spectral_centroid_mean d -4.24 at n = 100"
+    assert darker["effect"]["label"] == "darker (sad-piano): spectral_centroid_mean d -4.28 at n = 100"
     assert all(s["effect"] is None for s in preset_view(store.load("warm-pad"))["sliders"])
     assert preset_view(None) is None
 

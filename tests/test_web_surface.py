@@ -150,7 +150,7 @@ def test_load_a_preset_and_see_its_values_and_validated_effects(page, daemon):
     page.wait_for_selector("#preset-sliders label:has-text('darker (sad-piano)')")
     page.wait_for_function("() => document.querySelector('#s-synth-feature-1466')?.value === '1.25'")
     notes = page.eval_on_selector_all("#preset-sliders small", "ns => ns.map(n => n.textContent)")
-    assert "spectral_centroid_mean d -4.24 at n = 100" in notes
+    assert "spectral_centroid_mean d -4.28 at n = 100" in notes
     page.hover("#preset-sliders label[data-feature='1466']")            # /synth/feature/info on hover
     page.wait_for_function("() => document.querySelector(\"label[data-feature='1466']\").title.includes('fires on')")
     # save from the page, then morph between two presets from the page

@@ -38,6 +38,18 @@ def significant(results: dict) -> tuple[dict[str, float], dict[str, float]]:
     return d, p
 
 
+def named_effect_entry(name: str, d: dict[str, float], results: dict) -> dict:
+    """{"effect": {feature, d, selectivity}} for a slider named by an effect that the measurement backs
+    ('brighter (piano)' and spectral_centroid_mean up at Holm p < ALPHA), else {} (what a page shows)."""
+    from analysis.sae.effects import effect_of_name, selectivity
+
+    claim = effect_of_name(name)
+    if claim is None or claim[0] not in d or d[claim[0]] * claim[1] <= 0:
+        return {}
+    every = {f: v["cohens_d"] for f, v in results["features"].items() if v["cohens_d"] is not None}
+    return {"effect": {"feature": claim[0], "d": d[claim[0]], "selectivity": selectivity(every, claim[0])}}
+
+
 def write_back(preset, path: Path, store) -> Path:
     """Save the measured preset where it was read, except a shipped one: package data is never rewritten,
     so its measured copy goes to the user's presets folder (where it then overrides the shipped one)."""
@@ -113,7 +125,7 @@ def run(args, engine=None, config=None, engine_factory=None) -> int:
                                 f"Preset {preset.name}: slider {slider.name} ({slider.address}) max vs min",
                                 name_a=f"{slider.name}@max", name_b=f"{slider.name}@min")
             d, p = significant(res)
-            sliders_out[key] = {**entry, "features": d, "holm_p": p}
+            sliders_out[key] = {**entry, "features": d, "holm_p": p, **named_effect_entry(slider.name, d, res)}
     validation = json_safe({
         "measured": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "n": args.n, "seeds": [seeds[0], seeds[-1]], "backend": config.backend,
