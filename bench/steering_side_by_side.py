@@ -156,7 +156,7 @@ def write(out: Path, report: dict, args) -> None:
             rows.append([name, side["target"], f"{side.get('strength', 0.5):.3g}", mode, fmt(r["d"], 2),
                          f"{r['retention']:.0%}" if math.isfinite(r["retention"]) else "–", f"{fmt(r['selectivity'], 2)}x",
                          fmt(r["stepwise_change"], 3), fmt(r["in_key_change"], 3),
-                         f"{r['time_vs_embedding']:.2f}x" if "time_vs_embedding" in r else "–"])
+                         f"{r['time_vs_embedding']:.2f}x" if math.isfinite(r.get("time_vs_embedding", math.nan)) else "–"])
     md = [f"# Steering modes side by side (n = {args.n} per pole; musicality over {args.music_n} seeds; "
           f"inside: {args.inside_site}, blocks {args.inside_blocks or 'all'}, {args.inside_window} steps, gain "
           f"{args.inside_gain:g})", "",

@@ -28,10 +28,11 @@ def test_a_dead_worker_names_its_file_and_the_rest_are_measured(monkeypatch, cap
     assert "a feature worker process died" in capfd.readouterr().err
 
 
-def test_compare_on_an_empty_numba_cache_several_times():
-    # each run gets a fresh NUMBA_CACHE_DIR: cold, as on a user's first run, without touching the installed cache
-    proc = subprocess.run([sys.executable, str(REPO / ".ci" / "cold_cache_check.py"), "--runs", "3", "--files", "12",
+def test_compare_on_an_empty_numba_cache():
+    # a fresh NUMBA_CACHE_DIR: cold, as on a user's first run, without touching the installed cache (.ci/run
+    # repeats this three times on the installed wheel)
+    proc = subprocess.run([sys.executable, str(REPO / ".ci" / "cold_cache_check.py"), "--runs", "1", "--files", "12",
                            sys.executable, "-m", "bridge.cli"],
                           capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=1500)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.count(": ok in ") == 3, proc.stdout
+    assert proc.stdout.count(": ok in ") == 1, proc.stdout
