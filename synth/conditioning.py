@@ -201,7 +201,7 @@ class Conditioning:
     inside: InsideShift | None = None   # inside-mode steering: directions added in the DiT (synth.inside)
     plain: torch.Tensor | None = None   # hidden before embedding-mode steering (what the text alone says)
     contrasts: tuple[tuple[str, str], ...] = ()   # the active contrasts' (positive, negative) words
-    wordless: bool = False              # SAE features or a raw vector steer: no words say what they move
+    wordless: bool = False              # SAE features (text or DiT) or a raw vector steer: no words say what they move
 
     @property
     def branches(self) -> int:
@@ -271,7 +271,8 @@ def build_conditioning(state, encode: Callable[[Sequence[str]], Encoded], sae=No
     return Conditioning(hidden=hidden, mask=mask, weights=w, steered=steered, gain=gain, delta=delta,
                         bpm=set_bpm(state), words=main_words(state), arrangement=state.arrangement,
                         plain=plain, contrasts=contrasts,
-                        wordless=any(v != 0.0 for v in state.features.values()) or extra_delta is not None)
+                        wordless=any(v != 0.0 for v in (*state.features.values(), *state.inside_features.values()))
+                        or extra_delta is not None)
 
 
 def _by_weight(state):

@@ -118,6 +118,11 @@ def test_the_sidecar_says_which_dit_sae_and_where(engine, trained, tmp_path):
     assert side["inside"]["dit_sae"] == {"sae": trained[1], "site": "cross", "blocks": [1], "window": "all",
                                          "features": {"3": 2.0}}
     assert side["state"]["inside_features"] == {"3": 2.0}
+    # a DiT slider has no words: it takes loudness and register from the prompt's words, not the instrument
+    (wav,) = engine.render_to_files(state.replace(prompts=[PromptSlot("a quiet sitar raga in a high register", 1.0)]),
+                                    tmp_path, seeds=[0])
+    score = json.loads(wav.with_suffix(".json").read_text())["score"]
+    assert (score["dynamics_from"], score["register_from"], score["instrument_from"]) == ("steering", "steering", "words")
 
 
 def test_osc_and_presets_take_dit_features_and_refuse_bad_ones(tmp_path):

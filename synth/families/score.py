@@ -129,12 +129,13 @@ class ScoreFamily(StableAudioFamily):
         """What the prompt's words fix (`synth.score.caption_plan`), less what the steering moves: what a
         contrast's poles' words fix differently; the tempo where any steering moves the tempo head by
         `TEMPO_MOVE`, the drums where it turns the drums head's decision; loudness and register under SAE
-        sliders (no head reads them, and they are what those sliders are named by). The words keep the
+        sliders, the text SAE's or the DiT SAE's (no head reads them, and they are what those sliders are
+        named by). The words keep the
         rest, so "a sitar raga" stays a sitar while a "darker" slider moves."""
         if not cond.words:
             return Plan()
         plan = read_plan(cond.words)
-        if not bool(cond.delta.abs().sum() > 0):
+        if not (cond.wordless or cond.inside is not None or bool(cond.delta.abs().sum() > 0)):
             return plan
         return release(plan, self.steering_moves(cond))
 
