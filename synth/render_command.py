@@ -49,9 +49,9 @@ def register(subparsers) -> None:
     p.add_argument("--window", metavar="W", help="clip (denoise only the frames needed) | full (47.55 s, crop)")
     p.add_argument("--steering", "--steering-mode", dest="steering", metavar="MODE",
                    help="embedding | guidance | inside (directions added in the DiT's blocks)")
-    p.add_argument("--inside-site", metavar="SITE", help="inside steering: cross (cross-attention output) | residual")
+    p.add_argument("--inside-site", metavar="SITE", help="inside steering: residual (the residual stream, default) | cross (cross-attention output)")
     p.add_argument("--inside-blocks", metavar="B,B", help="inside steering: the DiT blocks, comma list (default all)")
-    p.add_argument("--inside-window", metavar="W", help="inside steering: early | middle | late | all steps")
+    p.add_argument("--inside-window", metavar="W", help="inside steering: early | middle | late (default) | all steps")
     p.add_argument("--arrangement", metavar="A", help="score backend: which voices play, drums-only | solo | "
                    "melody+accompaniment | ensemble (default: what the words say, else the model)")
     p.add_argument("--gain", metavar="W", help="steering gain")

@@ -94,9 +94,10 @@ class SynthState:
     steering_mode: str = "embedding"
     steering_gain: float = 1.0
     mix_mode: str = "embedding"
-    inside_site: str = "cross"                  # inside steering: cross-attention output or residual stream
+    inside_site: str = "residual"               # inside steering: residual stream or cross-attention output (the
+                                                # sweep found the residual stream, late steps, keeps most)
     inside_blocks: list[int] | None = None      # the DiT blocks it acts at (None: all)
-    inside_window: str = "all"                  # the denoising steps: early, middle, late third, or all
+    inside_window: str = "late"                 # the denoising steps: early, middle, late third, or all
     arrangement: str | None = None              # score families: which voices play (None: the words, else the model)
     inside_features: dict[int, float] = field(default_factory=dict)   # DiT SAE features (synth.dit_sae), id -> strength
     name: str | None = None

@@ -115,7 +115,7 @@ def test_the_sidecar_says_which_dit_sae_and_where(engine, trained, tmp_path):
     state = SynthState(prompts=[PromptSlot("a gentle melody", 1.0)], steps=STEPS, duration=1.0, inside_features={3: 2.0})
     (wav,) = engine.render_to_files(state, tmp_path, seeds=[0])
     side = json.loads(wav.with_suffix(".json").read_text())
-    assert side["inside"]["dit_sae"] == {"sae": trained[1], "site": "cross", "blocks": [1], "window": "all",
+    assert side["inside"]["dit_sae"] == {"sae": trained[1], "site": "cross", "blocks": [1], "window": "late",
                                          "features": {"3": 2.0}}
     assert side["state"]["inside_features"] == {"3": 2.0}
     # a DiT slider has no words: it takes loudness and register from the prompt's words, not the instrument

@@ -151,7 +151,8 @@ def test_the_shift_follows_strength_gain_blocks_and_window():
     fam, cache = family("score")
     steering = InsideSteering(fam, cache.encode, seeds=(0,))
     con = {"fs": Contrast("fast music", "slow music", 2.0)}
-    s = state(steering_mode="inside", contrasts=con, steering_gain=0.5, inside_blocks=[2], inside_window="early")
+    s = state(steering_mode="inside", contrasts=con, steering_gain=0.5, inside_blocks=[2], inside_window="early",
+              inside_site="cross")
     shift = steering.shift(s)
     vec = steering.contrast(s, "fast music", "slow music")[SITES.index("cross")]
     assert torch.allclose(shift.shifts[2, :2], vec[2, :2])          # 2 x 0.5 x the vector
@@ -179,10 +180,11 @@ def test_feature_sliders_are_carried_inside():
     from synth.engine import build_engine
 
     engine = build_engine(SynthConfig(backend="tiny", device="cpu"))
-    s = engine.resolve(state(steering_mode="inside", features={5: 2.0}))
+    s = engine.resolve(state(steering_mode="inside", features={5: 2.0}, inside_window="all"))
     one = engine.inside.feature(s, engine.sae, engine.sae_id, 5)
     shift = engine.conditioning(s).inside
-    assert one.abs().sum() > 0 and torch.allclose(shift.shifts, 2.0 * one[SITES.index("cross")])
+    assert shift.site == "residual"   # the default site: the sweep's better one
+    assert one.abs().sum() > 0 and torch.allclose(shift.shifts, 2.0 * one[SITES.index("residual")])
     assert not np.array_equal(engine.render(s, [0]).audio, engine.render(s.replace(features={}), [0]).audio)
     with pytest.raises(ValueError, match="inside steering takes"):
         engine.conditioning(s, torch.ones(engine.encoder.dim))

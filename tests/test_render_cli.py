@@ -75,7 +75,7 @@ def test_render_inside_records_blocks_steps_and_strength(tmp_path, capsys):
     side = json.loads(next(tmp_path.glob("*.json")).read_text())
     heads = side["inside"].pop("heads")          # the score model's text heads move with the contrast too
     assert heads["tempo"] > 1.0 and side["score"]["bpm"] >= 150
-    assert side["inside"] == {"site": "cross", "blocks": [1, 2], "window": "late", "steps": [4, 5], "strength": 1.5,
+    assert side["inside"] == {"site": "residual", "blocks": [1, 2], "window": "late", "steps": [4, 5], "strength": 1.5,
                               "contrasts": {"fast-slow": 2.0}, "features": {}, "vector_seeds": 8}
     assert side["state"]["steering_mode"] == "inside" and side["state"]["inside_blocks"] == [1, 2]
 

@@ -152,7 +152,9 @@ def screen(args, engine, config, cands: list[dict], folder: Path) -> list[dict]:
 
     seeds = list(range(args.screen_seed, args.screen_seed + args.screen_seeds))
     with open_runner(args, engine=engine, config=config) as (runner, _):
-        base = engine.resolve(SynthState(prompts=[PromptSlot(args.prompt, 1.0)], duration=args.seconds))
+        # DiT features at every step, as they were trained (the state's default window is the late third)
+        base = engine.resolve(SynthState(prompts=[PromptSlot(args.prompt, 1.0)], duration=args.seconds,
+                                         inside_window="all"))
         score_fn = score_summaries(engine) if engine.family.writes_score else None
         rows = run_screen(runner, base, cands, seeds, args.batch, feature_cache(args, folder), folder, score_fn)
     write_screen(folder, rows, {"backend": config.backend, "candidates": len(rows), "strength": args.strength,
