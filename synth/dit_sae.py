@@ -16,7 +16,6 @@ import torch
 from synth.inside import SITES, Where
 
 
-
 class DitSAEError(ValueError):
     """An SAE that is not a DiT SAE, or one made on another DiT; the message says which."""
 

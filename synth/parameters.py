@@ -106,13 +106,17 @@ def set_feature(state: SynthState, part: str, value: float, defs: Defs, d_sae: i
     fid = parse_index(part, "feature")
     if d_sae is not None and fid >= d_sae:
         raise StateError(f"features[{fid}]", f"unknown feature id {fid}; the SAE has {d_sae} features (0..{d_sae - 1})")
-    strength = _number(value, f"features[{fid}]", *FEATURE_RANGE)
-    features = dict(state.features)
+    return _with(state, features=_with_strength(state.features, fid, _number(value, f"features[{fid}]", *FEATURE_RANGE)))
+
+
+def _with_strength(strengths: Mapping[int, float], fid: int, strength: float) -> dict[int, float]:
+    """`strengths` with feature `fid` at `strength`; 0 removes it."""
+    out = dict(strengths)
     if strength == 0.0:
-        features.pop(fid, None)  # 0 removes the feature
+        out.pop(fid, None)
     else:
-        features[fid] = strength
-    return _with(state, features=features)
+        out[fid] = strength
+    return out
 
 
 def check_dit_ids(ids, d_dit_sae: int | None, where: str = "") -> None:
@@ -130,12 +134,7 @@ def set_inside_feature(state: SynthState, part: str, value: float, defs: Defs, d
     """A DiT SAE feature's strength (the engine checks the id against its DiT SAE); 0 removes it."""
     fid = parse_index(part, "inside feature")
     strength = _number(value, f"inside_features[{fid}]", *FEATURE_RANGE)
-    features = dict(state.inside_features)
-    if strength == 0.0:
-        features.pop(fid, None)
-    else:
-        features[fid] = strength
-    return _with(state, inside_features=features)
+    return _with(state, inside_features=_with_strength(state.inside_features, fid, strength))
 
 
 def set_contrast(state: SynthState, name: str, value: float, defs: Defs, d_sae: int | None) -> SynthState:

@@ -134,15 +134,10 @@ class SynthState:
             slot.text = _text(slot.text, f"prompts[{i}].text")
             slot.weight = _number(slot.weight, f"prompts[{i}].weight", *WEIGHT_RANGE)
 
-        if not isinstance(self.features, dict):
-            raise StateError("features", f"expected a mapping id -> strength, got {self.features!r}")
-        features: dict[int, float] = {}
-        for key, strength in self.features.items():
-            fid = _feature_id(key)
+        self.features = _strengths(self.features, "features")
+        for fid in self.features:
             if d_sae is not None and fid >= d_sae:
                 raise StateError(f"features[{fid}]", f"unknown feature id {fid}; the SAE has {d_sae} features (0..{d_sae - 1})")
-            features[fid] = _number(strength, f"features[{fid}]", *FEATURE_RANGE)
-        self.features = features
         self.inside_features = _strengths(self.inside_features, "inside_features")
 
         if not isinstance(self.contrasts, dict):
@@ -253,7 +248,7 @@ class SynthState:
 
 
 def _strengths(value: Any, name: str) -> dict[int, float]:
-    """A mapping feature id -> strength, checked (ids against no SAE: the engine checks them against its own)."""
+    """A mapping feature id -> strength, checked (ids only as numbers: against an SAE by the caller)."""
     if not isinstance(value, Mapping):
         raise StateError(name, f"expected a mapping id -> strength, got {value!r}")
     out: dict[int, float] = {}
