@@ -195,6 +195,18 @@ def test_two_pages_stay_in_sync_and_an_osc_change_shows(page, browser, daemon):
     other.close()
 
 
+def test_a_dit_sae_slider_shows_its_value_and_its_validated_effect(page, daemon):
+    c = daemon.client()
+    c.send("/synth/preset/load", "score-inside")
+    c.send("/synth/inside/41", 0.75)                         # a DiT SAE slider, set over OSC
+    c.close()
+    page.wait_for_selector("#preset-sliders label:has-text('louder (DiT 41')")
+    page.wait_for_function("() => document.querySelector('#s-synth-inside-41')?.value === '0.75'")
+    assert page.eval_on_selector("#s-synth-inside-2", "e => e.value") == "0"   # the others at rest
+    notes = page.eval_on_selector_all("#preset-sliders small", "ns => ns.map(n => n.textContent)")
+    assert "rms_mean d +1.59 at n = 100" in notes
+
+
 def test_the_arrangement_menu_sets_the_score_arrangement_and_shows_an_osc_change(page, daemon):
     page.select_option("#arrangement", "drums-only")
     assert daemon.wait_for(lambda: osc_state(daemon)["arrangement"] == "drums-only", 10)

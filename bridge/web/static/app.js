@@ -136,6 +136,7 @@ function sliderRows(container, rows) {
 function valueAt(s, address) {
   let m;
   if ((m = address.match(/^\/synth\/feature\/(\d+)$/))) return s.features[m[1]] ?? 0;
+  if ((m = address.match(/^\/synth\/inside\/(\d+)$/))) return (s.inside_features || {})[m[1]] ?? 0;
   if ((m = address.match(/^\/synth\/contrast\/(.+)$/))) return s.contrasts[m[1]]?.strength ?? 0;
   if ((m = address.match(/^\/synth\/mix\/(\d+)$/))) return s.prompts[+m[1]].weight;
   if ((m = address.match(/^\/synth\/prompt\/(\d+)$/))) return s.prompts[+m[1]].text;
