@@ -202,6 +202,10 @@ def test_a_dit_sae_slider_shows_its_value_and_its_validated_effect(page, daemon)
     c.close()
     page.wait_for_selector("#preset-sliders label:has-text('louder (DiT 41')")
     page.wait_for_function("() => document.querySelector('#s-synth-inside-41')?.value === '0.75'")
+    c = daemon.client()
+    c.send("/synth/inside/251", 0.8)                         # float32 on the wire: shown as 0.8
+    c.close()
+    page.wait_for_function("() => document.querySelector('output[for=\"s-synth-inside-251\"]')?.textContent === '0.8'")
     assert page.eval_on_selector("#s-synth-inside-2", "e => e.value") == "0"   # the others at rest
     notes = page.eval_on_selector_all("#preset-sliders small", "ns => ns.map(n => n.textContent)")
     assert "rms_mean d +1.59 at n = 100" in notes

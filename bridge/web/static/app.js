@@ -158,7 +158,12 @@ function setControl(el, value) {
   if (el.type === "checkbox") el.checked = Boolean(value);
   else el.value = value === null ? (el.type === "number" ? 0 : "") : value;
   const out = el.parentElement.querySelector(`output[for="${el.id}"]`);
-  if (out) out.textContent = el.value;
+  if (out) out.textContent = shown(el.value);
+}
+
+// OSC floats are float32 (0.8 arrives as 0.800000011920929): show four significant digits
+function shown(v) {
+  return v !== "" && Number.isFinite(+v) ? String(+(+v).toPrecision(4)) : v;
 }
 
 function showState(s) {
