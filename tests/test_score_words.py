@@ -1,6 +1,7 @@
 """What a caption's words fix in the score model: the instrument lexicon, the arrangement, tempo / loudness /
 register words, a score made to follow them, drums-only scores through .mid, and the melody reading's prior."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -115,7 +116,8 @@ def test_a_plan_sets_voices_programs_register_and_loudness():
 
 
 @pytest.mark.parametrize("positive, negative, moved", [
-    ("fast music", "slow music", {"tempo"}),
+    ("fast music", "slow music", {"tempo", "drums"}),          # an open band: the tempo settles the kit
+    ("a fast piano piece", "a slow piano piece", {"tempo"}),
     ("a piano melody", "a violin melody", {"instrument"}),
     ("a piano melody", "a string orchestra melody", {"instrument", "arrangement", "drums"}),  # an orchestra: no kit
     ("a melody up in a high register", "a melody down in a low register", {"register"}),
@@ -125,6 +127,41 @@ def test_a_plan_sets_voices_programs_register_and_loudness():
 ])
 def test_a_contrast_moves_what_its_poles_words_fix_differently(positive, negative, moved):
     assert contrast_moves(positive, negative) == moved
+
+
+@pytest.mark.parametrize("text, drums", [
+    ("fast music", True),
+    ("an energetic tune at a brisk pace", True),
+    ("slow music", False),
+    ("an unhurried tune at a leisurely pace", False),
+    ("music", None),                                  # no tempo words: the drums head decides
+    ("a fast piano piece", None),                     # a named instrument: the band is not open
+    ("a fast solo", None),                            # "solo" speaks of the band
+    ("a fast tune with accompaniment", None),
+    ("fast music without drums", False),              # the kit's own words win
+    ("slow music with a drummer", True),
+    ("a string quartet at a brisk pace", False),      # the ensemble's own kit
+])
+def test_tempo_words_settle_the_drums_only_where_the_band_is_open(text, drums):
+    assert read_plan(text).drums is drums
+
+
+def test_real_captions_back_the_tempo_rule_for_drums():
+    """MusicCaps' open-band captions name a kit past the drums head's odds the way OPEN_BAND_DRUMS says."""
+    from bench_modules import bench_module
+    from synth.score.caption_plan import OPEN_BAND_DRUMS
+    from synth.score.text_heads import DRUMS_ODDS
+
+    corpora = Path(os.environ.get("LATENT_SYNTH_CORPORA", ROOT.parent / "shared" / "corpora"))
+    if not (corpora / "musiccaps").is_dir():
+        pytest.skip("needs ../shared/corpora")
+    from analysis.sae.corpus import read_musiccaps
+
+    counts = bench_module("drums_by_tempo").drum_counts(row["text"] for row in read_musiccaps(corpora))
+    for direction, on in OPEN_BAND_DRUMS.items():
+        yes, no = counts[(direction, "open", True)], counts[(direction, "open", False)]
+        assert yes + no >= 30, (direction, yes, no)
+        assert (yes > DRUMS_ODDS * no) if on else (no > DRUMS_ODDS * yes), (direction, yes, no)
 
 
 def test_steering_takes_only_what_it_moves_from_the_words():

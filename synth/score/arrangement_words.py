@@ -139,6 +139,14 @@ def read_arrangement(text: str) -> Arrangement:
     return Arrangement(None, programs, drums)
 
 
+def open_band(text: str) -> bool:
+    """The words name no pitched instrument, ensemble or arrangement ("solo", "with accompaniment"); the kit
+    aside, they leave the band open."""
+    norm = normalise(text)
+    return (not any(m.program != KIT for m in find_instruments(norm)) and _ensemble(norm)[0] is None
+            and not _has(norm, ALONE) and not _has(norm, ACCOMPANIMENT))
+
+
 def arrangement_of(score: Score) -> str:
     """The arrangement a score plays: one of ARRANGEMENTS, `melody+drums`, or `silent`."""
     roles = {v.role for v in score.voices if v.notes}

@@ -88,6 +88,14 @@ def tempo_range(text: str) -> tuple[float, float] | None:
     return span
 
 
+def tempo_direction(text: str) -> str | None:
+    """"fast" or "slow" as the words name a tempo (every tier lies wholly above or below 100 bpm), or None."""
+    span = tempo_range(text)
+    if span is None:
+        return None
+    return "fast" if span[0] >= 100.0 else "slow" if span[1] <= 100.0 else None
+
+
 def dynamics(text: str) -> tuple[str | None, tuple[float, float] | None]:
     """("loud" | "soft", the melody's mean velocity range) the words name, or (None, None)."""
     return _first(_blank_instruments(text), DYNAMICS.items())[1:]
