@@ -116,7 +116,7 @@ def test_a_plan_sets_voices_programs_register_and_loudness():
 
 
 @pytest.mark.parametrize("positive, negative, moved", [
-    ("fast music", "slow music", {"tempo", "drums"}),          # an open band: the tempo settles the kit
+    ("fast music", "slow music", {"tempo"}),                   # the kit a tempo brings is not named
     ("a fast piano piece", "a slow piano piece", {"tempo"}),
     ("a piano melody", "a violin melody", {"instrument"}),
     ("a piano melody", "a string orchestra melody", {"instrument", "arrangement", "drums"}),  # an orchestra: no kit
@@ -144,6 +144,12 @@ def test_a_contrast_moves_what_its_poles_words_fix_differently(positive, negativ
 ])
 def test_tempo_words_settle_the_drums_only_where_the_band_is_open(text, drums):
     assert read_plan(text).drums is drums
+
+
+def test_a_tempo_slider_keeps_the_kit_the_tempo_words_brought():
+    plan = read_plan("fast music")
+    freed = release(plan, contrast_moves("fast music", "slow music"))
+    assert plan.drums is True and freed.drums is True and freed.tempo is None
 
 
 def test_real_captions_back_the_tempo_rule_for_drums():

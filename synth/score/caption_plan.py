@@ -49,9 +49,10 @@ def _fixed(plan: Plan) -> dict[str, object]:
 
 
 def contrast_moves(positive: str, negative: str) -> frozenset[str]:
-    """The attributes a contrast moves: those its two poles' words fix differently ("fast" / "slow" the
-    tempo, "piano" / "strings" the instrument; "bright" / "dark" none)."""
-    a, b = _fixed(read_plan(positive)), _fixed(read_plan(negative))
+    """The attributes a contrast moves: those its two poles' words name differently ("fast" / "slow" the
+    tempo, "piano" / "strings" the instrument; "bright" / "dark" none). The drums a tempo brings to an open
+    band are not named, so "fast music" under a fast-slow slider keeps its kit while the tempo moves."""
+    a, b = _fixed(_named(positive)), _fixed(_named(negative))
     return frozenset(k for k in ATTRIBUTES if a[k] != b[k])
 
 
@@ -79,14 +80,19 @@ def release(plan: Plan, moved: frozenset[str]) -> Plan:
 OPEN_BAND_DRUMS = {"fast": True, "slow": False}
 
 
-def read_plan(text: str) -> Plan:
+def _named(text: str) -> Plan:
+    """What the words name, each attribute by its own words."""
     a = read_arrangement(text)
     loudness, velocity = dynamics(text)
     height, pitch = register(text)
-    drums = a.drums
-    if drums is None and open_band(text):
-        drums = OPEN_BAND_DRUMS.get(tempo_direction(text))
-    return Plan(a.arrangement, a.programs, drums, tempo_range(text), loudness, velocity, height, pitch)
+    return Plan(a.arrangement, a.programs, a.drums, tempo_range(text), loudness, velocity, height, pitch)
+
+
+def read_plan(text: str) -> Plan:
+    plan = _named(text)
+    if plan.drums is None and open_band(text):
+        plan = replace(plan, drums=OPEN_BAND_DRUMS.get(tempo_direction(text)))
+    return plan
 
 
 def bpm_within(bpm: float, plan: Plan) -> float:
