@@ -449,8 +449,9 @@ model, not the same bytes. Generator version {manifest.get('generator_version', 
 ## Decoding
 What the prompt's words name (instruments, the arrangement, tempo, loudness and register words, and the
 drums a tempo brings where the words leave the band open) is read by the backend's decoder and overrides
-the curves and the heads where it speaks (`synth/score/caption_plan.py`), and the melody's notes are read as the most probable line under the corpus generator's melodic moves
-(`synth/score/pitch_reading.py`): properties of the backend, the same for every trained model, not of this run.
+the curves and the heads where it speaks (`synth/score/caption_plan.py`), and the melody's notes are read
+as the most probable line under the corpus generator's melodic moves (`synth/score/pitch_reading.py`):
+properties of the backend, the same for every trained model, not of this run.
 
 ## Render defaults
 The backend's steps, cfg and preview steps live in its spec (`synth/families/specs.py`, SCORE_STEPS), measured there.
