@@ -202,6 +202,7 @@ def sample(family: Family, conds: Sequence[Conditioning], seeds: Sequence[int], 
                 inputs[name] = torch.cat([value] * n_branch) if n_branch > 1 else value
     offset = 1 if do_cfg else 0
     hooks = _inside_hooks(family, conds, steps)
+    by_site = [c.inside.by_site() for c in conds] if hooks is not None else None   # once, not every step
     try:
         for i, t in enumerate(timesteps):
             if cancel is not None and cancel():
@@ -211,7 +212,6 @@ def sample(family: Family, conds: Sequence[Conditioning], seeds: Sequence[int], 
                 torch._dynamo.maybe_mark_dynamic(model_in, model_in.dim() - 1)  # (negative dims are not understood)
                 torch._dynamo.maybe_mark_dynamic(model_in, 0)
             if hooks is not None:   # this step's directions, on the prompt branches only
-                by_site = [c.inside.by_site() for c in conds]
                 hooks.set_sites({site: row_shifts([b[site] for b in by_site], first + i, offset, k)
                                  for site in conds[0].inside.sites})
             pred = family.predict(scheduler, model_in, t, inputs)

@@ -188,7 +188,7 @@ class InsideShift:
 
     @property
     def sites(self) -> tuple[str, ...]:
-        return tuple(sorted(self.by_site()))
+        return tuple(sorted({self.site, *self.more}))
 
 
 def row_shifts(plans: list, step: int, uncond: int, cond: int) -> torch.Tensor:
